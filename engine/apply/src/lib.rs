@@ -1,0 +1,1 @@
+//! capstan-apply (placeholder, filled by its issue).

@@ -1,0 +1,2 @@
+//! $name
+fn main() {}

@@ -1,0 +1,1 @@
+//! capstan-health (placeholder, filled by its issue).

@@ -1,0 +1,1 @@
+//! capstan-host (placeholder, filled by its issue).

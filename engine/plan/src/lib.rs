@@ -1,0 +1,1 @@
+//! capstan-plan (placeholder, filled by its issue).

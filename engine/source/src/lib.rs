@@ -1,0 +1,1 @@
+//! capstan-source (placeholder, filled by its issue).

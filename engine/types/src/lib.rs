@@ -1,0 +1,1 @@
+//! capstan-types (placeholder, filled by its issue).

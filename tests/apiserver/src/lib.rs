@@ -1,0 +1,1 @@
+//! capstan-apiserver (placeholder, filled by its issue).

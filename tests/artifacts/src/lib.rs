@@ -1,0 +1,1 @@
+//! capstan-test-artifacts (placeholder, filled by its issue).

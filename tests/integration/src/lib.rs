@@ -1,0 +1,1 @@
+//! capstan-integration (placeholder, filled by its issue).
