@@ -1,1 +1,113 @@
-//! capstan-apiserver (placeholder, filled by its issue).
+//! An in-process Kubernetes API server for tests and for the CLI's
+//! embedded local mode.
+//!
+//! [`TestApiServer`] listens on 127.0.0.1 and speaks the real Kubernetes
+//! HTTP API, so the engine's unmodified `kube::Client` code runs against it:
+//! discovery, CRUD, server-side apply with managedFields, patches, watches,
+//! deletion with finalizers and garbage collection, CRDs. It also records
+//! every request ([`TestApiServer::requests`]) and injects faults
+//! ([`Faults`]), which a real cluster cannot.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use capstan_apiserver::TestApiServer;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use kube::api::{Api, Patch, PatchParams};
+//!
+//! let server = TestApiServer::start().await?;
+//! let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+//! let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+//!     "metadata": {"name": "a"}, "data": {"k": "v"}});
+//! cms.patch("a", &PatchParams::apply("capstan"), &Patch::Apply(&cm)).await?;
+//! assert_eq!(server.write_count(), 1);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Start reading at `server` (lifecycle), then `handlers` (dispatch),
+//! `objects` (the write verbs) and `managed` (server-side apply).
+//!
+//! # What is modelled
+//!
+//! - Discovery: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`,
+//!   `/apis/{g}/{v}` and aggregated discovery v2; a table of built-in kinds
+//!   (core, apps, batch, networking, policy, autoscaling, rbac,
+//!   apiextensions, coordination, apiregistration, storage, scheduling)
+//!   plus every served version of each stored CRD.
+//! - CRUD with uid, a global resourceVersion, creationTimestamp,
+//!   generation (bumped on non-metadata, non-status changes), name
+//!   validation, namespace existence, optimistic concurrency, `generateName`,
+//!   label and field selectors, `limit`/`continue`, `dryRun=All`, and the
+//!   `/status` subresource (main-resource writes keep the stored status).
+//! - Server-side apply: managedFields in the real `fieldsV1` format,
+//!   conflicts (409 with the real message shape) and `force`, shared
+//!   ownership of equal values, removal of fields a manager stopped
+//!   applying when nobody else owns them, no-op applies not bumping the
+//!   resourceVersion. Update operations record `Update` entries.
+//! - JSON patch, JSON merge patch, strategic merge patch (merge keys of the
+//!   common built-in lists).
+//! - Watches (`ADDED`/`MODIFIED`/`DELETED`, `BOOKMARK`, 410 Gone after
+//!   [`TestApiServer::compact`], `sendInitialEvents`).
+//! - Deletion: finalizers, `propagationPolicy` Background/Foreground/Orphan,
+//!   ownerReference garbage collection, namespace termination (Terminating,
+//!   then contents, then the namespace), CRD deletion removing its objects.
+//!   These run in a background collector, so they are eventually consistent.
+//! - Persistence to a JSON state file ([`ServerConfig::state_file`]).
+//!
+//! # What is not modelled
+//!
+//! - Authentication, authorization (RBAC is stored, never enforced),
+//!   impersonation, admission (webhooks, quotas, limit ranges, pod security).
+//! - Defaulting beyond port protocols, Namespace status and CRD status;
+//!   no controllers: Deployments never get pods, status is whatever clients
+//!   write to `/status`, Services get no cluster IP, PVCs never bind.
+//! - OpenAPI schema validation, pruning of unknown fields, and CRD
+//!   conversion (versions of a CRD share storage; only `apiVersion` changes).
+//!   Lists in custom resources are atomic for server-side apply (no
+//!   `x-kubernetes-list-type` reading); built-in kinds use a merge-key table.
+//! - Protobuf, Table output, `/scale` and other subresources, `/openapi`,
+//!   field selectors beyond plain equality, graceful deletion periods,
+//!   watch DELETED events for objects leaving a label selector.
+
+mod catalog;
+mod discovery;
+mod error;
+mod faults;
+mod fields;
+mod gc;
+mod handlers;
+mod managed;
+mod meta;
+mod objects;
+mod patch;
+mod route;
+mod selector;
+mod server;
+mod status;
+mod store;
+mod target;
+mod watch;
+
+pub use error::{Error, Result};
+pub use faults::{Fault, FaultAction, Faults};
+pub use server::{ServerConfig, TestApiServer};
+pub use target::{KUBECONFIG_ENV, TestTarget, real_cluster_requested, test_target, unique_name};
+
+/// One request as the server saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// HTTP method (`GET`, `PATCH`, ...).
+    pub method: String,
+    /// URL path.
+    pub path: String,
+    /// Raw query string (without `?`).
+    pub query: String,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// Response status; 0 when the connection was dropped by a fault.
+    pub status: u16,
+    /// Whether the request had `dryRun=All`.
+    pub dry_run: bool,
+    /// The `fieldManager` query parameter.
+    pub field_manager: Option<String>,
+}

@@ -1,0 +1,433 @@
+//! Request dispatch: from an HTTP request to a response, through faults,
+//! routing, the verbs, and the request log.
+//!
+//! Every request runs [`handle`]: fault injection first, then
+//! [`route::parse`], then one verb under the store lock, then the log entry.
+
+use crate::catalog::{self, ResourceType};
+use crate::faults::{FaultAction, Faults};
+use crate::gc::{self, Propagation};
+use crate::objects::{self, WriteOptions, Written};
+use crate::patch::{self, PatchType};
+use crate::route::{self, Query, ResourcePath, Route};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::{ApiError, ApiResult};
+use crate::store::Store;
+use crate::{RecordedRequest, discovery, watch};
+use axum::body::Body;
+use http::{HeaderMap, Method, Request, Response, header};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// State shared by all connections of one server.
+pub(crate) struct Shared {
+    /// All objects.
+    pub(crate) store: Mutex<Store>,
+    /// The request log.
+    pub(crate) log: Mutex<Vec<RecordedRequest>>,
+    /// Fault rules.
+    pub(crate) faults: Faults,
+    /// `127.0.0.1:PORT`.
+    pub(crate) address: String,
+    /// Client writes that reached storage.
+    pub(crate) writes: AtomicUsize,
+    /// Wakes the garbage collector.
+    pub(crate) gc: Notify,
+    /// How often watches with bookmarks get one.
+    pub(crate) bookmark_interval: Duration,
+}
+
+impl Shared {
+    /// Locks the store (a panic elsewhere does not wedge the server).
+    pub(crate) fn lock_store(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Locks the request log.
+    pub(crate) fn lock_log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A request was answered by closing the connection (fault injection).
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by an injected fault")]
+pub(crate) struct Dropped;
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+fn json_response(code: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("static response parts are valid")
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    let mut resp = json_response(e.code, &e.to_status());
+    if let Some(secs) = e.retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    resp
+}
+
+/// Serves one request; `Err` means "drop the connection".
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, Dropped> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let raw_query = req.uri().query().unwrap_or_default().to_string();
+    let query = Query::parse(&raw_query);
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut entry = RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: raw_query,
+        content_type: content_type.clone(),
+        status: 0,
+        dry_run: query.dry_run(),
+        field_manager: query.get("fieldManager").map(str::to_string),
+    };
+
+    let verdict = shared.faults.check(method.as_str(), &path);
+    if !verdict.delay.is_zero() {
+        tokio::time::sleep(verdict.delay).await;
+    }
+    let response = match verdict.failure {
+        Some(FaultAction::DropConnection) => {
+            shared.lock_log().push(entry);
+            return Err(Dropped);
+        }
+        Some(FaultAction::Status(code)) => error_response(&ApiError::injected(code, None)),
+        Some(FaultAction::TooManyRequests { retry_after_secs }) => {
+            error_response(&ApiError::injected(429, Some(retry_after_secs)))
+        }
+        Some(FaultAction::Latency(_)) | None => {
+            let (parts, body) = req.into_parts();
+            let body = match axum::body::to_bytes(Body::new(body), BODY_LIMIT).await {
+                Ok(b) => b,
+                Err(_) => {
+                    return Ok(error_response(&ApiError::bad_request(
+                        "failed to read the request body",
+                    )));
+                }
+            };
+            match serve(&shared, &method, &path, &query, &parts.headers, &body) {
+                Ok(resp) => resp,
+                Err(e) => error_response(&e),
+            }
+        }
+    };
+    entry.status = response.status().as_u16();
+    shared.lock_log().push(entry);
+    Ok(response)
+}
+
+fn serve(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Response<Body>> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let route = route::parse(path);
+    if !matches!(route, Route::Resource(_)) && *method != Method::GET {
+        return Err(ApiError::method_not_allowed());
+    }
+    let all = || catalog::all(&shared.lock_store());
+    let found = |v: Option<Value>| {
+        v.map(|v| json_response(200, &v))
+            .ok_or_else(ApiError::no_route)
+    };
+    match route {
+        Route::Version => Ok(json_response(200, &discovery::version())),
+        Route::Health => Ok(Response::new(Body::from("ok"))),
+        Route::CoreVersions | Route::Groups if discovery::wants_aggregated(accept) => {
+            let doc = discovery::aggregated(&all(), route == Route::CoreVersions);
+            let mut resp = json_response(200, &doc);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                discovery::AGGREGATED_CONTENT_TYPE
+                    .parse()
+                    .expect("valid header"),
+            );
+            Ok(resp)
+        }
+        Route::CoreVersions => Ok(json_response(
+            200,
+            &discovery::core_versions(&shared.address),
+        )),
+        Route::Groups => Ok(json_response(200, &discovery::group_list(&all()))),
+        Route::Group(g) => found(discovery::group(&all(), &g)),
+        Route::Resources(g, v) => found(discovery::resource_list(&all(), &g, &v)),
+        Route::Unknown => Err(ApiError::no_route()),
+        Route::Resource(rp) => serve_resource(shared, method, rp, query, headers, body),
+    }
+}
+
+fn serve_resource(
+    shared: &Arc<Shared>,
+    method: &Method,
+    rp: ResourcePath,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Response<Body>> {
+    let rt = catalog::lookup(&shared.lock_store(), &rp.group, &rp.version, &rp.plural)
+        .ok_or_else(ApiError::no_route)?;
+    if rp.namespace.is_some() && !rt.namespaced {
+        return Err(ApiError::no_route());
+    }
+    match rp.subresource.as_deref() {
+        None => {}
+        Some("status") if rt.has_status => {}
+        Some(_) => return Err(ApiError::no_route()),
+    }
+    if *method == Method::GET && rp.name.is_none() && query.flag("watch") {
+        let body = watch::watch(shared, &rt, rp.namespace.clone(), query)?;
+        let resp = Response::builder()
+            .status(200)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .expect("static response parts are valid");
+        return Ok(resp);
+    }
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let opts = WriteOptions {
+        rt: rt.clone(),
+        namespace: rp.namespace.clone(),
+        dry_run: query.dry_run(),
+        manager: query
+            .get("fieldManager")
+            .map(str::to_string)
+            .unwrap_or_else(|| default_manager(user_agent)),
+        subresource: rp.subresource.clone(),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+
+    let mut store = shared.lock_store();
+    let rv_before = store.resource_version();
+    let result = match (method, rp.name.as_deref()) {
+        (&Method::GET, Some(name)) => get(&store, &rt, &rp, name).map(|v| (200, v)),
+        (&Method::GET, None) => list(&store, &rt, rp.namespace.as_deref(), query).map(|v| (200, v)),
+        (&Method::POST, None) => {
+            let body = patch::parse_body(body)?;
+            written(objects::create(&mut store, &opts, body))
+        }
+        (&Method::PUT, Some(name)) => {
+            let body = patch::parse_body(body)?;
+            written(objects::update(&mut store, &opts, name, body))
+        }
+        (&Method::PATCH, Some(name)) => {
+            let kind = PatchType::from_content_type(content_type)
+                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+            if kind == PatchType::Apply {
+                // Apply has no default manager: the query must name one.
+                let mut o = opts.clone();
+                o.manager = query.get("fieldManager").unwrap_or_default().to_string();
+                written(objects::apply(
+                    &mut store,
+                    &o,
+                    name,
+                    patch::parse_body(body)?,
+                    query.flag("force"),
+                ))
+            } else {
+                if query.get("force").is_some() {
+                    return Err(ApiError::bad_request(
+                        "force may not be specified for non-apply patch",
+                    ));
+                }
+                written(objects::patch(&mut store, &opts, name, body, kind))
+            }
+        }
+        (&Method::DELETE, Some(name)) => {
+            let policy = delete_policy(query, body)?;
+            let ns = rp.namespace.as_deref().unwrap_or_default();
+            gc::delete(&mut store, &rt, ns, name, policy, opts.dry_run)
+                .map(|v| (200, present(&rt, v)))
+        }
+        (&Method::DELETE, None) => delete_collection(
+            &mut store,
+            &rt,
+            rp.namespace.as_deref(),
+            query,
+            body,
+            opts.dry_run,
+        ),
+        _ => Err(ApiError::method_not_allowed()),
+    };
+    let changed = store.resource_version() != rv_before;
+    if changed {
+        shared.writes.fetch_add(1, Ordering::SeqCst);
+        if let Err(e) = store.persist() {
+            tracing::warn!(error = %e, "failed to persist the state file");
+        }
+    }
+    drop(store);
+    if changed {
+        shared.gc.notify_one();
+    }
+    let (code, value) = result?;
+    Ok(json_response(code, &value))
+}
+
+/// The field manager a real server derives from the user agent.
+fn default_manager(user_agent: &str) -> String {
+    let name = user_agent.split('/').next().unwrap_or_default();
+    if name.is_empty() {
+        "unknown".into()
+    } else {
+        name.chars().take(128).collect()
+    }
+}
+
+fn written(r: ApiResult<Written>) -> ApiResult<(u16, Value)> {
+    r.map(|w| (if w.created { 201 } else { 200 }, w.object))
+}
+
+/// The object as served at the requested version.
+fn present(rt: &ResourceType, mut obj: Value) -> Value {
+    if obj.is_object() {
+        obj["apiVersion"] = json!(rt.api_version());
+    }
+    obj
+}
+
+fn get(store: &Store, rt: &ResourceType, rp: &ResourcePath, name: &str) -> ApiResult<Value> {
+    let ns = rp.namespace.as_deref().unwrap_or_default();
+    store
+        .get(&rt.key(), ns, name)
+        .map(|o| present(rt, o.clone()))
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+}
+
+fn list(store: &Store, rt: &ResourceType, ns: Option<&str>, query: &Query) -> ApiResult<Value> {
+    let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?;
+    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?;
+    let after = query.get("continue").filter(|c| !c.is_empty());
+    let limit: Option<usize> = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0);
+    let id = |obj: &Value| {
+        let s = |p: &str| {
+            obj.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
+    };
+    let matching: Vec<(String, &Value)> = store
+        .list(&rt.key(), ns)
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .map(|o| (id(o), o))
+        .filter(|(id, _)| after.is_none_or(|a| id.as_str() > a))
+        .collect();
+    let (page, next) = match limit {
+        Some(l) if matching.len() > l => (&matching[..l], Some(matching[l - 1].0.clone())),
+        _ => (&matching[..], None),
+    };
+    let items: Vec<Value> = page
+        .iter()
+        .map(|(_, obj)| {
+            let mut item = present(rt, (*obj).clone());
+            // Real servers omit apiVersion/kind on items of built-in lists.
+            if rt.builtin
+                && let Some(m) = item.as_object_mut()
+            {
+                m.shift_remove("apiVersion");
+                m.shift_remove("kind");
+            }
+            item
+        })
+        .collect();
+    let mut meta = json!({"resourceVersion": store.resource_version().to_string()});
+    if let Some(c) = next {
+        meta["continue"] = json!(c);
+    }
+    Ok(
+        json!({"apiVersion": rt.api_version(), "kind": format!("{}List", rt.kind), "metadata": meta, "items": items}),
+    )
+}
+
+fn delete_policy(query: &Query, body: &[u8]) -> ApiResult<Propagation> {
+    let from_body: Option<String> = serde_json::from_slice::<Value>(body).ok().and_then(|b| {
+        b.get("propagationPolicy")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let orphan = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|b| b.get("orphanDependents").and_then(Value::as_bool));
+    match (
+        query
+            .get("propagationPolicy")
+            .map(str::to_string)
+            .or(from_body),
+        orphan,
+    ) {
+        (None, Some(true)) => Ok(Propagation::Orphan),
+        (p, _) => Propagation::parse(p.as_deref()),
+    }
+}
+
+fn delete_collection(
+    store: &mut Store,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    query: &Query,
+    body: &[u8],
+    dry_run: bool,
+) -> ApiResult<(u16, Value)> {
+    let policy = delete_policy(query, body)?;
+    let listed = list(store, rt, ns, query)?;
+    let mut deleted = Vec::new();
+    for item in listed["items"].as_array().cloned().unwrap_or_default() {
+        let ns = item
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = item
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        deleted.push(present(
+            rt,
+            gc::delete(store, rt, ns, name, policy, dry_run)?,
+        ));
+    }
+    let meta = json!({"resourceVersion": store.resource_version().to_string()});
+    Ok((
+        200,
+        json!({"apiVersion": rt.api_version(), "kind": format!("{}List", rt.kind), "metadata": meta, "items": deleted}),
+    ))
+}
