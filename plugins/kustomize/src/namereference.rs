@@ -1,0 +1,161 @@
+//! Name references: after prefixes, suffixes, namespaces and hashes changed
+//! ids, every field that names another object (per the `nameReference`
+//! config) is updated to the referent's new name (and namespace).
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::{Result, msg};
+use crate::fieldspec::{self, Create};
+use crate::resource::{Gvk, ResId, Resource};
+
+struct Cand {
+    past: Vec<ResId>,
+    cur: ResId,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+struct Referrer<'a> {
+    cur: ResId,
+    prefixes: &'a [String],
+    suffixes: &'a [String],
+    rb_namespaces: Vec<String>,
+}
+
+fn ns_equal(a: &ResId, b: &ResId) -> bool {
+    a.effective_ns() == b.effective_ns()
+}
+
+fn select<'c>(
+    cands: &'c [Cand],
+    old: &str,
+    target: &Gvk,
+    role_kind: Option<&str>,
+    referrer: &Referrer,
+    ns_filter: Option<&str>,
+    same_ns_too: bool,
+) -> Result<Option<&'c Cand>> {
+    let mut c: Vec<&Cand> = cands
+        .iter()
+        .filter(|c| could_be_referenced(c, referrer))
+        .filter(|c| c.past.iter().any(|id| id.name == old))
+        .filter(|c| c.past.iter().any(|id| id.gvk.selected_by(target)))
+        .filter(|c| role_kind.is_none_or(|k| c.past.iter().any(|id| id.gvk.kind == k)))
+        .filter(|c| ns_filter.is_none_or(|ns| c.past.iter().chain([&c.cur]).any(|id| id.namespace == ns || (ns == "default" && id.namespace.is_empty()))))
+        .collect();
+    if !referrer.cur.gvk.namespaced() {
+        // cluster-scoped referrers may point anywhere
+    } else {
+        c.retain(|x| !x.cur.gvk.namespaced() || x.cur.gvk.kind == "ServiceAccount" || ns_equal(&x.cur, &referrer.cur) || !same_ns_too);
+    }
+    if c.len() == 1 {
+        return Ok(Some(c[0]));
+    }
+    c.retain(|x| x.prefixes == referrer.prefixes && x.suffixes == referrer.suffixes);
+    match c.len() {
+        0 => Ok(None),
+        1 => Ok(Some(c[0])),
+        _ => {
+            let same = c.iter().all(|x| x.cur.name == c[0].cur.name && (!same_ns_too || x.cur.namespace == c[0].cur.namespace));
+            if same {
+                Ok(Some(c[0]))
+            } else {
+                let ids: Vec<String> = c.iter().map(|x| x.cur.to_string()).collect();
+                Err(msg(format!("found multiple possible referrals: {}", ids.join(", "))))
+            }
+        }
+    }
+}
+
+fn could_be_referenced(c: &Cand, r: &Referrer) -> bool {
+    if !r.cur.gvk.namespaced() || !c.cur.gvk.namespaced() || ns_equal(&c.cur, &r.cur) {
+        return true;
+    }
+    r.rb_namespaces.iter().any(|ns| *ns == c.cur.namespace)
+}
+
+/// Updates every name reference.
+pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
+    let cands: Vec<Cand> = res
+        .iter()
+        .map(|r| Cand {
+            past: if r.prev.is_empty() { vec![r.id()] } else { r.prev.clone() },
+            cur: r.id(),
+            prefixes: r.prefixes.clone(),
+            suffixes: r.suffixes.clone(),
+        })
+        .collect();
+    for i in 0..res.len() {
+        let org = res[i].org_id();
+        let cur = res[i].id();
+        let rb_namespaces: Vec<String> = if cur.gvk.kind == "RoleBinding" {
+            res[i]
+                .obj
+                .get("subjects")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter(|s| s.get("kind").and_then(Value::as_str) == Some("ServiceAccount"))
+                        .filter_map(|s| s.get("namespace").and_then(Value::as_str).map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let (prefixes, suffixes) = (res[i].prefixes.clone(), res[i].suffixes.clone());
+        let referrer = Referrer { cur, prefixes: &prefixes, suffixes: &suffixes, rb_namespaces };
+        let role_kind = crate::resource::str_at(&res[i].obj, &["roleRef", "kind"]).to_string();
+        for nr in &config.name_reference {
+            let target = nr.gvk();
+            for fs in &nr.field_specs {
+                if fs.skip || !org.gvk.selected_by(&fs.gvk()) {
+                    continue;
+                }
+                let role = fs.path.ends_with("roleRef/name").then_some(role_kind.as_str());
+                let mut fs = fs.clone();
+                fs.create = false;
+                fieldspec::apply(&mut res[i].obj, &fs, Create::Scalar, &mut |node| {
+                    set_node(node, &cands, &target, role, &referrer)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_node(node: &mut Value, cands: &[Cand], target: &Gvk, role: Option<&str>, r: &Referrer) -> Result<()> {
+    match node {
+        Value::String(s) => {
+            if let Some(c) = select(cands, s, target, role, r, None, true)? {
+                *s = c.cur.name.clone();
+            }
+        }
+        Value::Object(m) => {
+            let Some(old) = m.get("name").and_then(Value::as_str).map(String::from) else {
+                return Ok(());
+            };
+            if m.get("kind").and_then(Value::as_str).is_some_and(|k| k != target.kind) {
+                return Ok(());
+            }
+            let ns = m.get("namespace").and_then(Value::as_str).map(String::from);
+            if let Some(c) = select(cands, &old, target, role, r, ns.as_deref(), false)? {
+                if c.cur.name == old && c.cur.namespace.is_empty() {
+                    return Ok(());
+                }
+                m.insert("name".into(), Value::String(c.cur.name.clone()));
+                if !c.cur.namespace.is_empty() {
+                    m.insert("namespace".into(), Value::String(c.cur.namespace.clone()));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for it in items {
+                set_node(it, cands, target, role, r)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

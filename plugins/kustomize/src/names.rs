@@ -1,0 +1,42 @@
+//! `namePrefix`/`nameSuffix` and the prefix/suffix transformer plugins.
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::fieldspec::{self, Create, FieldSpec};
+use crate::resource::{Gvk, Resource};
+
+fn skipped(g: &Gvk) -> bool {
+    g.kind == "CustomResourceDefinition"
+        || (g.kind == "APIService" && g.group == "apiregistration.k8s.io")
+        || g.kind == "Namespace"
+}
+
+/// Adds `prefix` and `suffix` at the field specs (normally `metadata/name`).
+pub fn prefix_suffix(res: &mut [Resource], prefix: &str, suffix: &str, specs: &[FieldSpec]) -> Result<()> {
+    for r in res.iter_mut() {
+        let org = r.org_id();
+        if skipped(&org.gvk) {
+            continue;
+        }
+        for fs in specs {
+            if fs.skip || !org.gvk.selected_by(&fs.gvk()) {
+                continue;
+            }
+            if fs.path == "metadata/name" {
+                r.prefixes.push(prefix.to_string());
+                r.suffixes.push(suffix.to_string());
+                if !prefix.is_empty() || !suffix.is_empty() {
+                    r.remember_id();
+                }
+            }
+            fieldspec::apply(&mut r.obj, fs, Create::Scalar, &mut |node| {
+                if let Value::String(s) = node {
+                    *s = format!("{prefix}{s}{suffix}");
+                }
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}

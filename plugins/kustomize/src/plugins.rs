@@ -1,0 +1,282 @@
+//! Built-in transformers and generators: the kustomization's own fields
+//! (run in kustomize's fixed order) and `transformers:`/`generators:`
+//! entries naming builtin plugin configs (`apiVersion: builtin`).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::error::{Error, Result, msg};
+use crate::fieldspec::FieldSpec;
+use crate::generators::{GenOptions, generate};
+use crate::images;
+use crate::kustfile::{Image, Kustomization, Replica, scalar_string};
+use crate::labels::{self, to_map};
+use crate::namespace::{self, Subjects};
+use crate::patches::{self, Loaded};
+use crate::resource::{Resource, parse_docs, str_at};
+use crate::target::{Acc, Ctx};
+
+/// Runs the transformers configured by the kustomization's fields.
+pub fn run_builtin_transformers(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> Result<()> {
+    let file = ctx.file.as_str();
+    for p in &k.patches_strategic_merge {
+        let docs = load_inline_or_file(ctx, "patchesStrategicMerge", p)?;
+        patches::apply_smp_by_id(&mut acc.res, &docs, false, false).map_err(|e| e.within(file, "patchesStrategicMerge"))?;
+    }
+    for p in &k.patches {
+        let (loaded, _) = patches::load(ctx, "patches", p.path.as_deref(), p.patch.as_deref())?;
+        let opts = p.options.clone().unwrap_or_default();
+        patches::patch_transformer(&mut acc.res, &loaded, p.target.as_ref(), &opts).map_err(|e| e.within(file, "patches"))?;
+    }
+    if let Some(ns) = k.namespace.as_deref().filter(|s| !s.is_empty()) {
+        namespace::set(&mut acc.res, ns, &acc.config.namespace, false, Subjects::DefaultOnly)
+            .map_err(|e| e.within(file, "namespace"))?;
+    }
+    if let Some(p) = &k.name_prefix {
+        crate::names::prefix_suffix(&mut acc.res, p, "", &acc.config.name_prefix).map_err(|e| e.within(file, "namePrefix"))?;
+    }
+    if let Some(s) = &k.name_suffix {
+        crate::names::prefix_suffix(&mut acc.res, "", s, &acc.config.name_suffix).map_err(|e| e.within(file, "nameSuffix"))?;
+    }
+    for l in &k.labels {
+        let mut specs: Vec<FieldSpec> = Vec::new();
+        if l.include_selectors {
+            crate::fieldspec::merge_specs(&mut specs, &acc.config.common_labels);
+        } else {
+            specs.push(FieldSpec::any("metadata/labels", true));
+            if l.include_templates {
+                crate::fieldspec::merge_specs(&mut specs, &acc.config.template_labels);
+            }
+        }
+        crate::fieldspec::merge_specs(&mut specs, &l.fields);
+        let pairs = to_map(l.pairs.iter().flatten());
+        labels::add(&mut acc.res, &pairs, &specs).map_err(|e| e.within(file, "labels"))?;
+    }
+    if let Some(cl) = &k.common_labels {
+        labels::add(&mut acc.res, &to_map(cl), &acc.config.common_labels).map_err(|e| e.within(file, "commonLabels"))?;
+    }
+    if let Some(ca) = &k.common_annotations {
+        labels::add(&mut acc.res, &to_map(ca), &acc.config.common_annotations)
+            .map_err(|e| e.within(file, "commonAnnotations"))?;
+    }
+    for p in &k.patches_json6902 {
+        let (loaded, _) = patches::load(ctx, "patchesJson6902", p.path.as_deref(), p.patch.as_deref())?;
+        let Some(target) = &p.target else {
+            return Err(Error::field(file, "patchesJson6902", "must specify a target"));
+        };
+        let loaded = match loaded {
+            Loaded::Json(ops) => Loaded::Json(ops),
+            Loaded::Smp(_) => return Err(Error::field(file, "patchesJson6902", "patch is not a JSON 6902 operation list")),
+        };
+        patches::patch_transformer(&mut acc.res, &loaded, Some(target), &BTreeMap::new())
+            .map_err(|e| e.within(file, "patchesJson6902"))?;
+    }
+    for r in &k.replicas {
+        images::set_replicas(&mut acc.res, r, &acc.config.replicas).map_err(|e| e.within(file, "replicas"))?;
+    }
+    for i in &k.images {
+        images::set_image(&mut acc.res, i, &acc.config.images).map_err(|e| e.within(file, "images"))?;
+    }
+    for r in &k.replacements {
+        for rep in load_replacements(ctx, r)? {
+            crate::replacements::apply(&mut acc.res, &rep).map_err(|e| e.within(file, "replacements"))?;
+        }
+    }
+    Ok(())
+}
+
+fn load_replacements(ctx: &Ctx, entry: &Value) -> Result<Vec<Value>> {
+    if let Some(p) = entry.get("path").and_then(Value::as_str) {
+        let (full, text) = ctx.read("replacements", p)?;
+        let mut out = Vec::new();
+        for d in parse_docs(&text, &crate::fs::show(&full))? {
+            match d {
+                Value::Array(a) => out.extend(a),
+                v => out.push(v),
+            }
+        }
+        return Ok(out);
+    }
+    Ok(vec![entry.clone()])
+}
+
+fn load_inline_or_file(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<Value>> {
+    let looks_inline = entry.contains('\n') || entry.trim_start().starts_with('{');
+    if !looks_inline {
+        if let Ok(p) = ctx.resolve(field, entry, false) {
+            if ctx.ld.fs.is_file(&p) {
+                let (full, text) = ctx.read(field, entry)?;
+                return parse_docs(&text, &crate::fs::show(&full)).map_err(|e| e.within(&ctx.file, field));
+            }
+        }
+    }
+    let docs = parse_docs(entry, &format!("{} (inline)", ctx.file)).map_err(|e| e.within(&ctx.file, field))?;
+    if docs.iter().all(Value::is_object) && !docs.is_empty() {
+        Ok(docs)
+    } else {
+        ctx.read(field, entry)?;
+        Err(Error::field(&ctx.file, field, format!("'{entry}' is neither a file nor an inline object")))
+    }
+}
+
+/// The plugin configs an entry of `transformers:`/`generators:` names.
+fn configs(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<Value>> {
+    if !entry.contains('\n') {
+        let p = ctx.resolve(field, entry, false)?;
+        if ctx.ld.fs.is_dir(&p) {
+            let (k, file) = ctx.ld.load_kustomization(&p)?;
+            let mut sub = Acc::default();
+            sub.config = Config::defaults();
+            ctx.ld.accumulate(&p, &k, &file, &mut sub)?;
+            return Ok(sub.res.into_iter().map(|r| r.obj).collect());
+        }
+    }
+    load_inline_or_file(ctx, field, entry)
+}
+
+fn specs(cfg: &Value) -> Result<Vec<FieldSpec>> {
+    match cfg.get("fieldSpecs") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| msg(format!("invalid fieldSpecs: {e}"))),
+    }
+}
+
+fn str_map(cfg: &Value, key: &str) -> Map<String, Value> {
+    cfg.get(key)
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), Value::String(scalar_string(v)))).collect())
+        .unwrap_or_default()
+}
+
+fn check_builtin(cfg: &Value) -> Result<&str> {
+    let api = str_at(cfg, &["apiVersion"]);
+    let kind = str_at(cfg, &["kind"]);
+    if api != "builtin" {
+        return Err(msg(format!(
+            "plugin {kind} (apiVersion '{api}') is external: only `apiVersion: builtin` plugins run inside builtin:kustomize"
+        )));
+    }
+    Ok(kind)
+}
+
+/// Runs one `transformers:` entry.
+pub fn run_transformer_entry(ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()> {
+    for cfg in configs(ctx, "transformers", entry)? {
+        run_transformer(ctx, &cfg, acc)?;
+    }
+    Ok(())
+}
+
+fn run_transformer(ctx: &Ctx, cfg: &Value, acc: &mut Acc) -> Result<()> {
+    let kind = check_builtin(cfg)?;
+    let res = &mut acc.res;
+    match kind {
+        "PatchStrategicMergeTransformer" => {
+            let mut docs = Vec::new();
+            for p in cfg.get("paths").and_then(Value::as_array).into_iter().flatten() {
+                docs.extend(load_inline_or_file(ctx, "transformers", &scalar_string(p))?);
+            }
+            if let Some(Value::String(p)) = cfg.get("patches") {
+                docs.extend(parse_docs(p, &ctx.file)?);
+            }
+            patches::apply_smp_by_id(res, &docs, false, false)
+        }
+        "PatchTransformer" | "PatchJson6902Transformer" => {
+            let inline = cfg.get("patch").or_else(|| cfg.get("jsonOp")).and_then(Value::as_str);
+            let path = cfg.get("path").and_then(Value::as_str);
+            let (loaded, _) = patches::load(ctx, "transformers", path, inline)?;
+            let opts: BTreeMap<String, bool> =
+                cfg.get("options").and_then(|o| serde_json::from_value(o.clone()).ok()).unwrap_or_default();
+            patches::patch_transformer(res, &loaded, cfg.get("target"), &opts)
+        }
+        "NamespaceTransformer" => {
+            let ns = str_at(cfg, &["metadata", "namespace"]).to_string();
+            let unset_only = cfg.get("unsetOnly").and_then(Value::as_bool).unwrap_or(false);
+            let subjects = match cfg.get("setRoleBindingSubjects").and_then(Value::as_str) {
+                Some("none") => Subjects::None,
+                Some("allServiceAccounts") => Subjects::AllServiceAccounts,
+                _ => Subjects::DefaultOnly,
+            };
+            namespace::set(res, &ns, &specs(cfg)?, unset_only, subjects)
+        }
+        "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
+            let p = cfg.get("prefix").map(scalar_string).unwrap_or_default();
+            let s = cfg.get("suffix").map(scalar_string).unwrap_or_default();
+            crate::names::prefix_suffix(res, &p, &s, &specs(cfg)?)
+        }
+        "LabelTransformer" => labels::add(res, &str_map(cfg, "labels"), &specs(cfg)?),
+        "AnnotationsTransformer" => labels::add(res, &str_map(cfg, "annotations"), &specs(cfg)?),
+        "ImageTagTransformer" => {
+            let img: Image = serde_json::from_value(cfg.get("imageTag").cloned().unwrap_or_default())
+                .map_err(|e| msg(format!("invalid imageTag: {e}")))?;
+            images::set_image(res, &img, &specs(cfg)?)
+        }
+        "ReplicaCountTransformer" => {
+            let rep: Replica = serde_json::from_value(cfg.get("replica").cloned().unwrap_or_default())
+                .map_err(|e| msg(format!("invalid replica: {e}")))?;
+            images::set_replicas(res, &rep, &specs(cfg)?)
+        }
+        "ReplacementTransformer" => {
+            for r in cfg.get("replacements").and_then(Value::as_array).into_iter().flatten() {
+                for rep in load_replacements(ctx, r)? {
+                    crate::replacements::apply(res, &rep)?;
+                }
+            }
+            Ok(())
+        }
+        "HashTransformer" => {
+            for r in res.iter_mut() {
+                if matches!(r.gvk().kind.as_str(), "ConfigMap" | "Secret") {
+                    r.needs_hash = true;
+                }
+            }
+            Ok(())
+        }
+        "ValueAddTransformer" => value_add(res, cfg),
+        "SortOrderTransformer" => Ok(()),
+        other => Err(msg(format!("unknown builtin transformer kind '{other}'"))),
+    }
+}
+
+fn value_add(res: &mut [Resource], cfg: &Value) -> Result<()> {
+    let value = cfg.get("value").map(scalar_string).unwrap_or_default();
+    for t in cfg.get("targets").and_then(Value::as_array).into_iter().flatten() {
+        let fp = t.get("fieldPath").and_then(Value::as_str).unwrap_or("metadata/namespace");
+        let picked: Vec<usize> = match t.get("selector") {
+            Some(sel) => patches::select(res, sel)?,
+            None => (0..res.len()).collect(),
+        };
+        let fs = FieldSpec::any(fp, true);
+        for i in picked {
+            crate::fieldspec::apply(&mut res[i].obj, &fs, crate::fieldspec::Create::Scalar, &mut |node| {
+                *node = Value::String(value.clone());
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs one `generators:` entry.
+pub fn run_generator_entry(ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()> {
+    for cfg in configs(ctx, "generators", entry)? {
+        let kind = check_builtin(&cfg)?;
+        let r = match kind {
+            "ConfigMapGenerator" => generate(ctx, &cfg, false, &GenOptions::default(), "generators")?,
+            "SecretGenerator" => generate(ctx, &cfg, true, &GenOptions::default(), "generators")?,
+            other => return Err(msg(format!("unsupported builtin generator kind '{other}'"))),
+        };
+        acc.absorb(vec![r])?;
+    }
+    Ok(())
+}
+
+/// `crds:`: CRD OpenAPI definitions that declare name references.
+pub fn load_crd(ctx: &Ctx, path: &str, config: &mut Config) -> Result<()> {
+    let (_, text) = ctx.read("crds", path)?;
+    let v: Value = serde_yaml::from_str(&text).map_err(|e| Error::field(&ctx.file, "crds", format!("invalid CRD file: {e}")))?;
+    let _ = (v, config);
+    Ok(())
+}

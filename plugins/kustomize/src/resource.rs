@@ -1,0 +1,278 @@
+//! Resources: one Kubernetes object plus the bookkeeping kustomize keeps
+//! beside it (previous ids for name references, generator behaviour, hash).
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Group, version and kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Gvk {
+    /// API group ("" for core).
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+}
+
+impl Gvk {
+    /// Parses `apiVersion` and `kind`.
+    pub fn from_api(api_version: &str, kind: &str) -> Gvk {
+        let (group, version) = match api_version.rsplit_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.to_string()),
+        };
+        Gvk { group, version, kind: kind.to_string() }
+    }
+
+    /// Whether this gvk is selected by `sel` (empty selector fields match anything).
+    pub fn selected_by(&self, sel: &Gvk) -> bool {
+        (sel.group.is_empty() || sel.group == self.group)
+            && (sel.version.is_empty() || sel.version == self.version)
+            && (sel.kind.is_empty() || sel.kind == self.kind)
+    }
+
+    /// `apiVersion` as written in objects.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+    }
+
+    /// Whether objects of this kind live in a namespace.
+    pub fn namespaced(&self) -> bool {
+        crate::schema::namespaced(self)
+    }
+
+    /// The string kustomize uses to order equal kinds.
+    pub fn sort_string(&self) -> String {
+        let or = |s: &str, d: &str| if s.is_empty() { d.to_string() } else { s.to_string() };
+        format!("{}_{}_{}", or(&self.group, "~G"), or(&self.version, "~V"), or(&self.kind, "~K"))
+    }
+}
+
+/// Identity of an object: gvk, name and namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ResId {
+    /// Group, version, kind.
+    pub gvk: Gvk,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace` ("" when unset).
+    pub namespace: String,
+}
+
+impl ResId {
+    /// Namespace with "" read as "default" for namespaced kinds.
+    pub fn effective_ns(&self) -> &str {
+        if !self.gvk.namespaced() {
+            ""
+        } else if self.namespace.is_empty() {
+            "default"
+        } else {
+            &self.namespace
+        }
+    }
+
+    /// Equality as kustomize's `ResId.Equals` (namespace "" == "default").
+    pub fn equals(&self, o: &ResId) -> bool {
+        self.gvk == o.gvk && self.name == o.name && self.effective_ns() == o.effective_ns()
+    }
+}
+
+impl std::fmt::Display for ResId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}/{}.{}", self.gvk.kind, self.gvk.version, self.gvk.group, self.name, self.namespace)?;
+        Ok(())
+    }
+}
+
+/// How a generated object combines with an existing one of the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Behavior {
+    /// A new object; a clash is an error.
+    #[default]
+    Create,
+    /// Replace the existing object.
+    Replace,
+    /// Merge data, labels and annotations into the existing object.
+    Merge,
+}
+
+impl Behavior {
+    /// Parses `behavior:`.
+    pub fn parse(s: &str) -> Option<Behavior> {
+        match s {
+            "" | "create" => Some(Behavior::Create),
+            "replace" => Some(Behavior::Replace),
+            "merge" => Some(Behavior::Merge),
+            _ => None,
+        }
+    }
+}
+
+/// One object and its bookkeeping.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// The object.
+    pub obj: Value,
+    /// Ids this object had before renames, oldest first.
+    pub prev: Vec<ResId>,
+    /// Generator behaviour, for generated objects.
+    pub behavior: Option<Behavior>,
+    /// Whether a content hash is appended to the name at the end.
+    pub needs_hash: bool,
+    /// Name prefixes applied, innermost first (to scope name references).
+    pub prefixes: Vec<String>,
+    /// Name suffixes applied, innermost first.
+    pub suffixes: Vec<String>,
+}
+
+impl Resource {
+    /// Wraps an object.
+    pub fn new(obj: Value) -> Resource {
+        Resource { obj, prev: Vec::new(), behavior: None, needs_hash: false, prefixes: Vec::new(), suffixes: Vec::new() }
+    }
+
+    /// The object's gvk.
+    pub fn gvk(&self) -> Gvk {
+        Gvk::from_api(str_at(&self.obj, &["apiVersion"]), str_at(&self.obj, &["kind"]))
+    }
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        str_at(&self.obj, &["metadata", "name"])
+    }
+    /// `metadata.namespace`.
+    pub fn namespace(&self) -> &str {
+        str_at(&self.obj, &["metadata", "namespace"])
+    }
+    /// The current id.
+    pub fn id(&self) -> ResId {
+        ResId { gvk: self.gvk(), name: self.name().to_string(), namespace: self.namespace().to_string() }
+    }
+    /// The original id (before any rename).
+    pub fn org_id(&self) -> ResId {
+        self.prev.first().cloned().unwrap_or_else(|| self.id())
+    }
+    /// Every id this object had or has.
+    pub fn all_ids(&self) -> impl Iterator<Item = ResId> + '_ {
+        self.prev.iter().cloned().chain(std::iter::once(self.id()))
+    }
+    /// Records the current id before a rename.
+    pub fn remember_id(&mut self) {
+        let id = self.id();
+        if self.prev.last() != Some(&id) {
+            self.prev.push(id);
+        }
+    }
+    /// Sets `metadata.name`, remembering the old id.
+    pub fn set_name(&mut self, name: &str) {
+        self.remember_id();
+        set_at(&mut self.obj, &["metadata", "name"], Value::String(name.into()));
+    }
+    /// Sets `metadata.namespace`, remembering the old id.
+    pub fn set_namespace(&mut self, ns: &str) {
+        self.remember_id();
+        set_at(&mut self.obj, &["metadata", "namespace"], Value::String(ns.into()));
+    }
+    /// `metadata.labels` as pairs.
+    pub fn labels(&self) -> Map<String, Value> {
+        map_at(&self.obj, &["metadata", "labels"])
+    }
+    /// `metadata.annotations` as pairs.
+    pub fn annotations(&self) -> Map<String, Value> {
+        map_at(&self.obj, &["metadata", "annotations"])
+    }
+}
+
+/// The string at a path of map keys ("" when absent or not a string).
+pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    let mut cur = v;
+    for p in path {
+        match cur.get(p) {
+            Some(n) => cur = n,
+            None => return "",
+        }
+    }
+    cur.as_str().unwrap_or("")
+}
+
+/// A map at a path (empty when absent).
+pub fn map_at(v: &Value, path: &[&str]) -> Map<String, Value> {
+    let mut cur = v;
+    for p in path {
+        match cur.get(p) {
+            Some(n) => cur = n,
+            None => return Map::new(),
+        }
+    }
+    cur.as_object().cloned().unwrap_or_default()
+}
+
+/// Sets a value at a path of map keys, creating maps on the way.
+pub fn set_at(v: &mut Value, path: &[&str], value: Value) {
+    let mut cur = v;
+    for (i, p) in path.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let m = cur.as_object_mut().expect("object");
+        if i + 1 == path.len() {
+            m.insert((*p).to_string(), value);
+            return;
+        }
+        cur = m.entry(p.to_string()).or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// Parses a multi-document YAML (or JSON) text into objects; `kind: List`
+/// is flattened, empty documents are skipped.
+pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
+        push_object(v, path, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
+    match v {
+        Value::Null => Ok(()),
+        Value::Object(ref m) if m.is_empty() => Ok(()),
+        Value::Object(mut m) => {
+            let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
+            if kind.ends_with("List") && m.get("items").is_some_and(Value::is_array) {
+                if let Some(Value::Array(items)) = m.remove("items") {
+                    for it in items {
+                        push_object(it, path, out)?;
+                    }
+                }
+                return Ok(());
+            }
+            if kind.is_empty() {
+                return Err(crate::error::msg(format!("missing kind in object {:?} of '{path}'", Value::Object(m.clone()).get("metadata").map(|x| x.to_string()).unwrap_or_default())));
+            }
+            out.push(Value::Object(m));
+            Ok(())
+        }
+        Value::Array(items) => {
+            for it in items {
+                push_object(it, path, out)?;
+            }
+            Ok(())
+        }
+        other => Err(crate::error::msg(format!("'{path}': expected an object, found {other}"))),
+    }
+}
+
+/// Returns the one document of a YAML text (for patches and configs).
+pub fn parse_docs(text: &str, path: &str) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}

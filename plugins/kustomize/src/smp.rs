@@ -1,0 +1,174 @@
+//! Strategic merge patches, as kustomize's kyaml `merge2` applies them:
+//! maps merge recursively, `null` deletes, lists merge by the schema's merge
+//! key (or an inferred key for unknown kinds) or are replaced, and the
+//! `$patch: delete|replace|merge`, `$retainKeys` and
+//! `$deleteFromPrimitiveList` directives are honoured.
+
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::schema::{self, List, TypeRef};
+
+/// Keys kyaml tries, in order, to merge lists of unknown kinds.
+const INFERRED_KEYS: &[&str] = &["mountPath", "devicePath", "ip", "type", "topologyKey", "name", "containerPort"];
+
+/// Outcome of merging into a node.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Keep the (merged) node.
+    Keep,
+    /// The patch deletes the node.
+    Delete,
+}
+
+fn directive(m: &Map<String, Value>) -> Option<&str> {
+    m.get("$patch").and_then(Value::as_str)
+}
+
+/// Removes `$…` directives from a patch value being copied into the result.
+pub fn strip(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip(v))).collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .filter(|x| !x.as_object().is_some_and(|m| directive(m).is_some() && m.len() == 1))
+                .map(strip)
+                .collect(),
+        ),
+        v => v.clone(),
+    }
+}
+
+/// Merges `patch` into `dest` (both objects) under schema type `ty`.
+pub fn merge(dest: &mut Value, patch: &Value, ty: TypeRef) -> Result<Outcome> {
+    let Some(pm) = patch.as_object() else {
+        *dest = patch.clone();
+        return Ok(Outcome::Keep);
+    };
+    match directive(pm) {
+        Some("delete") => return Ok(Outcome::Delete),
+        Some("replace") => {
+            *dest = strip(patch);
+            return Ok(Outcome::Keep);
+        }
+        _ => {}
+    }
+    if !dest.is_object() {
+        *dest = Value::Object(Map::new());
+    }
+    let dm = dest.as_object_mut().expect("object");
+    for (k, pv) in pm {
+        if k.starts_with('$') {
+            if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
+                if let (Some(Value::Array(d)), Value::Array(del)) = (dm.get_mut(field), pv) {
+                    d.retain(|x| !del.contains(x));
+                }
+            }
+            continue;
+        }
+        match pv {
+            Value::Null => {
+                dm.shift_remove(k);
+            }
+            Value::Object(po) => {
+                let child_ty = schema::child(ty, k);
+                match dm.get_mut(k) {
+                    Some(dv) if dv.is_object() => {
+                        if merge(dv, pv, child_ty)? == Outcome::Delete {
+                            dm.shift_remove(k);
+                        }
+                    }
+                    _ => {
+                        if directive(po) != Some("delete") {
+                            dm.insert(k.clone(), strip(pv));
+                        }
+                    }
+                }
+            }
+            Value::Array(pa) => {
+                let field = schema::field(ty, k);
+                let child_ty = schema::child(ty, k);
+                match dm.get_mut(k) {
+                    Some(Value::Array(da)) => {
+                        let strategy = match field.map(|f| f.list) {
+                            Some(List::Map(key)) => Some(key),
+                            Some(List::Set) => Some(""),
+                            _ => infer_key(da, pa),
+                        };
+                        match strategy {
+                            Some("") => merge_set(da, pa),
+                            Some(key) => merge_keyed(da, pa, key, child_ty)?,
+                            None => *da = strip_list(pa),
+                        }
+                    }
+                    _ => {
+                        dm.insert(k.clone(), Value::Array(strip_list(pa)));
+                    }
+                }
+            }
+            v => {
+                dm.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if let Some(Value::Array(keep)) = pm.get("$retainKeys") {
+        let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
+        dm.retain(|k, _| keep.contains(&k.as_str()));
+    }
+    Ok(Outcome::Keep)
+}
+
+fn strip_list(pa: &[Value]) -> Vec<Value> {
+    pa.iter()
+        .filter(|x| !x.as_object().is_some_and(|m| directive(m).is_some()))
+        .map(strip)
+        .collect()
+}
+
+fn infer_key(da: &[Value], pa: &[Value]) -> Option<&'static str> {
+    let first = da.first().or_else(|| pa.first())?.as_object()?;
+    INFERRED_KEYS.iter().copied().find(|k| first.contains_key(*k))
+}
+
+fn merge_set(da: &mut Vec<Value>, pa: &[Value]) {
+    for v in pa {
+        if !da.contains(v) {
+            da.push(v.clone());
+        }
+    }
+}
+
+fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: TypeRef) -> Result<()> {
+    if pa.iter().any(|x| x.as_object().is_some_and(|m| directive(m) == Some("replace"))) {
+        *da = strip_list(pa);
+        return Ok(());
+    }
+    for pv in pa {
+        let Some(po) = pv.as_object() else {
+            if !da.contains(pv) {
+                da.push(pv.clone());
+            }
+            continue;
+        };
+        if directive(po) == Some("merge") && po.len() == 1 {
+            continue;
+        }
+        let kv = po.get(key);
+        let pos = kv.and_then(|kv| da.iter().position(|d| d.get(key) == Some(kv)));
+        match pos {
+            Some(i) => {
+                if merge(&mut da[i], pv, elem_ty)? == Outcome::Delete {
+                    da.remove(i);
+                }
+            }
+            None => {
+                if directive(po) != Some("delete") {
+                    da.push(strip(pv));
+                }
+            }
+        }
+    }
+    Ok(())
+}
