@@ -1,2 +1,167 @@
-//! $name
-fn main() {}
+//! The `capstan` command line: render and sync Applications.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use capstan::output::{self, Format};
+use capstan::target::{Target, TargetOptions};
+use capstan::{AppFile, Engine, EngineConfig, SyncOptions};
+use capstan_host::Builtins;
+use clap::{Args, Parser, Subcommand};
+
+/// GitOps reconciliation for Kubernetes with sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "capstan", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// Cache for snapshots and compiled plugins [default: ~/.cache/capstan].
+    #[arg(long, global = true, env = "CAPSTAN_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Load `builtin:` plugins from this directory of `capstan_<name>.wasm`
+    /// files instead of the copies compiled into the binary.
+    #[arg(long, global = true, env = "CAPSTAN_BUILTIN_DIR")]
+    builtin_dir: Option<PathBuf>,
+    /// More log output (-v: info, -vv: debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fetch and render an Application; print its objects.
+    Render {
+        /// The Application file.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
+        output: Format,
+    },
+    /// Render an Application and apply it with server-side apply.
+    Sync {
+        /// The Application file.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// Let the API server validate everything, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ClusterArgs {
+    /// Kubeconfig file [default: $KUBECONFIG or ~/.kube/config].
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Kube context to use.
+    #[arg(long)]
+    context: Option<String>,
+    /// Use the embedded local API server even if a kube context exists.
+    #[arg(long)]
+    local: bool,
+    /// State file of the embedded local API server [default: CACHE/local-cluster.json].
+    #[arg(long, env = "CAPSTAN_LOCAL_STATE")]
+    local_state: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = ["warn", "info", "debug"][usize::from(verbose.min(2))];
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAPSTAN_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let cache_dir = cli.global.cache_dir.unwrap_or_else(default_cache_dir);
+    let mut config = EngineConfig::new(&cache_dir);
+    if let Some(dir) = cli.global.builtin_dir {
+        config.builtins = Builtins::Dir(dir);
+    }
+    let engine = Engine::new(config)?;
+    match cli.command {
+        Command::Render { file, output } => render(&engine, &file, output),
+        Command::Sync { file, dry_run, cluster } => {
+            let options = TargetOptions {
+                kubeconfig: cluster.kubeconfig,
+                context: cluster.context,
+                force_local: cluster.local,
+                local_state: cluster.local_state.unwrap_or_else(|| cache_dir.join("local-cluster.json")),
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(sync(&engine, &file, &options, &SyncOptions { dry_run }))
+        }
+    }
+}
+
+fn render(engine: &Engine, file: &PathBuf, format: Format) -> Result<()> {
+    let app = AppFile::load(file)?;
+    let out = engine.render(&app)?;
+    for diagnostic in &out.rendered.diagnostics {
+        eprintln!("{:?}: {}", diagnostic.severity, diagnostic.message);
+    }
+    print!("{}", output::objects(&out.rendered.objects, format)?);
+    Ok(())
+}
+
+async fn sync(engine: &Engine, file: &PathBuf, target: &TargetOptions, options: &SyncOptions) -> Result<()> {
+    let app = AppFile::load(file)?;
+    let cluster = Target::connect(target).await?;
+    println!("{}", cluster.describe());
+    let report = engine.sync(&app, cluster.client(), options).await?;
+    let checkout = &report.render.checkout;
+    let plugins: Vec<&str> = report.render.stages.iter().map(|s| s.plugin.as_str()).collect();
+    println!(
+        "Application {}: revision {} ({}), {} objects rendered by {}{}",
+        app.app.metadata.name,
+        checkout.commit,
+        app.app.spec.source.revision,
+        report.render.rendered.objects.len(),
+        plugins.join(" → "),
+        if options.dry_run { " (dry run: nothing was changed)" } else { "" }
+    );
+    print!("{}", output::applied_table(&report.applied));
+    let count = |action| report.applied.iter().filter(|a| a.action == action).count();
+    use capstan_apply::Action::{Configured, Created, Unchanged};
+    println!(
+        "Synced {} objects at {}: {} created, {} configured, {} unchanged.",
+        report.applied.len(),
+        &checkout.commit[..12],
+        count(Created),
+        count(Configured),
+        count(Unchanged)
+    );
+    cluster.close().await;
+    Ok(())
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("capstan")
+}

@@ -1,1 +1,15 @@
-//! capstan-types (placeholder, filled by its issue).
+//! Capstan's data model, free of I/O: the [`Application`] resource, Kubernetes
+//! [`Object`]s as they travel between stages, [`ObjectRef`]s and
+//! [`Diagnostic`]s.
+//!
+//! Every other stage depends on this crate; it depends on no client, no
+//! runtime and no plugin host. Start with [`Application`].
+
+mod application;
+mod object;
+
+pub use application::{
+    Application, Destination, Enforcement, Error, IgnoreDifference, Metadata, PluginStage, Source,
+    Spec, SyncPolicy,
+};
+pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};

@@ -1,1 +1,106 @@
-//! capstan-integration (placeholder, filled by its issue).
+//! Helpers shared by the integration suites: Git repositories built with the
+//! `git` CLI, and an [`Engine`] wired to the freshly built guest components.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use capstan::{AppFile, Engine, EngineConfig};
+use capstan_host::Builtins;
+use capstan_types::Application;
+use tempfile::TempDir;
+
+/// A throw-away Git repository with a working tree.
+pub struct GitRepo {
+    dir: TempDir,
+}
+
+impl GitRepo {
+    /// `git init` in a new temporary directory, branch `main`.
+    pub fn new() -> Self {
+        let repo = Self { dir: TempDir::new().expect("failed to create a temp dir") };
+        repo.git(&["init", "--quiet", "--initial-branch=main"]);
+        repo
+    }
+
+    /// The working tree (also the repository URL for a local path).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (creating directories).
+    pub fn write(&self, path: &str, content: &str) -> &Self {
+        let file = self.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, content).unwrap();
+        self
+    }
+
+    /// Deletes a file.
+    pub fn remove(&self, path: &str) -> &Self {
+        std::fs::remove_file(self.path().join(path)).unwrap();
+        self
+    }
+
+    /// Commits everything; returns the commit SHA.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "--all"]);
+        self.git(&["commit", "--quiet", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    /// Runs git with a fixed identity; panics on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_AUTHOR_NAME", "Capstan Test")
+            .env("GIT_AUTHOR_EMAIL", "test@capstan.dev")
+            .env("GIT_COMMITTER_NAME", "Capstan Test")
+            .env("GIT_COMMITTER_EMAIL", "test@capstan.dev")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", self.path())
+            .output()
+            .expect("failed to run git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Default for GitRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An engine with its own cache directory, using the guests built from this tree.
+pub struct TestEngine {
+    /// The engine.
+    pub engine: Engine,
+    /// Its cache (snapshots, compiled components).
+    pub cache: TempDir,
+}
+
+impl TestEngine {
+    /// A fresh engine.
+    pub fn new() -> Self {
+        let cache = TempDir::new().unwrap();
+        let mut config = EngineConfig::new(cache.path());
+        config.builtins = Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR));
+        Self { engine: Engine::new(config).expect("failed to create the engine"), cache }
+    }
+}
+
+impl Default for TestEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An Application for `repo` at `revision`, from YAML `spec` lines below `source`.
+pub fn app(name: &str, repo: &GitRepo, revision: &str, path: &str, extra_spec: &str) -> AppFile {
+    let text = format!(
+        "apiVersion: capstan.dev/v1alpha1\nkind: Application\nmetadata: {{name: {name}}}\nspec:\n  source: {{repoURL: {repo}, revision: {revision}, path: {path}}}\n{extra_spec}",
+        repo = repo.path().display()
+    );
+    AppFile { app: Application::from_yaml(&text).expect("test Application is valid"), base_dir: repo.path().to_owned() }
+}

@@ -1,0 +1,154 @@
+//! [`Engine`]: source → render → apply for one Application.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use capstan_apply::{Applied, Applier, ApplyOptions};
+use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered, pipeline};
+use capstan_source::{Checkout, Source};
+use capstan_types::{Application, PluginStage};
+
+/// An Application read from a file, with the directory relative paths start from.
+#[derive(Debug, Clone)]
+pub struct AppFile {
+    /// The Application.
+    pub app: Application,
+    /// Directory of the file: base of a relative `repoURL` and plugin paths.
+    pub base_dir: PathBuf,
+}
+
+impl AppFile {
+    /// Reads and checks an Application file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+        let app = Application::from_yaml(&text).with_context(|| format!("{}: invalid Application", path.display()))?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Self { app, base_dir: if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir } })
+    }
+}
+
+/// Where the engine keeps its caches, and where builtin plugins come from.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Snapshots and compiled plugins go under this directory.
+    pub cache_dir: PathBuf,
+    /// Source of `builtin:` plugins.
+    pub builtins: Builtins,
+    /// The leash of every plugin call.
+    pub limits: Limits,
+}
+
+impl EngineConfig {
+    /// Caches under `cache_dir`, embedded builtins, default limits.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
+        Self { cache_dir: cache_dir.into(), builtins: Builtins::Embedded, limits: Limits::default() }
+    }
+}
+
+/// The result of rendering an Application.
+#[derive(Debug)]
+pub struct RenderOutput {
+    /// The commit and snapshot rendered.
+    pub checkout: Checkout,
+    /// The stages that ran (detected when the Application names none).
+    pub stages: Vec<PluginStage>,
+    /// Objects and diagnostics.
+    pub rendered: Rendered,
+}
+
+/// Options of a sync.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Validate on the server without changing anything.
+    pub dry_run: bool,
+}
+
+/// The result of a sync.
+#[derive(Debug)]
+pub struct SyncReport {
+    /// What was rendered, at which commit.
+    pub render: RenderOutput,
+    /// What apply did to each object, in apply order.
+    pub applied: Vec<Applied>,
+}
+
+/// Runs the stages of a reconcile. Cloning is cheap: clones share the
+/// plugin host and its compiled components.
+#[derive(Clone)]
+pub struct Engine {
+    source: Source,
+    host: Arc<PluginHost>,
+    limits: Limits,
+}
+
+impl Engine {
+    /// Sets up the source cache and the plugin host.
+    pub fn new(config: EngineConfig) -> Result<Self> {
+        let host = PluginHost::new(HostConfig {
+            cache_dir: Some(config.cache_dir.join("wasmtime")),
+            builtins: config.builtins,
+        })?;
+        Ok(Self { source: Source::new(&config.cache_dir), host: Arc::new(host), limits: config.limits })
+    }
+
+    /// [`Engine::render`] on a blocking thread, for async callers: plugin
+    /// calls and Git I/O block, and must not stall the async runtime.
+    pub async fn render_async(&self, file: &AppFile) -> Result<RenderOutput> {
+        let (engine, file) = (self.clone(), file.clone());
+        tokio::task::spawn_blocking(move || engine.render(&file)).await?
+    }
+
+    /// Source and render: the objects the Application wants, at a commit.
+    /// Blocks; from async code use [`Engine::render_async`].
+    pub fn render(&self, file: &AppFile) -> Result<RenderOutput> {
+        let app = &file.app;
+        let source = &app.spec.source;
+        let checkout = self
+            .source
+            .checkout(&source.repo_url, &file.base_dir, &source.revision, &source.path)
+            .with_context(|| format!("application {}: source failed", app.metadata.name))?;
+        let stages =
+            if app.spec.render.is_empty() { pipeline::detect(checkout.snapshot.root(), &source.path) } else { app.spec.render.clone() };
+        let call = RenderCall {
+            snapshot: checkout.snapshot.root(),
+            path: &source.path,
+            app: &app.metadata.name,
+            namespace: app.spec.destination.namespace.as_deref(),
+            revision: &checkout.commit,
+            params: &serde_json::Value::Null,
+        };
+        let rendered = pipeline::run(&self.host, &stages, &call, &file.base_dir, &self.limits)
+            .with_context(|| format!("application {}: render failed at {}", app.metadata.name, short(&checkout.commit)))?;
+        Ok(RenderOutput { checkout, stages, rendered })
+    }
+
+    /// Render, then apply everything with server-side apply. Nothing is
+    /// applied unless the whole render succeeded and produced objects.
+    pub async fn sync(&self, file: &AppFile, client: kube::Client, options: &SyncOptions) -> Result<SyncReport> {
+        let render = self.render_async(file).await?;
+        let app = &file.app;
+        if render.rendered.objects.is_empty() {
+            bail!(
+                "application {}: render produced no objects at {}; refusing to sync (an empty render is treated as an error, never as \"delete everything\")",
+                app.metadata.name,
+                short(&render.checkout.commit)
+            );
+        }
+        let apply_options = ApplyOptions {
+            default_namespace: app.spec.destination.namespace.clone(),
+            create_namespace: app.spec.sync.create_namespace,
+            dry_run: options.dry_run,
+        };
+        let applied = Applier::new(client)
+            .apply_all(render.rendered.objects.clone(), &apply_options)
+            .await
+            .with_context(|| format!("application {}: apply failed", app.metadata.name))?;
+        Ok(SyncReport { render, applied })
+    }
+}
+
+/// The first 12 hex digits of a SHA, as people read them.
+pub(crate) fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}

@@ -1,0 +1,15 @@
+//! Capstan's edge: the one place that wires the stages together.
+//!
+//! [`Engine`] runs one reconcile step by step — source ([`capstan_source`]),
+//! render pipeline ([`capstan_host`]), apply ([`capstan_apply`]) — for an
+//! [`AppFile`]. The `capstan` binary (`main.rs`) is a thin clap layer over
+//! it, and [`target`] picks the cluster: the current kube context, or the
+//! embedded local API server when there is none. Later the in-cluster
+//! controller drives the same [`Engine`], so local and in-cluster results
+//! cannot differ.
+
+mod engine;
+pub mod output;
+pub mod target;
+
+pub use engine::{AppFile, Engine, EngineConfig, RenderOutput, SyncOptions, SyncReport};

@@ -1,0 +1,42 @@
+//! Bundled plugins (`builtin:NAME`): compiled into the binary from
+//! `plugins/dist/`, or read from a directory of freshly built components.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use crate::{Error, Result};
+
+/// Name and component bytes of every bundled plugin.
+pub const BUILTINS: &[(&str, &[u8])] = &[("yaml", include_bytes!("../../../plugins/dist/capstan_yaml.wasm"))];
+
+/// Where `builtin:` plugins come from.
+#[derive(Debug, Clone, Default)]
+pub enum Builtins {
+    /// The components compiled into this binary.
+    #[default]
+    Embedded,
+    /// `capstan_<name>.wasm` files in a directory (what the test suite builds).
+    Dir(PathBuf),
+}
+
+impl Builtins {
+    /// The component bytes of `builtin:<name>`.
+    pub fn get(&self, name: &str) -> Result<Cow<'static, [u8]>> {
+        let unknown = || Error::UnknownBuiltin {
+            plugin: format!("builtin:{name}"),
+            known: BUILTINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        };
+        match self {
+            Self::Embedded => BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| Cow::Borrowed(*b)).ok_or_else(unknown),
+            Self::Dir(dir) => {
+                if !BUILTINS.iter().any(|(n, _)| *n == name) {
+                    return Err(unknown());
+                }
+                let path = dir.join(format!("capstan_{name}.wasm"));
+                std::fs::read(&path)
+                    .map(Cow::Owned)
+                    .map_err(|source| Error::Read { plugin: format!("builtin:{name} ({})", path.display()), source })
+            }
+        }
+    }
+}

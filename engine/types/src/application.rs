@@ -1,0 +1,269 @@
+//! The `Application` resource (`applications.capstan.dev/v1alpha1`).
+//!
+//! The same YAML works as a custom resource in the cluster and as a local
+//! file for the CLI. Unknown fields are refused so that a typo (`revison:`)
+//! is an error, not a silently ignored setting.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The API version Capstan reads.
+pub const API_VERSION: &str = "capstan.dev/v1alpha1";
+
+/// Errors of reading an Application.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The text is not a valid Application document.
+    #[error("failed to parse the Application")]
+    Parse(#[source] serde_yaml::Error),
+    /// `apiVersion` or `kind` is not ours.
+    #[error("not a Capstan Application: apiVersion {api_version:?}, kind {kind:?} (expected {API_VERSION}, Application)")]
+    WrongKind {
+        /// The apiVersion found.
+        api_version: String,
+        /// The kind found.
+        kind: String,
+    },
+    /// A field has a value Capstan does not accept.
+    #[error("invalid field `{field}`: {reason}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A Capstan Application: what to take from Git, how to render and check it,
+/// and where to apply it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Application {
+    /// Always `capstan.dev/v1alpha1`.
+    pub api_version: String,
+    /// Always `Application`.
+    pub kind: String,
+    /// Name and namespace of the Application itself.
+    pub metadata: Metadata,
+    /// The desired behaviour.
+    pub spec: Spec,
+}
+
+/// The subset of `metadata` an Application uses.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// Name of the Application.
+    pub name: String,
+    /// Namespace of the Application resource (not of its objects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Labels of the Application.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub labels: serde_json::Map<String, Value>,
+    /// Annotations of the Application.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub annotations: serde_json::Map<String, Value>,
+}
+
+/// `spec` of an Application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Spec {
+    /// Where the manifests come from.
+    pub source: Source,
+    /// Ordered render stages: one renderer, then transformers. Empty means
+    /// "detect": `builtin:kustomize` when the path holds a kustomization,
+    /// `builtin:yaml` otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub render: Vec<PluginStage>,
+    /// Validators that check the final objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<PluginStage>,
+    /// Where the objects go.
+    #[serde(default)]
+    pub destination: Destination,
+    /// Service account impersonated for apply (in-cluster controller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Sync behaviour.
+    #[serde(default)]
+    pub sync: SyncPolicy,
+    /// Fields whose differences are not drift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_differences: Vec<IgnoreDifference>,
+    /// Stop changing the cluster; keep reporting.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// The Git side of an Application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    /// Repository URL (`file://`, `https://`, `ssh://`) or a local path; a
+    /// relative path is taken relative to the Application file.
+    #[serde(rename = "repoURL")]
+    pub repo_url: String,
+    /// Branch, tag, SHA or semver range; `HEAD` when absent.
+    #[serde(default = "default_revision")]
+    pub revision: String,
+    /// Directory inside the repository (no `..`, no leading `/`).
+    #[serde(default)]
+    pub path: String,
+    /// Polling interval, e.g. `3m` (controller only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+}
+
+fn default_revision() -> String {
+    "HEAD".to_owned()
+}
+
+/// One plugin in the render or policy pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginStage {
+    /// `builtin:NAME`, or a path or URL of a component.
+    pub plugin: String,
+    /// `sha256:HEX`, required for anything but `builtin:` plugins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Parameters passed to the plugin as JSON.
+    #[serde(default, rename = "with", skip_serializing_if = "Value::is_null")]
+    pub params: Value,
+    /// For policies: whether errors block the sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<Enforcement>,
+}
+
+/// How a policy's errors are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcement {
+    /// Errors stop the sync.
+    Deny,
+    /// Errors are reported; the sync goes on.
+    Warn,
+    /// Recorded only.
+    Audit,
+}
+
+/// Target of the objects.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Destination {
+    /// Namespace for namespaced objects that set none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// `spec.sync`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncPolicy {
+    /// Sync automatically on change (controller only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated: Option<Value>,
+    /// Create the destination namespace when missing (Argo CD's `CreateNamespace=true`).
+    #[serde(default)]
+    pub create_namespace: bool,
+    /// Retry policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Value>,
+}
+
+/// One `ignoreDifferences` entry (Argo CD's shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IgnoreDifference {
+    /// API group; empty for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// Kind the entry applies to.
+    pub kind: String,
+    /// Restrict to one name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Restrict to one namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// JSON pointers (`/spec/replicas`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json_pointers: Vec<String>,
+    /// jq-like paths (`.spec.template.spec.containers[].image`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jq_path_expressions: Vec<String>,
+    /// Fields owned by these field managers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields_managers: Vec<String>,
+}
+
+impl Application {
+    /// Parses and checks an Application document.
+    pub fn from_yaml(text: &str) -> Result<Self, Error> {
+        let app: Application = serde_yaml::from_str(text).map_err(Error::Parse)?;
+        app.validate()?;
+        Ok(app)
+    }
+
+    /// Checks what the types cannot: kind, names, paths.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.api_version != API_VERSION || self.kind != "Application" {
+            return Err(Error::WrongKind { api_version: self.api_version.clone(), kind: self.kind.clone() });
+        }
+        if !is_dns_label(&self.metadata.name) {
+            return Err(invalid("metadata.name", format!("{:?} is not a DNS-1123 label", self.metadata.name)));
+        }
+        if self.spec.source.repo_url.is_empty() {
+            return Err(invalid("spec.source.repoURL", "must not be empty".into()));
+        }
+        let path = &self.spec.source.path;
+        if path.starts_with('/') || path.split('/').any(|part| part == "..") {
+            return Err(invalid("spec.source.path", format!("{path:?} must be relative and stay inside the repository")));
+        }
+        if let Some(ns) = &self.spec.destination.namespace
+            && !is_dns_label(ns)
+        {
+            return Err(invalid("spec.destination.namespace", format!("{ns:?} is not a DNS-1123 label")));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(field: &'static str, reason: String) -> Error {
+    Error::Invalid { field, reason }
+}
+
+/// RFC 1123 label: what Kubernetes requires of namespace and most names.
+pub(crate) fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP: &str = "apiVersion: capstan.dev/v1alpha1\nkind: Application\nmetadata: {name: guestbook}\nspec:\n  source: {repoURL: ../.., path: examples/guestbook/manifests}\n  destination: {namespace: guestbook}\n";
+
+    #[test]
+    fn parses_with_defaults() {
+        let app = Application::from_yaml(APP).unwrap();
+        assert_eq!(app.spec.source.revision, "HEAD");
+        assert!(app.spec.render.is_empty());
+    }
+
+    #[test]
+    fn refuses_typos_and_escapes() {
+        let typo = APP.replace("path:", "pth:");
+        assert!(format!("{:?}", Application::from_yaml(&typo).unwrap_err()).contains("unknown field `pth`"));
+        let escape = APP.replace("examples/guestbook/manifests", "../etc");
+        assert!(Application::from_yaml(&escape).unwrap_err().to_string().contains("spec.source.path"));
+        let kind = APP.replace("kind: Application", "kind: Deployment");
+        assert!(Application::from_yaml(&kind).unwrap_err().to_string().contains("not a Capstan Application"));
+    }
+}

@@ -1,0 +1,65 @@
+//! Builds the guests of `plugins/Cargo.toml` listed in [`GUESTS`] (bundled
+//! plugins and `tests/programs/*`) for wasm32-wasip2 in one cargo invocation, and emits
+//! their paths as constants, so tests use components built from this tree.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The guest packages the test suite uses: bundled plugins, then test programs.
+const GUESTS: &[&str] = &["capstan-yaml"];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let guests = root.join("plugins");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    // Own target dir (the outer cargo holds the lock on its own), beside the
+    // outer one (OUT_DIR is TARGET/PROFILE/build/PKG-HASH/out) so that
+    // `cargo test` and `cargo clippy` share one guest build.
+    let target_dir = std::env::var_os("CAPSTAN_GUEST_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| out_dir.ancestors().nth(4).unwrap_or(&out_dir).join("guests"));
+    println!("cargo:rerun-if-env-changed=CAPSTAN_GUEST_TARGET_DIR");
+    for dir in ["plugins", "tests/programs", "wit"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&guests)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target_dir)
+        .env("RUSTFLAGS", remap_flags(&root));
+    for guest in GUESTS {
+        cmd.args(["-p", guest]);
+    }
+    // The outer build's settings (clippy wrapper, its flags) must not leak in.
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("failed to run cargo for the guest components");
+    assert!(
+        status.success(),
+        "building the guest components failed; is the wasm32-wasip2 target installed? (`rustup target add wasm32-wasip2`, or run `cargo xtask test`)"
+    );
+
+    let release = target_dir.join("wasm32-wasip2/release");
+    let mut consts = format!("/// Directory of the freshly built `capstan_<name>.wasm` components.\npub const GUEST_DIR: &str = {:?};\n", release.display().to_string());
+    let mut wasm: Vec<_> = std::fs::read_dir(&release).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "wasm")).collect();
+    wasm.sort();
+    for path in wasm {
+        let stem = path.file_stem().unwrap().to_string_lossy().to_uppercase();
+        consts.push_str(&format!("/// Path of `{}`.\npub const {stem}: &str = {:?};\n", path.file_name().unwrap().to_string_lossy(), path.display().to_string()));
+    }
+    std::fs::write(out_dir.join("artifacts.rs"), consts).unwrap();
+}
+
+/// Paths in panics and debug info would make the bytes depend on where the
+/// repository is checked out; map them to fixed prefixes.
+fn remap_flags(root: &Path) -> String {
+    let mut flags = format!("--remap-path-prefix={}=/capstan", root.display());
+    if let Some(home) = std::env::var_os("CARGO_HOME").or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into())) {
+        flags.push_str(&format!(" --remap-path-prefix={}=/cargo", Path::new(&home).display()));
+    }
+    flags
+}
