@@ -42,6 +42,8 @@ pub struct Config {
     pub common_labels: Vec<FieldSpec>,
     /// Template labels only (`labels[].includeTemplates`).
     pub template_labels: Vec<FieldSpec>,
+    /// Extra specs for `labels:` entries.
+    pub labels: Vec<FieldSpec>,
     /// `commonAnnotations`.
     pub common_annotations: Vec<FieldSpec>,
     /// `images`.
@@ -273,6 +275,7 @@ fn var_reference() -> Vec<FieldSpec> {
     v.push(fs("Service", "", "spec/ports/port", false));
     v.push(fs("Service", "", "spec/ports/targetPort", false));
     v.push(FieldSpec::any("metadata/labels", false));
+    v.push(FieldSpec::any("metadata/annotations", false));
     v
 }
 
@@ -286,6 +289,7 @@ impl Config {
             namespace: crate::namespace::default_specs(),
             common_labels: common_labels(),
             template_labels: template_labels(),
+            labels: Vec::new(),
             common_annotations: common_annotations(),
             images: images.iter().map(|p| FieldSpec::any(p, true)).collect(),
             replicas: ["Deployment", "ReplicationController", "ReplicaSet", "StatefulSet"]
@@ -304,6 +308,7 @@ impl Config {
         merge_specs(&mut self.namespace, &o.namespace);
         merge_specs(&mut self.common_labels, &o.common_labels);
         merge_specs(&mut self.template_labels, &o.template_labels);
+        merge_specs(&mut self.labels, &o.labels);
         merge_specs(&mut self.common_annotations, &o.common_annotations);
         merge_specs(&mut self.images, &o.images);
         merge_specs(&mut self.replicas, &o.replicas);

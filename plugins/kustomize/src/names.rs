@@ -13,7 +13,10 @@ fn skipped(g: &Gvk) -> bool {
 }
 
 /// Adds `prefix` and `suffix` at the field specs (normally `metadata/name`).
-pub fn prefix_suffix(res: &mut [Resource], prefix: &str, suffix: &str, specs: &[FieldSpec]) -> Result<()> {
+///
+/// `record` says which of the two is recorded on each object (kustomize
+/// records even empty ones: name references compare the stacks).
+pub fn prefix_suffix(res: &mut [Resource], prefix: &str, suffix: &str, record: (bool, bool), specs: &[FieldSpec]) -> Result<()> {
     for r in res.iter_mut() {
         let org = r.org_id();
         if skipped(&org.gvk) {
@@ -24,8 +27,12 @@ pub fn prefix_suffix(res: &mut [Resource], prefix: &str, suffix: &str, specs: &[
                 continue;
             }
             if fs.path == "metadata/name" {
-                r.prefixes.push(prefix.to_string());
-                r.suffixes.push(suffix.to_string());
+                if record.0 {
+                    r.prefixes.push(prefix.to_string());
+                }
+                if record.1 {
+                    r.suffixes.push(suffix.to_string());
+                }
                 if !prefix.is_empty() || !suffix.is_empty() {
                     r.remember_id();
                 }

@@ -34,12 +34,12 @@ pub fn run_builtin_transformers(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> 
         namespace::set(&mut acc.res, ns, &acc.config.namespace, false, Subjects::DefaultOnly)
             .map_err(|e| e.within(file, "namespace"))?;
     }
-    if let Some(p) = &k.name_prefix {
-        crate::names::prefix_suffix(&mut acc.res, p, "", &acc.config.name_prefix).map_err(|e| e.within(file, "namePrefix"))?;
-    }
-    if let Some(s) = &k.name_suffix {
-        crate::names::prefix_suffix(&mut acc.res, "", s, &acc.config.name_suffix).map_err(|e| e.within(file, "nameSuffix"))?;
-    }
+    let p = k.name_prefix.as_deref().unwrap_or("");
+    crate::names::prefix_suffix(&mut acc.res, p, "", (true, false), &acc.config.name_prefix)
+        .map_err(|e| e.within(file, "namePrefix"))?;
+    let s = k.name_suffix.as_deref().unwrap_or("");
+    crate::names::prefix_suffix(&mut acc.res, "", s, (false, true), &acc.config.name_suffix)
+        .map_err(|e| e.within(file, "nameSuffix"))?;
     for l in &k.labels {
         let mut specs: Vec<FieldSpec> = Vec::new();
         if l.include_selectors {
@@ -50,6 +50,7 @@ pub fn run_builtin_transformers(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> 
                 crate::fieldspec::merge_specs(&mut specs, &acc.config.template_labels);
             }
         }
+        crate::fieldspec::merge_specs(&mut specs, &acc.config.labels);
         crate::fieldspec::merge_specs(&mut specs, &l.fields);
         let pairs = to_map(l.pairs.iter().flatten());
         labels::add(&mut acc.res, &pairs, &specs).map_err(|e| e.within(file, "labels"))?;
@@ -204,7 +205,12 @@ fn run_transformer(ctx: &Ctx, cfg: &Value, acc: &mut Acc) -> Result<()> {
         "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
             let p = cfg.get("prefix").map(scalar_string).unwrap_or_default();
             let s = cfg.get("suffix").map(scalar_string).unwrap_or_default();
-            crate::names::prefix_suffix(res, &p, &s, &specs(cfg)?)
+            let record = match kind {
+                "PrefixTransformer" => (true, false),
+                "SuffixTransformer" => (false, true),
+                _ => (true, true),
+            };
+            crate::names::prefix_suffix(res, &p, &s, record, &specs(cfg)?)
         }
         "LabelTransformer" => labels::add(res, &str_map(cfg, "labels"), &specs(cfg)?),
         "AnnotationsTransformer" => labels::add(res, &str_map(cfg, "annotations"), &specs(cfg)?),

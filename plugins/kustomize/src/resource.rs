@@ -125,12 +125,14 @@ pub struct Resource {
     pub prefixes: Vec<String>,
     /// Name suffixes applied, innermost first.
     pub suffixes: Vec<String>,
+    /// Vars bound to this object (by the kustomization declaring them).
+    pub ref_vars: Vec<String>,
 }
 
 impl Resource {
     /// Wraps an object.
     pub fn new(obj: Value) -> Resource {
-        Resource { obj, prev: Vec::new(), behavior: None, needs_hash: false, prefixes: Vec::new(), suffixes: Vec::new() }
+        Resource { obj, prev: Vec::new(), behavior: None, needs_hash: false, prefixes: Vec::new(), suffixes: Vec::new(), ref_vars: Vec::new() }
     }
 
     /// The object's gvk.

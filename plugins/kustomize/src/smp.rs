@@ -132,12 +132,17 @@ fn infer_key(da: &[Value], pa: &[Value]) -> Option<&'static str> {
     INFERRED_KEYS.iter().copied().find(|k| first.contains_key(*k))
 }
 
+// kustomize merges with `ListIncreaseDirection: Prepend`: the patch's
+// elements come first (merged with their counterparts), then the
+// destination's other elements in their order.
 fn merge_set(da: &mut Vec<Value>, pa: &[Value]) {
-    for v in pa {
-        if !da.contains(v) {
-            da.push(v.clone());
+    let mut out: Vec<Value> = Vec::new();
+    for v in pa.iter().chain(da.iter()) {
+        if !out.contains(v) {
+            out.push(v.clone());
         }
     }
+    *da = out;
 }
 
 fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: TypeRef) -> Result<()> {
@@ -145,10 +150,12 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: TypeRef) -
         *da = strip_list(pa);
         return Ok(());
     }
+    let mut out = Vec::with_capacity(da.len() + pa.len());
+    let mut used = vec![false; da.len()];
     for pv in pa {
         let Some(po) = pv.as_object() else {
-            if !da.contains(pv) {
-                da.push(pv.clone());
+            if !out.contains(pv) {
+                out.push(pv.clone());
             }
             continue;
         };
@@ -156,19 +163,27 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: TypeRef) -
             continue;
         }
         let kv = po.get(key);
-        let pos = kv.and_then(|kv| da.iter().position(|d| d.get(key) == Some(kv)));
+        let pos = kv.and_then(|kv| (0..da.len()).find(|i| !used[*i] && da[*i].get(key) == Some(kv)));
         match pos {
             Some(i) => {
-                if merge(&mut da[i], pv, elem_ty)? == Outcome::Delete {
-                    da.remove(i);
+                used[i] = true;
+                let mut d = da[i].clone();
+                if merge(&mut d, pv, elem_ty)? == Outcome::Keep {
+                    out.push(d);
                 }
             }
             None => {
                 if directive(po) != Some("delete") {
-                    da.push(strip(pv));
+                    out.push(strip(pv));
                 }
             }
         }
     }
+    for (i, d) in da.iter().enumerate() {
+        if !used[i] {
+            out.push(d.clone());
+        }
+    }
+    *da = out;
     Ok(())
 }

@@ -88,6 +88,7 @@ impl Acc {
                             r.prev = old.prev.clone();
                             r.prefixes = old.prefixes.clone();
                             r.suffixes = old.suffixes.clone();
+                            r.ref_vars = old.ref_vars.clone();
                             r.needs_hash = r.needs_hash || old.needs_hash;
                             r.behavior = None;
                             self.res[*i] = r;
@@ -244,6 +245,7 @@ impl<'a> Loader<'a> {
             if acc.vars.iter().any(|x| x.name == var.name) {
                 return Err(Error::field(file, "vars", format!("var '{}' already encountered", var.name)));
             }
+            crate::vars::bind(&mut acc.res, &var).map_err(|e| e.within(file, "vars"))?;
             acc.vars.push(var);
         }
         Ok(())

@@ -42,7 +42,8 @@ pub struct FieldRef {
     pub fieldpath: String,
 }
 
-fn value_of(res: &[Resource], v: &Var) -> Result<Value> {
+/// Binds a var to the one object its `objref` names (kustomize's `MergeVars`).
+pub fn bind(res: &mut [Resource], v: &Var) -> Result<()> {
     let mut want = Gvk::from_api(&v.objref.api_version, &v.objref.kind);
     if !v.objref.group.is_empty() {
         want.group = v.objref.group.clone();
@@ -50,21 +51,30 @@ fn value_of(res: &[Resource], v: &Var) -> Result<Value> {
     if !v.objref.version.is_empty() {
         want.version = v.objref.version.clone();
     }
-    let hits: Vec<&Resource> = res
-        .iter()
-        .filter(|r| {
-            r.all_ids().any(|id| {
+    let hits: Vec<usize> = (0..res.len())
+        .filter(|i| {
+            res[*i].all_ids().any(|id| {
                 id.gvk.selected_by(&want)
                     && id.name == v.objref.name
                     && (v.objref.namespace.is_empty() || id.effective_ns() == v.objref.namespace || id.namespace == v.objref.namespace)
             })
         })
         .collect();
-    let r = match hits.as_slice() {
-        [r] => *r,
-        [] => return Err(msg(format!("var '{}' cannot be mapped to a field in the set of known resources", v.name))),
-        _ => return Err(msg(format!("found {} resId matches for var {} (unable to disambiguate)", hits.len(), v.name))),
-    };
+    match hits.as_slice() {
+        [i] => {
+            res[*i].ref_vars.push(v.name.clone());
+            Ok(())
+        }
+        [] => Ok(()),
+        _ => Err(msg(format!("found {} resId matches for var {} (unable to disambiguate)", hits.len(), v.name))),
+    }
+}
+
+fn value_of(res: &[Resource], v: &Var) -> Result<Value> {
+    let r = res
+        .iter()
+        .find(|r| r.ref_vars.contains(&v.name))
+        .ok_or_else(|| msg(format!("var '{}' cannot be mapped to a field in the set of known resources", v.name)))?;
     let path = if v.fieldref.fieldpath.is_empty() { "metadata.name" } else { &v.fieldref.fieldpath };
     crate::yamlpath::lookup(&r.obj, &crate::yamlpath::split(path))
         .cloned()
