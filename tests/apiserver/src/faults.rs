@@ -110,7 +110,8 @@ impl Fault {
         self
     }
 
-    /// Let `count` matching requests pass before hitting.
+    /// Let `count` matching requests pass before hitting (requests failed by
+    /// another rule count too).
     pub fn after(mut self, count: usize) -> Fault {
         self.skip = count;
         self
@@ -170,12 +171,13 @@ impl Faults {
         let mut verdict = Verdict::default();
         let mut rules = self.lock();
         for rule in rules.iter_mut().filter(|r| r.matches(method, path)) {
-            let failing = !matches!(rule.action, FaultAction::Latency(_));
-            if failing && verdict.failure.is_some() {
-                continue;
-            }
+            // Skips count every matching request, even one another rule fails.
             if rule.skip > 0 {
                 rule.skip -= 1;
+                continue;
+            }
+            let failing = !matches!(rule.action, FaultAction::Latency(_));
+            if failing && verdict.failure.is_some() {
                 continue;
             }
             rule.times -= 1;

@@ -127,6 +127,9 @@ pub(crate) async fn handle(
                     )));
                 }
             };
+            if method == Method::DELETE && body_dry_run(&body) {
+                entry.dry_run = true;
+            }
             match serve(&shared, &method, &path, &query, &parts.headers, &body) {
                 Ok(resp) => resp,
                 Err(e) => error_response(&e),
@@ -268,19 +271,13 @@ fn serve_resource(
             }
         }
         (&Method::DELETE, Some(name)) => {
-            let policy = delete_policy(query, body)?;
+            let o = delete_options(query, body)?;
             let ns = rp.namespace.as_deref().unwrap_or_default();
-            gc::delete(&mut store, &rt, ns, name, policy, opts.dry_run)
-                .map(|v| (200, present(&rt, v)))
+            delete_one(&mut store, &rt, ns, name, &o).map(|v| (200, v))
         }
-        (&Method::DELETE, None) => delete_collection(
-            &mut store,
-            &rt,
-            rp.namespace.as_deref(),
-            query,
-            body,
-            opts.dry_run,
-        ),
+        (&Method::DELETE, None) => {
+            delete_collection(&mut store, &rt, rp.namespace.as_deref(), query, body)
+        }
         _ => Err(ApiError::method_not_allowed()),
     };
     let changed = store.resource_version() != rv_before;
@@ -379,25 +376,82 @@ fn list(store: &Store, rt: &ResourceType, ns: Option<&str>, query: &Query) -> Ap
     )
 }
 
-fn delete_policy(query: &Query, body: &[u8]) -> ApiResult<Propagation> {
-    let from_body: Option<String> = serde_json::from_slice::<Value>(body).ok().and_then(|b| {
-        b.get("propagationPolicy")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
-    let orphan = serde_json::from_slice::<Value>(body)
+/// DeleteOptions from the query and the body (kube sends them in the body).
+struct DeleteOptions {
+    policy: Propagation,
+    dry_run: bool,
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+/// Whether a DELETE body asks for `dryRun: [All]`.
+fn body_dry_run(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
         .ok()
-        .and_then(|b| b.get("orphanDependents").and_then(Value::as_bool));
-    match (
+        .and_then(|b| {
+            b.get("dryRun")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().any(|x| x == "All"))
+        })
+        .unwrap_or(false)
+}
+
+fn delete_options(query: &Query, body: &[u8]) -> ApiResult<DeleteOptions> {
+    let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let text = |p: &str| b.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let policy = match (
         query
             .get("propagationPolicy")
             .map(str::to_string)
-            .or(from_body),
-        orphan,
+            .or(text("/propagationPolicy")),
+        b.get("orphanDependents"),
     ) {
-        (None, Some(true)) => Ok(Propagation::Orphan),
-        (p, _) => Propagation::parse(p.as_deref()),
+        (None, Some(Value::Bool(true))) => Propagation::Orphan,
+        (p, _) => Propagation::parse(p.as_deref())?,
+    };
+    Ok(DeleteOptions {
+        policy,
+        dry_run: query.dry_run() || body_dry_run(body),
+        uid: text("/preconditions/uid"),
+        resource_version: text("/preconditions/resourceVersion"),
+    })
+}
+
+fn delete_one(
+    store: &mut Store,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    o: &DeleteOptions,
+) -> ApiResult<Value> {
+    if let Some(current) = store.get(&rt.key(), ns, name) {
+        let have = |f: &str| {
+            current
+                .pointer(&format!("/metadata/{f}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        for (field, want) in [("uid", &o.uid), ("resourceVersion", &o.resource_version)] {
+            if let Some(want) = want
+                && want != have(field)
+            {
+                let label = if field == "uid" {
+                    "UID"
+                } else {
+                    "ResourceVersion"
+                };
+                return Err(ApiError::conflict(
+                    format!(
+                        "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {label} in precondition: {want}, {label} in object meta: {}",
+                        crate::status::qualified(&rt.group, &rt.plural),
+                        have(field)
+                    ),
+                    json!({"name": name, "group": rt.group, "kind": rt.plural}),
+                ));
+            }
+        }
     }
+    gc::delete(store, rt, ns, name, o.policy, o.dry_run).map(|v| present(rt, v))
 }
 
 fn delete_collection(
@@ -406,9 +460,8 @@ fn delete_collection(
     ns: Option<&str>,
     query: &Query,
     body: &[u8],
-    dry_run: bool,
 ) -> ApiResult<(u16, Value)> {
-    let policy = delete_policy(query, body)?;
+    let o = delete_options(query, body)?;
     let listed = list(store, rt, ns, query)?;
     let mut deleted = Vec::new();
     for item in listed["items"].as_array().cloned().unwrap_or_default() {
@@ -420,10 +473,7 @@ fn delete_collection(
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        deleted.push(present(
-            rt,
-            gc::delete(store, rt, ns, name, policy, dry_run)?,
-        ));
+        deleted.push(delete_one(store, rt, ns, name, &o)?);
     }
     let meta = json!({"resourceVersion": store.resource_version().to_string()});
     Ok((

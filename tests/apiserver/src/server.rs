@@ -19,7 +19,6 @@ use tokio::task::{JoinHandle, JoinSet};
 
 /// How to start a [`TestApiServer`].
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct ServerConfig {
     /// Load objects from this JSON file at start (when it exists) and write
     /// them back after every write, so consecutive processes see one "cluster".
