@@ -63,13 +63,16 @@ pub struct Patch {
 #[serde(default, rename_all = "camelCase")]
 pub struct Image {
     /// The image name to match.
+    #[serde(alias = "Name")]
     pub name: String,
     /// New name.
+    #[serde(alias = "NewName", alias = "newname")]
     pub new_name: String,
     /// New tag.
-    #[serde(deserialize_with = "opt_scalar")]
+    #[serde(deserialize_with = "opt_scalar", alias = "NewTag", alias = "newtag")]
     pub new_tag: Option<String>,
     /// New digest.
+    #[serde(alias = "Digest")]
     pub digest: String,
     /// Suffix appended to the tag.
     pub tag_suffix: String,

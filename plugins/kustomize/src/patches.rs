@@ -52,11 +52,14 @@ fn patch_id(p: &Value) -> ResId {
 /// Applies one SMP document to a resource; `false` when it deletes it.
 pub fn apply_smp(r: &mut Resource, patch: &Value, allow_name: bool, allow_kind: bool) -> Result<bool> {
     let (name, ns, kind) = (r.name().to_string(), r.namespace().to_string(), str_at(&r.obj, &["kind"]).to_string());
+    let api = r.obj.get("apiVersion").cloned();
     if allow_name || allow_kind {
         r.remember_id();
     }
-    let ty = crate::schema::root(&r.gvk());
-    if smp::merge(&mut r.obj, patch, ty)? == Outcome::Delete {
+    // Like kyaml, take the schema of the object, else of the patch.
+    let patch_gvk = Gvk::from_api(str_at(patch, &["apiVersion"]), str_at(patch, &["kind"]));
+    let ty = crate::schema::root(&r.gvk()).or_else(|| crate::schema::root(&patch_gvk));
+    if smp::merge(&mut r.obj, patch, &ty)? == Outcome::Delete {
         return Ok(false);
     }
     if r.obj.as_object().is_none_or(|m| m.is_empty()) {
@@ -64,6 +67,9 @@ pub fn apply_smp(r: &mut Resource, patch: &Value, allow_name: bool, allow_kind: 
     }
     if !allow_kind {
         crate::resource::set_at(&mut r.obj, &["kind"], Value::String(kind));
+        if let Some(api) = api {
+            crate::resource::set_at(&mut r.obj, &["apiVersion"], api);
+        }
     }
     if !allow_name {
         crate::resource::set_at(&mut r.obj, &["metadata", "name"], Value::String(name));
@@ -160,10 +166,7 @@ pub fn patch_transformer(
                             }
                             meta.remove("namespace");
                         }
-                        if !allow_kind {
-                            m.remove("kind");
-                            m.remove("apiVersion");
-                        }
+
                     }
                     if !apply_smp(&mut res[i], &d, allow_name, allow_kind)? {
                         dead.push(i);

@@ -5,6 +5,11 @@
 //! script to regenerate. Unknown kinds (CRDs) have no schema: they are
 //! treated as namespaced, and their lists merge by kyaml's inferred keys.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::Value;
+
 use crate::resource::Gvk;
 
 #[path = "schema_data.rs"]
@@ -47,8 +52,69 @@ pub struct Kind {
     pub namespaced: bool,
 }
 
-/// A position in the schema: a type index.
-pub type TypeRef = Option<u16>;
+/// A position in the schema.
+#[derive(Debug, Clone)]
+pub enum Ty {
+    /// A type of the built-in table.
+    Static(u16),
+    /// A definition of a custom OpenAPI document (`openapi.path`).
+    Custom(Rc<Value>, Value),
+}
+
+/// A position in the schema, if known.
+pub type TypeRef = Option<Ty>;
+
+/// What a field is, as far as merging goes.
+pub struct FieldInfo {
+    /// List semantics.
+    pub list: List,
+    /// The field's (element) type.
+    pub child: TypeRef,
+}
+
+thread_local! {
+    static CUSTOM: RefCell<Option<Rc<Value>>> = const { RefCell::new(None) };
+}
+
+/// Installs (or clears) the custom OpenAPI document for this build, as
+/// kustomize's `openapi:` field does (it is global to the build).
+pub fn set_custom(doc: Option<Value>) {
+    CUSTOM.with(|c| *c.borrow_mut() = doc.map(Rc::new));
+}
+
+fn custom_root(gvk: &Gvk) -> TypeRef {
+    let doc = CUSTOM.with(|c| c.borrow().clone())?;
+    let defs = doc.get("definitions")?.as_object()?;
+    let def = defs.values().find(|d| {
+        d.get("x-kubernetes-group-version-kind").and_then(Value::as_array).is_some_and(|a| {
+            a.iter().any(|g| {
+                g.get("kind").and_then(Value::as_str) == Some(&gvk.kind)
+                    && g.get("group").and_then(Value::as_str).unwrap_or("") == gvk.group
+                    && g.get("version").and_then(Value::as_str).is_none_or(|v| v == gvk.version || gvk.version.is_empty())
+            })
+        })
+    })?;
+    let def = def.clone();
+    Some(Ty::Custom(doc, def))
+}
+
+/// Resolves a `$ref` in the custom document; definitions it lacks come from
+/// the built-in schema (kustomize merges the two).
+fn resolve(doc: &Rc<Value>, v: &Value) -> TypeRef {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let name = r.trim_start_matches("#/definitions/");
+            match doc.get("definitions").and_then(|d| d.get(name)) {
+                Some(d) => Some(Ty::Custom(doc.clone(), d.clone())),
+                None => data::TYPE_NAMES
+                    .binary_search_by(|(n, _)| (*n).cmp(name))
+                    .ok()
+                    .map(|i| Ty::Static(data::TYPE_NAMES[i].1)),
+            }
+        }
+        None => v.is_object().then(|| Ty::Custom(doc.clone(), v.clone())),
+    }
+}
 
 fn find_kind(gvk: &Gvk) -> Option<&'static Kind> {
     let exact = data::KINDS.iter().find(|k| k.kind == gvk.kind && k.group == gvk.group && k.version == gvk.version);
@@ -76,18 +142,64 @@ pub fn namespaced(gvk: &Gvk) -> bool {
     }
 }
 
-/// The root type of a kind, if built in.
+/// The root type of a kind: the custom document's, else the built-in one.
 pub fn root(gvk: &Gvk) -> TypeRef {
-    find_kind(gvk).map(|k| k.root).filter(|r| *r != u16::MAX)
+    custom_root(gvk).or_else(|| find_kind(gvk).map(|k| k.root).filter(|r| *r != u16::MAX).map(Ty::Static))
 }
 
 /// A field of a type.
-pub fn field(t: TypeRef, name: &str) -> Option<&'static Field> {
-    let t = t?;
-    data::TYPES.get(t as usize)?.iter().find(|f| f.name == name)
+pub fn field(t: &TypeRef, name: &str) -> Option<FieldInfo> {
+    match t.as_ref()? {
+        Ty::Static(i) => {
+            let f = data::TYPES.get(*i as usize)?.iter().find(|f| f.name == name)?;
+            Some(FieldInfo { list: f.list, child: Some(f.child).filter(|c| *c != u16::MAX).map(Ty::Static) })
+        }
+        Ty::Custom(doc, def) => {
+            let prop = def.get("properties")?.get(name)?;
+            if prop.get("type").and_then(Value::as_str) == Some("array") {
+                let child = prop.get("items").and_then(|i| resolve(doc, i));
+                let strategy = prop.get("x-kubernetes-patch-strategy").and_then(Value::as_str).unwrap_or("");
+                let key = prop.get("x-kubernetes-patch-merge-key").and_then(Value::as_str);
+                let list = if strategy.split(',').any(|s| s == "merge") {
+                    match key {
+                        Some(k) => List::Map(leak(k)),
+                        None => List::Set,
+                    }
+                } else if prop.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map") {
+                    match prop.get("x-kubernetes-list-map-keys").and_then(|k| k.get(0)).and_then(Value::as_str) {
+                        Some(k) => List::Map(leak(k)),
+                        None => List::None,
+                    }
+                } else {
+                    List::None
+                };
+                Some(FieldInfo { list, child })
+            } else {
+                Some(FieldInfo { list: List::None, child: resolve(doc, prop) })
+            }
+        }
+    }
+}
+
+/// Merge keys of custom documents live for the whole program (a handful of
+/// short strings), which keeps [`List`] `Copy` and allocation-free for the
+/// built-in table.
+fn leak(s: &str) -> &'static str {
+    thread_local! {
+        static KEYS: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    }
+    KEYS.with(|k| {
+        let mut k = k.borrow_mut();
+        if let Some(x) = k.iter().find(|x| **x == s) {
+            return *x;
+        }
+        let x: &'static str = Box::leak(s.to_string().into_boxed_str());
+        k.push(x);
+        x
+    })
 }
 
 /// The type of a field (or of its elements).
-pub fn child(t: TypeRef, name: &str) -> TypeRef {
-    field(t, name).map(|f| f.child).filter(|c| *c != u16::MAX)
+pub fn child(t: &TypeRef, name: &str) -> TypeRef {
+    field(t, name).and_then(|f| f.child)
 }

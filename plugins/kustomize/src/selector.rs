@@ -39,12 +39,18 @@ pub struct Compiled {
     sel: Selector,
     name: Option<regex::Regex>,
     ns: Option<regex::Regex>,
+    gvk: [Option<regex::Regex>; 3],
 }
 
 impl Selector {
     /// Compiles the regexes.
     pub fn compile(&self) -> Result<Compiled> {
-        Ok(Compiled { sel: self.clone(), name: anchored(&self.name)?, ns: anchored(&self.namespace)? })
+        Ok(Compiled {
+            sel: self.clone(),
+            name: anchored(&self.name)?,
+            ns: anchored(&self.namespace)?,
+            gvk: [anchored(&self.group)?, anchored(&self.version)?, anchored(&self.kind)?],
+        })
     }
 }
 
@@ -65,11 +71,10 @@ impl Compiled {
         }
         let g = &cur.gvk;
         let s = &self.sel;
-        if (!s.group.is_empty() && s.group != g.group)
-            || (!s.version.is_empty() && s.version != g.version)
-            || (!s.kind.is_empty() && s.kind != g.kind)
-        {
-            return Ok(false);
+        for (re, v) in self.gvk.iter().zip([&g.group, &g.version, &g.kind]) {
+            if re.as_ref().is_some_and(|re| !re.is_match(v)) {
+                return Ok(false);
+            }
         }
         if !s.label_selector.is_empty() && !label_match(&s.label_selector, &r.labels())? {
             return Ok(false);

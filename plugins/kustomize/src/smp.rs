@@ -1,6 +1,6 @@
 //! Strategic merge patches, as kustomize's kyaml `merge2` applies them:
 //! maps merge recursively, `null` deletes, lists merge by the schema's merge
-//! key (or an inferred key for unknown kinds) or are replaced, and the
+//! key or are replaced (always, for kinds without a schema), and the
 //! `$patch: delete|replace|merge`, `$retainKeys` and
 //! `$deleteFromPrimitiveList` directives are honoured.
 
@@ -8,9 +8,6 @@ use serde_json::{Map, Value};
 
 use crate::error::Result;
 use crate::schema::{self, List, TypeRef};
-
-/// Keys kyaml tries, in order, to merge lists of unknown kinds.
-const INFERRED_KEYS: &[&str] = &["mountPath", "devicePath", "ip", "type", "topologyKey", "name", "containerPort"];
 
 /// Outcome of merging into a node.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,7 +39,7 @@ pub fn strip(v: &Value) -> Value {
 }
 
 /// Merges `patch` into `dest` (both objects) under schema type `ty`.
-pub fn merge(dest: &mut Value, patch: &Value, ty: TypeRef) -> Result<Outcome> {
+pub fn merge(dest: &mut Value, patch: &Value, ty: &TypeRef) -> Result<Outcome> {
     let Some(pm) = patch.as_object() else {
         *dest = patch.clone();
         return Ok(Outcome::Keep);
@@ -76,7 +73,7 @@ pub fn merge(dest: &mut Value, patch: &Value, ty: TypeRef) -> Result<Outcome> {
                 let child_ty = schema::child(ty, k);
                 match dm.get_mut(k) {
                     Some(dv) if dv.is_object() => {
-                        if merge(dv, pv, child_ty)? == Outcome::Delete {
+                        if merge(dv, pv, &child_ty)? == Outcome::Delete {
                             dm.shift_remove(k);
                         }
                     }
@@ -92,14 +89,15 @@ pub fn merge(dest: &mut Value, patch: &Value, ty: TypeRef) -> Result<Outcome> {
                 let child_ty = schema::child(ty, k);
                 match dm.get_mut(k) {
                     Some(Value::Array(da)) => {
-                        let strategy = match field.map(|f| f.list) {
+                        let strategy = match field.as_ref().map(|f| f.list) {
                             Some(List::Map(key)) => Some(key),
                             Some(List::Set) => Some(""),
-                            _ => infer_key(da, pa),
+                            // Without a schema kyaml replaces lists.
+                            _ => None,
                         };
                         match strategy {
                             Some("") => merge_set(da, pa),
-                            Some(key) => merge_keyed(da, pa, key, child_ty)?,
+                            Some(key) => merge_keyed(da, pa, key, &child_ty)?,
                             None => *da = strip_list(pa),
                         }
                     }
@@ -127,11 +125,6 @@ fn strip_list(pa: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-fn infer_key(da: &[Value], pa: &[Value]) -> Option<&'static str> {
-    let first = da.first().or_else(|| pa.first())?.as_object()?;
-    INFERRED_KEYS.iter().copied().find(|k| first.contains_key(*k))
-}
-
 // kustomize merges with `ListIncreaseDirection: Prepend`: the patch's
 // elements come first (merged with their counterparts), then the
 // destination's other elements in their order.
@@ -145,7 +138,7 @@ fn merge_set(da: &mut Vec<Value>, pa: &[Value]) {
     *da = out;
 }
 
-fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: TypeRef) -> Result<()> {
+fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) -> Result<()> {
     if pa.iter().any(|x| x.as_object().is_some_and(|m| directive(m) == Some("replace"))) {
         *da = strip_list(pa);
         return Ok(());

@@ -218,6 +218,11 @@ impl<'a> Loader<'a> {
     /// kustomization, the parent's for a component).
     pub fn accumulate(&self, dir: &Path, k: &Kustomization, file: &str, acc: &mut Acc) -> Result<()> {
         let ctx = Ctx { ld: self, dir: dir.to_path_buf(), file: file.to_string() };
+        if let Some(p) = k.open_api.as_ref().and_then(|o| o.get("path")) {
+            let (full, text) = ctx.read("openapi", p)?;
+            let doc: Value = serde_yaml::from_str(&text).map_err(|source| Error::Yaml { path: show(&full), source })?;
+            crate::schema::set_custom(Some(doc));
+        }
         for r in &k.resources {
             self.add_resource(&ctx, r, acc).map_err(|e| e.within(file, "resources"))?;
         }
@@ -312,6 +317,7 @@ pub fn run(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Vec<Value>> {
         return Err(Error::field(&file, "kind", "a Component cannot be built on its own; list it under `components:`"));
     }
     ld.enter(dir)?;
+    crate::schema::set_custom(None);
     let mut acc = Acc::new();
     ld.accumulate(dir, &k, &file, &mut acc)?;
     crate::hash::add_hashes(&mut acc.res)?;

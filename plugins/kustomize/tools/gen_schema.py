@@ -134,6 +134,12 @@ for t in order:
     out.append("    &[%s]," % ", ".join(fields))
 out.append("];")
 out.append("")
+out.append("/// OpenAPI definition names of the types (`io.k8s.…`), sorted, with their index.")
+out.append("pub static TYPE_NAMES: &[(&str, u16)] = &[")
+for name, i in sorted(("io.k8s." + t.replace("crate::", "").replace("::", "."), i) for t, i in names.items()):
+    out.append('    ("%s", %d),' % (name, i))
+out.append("];")
+out.append("")
 out.append("/// Kinds: (group, version, kind, root type index or u16::MAX, namespaced).")
 out.append("pub static KINDS: &[Kind] = &[")
 for g, v, k, t, ns in sorted(resources):
