@@ -203,13 +203,22 @@ pub fn generate(ctx: &Ctx, spec: &Value, secret: bool, global: &GenOptions, fiel
 pub fn run_kustomization(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> Result<()> {
     let global = GenOptions::parse(k.generator_options.as_ref());
     let mut cms = Vec::new();
+    let by = |kind: &str| crate::origin::ConfiguredBy::builtin(&ctx.rel_file(), kind);
     for g in &k.config_map_generator {
-        cms.push(generate(ctx, g, false, &global, "configMapGenerator")?);
+        let mut r = generate(ctx, g, false, &global, "configMapGenerator")?;
+        if ctx.ld.origins {
+            crate::origin::generated(&mut r, &by("ConfigMapGenerator"));
+        }
+        cms.push(r);
     }
     acc.absorb(cms).map_err(|e| e.within(&ctx.file, "configMapGenerator"))?;
     let mut secrets = Vec::new();
     for g in &k.secret_generator {
-        secrets.push(generate(ctx, g, true, &global, "secretGenerator")?);
+        let mut r = generate(ctx, g, true, &global, "secretGenerator")?;
+        if ctx.ld.origins {
+            crate::origin::generated(&mut r, &by("SecretGenerator"));
+        }
+        secrets.push(r);
     }
     acc.absorb(secrets).map_err(|e| e.within(&ctx.file, "secretGenerator"))?;
     for g in &k.generators {

@@ -27,6 +27,7 @@ mod kustfile;
 mod labels;
 mod namereference;
 mod names;
+mod origin;
 mod namespace;
 mod patches;
 mod plugins;

@@ -14,32 +14,68 @@ use crate::images;
 use crate::kustfile::{Image, Kustomization, Replica, scalar_string};
 use crate::labels::{self, to_map};
 use crate::namespace::{self, Subjects};
+use crate::origin::ConfiguredBy;
 use crate::patches::{self, Loaded};
 use crate::resource::{Resource, parse_docs, str_at};
 use crate::target::{Acc, Ctx};
 
+/// Runs `f`, recording it on every object it changed when
+/// `buildMetadata: [transformerAnnotations]` asks for it.
+fn tracked(
+    ctx: &Ctx,
+    acc: &mut Acc,
+    by: impl FnOnce() -> ConfiguredBy,
+    f: impl FnOnce(&mut Acc) -> Result<()>,
+) -> Result<()> {
+    if !ctx.ld.transformations {
+        return f(acc);
+    }
+    let before: Vec<Value> = acc.res.iter().map(|r| r.obj.clone()).collect();
+    f(acc)?;
+    if before.len() == acc.res.len() {
+        let by = by();
+        for (r, b) in acc.res.iter_mut().zip(before) {
+            if r.obj != b {
+                crate::origin::transformed(r, &by);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the transformers configured by the kustomization's fields.
 pub fn run_builtin_transformers(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> Result<()> {
     let file = ctx.file.as_str();
+    let by = |kind: &'static str| move || ConfiguredBy::builtin(&ctx.rel_file(), kind);
     for p in &k.patches_strategic_merge {
         let docs = load_inline_or_file(ctx, "patchesStrategicMerge", p)?;
-        patches::apply_smp_by_id(&mut acc.res, &docs, false, false).map_err(|e| e.within(file, "patchesStrategicMerge"))?;
+        tracked(ctx, acc, by("PatchStrategicMergeTransformer"), |acc| {
+            patches::apply_smp_by_id(&mut acc.res, &docs, false, false).map_err(|e| e.within(file, "patchesStrategicMerge"))
+        })?;
     }
     for p in &k.patches {
         let (loaded, _) = patches::load(ctx, "patches", p.path.as_deref(), p.patch.as_deref())?;
         let opts = p.options.clone().unwrap_or_default();
-        patches::patch_transformer(&mut acc.res, &loaded, p.target.as_ref(), &opts).map_err(|e| e.within(file, "patches"))?;
+        tracked(ctx, acc, by("PatchTransformer"), |acc| {
+            patches::patch_transformer(&mut acc.res, &loaded, p.target.as_ref(), &opts).map_err(|e| e.within(file, "patches"))
+        })?;
     }
     if let Some(ns) = k.namespace.as_deref().filter(|s| !s.is_empty()) {
-        namespace::set(&mut acc.res, ns, &acc.config.namespace, false, Subjects::DefaultOnly)
-            .map_err(|e| e.within(file, "namespace"))?;
+        tracked(ctx, acc, by("NamespaceTransformer"), |acc| {
+            namespace::set(&mut acc.res, ns, &acc.config.namespace, false, Subjects::DefaultOnly)
+                .map_err(|e| e.within(file, "namespace"))
+        })?;
     }
     let p = k.name_prefix.as_deref().unwrap_or("");
-    crate::names::prefix_suffix(&mut acc.res, p, "", (true, false), &acc.config.name_prefix)
-        .map_err(|e| e.within(file, "namePrefix"))?;
+    tracked(ctx, acc, by("PrefixTransformer"), |acc| {
+        crate::names::prefix_suffix(&mut acc.res, p, "", (true, false), &acc.config.name_prefix)
+            .map_err(|e| e.within(file, "namePrefix"))
+    })?;
     let s = k.name_suffix.as_deref().unwrap_or("");
-    crate::names::prefix_suffix(&mut acc.res, "", s, (false, true), &acc.config.name_suffix)
-        .map_err(|e| e.within(file, "nameSuffix"))?;
+    tracked(ctx, acc, by("SuffixTransformer"), |acc| {
+        crate::names::prefix_suffix(&mut acc.res, "", s, (false, true), &acc.config.name_suffix)
+            .map_err(|e| e.within(file, "nameSuffix"))
+    })?;
     for l in &k.labels {
         let mut specs: Vec<FieldSpec> = Vec::new();
         if l.include_selectors {
@@ -53,14 +89,20 @@ pub fn run_builtin_transformers(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> 
         crate::fieldspec::merge_specs(&mut specs, &acc.config.labels);
         crate::fieldspec::merge_specs(&mut specs, &l.fields);
         let pairs = to_map(l.pairs.iter().flatten());
-        labels::add(&mut acc.res, &pairs, &specs).map_err(|e| e.within(file, "labels"))?;
+        tracked(ctx, acc, by("LabelTransformer"), |acc| {
+            labels::add(&mut acc.res, &pairs, &specs).map_err(|e| e.within(file, "labels"))
+        })?;
     }
     if let Some(cl) = &k.common_labels {
-        labels::add(&mut acc.res, &to_map(cl), &acc.config.common_labels).map_err(|e| e.within(file, "commonLabels"))?;
+        tracked(ctx, acc, by("LabelTransformer"), |acc| {
+            labels::add(&mut acc.res, &to_map(cl), &acc.config.common_labels).map_err(|e| e.within(file, "commonLabels"))
+        })?;
     }
     if let Some(ca) = &k.common_annotations {
-        labels::add(&mut acc.res, &to_map(ca), &acc.config.common_annotations)
-            .map_err(|e| e.within(file, "commonAnnotations"))?;
+        tracked(ctx, acc, by("AnnotationsTransformer"), |acc| {
+            labels::add(&mut acc.res, &to_map(ca), &acc.config.common_annotations)
+                .map_err(|e| e.within(file, "commonAnnotations"))
+        })?;
     }
     for p in &k.patches_json6902 {
         let (loaded, _) = patches::load(ctx, "patchesJson6902", p.path.as_deref(), p.patch.as_deref())?;
@@ -71,18 +113,26 @@ pub fn run_builtin_transformers(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> 
             Loaded::Json(ops) => Loaded::Json(ops),
             Loaded::Smp(_) => return Err(Error::field(file, "patchesJson6902", "patch is not a JSON 6902 operation list")),
         };
-        patches::patch_transformer(&mut acc.res, &loaded, Some(target), &BTreeMap::new())
-            .map_err(|e| e.within(file, "patchesJson6902"))?;
+        tracked(ctx, acc, by("PatchJson6902Transformer"), |acc| {
+            patches::patch_transformer(&mut acc.res, &loaded, Some(target), &BTreeMap::new())
+                .map_err(|e| e.within(file, "patchesJson6902"))
+        })?;
     }
     for r in &k.replicas {
-        images::set_replicas(&mut acc.res, r, &acc.config.replicas).map_err(|e| e.within(file, "replicas"))?;
+        tracked(ctx, acc, by("ReplicaCountTransformer"), |acc| {
+            images::set_replicas(&mut acc.res, r, &acc.config.replicas).map_err(|e| e.within(file, "replicas"))
+        })?;
     }
     for i in &k.images {
-        images::set_image(&mut acc.res, i, &acc.config.images).map_err(|e| e.within(file, "images"))?;
+        tracked(ctx, acc, by("ImageTagTransformer"), |acc| {
+            images::set_image(&mut acc.res, i, &acc.config.images).map_err(|e| e.within(file, "images"))
+        })?;
     }
     for r in &k.replacements {
         for rep in load_replacements(ctx, r)? {
-            crate::replacements::apply(&mut acc.res, &rep).map_err(|e| e.within(file, "replacements"))?;
+            tracked(ctx, acc, by("ReplacementTransformer"), |acc| {
+                crate::replacements::apply(&mut acc.res, &rep).map_err(|e| e.within(file, "replacements"))
+            })?;
         }
     }
     Ok(())
@@ -123,7 +173,7 @@ fn load_inline_or_file(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<Value>
 }
 
 /// The plugin configs an entry of `transformers:`/`generators:` names.
-fn configs(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<Value>> {
+fn configs(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<(Value, String)>> {
     if !entry.contains('\n') {
         let p = ctx.resolve(field, entry, false)?;
         if ctx.ld.fs.is_dir(&p) {
@@ -131,10 +181,16 @@ fn configs(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<Value>> {
             let mut sub = Acc::default();
             sub.config = Config::defaults();
             ctx.ld.accumulate(&p, &k, &file, &mut sub)?;
-            return Ok(sub.res.into_iter().map(|r| r.obj).collect());
+            let rel = crate::origin::relative(&ctx.ld.top, &p);
+            return Ok(sub.res.into_iter().map(|r| (r.obj, rel.clone())).collect());
+        }
+        if ctx.ld.fs.is_file(&p) {
+            let rel = crate::origin::relative(&ctx.ld.top, &p);
+            return Ok(load_inline_or_file(ctx, field, entry)?.into_iter().map(|c| (c, rel.clone())).collect());
         }
     }
-    load_inline_or_file(ctx, field, entry)
+    let rel = ctx.rel_file();
+    Ok(load_inline_or_file(ctx, field, entry)?.into_iter().map(|c| (c, rel.clone())).collect())
 }
 
 fn specs(cfg: &Value) -> Result<Vec<FieldSpec>> {
@@ -164,8 +220,8 @@ fn check_builtin(cfg: &Value) -> Result<&str> {
 
 /// Runs one `transformers:` entry.
 pub fn run_transformer_entry(ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()> {
-    for cfg in configs(ctx, "transformers", entry)? {
-        run_transformer(ctx, &cfg, acc)?;
+    for (cfg, configured_in) in configs(ctx, "transformers", entry)? {
+        tracked(ctx, acc, || ConfiguredBy::config(&configured_in, &cfg), |acc| run_transformer(ctx, &cfg, acc))?;
     }
     Ok(())
 }
@@ -267,13 +323,16 @@ fn value_add(res: &mut [Resource], cfg: &Value) -> Result<()> {
 
 /// Runs one `generators:` entry.
 pub fn run_generator_entry(ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()> {
-    for cfg in configs(ctx, "generators", entry)? {
+    for (cfg, configured_in) in configs(ctx, "generators", entry)? {
         let kind = check_builtin(&cfg)?;
-        let r = match kind {
+        let mut r = match kind {
             "ConfigMapGenerator" => generate(ctx, &cfg, false, &GenOptions::default(), "generators")?,
             "SecretGenerator" => generate(ctx, &cfg, true, &GenOptions::default(), "generators")?,
             other => return Err(msg(format!("unsupported builtin generator kind '{other}'"))),
         };
+        if ctx.ld.origins {
+            crate::origin::generated(&mut r, &ConfiguredBy::config(&configured_in, &cfg));
+        }
         acc.absorb(vec![r])?;
     }
     Ok(())

@@ -65,7 +65,11 @@ impl Acc {
                             let mut labels = old.labels();
                             labels.extend(r.labels());
                             let mut annos = old.annotations();
+                            let old_origin = annos.get(crate::origin::ORIGIN).cloned();
                             annos.extend(r.annotations());
+                            if let (Behavior::Merge, Some(o)) = (behavior, old_origin) {
+                                annos.insert(crate::origin::ORIGIN.into(), o);
+                            }
                             if behavior == Behavior::Merge {
                                 for key in ["data", "binaryData"] {
                                     let mut m = crate::resource::map_at(&old.obj, &[key]);
@@ -119,6 +123,12 @@ pub struct Loader<'a> {
     /// Render options.
     pub opts: &'a Options,
     stack: RefCell<Vec<PathBuf>>,
+    /// The directory being built (origin paths are relative to it).
+    pub top: PathBuf,
+    /// `buildMetadata: [originAnnotations]` at the top.
+    pub origins: bool,
+    /// `buildMetadata: [transformerAnnotations]` at the top.
+    pub transformations: bool,
 }
 
 /// Where a step runs: the kustomization's directory and file.
@@ -143,6 +153,12 @@ fn is_remote(s: &str) -> bool {
 }
 
 impl Ctx<'_> {
+    /// This kustomization file, relative to the build root.
+    pub fn rel_file(&self) -> String {
+        let name = self.file.rsplit('/').next().unwrap_or(&self.file);
+        crate::origin::relative(&self.ld.top, &self.dir.join(name))
+    }
+
     /// Resolves a path of field `field`, enforcing the roots.
     pub fn resolve(&self, field: &str, rel: &str, restrict: bool) -> Result<PathBuf> {
         if is_remote(rel) {
@@ -261,7 +277,12 @@ impl<'a> Loader<'a> {
         if self.fs.is_file(&p) {
             let (_, text) = ctx.read("resources", entry)?;
             let objs = parse_objects(&text, &show(&p))?;
-            return acc.append(objs.into_iter().map(Resource::new).collect());
+            let mut res: Vec<Resource> = objs.into_iter().map(Resource::new).collect();
+            if self.origins {
+                let rel = crate::origin::relative(&self.top, &p);
+                res.iter_mut().for_each(|r| crate::origin::from_file(r, &rel));
+            }
+            return acc.append(res);
         }
         if !self.fs.is_dir(&p) {
             return Err(msg(format!("accumulating resources: '{}': must be a file or a directory (not found)", show(&p))));
@@ -308,11 +329,20 @@ impl<'a> Loader<'a> {
 
 /// Builds the kustomization in `dir` (see [`crate::build`]).
 pub fn run(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Vec<Value>> {
-    let ld = Loader { fs, opts, stack: RefCell::new(Vec::new()) };
+    let mut ld =
+        Loader { fs, opts, stack: RefCell::new(Vec::new()), top: dir.to_path_buf(), origins: false, transformations: false };
     if !fs.is_dir(dir) {
         return Err(msg(format!("'{}' is not a directory of the snapshot", show(dir))));
     }
     let (k, file) = ld.load_kustomization(dir)?;
+    for m in &k.build_metadata {
+        match m.as_str() {
+            "originAnnotations" => ld.origins = true,
+            "transformerAnnotations" => ld.transformations = true,
+            "managedByLabel" => {}
+            other => return Err(Error::field(&file, "buildMetadata", format!("unknown buildMetadata option '{other}'"))),
+        }
+    }
     if k.is_component() {
         return Err(Error::field(&file, "kind", "a Component cannot be built on its own; list it under `components:`"));
     }
