@@ -82,6 +82,21 @@ pub fn parse_env(text: &str, file: &str) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Base64 as kustomize writes secret data: lines of 70 characters, each
+/// ending in a newline, once the text is longer than one line.
+fn wrapped_base64(b: &[u8]) -> String {
+    let enc = base64::engine::general_purpose::STANDARD.encode(b);
+    if enc.len() <= 70 {
+        return enc;
+    }
+    let mut out = String::with_capacity(enc.len() + enc.len() / 70 + 1);
+    for chunk in enc.as_bytes().chunks(70) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ascii"));
+        out.push('\n');
+    }
+    out
+}
+
 enum Val {
     Text(String),
     Binary(Vec<u8>),
@@ -146,7 +161,7 @@ pub fn generate(ctx: &Ctx, spec: &Value, secret: bool, global: &GenOptions, fiel
         push(&mut pairs, k.to_string(), Val::Text(remove_quotes(v).to_string()))?;
     }
 
-    let b64 = |b: &[u8]| Value::String(base64::engine::general_purpose::STANDARD.encode(b));
+    let b64 = |b: &[u8]| Value::String(wrapped_base64(b));
     let mut data = Map::new();
     let mut binary = Map::new();
     for (k, v) in pairs {

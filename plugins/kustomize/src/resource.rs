@@ -254,7 +254,18 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
             if kind.is_empty() {
                 return Err(crate::error::msg(format!("missing kind in object {:?} of '{path}'", Value::Object(m.clone()).get("metadata").map(|x| x.to_string()).unwrap_or_default())));
             }
-            out.push(Value::Object(m));
+            let mut obj = Value::Object(m);
+            // kustomize reads labels and annotations as string maps.
+            for key in ["labels", "annotations"] {
+                if let Some(Value::Object(map)) = obj.get_mut("metadata").and_then(|md| md.get_mut(key)) {
+                    for v in map.values_mut() {
+                        if !v.is_string() && !v.is_object() && !v.is_array() {
+                            *v = Value::String(crate::kustfile::scalar_string(v));
+                        }
+                    }
+                }
+            }
+            out.push(obj);
             Ok(())
         }
         Value::Array(items) => {

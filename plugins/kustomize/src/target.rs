@@ -93,7 +93,7 @@ impl Acc {
                             r.prefixes = old.prefixes.clone();
                             r.suffixes = old.suffixes.clone();
                             r.ref_vars = old.ref_vars.clone();
-                            r.needs_hash = r.needs_hash || old.needs_hash;
+                            r.needs_hash = r.needs_hash && old.needs_hash;
                             r.behavior = None;
                             self.res[*i] = r;
                         }

@@ -131,6 +131,12 @@ fn conformance() {
         let case: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
         let want = parse_multi(&std::fs::read_to_string(dir.join("expected.kubectl.yaml")).unwrap()).unwrap();
         let got = render(&dir, &case);
+        if std::env::var("KUSTOMIZE_CASE").is_ok_and(|c| c == name) {
+            match &got {
+                Ok(objs) => objs.iter().for_each(|o| println!("---\n{}", serde_yaml::to_string(o).unwrap())),
+                Err(e) => println!("error: {e}"),
+            }
+        }
         let result = got.as_ref().map_err(|e| format!("error: {e}")).and_then(|g| compare(g, &want));
         total += 1;
         let ok = result.is_ok();
