@@ -194,6 +194,12 @@ fn default_name_refs() -> Vec<NameRef> {
         ),
         nameref("StorageClass", "storage.k8s.io", "v1", sc),
         nameref("PriorityClass", "scheduling.k8s.io", "v1", pod_refs(POD_OWNERS, &["priorityClassName"])),
+        nameref(
+            "ValidatingAdmissionPolicy",
+            "admissionregistration.k8s.io",
+            "",
+            vec![fs("ValidatingAdmissionPolicyBinding", "admissionregistration.k8s.io", "spec/policyName", false)],
+        ),
         nameref("IngressClass", "networking.k8s.io", "v1", vec![fs("Ingress", "", "spec/ingressClassName", false)]),
     ]
 }
@@ -276,6 +282,7 @@ fn var_reference() -> Vec<FieldSpec> {
     v.push(fs("Service", "", "spec/ports/targetPort", false));
     v.push(FieldSpec::any("metadata/labels", false));
     v.push(FieldSpec::any("metadata/annotations", false));
+    v.extend(WORKLOAD_TEMPLATES.iter().map(|(k, g, p)| fs(k, g, &format!("{p}/annotations"), false)));
     v
 }
 

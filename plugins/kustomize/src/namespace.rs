@@ -52,7 +52,12 @@ pub fn set(res: &mut [Resource], ns: &str, specs: &[FieldSpec], unset_only: bool
         }
         let api = crate::resource::str_at(&r.obj, &["apiVersion"]).to_string();
         for fs in specs {
-            if fs.path == "metadata/namespace" || (fs.path == "metadata/name" && api != "v1") || !fs.applies(r) {
+            // Subjects are handled above, whatever the field specs say.
+            if fs.path == "metadata/namespace"
+                || fs.path.starts_with("subjects")
+                || (fs.path == "metadata/name" && api != "v1")
+                || !fs.applies(r)
+            {
                 continue;
             }
             fieldspec::apply(&mut r.obj, fs, Create::Scalar, &mut |node| {

@@ -328,6 +328,7 @@ pub fn run_generator_entry(ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()> 
         let mut r = match kind {
             "ConfigMapGenerator" => generate(ctx, &cfg, false, &GenOptions::default(), "generators")?,
             "SecretGenerator" => generate(ctx, &cfg, true, &GenOptions::default(), "generators")?,
+            "IAMPolicyGenerator" => iam_policy(&cfg)?,
             other => return Err(msg(format!("unsupported builtin generator kind '{other}'"))),
         };
         if ctx.ld.origins {
@@ -338,10 +339,81 @@ pub fn run_generator_entry(ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()> 
     Ok(())
 }
 
+/// The `IAMPolicyGenerator` (GKE workload identity): a ServiceAccount
+/// annotated with its Google service account.
+fn iam_policy(cfg: &Value) -> Result<Resource> {
+    if str_at(cfg, &["cloud"]) != "gke" {
+        return Err(msg("IAMPolicyGenerator: only `cloud: gke` is supported"));
+    }
+    let name = str_at(cfg, &["kubernetesService", "name"]);
+    let ns = str_at(cfg, &["kubernetesService", "namespace"]);
+    let gsa = format!(
+        "{}@{}.iam.gserviceaccount.com",
+        str_at(cfg, &["serviceAccount", "name"]),
+        str_at(cfg, &["serviceAccount", "projectId"])
+    );
+    let mut meta = Map::new();
+    let mut annos = Map::new();
+    annos.insert("iam.gke.io/gcp-service-account".into(), Value::String(gsa));
+    meta.insert("annotations".into(), Value::Object(annos));
+    meta.insert("name".into(), Value::String(name.into()));
+    if !ns.is_empty() {
+        meta.insert("namespace".into(), Value::String(ns.into()));
+    }
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), "v1".into());
+    obj.insert("kind".into(), "ServiceAccount".into());
+    obj.insert("metadata".into(), Value::Object(meta));
+    Ok(Resource::new(Value::Object(obj)))
+}
+
 /// `crds:`: CRD OpenAPI definitions that declare name references.
 pub fn load_crd(ctx: &Ctx, path: &str, config: &mut Config) -> Result<()> {
     let (_, text) = ctx.read("crds", path)?;
     let v: Value = serde_yaml::from_str(&text).map_err(|e| Error::field(&ctx.file, "crds", format!("invalid CRD file: {e}")))?;
-    let _ = (v, config);
+    let Some(defs) = v.as_object() else {
+        return Err(Error::field(&ctx.file, "crds", format!("'{path}' is not a map of OpenAPI definitions")));
+    };
+    for (name, def) in defs {
+        let props = def.get("Schema").and_then(|s| s.get("properties"));
+        let is_kind = props.is_some_and(|p| p.get("kind").is_some() && p.get("apiVersion").is_some() && p.get("metadata").is_some());
+        if !is_kind || name.ends_with("List") {
+            continue;
+        }
+        let kind = name.rsplit('.').next().unwrap_or(name);
+        let mut refs = Vec::new();
+        crd_refs(defs, props.expect("checked"), "", 0, &mut refs);
+        for (path, ref_kind, ref_version) in refs {
+            let spec = FieldSpec { kind: kind.into(), path, ..Default::default() };
+            let nr = crate::config::NameRef { kind: ref_kind, version: ref_version, field_specs: vec![spec], ..Default::default() };
+            let mut extra = Config::default();
+            extra.name_reference.push(nr);
+            config.merge(&extra);
+        }
+    }
     Ok(())
+}
+
+/// Collects `(path/name, kind, version)` of properties marked
+/// `x-kubernetes-object-ref-kind` under `props`.
+fn crd_refs(defs: &Map<String, Value>, props: &Value, prefix: &str, depth: usize, out: &mut Vec<(String, String, String)>) {
+    let Some(props) = props.as_object() else { return };
+    if depth > 10 {
+        return;
+    }
+    for (field, p) in props {
+        let path = if prefix.is_empty() { field.clone() } else { format!("{prefix}/{field}") };
+        if let Some(kind) = p.get("x-kubernetes-object-ref-kind").and_then(Value::as_str) {
+            let version = p.get("x-kubernetes-object-ref-api-version").and_then(Value::as_str).unwrap_or("");
+            out.push((format!("{path}/name"), kind.to_string(), version.to_string()));
+            continue;
+        }
+        if let Some(r) = p.get("$ref").and_then(Value::as_str) {
+            if let Some(sub) = defs.get(r).and_then(|d| d.get("Schema")).and_then(|s| s.get("properties")) {
+                crd_refs(defs, sub, &path, depth + 1, out);
+            }
+        } else if let Some(sub) = p.get("properties") {
+            crd_refs(defs, sub, &path, depth + 1, out);
+        }
+    }
 }

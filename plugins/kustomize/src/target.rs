@@ -343,9 +343,6 @@ pub fn run(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Vec<Value>> {
             other => return Err(Error::field(&file, "buildMetadata", format!("unknown buildMetadata option '{other}'"))),
         }
     }
-    if k.is_component() {
-        return Err(Error::field(&file, "kind", "a Component cannot be built on its own; list it under `components:`"));
-    }
     ld.enter(dir)?;
     crate::schema::set_custom(None);
     let mut acc = Acc::new();
