@@ -9,16 +9,8 @@ use crate::store::Store;
 use serde_json::Value;
 
 /// The standard verbs of a resource.
-pub(crate) const ALL_VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+pub(crate) const ALL_VERBS: &[&str] =
+    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 /// The resource key of CustomResourceDefinitions in the store.
 pub(crate) const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
@@ -57,11 +49,7 @@ pub(crate) struct ResourceType {
 impl ResourceType {
     /// `v1` or `group/version`.
     pub(crate) fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
     /// The storage key, shared by all versions: `group/plural`.
@@ -71,400 +59,76 @@ impl ResourceType {
 
     /// Merge-key knowledge for server-side apply.
     pub(crate) fn schema(&self) -> Schema {
-        if self.builtin {
-            Schema::BUILTIN
-        } else {
-            Schema::CUSTOM
-        }
+        if self.builtin { Schema::BUILTIN } else { Schema::CUSTOM }
     }
 }
 
 /// (group, version, kind, plural, namespaced, short names, status, generation, in "all")
-type Row = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    bool,
-    &'static [&'static str],
-    bool,
-    bool,
-    bool,
-);
+type Row = (&'static str, &'static str, &'static str, &'static str, bool, &'static [&'static str], bool, bool, bool);
 
+#[rustfmt::skip]
 const BUILTINS: &[Row] = &[
-    (
-        "",
-        "v1",
-        "Namespace",
-        "namespaces",
-        false,
-        &["ns"],
-        true,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        true,
-        &["cm"],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "Secret",
-        "secrets",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "Service",
-        "services",
-        true,
-        &["svc"],
-        true,
-        false,
-        true,
-    ),
-    (
-        "",
-        "v1",
-        "ServiceAccount",
-        "serviceaccounts",
-        true,
-        &["sa"],
-        false,
-        false,
-        false,
-    ),
+    ("", "v1", "Namespace", "namespaces", false, &["ns"], true, false, false),
+    ("", "v1", "ConfigMap", "configmaps", true, &["cm"], false, false, false),
+    ("", "v1", "Secret", "secrets", true, &[], false, false, false),
+    ("", "v1", "Service", "services", true, &["svc"], true, false, true),
+    ("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], false, false, false),
     ("", "v1", "Pod", "pods", true, &["po"], true, false, true),
-    (
-        "",
-        "v1",
-        "PersistentVolumeClaim",
-        "persistentvolumeclaims",
-        true,
-        &["pvc"],
-        true,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "PersistentVolume",
-        "persistentvolumes",
-        false,
-        &["pv"],
-        true,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "Event",
-        "events",
-        true,
-        &["ev"],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "Endpoints",
-        "endpoints",
-        true,
-        &["ep"],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "LimitRange",
-        "limitranges",
-        true,
-        &["limits"],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "ResourceQuota",
-        "resourcequotas",
-        true,
-        &["quota"],
-        true,
-        false,
-        false,
-    ),
-    (
-        "apps",
-        "v1",
-        "Deployment",
-        "deployments",
-        true,
-        &["deploy"],
-        true,
-        true,
-        true,
-    ),
-    (
-        "apps",
-        "v1",
-        "StatefulSet",
-        "statefulsets",
-        true,
-        &["sts"],
-        true,
-        true,
-        true,
-    ),
-    (
-        "apps",
-        "v1",
-        "DaemonSet",
-        "daemonsets",
-        true,
-        &["ds"],
-        true,
-        true,
-        true,
-    ),
-    (
-        "apps",
-        "v1",
-        "ReplicaSet",
-        "replicasets",
-        true,
-        &["rs"],
-        true,
-        true,
-        true,
-    ),
-    (
-        "apps",
-        "v1",
-        "ControllerRevision",
-        "controllerrevisions",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
+    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], true, false, false),
+    ("", "v1", "PersistentVolume", "persistentvolumes", false, &["pv"], true, false, false),
+    ("", "v1", "Event", "events", true, &["ev"], false, false, false),
+    ("", "v1", "Endpoints", "endpoints", true, &["ep"], false, false, false),
+    ("", "v1", "LimitRange", "limitranges", true, &["limits"], false, false, false),
+    ("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], true, false, false),
+    ("apps", "v1", "Deployment", "deployments", true, &["deploy"], true, true, true),
+    ("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], true, true, true),
+    ("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], true, true, true),
+    ("apps", "v1", "ReplicaSet", "replicasets", true, &["rs"], true, true, true),
+    ("apps", "v1", "ControllerRevision", "controllerrevisions", true, &[], false, false, false),
     ("batch", "v1", "Job", "jobs", true, &[], true, true, true),
-    (
-        "batch",
-        "v1",
-        "CronJob",
-        "cronjobs",
-        true,
-        &["cj"],
-        true,
-        true,
-        true,
-    ),
-    (
-        "networking.k8s.io",
-        "v1",
-        "Ingress",
-        "ingresses",
-        true,
-        &["ing"],
-        true,
-        true,
-        false,
-    ),
-    (
-        "networking.k8s.io",
-        "v1",
-        "NetworkPolicy",
-        "networkpolicies",
-        true,
-        &["netpol"],
-        false,
-        true,
-        false,
-    ),
-    (
-        "networking.k8s.io",
-        "v1",
-        "IngressClass",
-        "ingressclasses",
-        false,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "policy",
-        "v1",
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        true,
-        &["pdb"],
-        true,
-        true,
-        false,
-    ),
-    (
-        "autoscaling",
-        "v2",
-        "HorizontalPodAutoscaler",
-        "horizontalpodautoscalers",
-        true,
-        &["hpa"],
-        true,
-        false,
-        true,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "Role",
-        "roles",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "RoleBinding",
-        "rolebindings",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRole",
-        "clusterroles",
-        false,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRoleBinding",
-        "clusterrolebindings",
-        false,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
-        false,
-        &["crd", "crds"],
-        true,
-        true,
-        false,
-    ),
-    (
-        "coordination.k8s.io",
-        "v1",
-        "Lease",
-        "leases",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "apiregistration.k8s.io",
-        "v1",
-        "APIService",
-        "apiservices",
-        false,
-        &[],
-        true,
-        false,
-        false,
-    ),
-    (
-        "storage.k8s.io",
-        "v1",
-        "StorageClass",
-        "storageclasses",
-        false,
-        &["sc"],
-        false,
-        false,
-        false,
-    ),
-    (
-        "scheduling.k8s.io",
-        "v1",
-        "PriorityClass",
-        "priorityclasses",
-        false,
-        &["pc"],
-        false,
-        true,
-        false,
-    ),
+    ("batch", "v1", "CronJob", "cronjobs", true, &["cj"], true, true, true),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses", true, &["ing"], true, true, false),
+    ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, &["netpol"], false, true, false),
+    ("networking.k8s.io", "v1", "IngressClass", "ingressclasses", false, &[], false, false, false),
+    ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, &["pdb"], true, true, false),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], true, false, true),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[], false, false, false),
+    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[], false, false, false),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[], false, false, false),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], false, false, false),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], true, true, false),
+    ("coordination.k8s.io", "v1", "Lease", "leases", true, &[], false, false, false),
+    ("events.k8s.io", "v1", "Event", "events", true, &["ev"], false, false, false),
+    ("apiregistration.k8s.io", "v1", "APIService", "apiservices", false, &[], true, false, false),
+    ("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, &["sc"], false, false, false),
+    ("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, &["pc"], false, true, false),
 ];
 
 /// The built-in resource types.
 pub(crate) fn builtins() -> Vec<ResourceType> {
     BUILTINS
         .iter()
-        .map(
-            |&(group, version, kind, plural, namespaced, short, has_status, generation, all)| {
-                let verbs: Vec<String> = ALL_VERBS
-                    .iter()
-                    .filter(|v| !(plural == "namespaces" && **v == "deletecollection"))
-                    .map(|v| v.to_string())
-                    .collect();
-                ResourceType {
-                    group: group.into(),
-                    version: version.into(),
-                    kind: kind.into(),
-                    plural: plural.into(),
-                    singular: kind.to_lowercase(),
-                    namespaced,
-                    short_names: short.iter().map(|s| s.to_string()).collect(),
-                    categories: if all { vec!["all".into()] } else { Vec::new() },
-                    has_status,
-                    generation,
-                    verbs,
-                    builtin: true,
-                }
-            },
-        )
+        .map(|&(group, version, kind, plural, namespaced, short, has_status, generation, all)| {
+            let verbs: Vec<String> = ALL_VERBS
+                .iter()
+                .filter(|v| !(plural == "namespaces" && **v == "deletecollection"))
+                .map(|v| v.to_string())
+                .collect();
+            ResourceType {
+                group: group.into(),
+                version: version.into(),
+                kind: kind.into(),
+                plural: plural.into(),
+                singular: kind.to_lowercase(),
+                namespaced,
+                short_names: short.iter().map(|s| s.to_string()).collect(),
+                categories: if all { vec!["all".into()] } else { Vec::new() },
+                has_status,
+                generation,
+                verbs,
+                builtin: true,
+            }
+        })
         .collect()
 }
 
@@ -474,13 +138,7 @@ pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
     let names = &spec["names"];
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
     };
     let Some(versions) = spec["versions"].as_array() else {
         return Vec::new();
@@ -497,10 +155,7 @@ pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
             version: s(&v["name"]),
             kind: kind.clone(),
             plural: s(&names["plural"]),
-            singular: names["singular"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| kind.to_lowercase()),
+            singular: names["singular"].as_str().map(str::to_string).unwrap_or_else(|| kind.to_lowercase()),
             namespaced: spec["scope"].as_str() == Some("Namespaced"),
             short_names: strings(&names["shortNames"]),
             categories: strings(&names["categories"]),
@@ -522,15 +177,8 @@ pub(crate) fn all(store: &Store) -> Vec<ResourceType> {
 }
 
 /// The resource served at `group/version/plural`.
-pub(crate) fn lookup(
-    store: &Store,
-    group: &str,
-    version: &str,
-    plural: &str,
-) -> Option<ResourceType> {
-    all(store)
-        .into_iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+pub(crate) fn lookup(store: &Store, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+    all(store).into_iter().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// Every resource type stored under `key` (all versions).

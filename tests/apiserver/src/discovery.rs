@@ -36,9 +36,7 @@ fn groups(all: &[ResourceType]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for r in all.iter().filter(|r| !r.group.is_empty()) {
         match out.iter_mut().find(|(g, _)| *g == r.group) {
-            Some((_, versions)) if !versions.contains(&r.version) => {
-                versions.push(r.version.clone())
-            }
+            Some((_, versions)) if !versions.contains(&r.version) => versions.push(r.version.clone()),
             Some(_) => {}
             None => out.push((r.group.clone(), vec![r.version.clone()])),
         }
@@ -64,25 +62,18 @@ pub(crate) fn group_list(all: &[ResourceType]) -> Value {
 
 /// `/apis/{group}`: one APIGroup, or None when not served.
 pub(crate) fn group(all: &[ResourceType], name: &str) -> Option<Value> {
-    group_list(all)["groups"]
-        .as_array()?
-        .iter()
-        .find(|g| g["name"] == name)
-        .map(|g| {
-            let mut g = g.clone();
-            g["kind"] = json!("APIGroup");
-            g["apiVersion"] = json!("v1");
-            g
-        })
+    group_list(all)["groups"].as_array()?.iter().find(|g| g["name"] == name).map(|g| {
+        let mut g = g.clone();
+        g["kind"] = json!("APIGroup");
+        g["apiVersion"] = json!("v1");
+        g
+    })
 }
 
 /// `/api/v1` or `/apis/{group}/{version}`: the APIResourceList, or None
 /// when nothing is served there.
 pub(crate) fn resource_list(all: &[ResourceType], group: &str, version: &str) -> Option<Value> {
-    let rs: Vec<&ResourceType> = all
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-        .collect();
+    let rs: Vec<&ResourceType> = all.iter().filter(|r| r.group == group && r.version == version).collect();
     if rs.is_empty() {
         return None;
     }
@@ -112,47 +103,30 @@ pub(crate) fn resource_list(all: &[ResourceType], group: &str, version: &str) ->
             }));
         }
     }
-    let gv = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
-    )
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
 }
 
 /// The `Accept` value of aggregated discovery v2 responses.
-pub(crate) const AGGREGATED_CONTENT_TYPE: &str =
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub(crate) const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// Whether an `Accept` header asks for aggregated discovery v2.
 pub(crate) fn wants_aggregated(accept: &str) -> bool {
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.contains("g=apidiscovery.k8s.io") && first.contains("v=v2"))
+    accept.split(',').next().is_some_and(|first| first.contains("g=apidiscovery.k8s.io") && first.contains("v=v2"))
 }
 
 /// Aggregated discovery (APIGroupDiscoveryList) for the core group (`core`)
 /// or for all other groups.
 pub(crate) fn aggregated(all: &[ResourceType], core: bool) -> Value {
-    let names: Vec<(String, Vec<String>)> = if core {
-        vec![(String::new(), vec!["v1".into()])]
-    } else {
-        groups(all)
-    };
+    let names: Vec<(String, Vec<String>)> = if core { vec![(String::new(), vec!["v1".into()])] } else { groups(all) };
     let items: Vec<Value> = names
         .into_iter()
         .map(|(name, versions)| {
             let versions: Vec<Value> = versions
                 .iter()
                 .map(|v| {
-                    let resources: Vec<Value> = all
-                        .iter()
-                        .filter(|r| r.group == name && r.version == *v)
-                        .map(aggregated_resource)
-                        .collect();
+                    let resources: Vec<Value> =
+                        all.iter().filter(|r| r.group == name && r.version == *v).map(aggregated_resource).collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
@@ -182,7 +156,8 @@ fn aggregated_resource(r: &ResourceType) -> Value {
         entry["categories"] = json!(r.categories);
     }
     if r.has_status {
-        entry["subresources"] = json!([{"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}]);
+        entry["subresources"] =
+            json!([{"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}]);
     }
     entry
 }

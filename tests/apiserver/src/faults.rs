@@ -48,13 +48,7 @@ pub struct Fault {
 impl Fault {
     /// A fault doing `action` to the next matching request.
     pub fn new(action: FaultAction) -> Fault {
-        Fault {
-            action,
-            method: None,
-            path: None,
-            skip: 0,
-            times: 1,
-        }
+        Fault { action, method: None, path: None, skip: 0, times: 1 }
     }
 
     /// Answer with an HTTP status (409, 500, 503, ...).
@@ -123,8 +117,7 @@ impl Fault {
     }
 
     fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m == method)
-            && self.path.as_deref().is_none_or(|p| path.contains(p))
+        self.method.as_deref().is_none_or(|m| m == method) && self.path.as_deref().is_none_or(|p| path.contains(p))
     }
 }
 
@@ -160,9 +153,7 @@ impl Faults {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Fault>> {
-        self.rules
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.rules.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Consumes the rules matching a request: all matching latencies add
@@ -198,40 +189,12 @@ mod tests {
     #[test]
     fn nth_skips_then_hits_once() {
         let faults = Faults::default();
-        faults.inject(
-            Fault::unavailable()
-                .method("get")
-                .path_contains("/configmaps")
-                .nth(2),
-        );
-        assert_eq!(
-            faults
-                .check("GET", "/api/v1/namespaces/a/configmaps")
-                .failure,
-            None
-        );
-        assert_eq!(
-            faults
-                .check("POST", "/api/v1/namespaces/a/configmaps")
-                .failure,
-            None
-        );
-        assert_eq!(
-            faults.check("GET", "/api/v1/namespaces/a/secrets").failure,
-            None
-        );
-        assert_eq!(
-            faults
-                .check("GET", "/api/v1/namespaces/a/configmaps")
-                .failure,
-            Some(FaultAction::Status(503))
-        );
-        assert_eq!(
-            faults
-                .check("GET", "/api/v1/namespaces/a/configmaps")
-                .failure,
-            None
-        );
+        faults.inject(Fault::unavailable().method("get").path_contains("/configmaps").nth(2));
+        assert_eq!(faults.check("GET", "/api/v1/namespaces/a/configmaps").failure, None);
+        assert_eq!(faults.check("POST", "/api/v1/namespaces/a/configmaps").failure, None);
+        assert_eq!(faults.check("GET", "/api/v1/namespaces/a/secrets").failure, None);
+        assert_eq!(faults.check("GET", "/api/v1/namespaces/a/configmaps").failure, Some(FaultAction::Status(503)));
+        assert_eq!(faults.check("GET", "/api/v1/namespaces/a/configmaps").failure, None);
         assert_eq!(faults.pending(), 0);
     }
 

@@ -32,9 +32,7 @@ impl Propagation {
             None | Some("") | Some("Background") => Ok(Propagation::Background),
             Some("Foreground") => Ok(Propagation::Foreground),
             Some("Orphan") => Ok(Propagation::Orphan),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "unknown propagationPolicy {other:?}"
-            ))),
+            Some(other) => Err(ApiError::bad_request(format!("unknown propagationPolicy {other:?}"))),
         }
     }
 }
@@ -42,11 +40,7 @@ impl Propagation {
 fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
@@ -70,10 +64,7 @@ pub(crate) fn delete(
     dry_run: bool,
 ) -> ApiResult<Value> {
     let key = rt.key();
-    let old = store
-        .get(&key, ns, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+    let old = store.get(&key, ns, name).cloned().ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
     if old.pointer("/metadata/deletionTimestamp").is_some() && policy == Propagation::Background {
         return Ok(old);
     }
@@ -94,11 +85,7 @@ pub(crate) fn delete(
         }
         set_finalizers(&mut new, &fins);
         if fins.is_empty() {
-            return Ok(if dry_run {
-                old
-            } else {
-                store.remove(&key, ns, name).unwrap_or(old)
-            });
+            return Ok(if dry_run { old } else { store.remove(&key, ns, name).unwrap_or(old) });
         }
     }
     let meta = metadata_mut(&mut new);
@@ -106,11 +93,7 @@ pub(crate) fn delete(
         meta.insert("deletionTimestamp".into(), json!(meta::now()));
         meta.insert("deletionGracePeriodSeconds".into(), json!(0));
     }
-    Ok(if dry_run || new == old {
-        new
-    } else {
-        store.put(&key, new)
-    })
+    Ok(if dry_run || new == old { new } else { store.put(&key, new) })
 }
 
 /// All stored objects as (resource key, object) pairs.
@@ -118,31 +101,18 @@ fn everything(store: &Store) -> Vec<(String, Value)> {
     store
         .keys()
         .into_iter()
-        .flat_map(|k| {
-            store
-                .list(&k, None)
-                .into_iter()
-                .map(move |o| (k.clone(), o.clone()))
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|k| store.list(&k, None).into_iter().map(move |o| (k.clone(), o.clone())).collect::<Vec<_>>())
         .collect()
 }
 
 fn id(obj: &Value) -> (String, String) {
-    (
-        meta_str(obj, "namespace").unwrap_or_default().to_string(),
-        meta_str(obj, "name").unwrap_or_default().to_string(),
-    )
+    (meta_str(obj, "namespace").unwrap_or_default().to_string(), meta_str(obj, "name").unwrap_or_default().to_string())
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r["uid"].as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|r| r["uid"].as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
@@ -151,10 +121,7 @@ fn owner_uids(obj: &Value) -> Vec<String> {
 pub(crate) fn sweep(store: &mut Store) -> bool {
     let all = everything(store);
     let served: HashSet<String> = catalog::all(store).into_iter().map(|r| r.key()).collect();
-    let uids: HashSet<String> = all
-        .iter()
-        .filter_map(|(_, o)| meta_str(o, "uid").map(str::to_string))
-        .collect();
+    let uids: HashSet<String> = all.iter().filter_map(|(_, o)| meta_str(o, "uid").map(str::to_string)).collect();
     let terminating: HashSet<String> = all
         .iter()
         .filter(|(k, o)| k == NAMESPACE_KEY && o.pointer("/metadata/deletionTimestamp").is_some())
@@ -173,22 +140,18 @@ pub(crate) fn sweep(store: &mut Store) -> bool {
         let uid = meta_str(obj, "uid").unwrap_or_default().to_string();
         let deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
         let fins = finalizers(obj);
-        let dependents: Vec<(String, Value)> = all
-            .iter()
-            .filter(|(_, d)| owner_uids(d).contains(&uid))
-            .cloned()
-            .collect();
+        // Only owners being deleted need their dependents.
+        let dependents: Vec<(String, Value)> = if deleting {
+            all.iter().filter(|(_, d)| owner_uids(d).contains(&uid)).cloned().collect()
+        } else {
+            Vec::new()
+        };
 
         if deleting && fins.iter().any(|f| f == "orphan") {
             for (dk, mut d) in dependents.clone() {
                 let refs: Vec<Value> = d["metadata"]["ownerReferences"]
                     .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter(|r| r["uid"] != json!(uid))
-                            .cloned()
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter(|r| r["uid"] != json!(uid)).cloned().collect())
                     .unwrap_or_default();
                 if refs.is_empty() {
                     metadata_mut(&mut d).shift_remove("ownerReferences");
@@ -216,10 +179,7 @@ pub(crate) fn sweep(store: &mut Store) -> bool {
             continue;
         }
         if key == NAMESPACE_KEY && deleting {
-            let contents = all
-                .iter()
-                .filter(|(k, o)| k != NAMESPACE_KEY && id(o).0 == name)
-                .count();
+            let contents = all.iter().filter(|(k, o)| k != NAMESPACE_KEY && id(o).0 == name).count();
             if contents == 0 {
                 store.remove(key, "", &name);
                 return true;
@@ -241,10 +201,7 @@ pub(crate) fn sweep(store: &mut Store) -> bool {
 
 fn remove_finalizer(store: &mut Store, key: &str, obj: &Value, finalizer: &str) -> bool {
     let mut new = obj.clone();
-    let fins: Vec<String> = finalizers(obj)
-        .into_iter()
-        .filter(|f| f != finalizer)
-        .collect();
+    let fins: Vec<String> = finalizers(obj).into_iter().filter(|f| f != finalizer).collect();
     set_finalizers(&mut new, &fins);
     let (ns, name) = id(obj);
     if fins.is_empty() {
@@ -280,39 +237,20 @@ mod tests {
     #[test]
     fn namespace_deletion_removes_contents_then_namespace() {
         let mut store = Store::open(None, 100).unwrap();
-        put(
-            &mut store,
-            "namespaces",
-            json!({"metadata": {"name": "a", "uid": "ns-a"}}),
-        );
-        put(
-            &mut store,
-            "configmaps",
-            json!({"metadata": {"name": "c", "namespace": "a", "uid": "c1"}}),
-        );
+        put(&mut store, "namespaces", json!({"metadata": {"name": "a", "uid": "ns-a"}}));
+        put(&mut store, "configmaps", json!({"metadata": {"name": "c", "namespace": "a", "uid": "c1"}}));
         put(
             &mut store,
             "configmaps",
             json!({"metadata": {"name": "f", "namespace": "a", "uid": "c2", "finalizers": ["x/y"]}}),
         );
-        let ns = delete(
-            &mut store,
-            &rt("namespaces"),
-            "",
-            "a",
-            Propagation::Background,
-            false,
-        )
-        .unwrap();
+        let ns = delete(&mut store, &rt("namespaces"), "", "a", Propagation::Background, false).unwrap();
         assert_eq!(ns["status"]["phase"], "Terminating");
         settle(&mut store);
         assert!(store.get("/configmaps", "a", "c").is_none());
         let held = store.get("/configmaps", "a", "f").unwrap().clone();
         assert!(held.pointer("/metadata/deletionTimestamp").is_some());
-        assert!(
-            store.get(NAMESPACE_KEY, "", "a").is_some(),
-            "held by the finalizer"
-        );
+        assert!(store.get(NAMESPACE_KEY, "", "a").is_some(), "held by the finalizer");
         let mut released = held.clone();
         metadata_mut(&mut released).shift_remove("finalizers");
         store.put("/configmaps", released);
@@ -324,49 +262,24 @@ mod tests {
     #[test]
     fn owner_references_cascade_and_orphan() {
         let mut store = Store::open(None, 100).unwrap();
-        let owner =
-            |uid: &str| json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": uid}]);
-        put(
-            &mut store,
-            "configmaps",
-            json!({"metadata": {"name": "o", "namespace": "n", "uid": "u1"}}),
-        );
+        let owner = |uid: &str| json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": uid}]);
+        put(&mut store, "configmaps", json!({"metadata": {"name": "o", "namespace": "n", "uid": "u1"}}));
         put(
             &mut store,
             "secrets",
             json!({"metadata": {"name": "d", "namespace": "n", "uid": "u2", "ownerReferences": owner("u1")}}),
         );
-        delete(
-            &mut store,
-            &rt("configmaps"),
-            "n",
-            "o",
-            Propagation::Background,
-            false,
-        )
-        .unwrap();
+        delete(&mut store, &rt("configmaps"), "n", "o", Propagation::Background, false).unwrap();
         settle(&mut store);
         assert!(store.get("/secrets", "n", "d").is_none());
 
-        put(
-            &mut store,
-            "configmaps",
-            json!({"metadata": {"name": "o", "namespace": "n", "uid": "u3"}}),
-        );
+        put(&mut store, "configmaps", json!({"metadata": {"name": "o", "namespace": "n", "uid": "u3"}}));
         put(
             &mut store,
             "secrets",
             json!({"metadata": {"name": "d", "namespace": "n", "uid": "u4", "ownerReferences": owner("u3")}}),
         );
-        let marked = delete(
-            &mut store,
-            &rt("configmaps"),
-            "n",
-            "o",
-            Propagation::Orphan,
-            false,
-        )
-        .unwrap();
+        let marked = delete(&mut store, &rt("configmaps"), "n", "o", Propagation::Orphan, false).unwrap();
         assert_eq!(marked["metadata"]["finalizers"], json!(["orphan"]));
         settle(&mut store);
         assert!(store.get("/configmaps", "n", "o").is_none());
@@ -377,26 +290,14 @@ mod tests {
     #[test]
     fn foreground_keeps_owner_until_dependents_are_gone() {
         let mut store = Store::open(None, 100).unwrap();
-        put(
-            &mut store,
-            "configmaps",
-            json!({"metadata": {"name": "o", "namespace": "n", "uid": "u1"}}),
-        );
+        put(&mut store, "configmaps", json!({"metadata": {"name": "o", "namespace": "n", "uid": "u1"}}));
         put(
             &mut store,
             "secrets",
             json!({"metadata": {"name": "d", "namespace": "n", "uid": "u2",
             "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u1"}]}}),
         );
-        let marked = delete(
-            &mut store,
-            &rt("configmaps"),
-            "n",
-            "o",
-            Propagation::Foreground,
-            false,
-        )
-        .unwrap();
+        let marked = delete(&mut store, &rt("configmaps"), "n", "o", Propagation::Foreground, false).unwrap();
         assert!(marked.pointer("/metadata/deletionTimestamp").is_some());
         settle(&mut store);
         assert!(store.get("/secrets", "n", "d").is_none());

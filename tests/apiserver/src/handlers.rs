@@ -43,16 +43,12 @@ pub(crate) struct Shared {
 impl Shared {
     /// Locks the store (a panic elsewhere does not wedge the server).
     pub(crate) fn lock_store(&self) -> MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Locks the request log.
     pub(crate) fn lock_log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
-        self.log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -89,11 +85,7 @@ pub(crate) async fn handle(
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or_default().to_string();
     let query = Query::parse(&raw_query);
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut entry = RecordedRequest {
         method: method.to_string(),
         path: path.clone(),
@@ -122,9 +114,7 @@ pub(crate) async fn handle(
             let body = match axum::body::to_bytes(Body::new(body), BODY_LIMIT).await {
                 Ok(b) => b,
                 Err(_) => {
-                    return Ok(error_response(&ApiError::bad_request(
-                        "failed to read the request body",
-                    )));
+                    return Ok(error_response(&ApiError::bad_request("failed to read the request body")));
                 }
             };
             if method == Method::DELETE && body_dry_run(&body) {
@@ -149,37 +139,24 @@ fn serve(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<Response<Body>> {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let route = route::parse(path);
     if !matches!(route, Route::Resource(_)) && *method != Method::GET {
         return Err(ApiError::method_not_allowed());
     }
     let all = || catalog::all(&shared.lock_store());
-    let found = |v: Option<Value>| {
-        v.map(|v| json_response(200, &v))
-            .ok_or_else(ApiError::no_route)
-    };
+    let found = |v: Option<Value>| v.map(|v| json_response(200, &v)).ok_or_else(ApiError::no_route);
     match route {
         Route::Version => Ok(json_response(200, &discovery::version())),
         Route::Health => Ok(Response::new(Body::from("ok"))),
         Route::CoreVersions | Route::Groups if discovery::wants_aggregated(accept) => {
             let doc = discovery::aggregated(&all(), route == Route::CoreVersions);
             let mut resp = json_response(200, &doc);
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                discovery::AGGREGATED_CONTENT_TYPE
-                    .parse()
-                    .expect("valid header"),
-            );
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, discovery::AGGREGATED_CONTENT_TYPE.parse().expect("valid header"));
             Ok(resp)
         }
-        Route::CoreVersions => Ok(json_response(
-            200,
-            &discovery::core_versions(&shared.address),
-        )),
+        Route::CoreVersions => Ok(json_response(200, &discovery::core_versions(&shared.address))),
         Route::Groups => Ok(json_response(200, &discovery::group_list(&all()))),
         Route::Group(g) => found(discovery::group(&all(), &g)),
         Route::Resources(g, v) => found(discovery::resource_list(&all(), &g, &v)),
@@ -196,8 +173,8 @@ fn serve_resource(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<Response<Body>> {
-    let rt = catalog::lookup(&shared.lock_store(), &rp.group, &rp.version, &rp.plural)
-        .ok_or_else(ApiError::no_route)?;
+    let rt =
+        catalog::lookup(&shared.lock_store(), &rp.group, &rp.version, &rp.plural).ok_or_else(ApiError::no_route)?;
     if rp.namespace.is_some() && !rt.namespaced {
         return Err(ApiError::no_route());
     }
@@ -215,24 +192,15 @@ fn serve_resource(
             .expect("static response parts are valid");
         return Ok(resp);
     }
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let opts = WriteOptions {
         rt: rt.clone(),
         namespace: rp.namespace.clone(),
         dry_run: query.dry_run(),
-        manager: query
-            .get("fieldManager")
-            .map(str::to_string)
-            .unwrap_or_else(|| default_manager(user_agent)),
+        manager: query.get("fieldManager").map(str::to_string).unwrap_or_else(|| default_manager(user_agent)),
         subresource: rp.subresource.clone(),
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
 
     let mut store = shared.lock_store();
     let rv_before = store.resource_version();
@@ -254,18 +222,10 @@ fn serve_resource(
                 // Apply has no default manager: the query must name one.
                 let mut o = opts.clone();
                 o.manager = query.get("fieldManager").unwrap_or_default().to_string();
-                written(objects::apply(
-                    &mut store,
-                    &o,
-                    name,
-                    patch::parse_body(body)?,
-                    query.flag("force"),
-                ))
+                written(objects::apply(&mut store, &o, name, patch::parse_body(body)?, query.flag("force")))
             } else {
                 if query.get("force").is_some() {
-                    return Err(ApiError::bad_request(
-                        "force may not be specified for non-apply patch",
-                    ));
+                    return Err(ApiError::bad_request("force may not be specified for non-apply patch"));
                 }
                 written(objects::patch(&mut store, &opts, name, body, kind))
             }
@@ -275,9 +235,7 @@ fn serve_resource(
             let ns = rp.namespace.as_deref().unwrap_or_default();
             delete_one(&mut store, &rt, ns, name, &o).map(|v| (200, v))
         }
-        (&Method::DELETE, None) => {
-            delete_collection(&mut store, &rt, rp.namespace.as_deref(), query, body)
-        }
+        (&Method::DELETE, None) => delete_collection(&mut store, &rt, rp.namespace.as_deref(), query, body),
         _ => Err(ApiError::method_not_allowed()),
     };
     let changed = store.resource_version() != rv_before;
@@ -298,11 +256,7 @@ fn serve_resource(
 /// The field manager a real server derives from the user agent.
 fn default_manager(user_agent: &str) -> String {
     let name = user_agent.split('/').next().unwrap_or_default();
-    if name.is_empty() {
-        "unknown".into()
-    } else {
-        name.chars().take(128).collect()
-    }
+    if name.is_empty() { "unknown".into() } else { name.chars().take(128).collect() }
 }
 
 fn written(r: ApiResult<Written>) -> ApiResult<(u16, Value)> {
@@ -329,17 +283,9 @@ fn list(store: &Store, rt: &ResourceType, ns: Option<&str>, query: &Query) -> Ap
     let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?;
     let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?;
     let after = query.get("continue").filter(|c| !c.is_empty());
-    let limit: Option<usize> = query
-        .get("limit")
-        .and_then(|l| l.parse().ok())
-        .filter(|l| *l > 0);
+    let limit: Option<usize> = query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0);
     let id = |obj: &Value| {
-        let s = |p: &str| {
-            obj.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
         format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
     };
     let matching: Vec<(String, &Value)> = store
@@ -371,9 +317,7 @@ fn list(store: &Store, rt: &ResourceType, ns: Option<&str>, query: &Query) -> Ap
     if let Some(c) = next {
         meta["continue"] = json!(c);
     }
-    Ok(
-        json!({"apiVersion": rt.api_version(), "kind": format!("{}List", rt.kind), "metadata": meta, "items": items}),
-    )
+    Ok(json!({"apiVersion": rt.api_version(), "kind": format!("{}List", rt.kind), "metadata": meta, "items": items}))
 }
 
 /// DeleteOptions from the query and the body (kube sends them in the body).
@@ -388,11 +332,7 @@ struct DeleteOptions {
 fn body_dry_run(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body)
         .ok()
-        .and_then(|b| {
-            b.get("dryRun")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().any(|x| x == "All"))
-        })
+        .and_then(|b| b.get("dryRun").and_then(Value::as_array).map(|a| a.iter().any(|x| x == "All")))
         .unwrap_or(false)
 }
 
@@ -400,10 +340,7 @@ fn delete_options(query: &Query, body: &[u8]) -> ApiResult<DeleteOptions> {
     let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let text = |p: &str| b.pointer(p).and_then(Value::as_str).map(str::to_string);
     let policy = match (
-        query
-            .get("propagationPolicy")
-            .map(str::to_string)
-            .or(text("/propagationPolicy")),
+        query.get("propagationPolicy").map(str::to_string).or(text("/propagationPolicy")),
         b.get("orphanDependents"),
     ) {
         (None, Some(Value::Bool(true))) => Propagation::Orphan,
@@ -417,29 +354,14 @@ fn delete_options(query: &Query, body: &[u8]) -> ApiResult<DeleteOptions> {
     })
 }
 
-fn delete_one(
-    store: &mut Store,
-    rt: &ResourceType,
-    ns: &str,
-    name: &str,
-    o: &DeleteOptions,
-) -> ApiResult<Value> {
+fn delete_one(store: &mut Store, rt: &ResourceType, ns: &str, name: &str, o: &DeleteOptions) -> ApiResult<Value> {
     if let Some(current) = store.get(&rt.key(), ns, name) {
-        let have = |f: &str| {
-            current
-                .pointer(&format!("/metadata/{f}"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        };
+        let have = |f: &str| current.pointer(&format!("/metadata/{f}")).and_then(Value::as_str).unwrap_or_default();
         for (field, want) in [("uid", &o.uid), ("resourceVersion", &o.resource_version)] {
             if let Some(want) = want
                 && want != have(field)
             {
-                let label = if field == "uid" {
-                    "UID"
-                } else {
-                    "ResourceVersion"
-                };
+                let label = if field == "uid" { "UID" } else { "ResourceVersion" };
                 return Err(ApiError::conflict(
                     format!(
                         "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {label} in precondition: {want}, {label} in object meta: {}",
@@ -465,14 +387,8 @@ fn delete_collection(
     let listed = list(store, rt, ns, query)?;
     let mut deleted = Vec::new();
     for item in listed["items"].as_array().cloned().unwrap_or_default() {
-        let ns = item
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = item
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let ns = item.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+        let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
         deleted.push(delete_one(store, rt, ns, name, &o)?);
     }
     let meta = json!({"resourceVersion": store.resource_version().to_string()});

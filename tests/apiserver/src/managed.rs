@@ -7,9 +7,7 @@
 //! does the bookkeeping for every other write (create, update, patch): the
 //! writer takes ownership of what it changed, removed fields lose owners.
 
-use crate::fields::{
-    FieldSet, ListType, Path, PathElement, Schema, field_path, get_at, item_key, remove_at,
-};
+use crate::fields::{FieldSet, ListType, Path, PathElement, Schema, field_path, get_at, item_key, remove_at};
 use serde_json::{Map, Value, json};
 
 /// One entry of `metadata.managedFields`.
@@ -31,9 +29,7 @@ pub(crate) struct ManagedEntry {
 
 impl ManagedEntry {
     fn same_identity(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
-        self.manager == manager
-            && self.operation == operation
-            && self.subresource.as_deref() == subresource
+        self.manager == manager && self.operation == operation && self.subresource.as_deref() == subresource
     }
 
     fn to_json(&self) -> Value {
@@ -53,43 +49,25 @@ impl ManagedEntry {
 
 /// Reads the managedFields entries of an object.
 pub(crate) fn read_entries(obj: &Value) -> Vec<ManagedEntry> {
-    let Some(list) = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-    else {
+    let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
         return Vec::new();
     };
-    let s = |e: &Value, k: &str| {
-        e.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
+    let s = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     list.iter()
         .map(|e| ManagedEntry {
             manager: s(e, "manager"),
             operation: s(e, "operation"),
             api_version: s(e, "apiVersion"),
             time: s(e, "time"),
-            subresource: e
-                .get("subresource")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            set: e
-                .get("fieldsV1")
-                .map(FieldSet::from_fields_v1)
-                .unwrap_or_default(),
+            subresource: e.get("subresource").and_then(Value::as_str).map(str::to_string),
+            set: e.get("fieldsV1").map(FieldSet::from_fields_v1).unwrap_or_default(),
         })
         .collect()
 }
 
 /// Writes managedFields entries into an object, dropping empty ones.
 pub(crate) fn write_entries(obj: &mut Value, entries: &[ManagedEntry]) {
-    let list: Vec<Value> = entries
-        .iter()
-        .filter(|e| !e.set.is_empty())
-        .map(ManagedEntry::to_json)
-        .collect();
+    let list: Vec<Value> = entries.iter().filter(|e| !e.set.is_empty()).map(ManagedEntry::to_json).collect();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if list.is_empty() {
             meta.shift_remove("managedFields");
@@ -206,22 +184,10 @@ pub(crate) fn apply(
     merge_config(&mut merged, config, writer, &schema);
 
     let mine = |e: &ManagedEntry| e.same_identity(writer.manager, "Apply", writer.subresource);
-    let previous = entries
-        .iter()
-        .find(|e| mine(e))
-        .map(|e| e.set.clone())
-        .unwrap_or_default();
-    let others = entries
-        .iter()
-        .filter(|e| !mine(e))
-        .fold(FieldSet::new(), |acc, e| acc.union(&e.set));
+    let previous = entries.iter().find(|e| mine(e)).map(|e| e.set.clone()).unwrap_or_default();
+    let others = entries.iter().filter(|e| !mine(e)).fold(FieldSet::new(), |acc, e| acc.union(&e.set));
     let keep = others.union(&config_set);
-    prune(
-        &mut merged,
-        &previous.difference(&config_set),
-        &keep,
-        &schema,
-    );
+    prune(&mut merged, &previous.difference(&config_set), &keep, &schema);
 
     let entry = ManagedEntry {
         manager: writer.manager.to_string(),
@@ -258,11 +224,7 @@ fn merge_config(live: &mut Value, config: &Value, writer: &Writer<'_>, schema: &
             continue;
         }
         let mut path = vec![PathElement::Field(k.clone())];
-        let target = live
-            .as_object_mut()
-            .expect("checked above")
-            .entry(k.clone())
-            .or_insert(Value::Null);
+        let target = live.as_object_mut().expect("checked above").entry(k.clone()).or_insert(Value::Null);
         merge_value(target, v, &mut path, schema);
     }
     if let Some(meta) = live.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -297,10 +259,7 @@ pub(crate) fn merge_value(live: &mut Value, applied: &Value, path: &mut Path, sc
             ListType::Map(keys) => {
                 for item in a {
                     let key = item_key(item, &keys);
-                    match l
-                        .iter_mut()
-                        .find(|x| key.is_some() && item_key(x, &keys) == key)
-                    {
+                    match l.iter_mut().find(|x| key.is_some() && item_key(x, &keys) == key) {
                         Some(existing) => {
                             path.push(PathElement::Key(key.clone().unwrap_or_default()));
                             merge_value(existing, item, path, schema);
@@ -323,10 +282,7 @@ fn prune(obj: &mut Value, removed: &FieldSet, keep: &FieldSet, schema: &Schema) 
     paths.sort_by_key(|p| p.len());
     let mut gone: Vec<&Path> = Vec::new();
     for path in paths {
-        if gone.iter().any(|g| path.starts_with(g))
-            || keep.contains(path)
-            || keep.has_descendant(path)
-        {
+        if gone.iter().any(|g| path.starts_with(g)) || keep.contains(path) || keep.has_descendant(path) {
             continue;
         }
         if remove_at(obj, path, schema) {
@@ -339,9 +295,7 @@ fn prune(obj: &mut Value, removed: &FieldSet, keep: &FieldSet, schema: &Schema) 
 fn remove_empty_parents(obj: &mut Value, path: &Path, keep: &FieldSet, schema: &Schema) {
     let mut parent: Path = path[..path.len() - 1].to_vec();
     while parent.len() > 1 && matches!(parent.last(), Some(PathElement::Field(_))) {
-        let empty = get_at(obj, &parent, schema)
-            .and_then(Value::as_object)
-            .is_some_and(Map::is_empty);
+        let empty = get_at(obj, &parent, schema).and_then(Value::as_object).is_some_and(Map::is_empty);
         if !empty || keep.contains(&parent) {
             break;
         }
@@ -405,10 +359,7 @@ fn entry_union(existing: &mut ManagedEntry, update: ManagedEntry) {
 pub(crate) fn same_ignoring_times(a: &Value, b: &Value) -> bool {
     fn strip(v: &Value) -> Value {
         let mut v = v.clone();
-        if let Some(list) = v
-            .pointer_mut("/metadata/managedFields")
-            .and_then(Value::as_array_mut)
-        {
+        if let Some(list) = v.pointer_mut("/metadata/managedFields").and_then(Value::as_array_mut) {
             for e in list {
                 if let Some(m) = e.as_object_mut() {
                     m.shift_remove("time");

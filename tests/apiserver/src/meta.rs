@@ -14,12 +14,7 @@ pub(crate) fn now() -> String {
 
 fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish()
 }
 
@@ -59,9 +54,7 @@ pub(crate) fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
-    obj["metadata"]
-        .as_object_mut()
-        .expect("metadata is an object")
+    obj["metadata"].as_object_mut().expect("metadata is an object")
 }
 
 const DNS1123_SUBDOMAIN: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -72,8 +65,7 @@ fn is_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -83,9 +75,7 @@ pub(crate) fn validate_name(rt: &ResourceType, name: &str) -> Option<String> {
     let invalid = |rule: &str| Some(format!("Invalid value: \"{name}\": {rule}"));
     match rt.plural.as_str() {
         "namespaces" if !is_label(name) => invalid(DNS1123_LABEL),
-        "services" if !(is_label(name) && name.as_bytes()[0].is_ascii_lowercase()) => {
-            invalid(DNS1035_LABEL)
-        }
+        "services" if !(is_label(name) && name.as_bytes()[0].is_ascii_lowercase()) => invalid(DNS1035_LABEL),
         "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings" => {
             (name.contains('/') || name.contains('%') || name == "." || name == "..")
                 .then(|| format!("Invalid value: \"{name}\": may not contain '/' or '%'"))
@@ -148,8 +138,7 @@ fn default_port_protocols(v: &mut Value) {
                     && let Some(items) = child.as_array_mut()
                 {
                     for item in items.iter_mut().filter_map(Value::as_object_mut) {
-                        let is_port =
-                            item.contains_key("containerPort") || item.contains_key("port");
+                        let is_port = item.contains_key("containerPort") || item.contains_key("port");
                         if is_port && !item.contains_key("protocol") {
                             item.insert("protocol".into(), json!("TCP"));
                         }
@@ -191,12 +180,7 @@ pub(crate) fn crd_status(obj: &mut Value, now: &str) {
     let stored: Vec<Value> = obj
         .pointer("/spec/versions")
         .and_then(Value::as_array)
-        .map(|vs| {
-            vs.iter()
-                .filter(|v| v["storage"] == json!(true))
-                .map(|v| v["name"].clone())
-                .collect()
-        })
+        .map(|vs| vs.iter().filter(|v| v["storage"] == json!(true)).map(|v| v["name"].clone()).collect())
         .unwrap_or_default();
     let condition = |t: &str, reason: &str, message: &str| json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message});
     obj["status"] = json!({
@@ -214,13 +198,7 @@ pub(crate) fn validate_crd(obj: &Value) -> Vec<(String, String, &'static str)> {
     let mut causes = Vec::new();
     let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
     let (group, plural) = (s("/spec/group"), s("/spec/names/plural"));
-    let required = |field: &str| {
-        (
-            field.to_string(),
-            "Required value".to_string(),
-            "FieldValueRequired",
-        )
-    };
+    let required = |field: &str| (field.to_string(), "Required value".to_string(), "FieldValueRequired");
     if group.is_empty() {
         causes.push(required("spec.group"));
     }
@@ -233,30 +211,18 @@ pub(crate) fn validate_crd(obj: &Value) -> Vec<(String, String, &'static str)> {
     if !matches!(s("/spec/scope"), "Namespaced" | "Cluster") {
         causes.push((
             "spec.scope".into(),
-            format!(
-                "Unsupported value: \"{}\": supported values: \"Cluster\", \"Namespaced\"",
-                s("/spec/scope")
-            ),
+            format!("Unsupported value: \"{}\": supported values: \"Cluster\", \"Namespaced\"", s("/spec/scope")),
             "FieldValueNotSupported",
         ));
     }
-    let versions = obj
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let versions = obj.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
     if versions.is_empty() {
         causes.push((
             "spec.versions".into(),
             "Invalid value: null: must have exactly one version marked as storage version".into(),
             "FieldValueInvalid",
         ));
-    } else if versions
-        .iter()
-        .filter(|v| v["storage"] == json!(true))
-        .count()
-        != 1
-    {
+    } else if versions.iter().filter(|v| v["storage"] == json!(true)).count() != 1 {
         causes.push((
             "spec.versions".into(),
             "Invalid value: must have exactly one version marked as storage version".into(),

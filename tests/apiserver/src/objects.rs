@@ -54,9 +54,7 @@ pub(crate) struct Written {
 /// Checks kind/apiVersion/namespace of a request body against the URL.
 fn check_body(o: &WriteOptions, body: &mut Value, url_name: Option<&str>) -> ApiResult<()> {
     if !body.is_object() {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON or YAML object",
-        ));
+        return Err(ApiError::bad_request("the request body must be a JSON or YAML object"));
     }
     let rt = &o.rt;
     match body.get("kind").and_then(Value::as_str) {
@@ -122,11 +120,7 @@ fn conflict_error(conflicts: &[Conflict]) -> ApiError {
         s
     };
     let message = if let [c] = conflicts {
-        format!(
-            "Apply failed with 1 conflict: conflict with {}: {}",
-            who(c),
-            crate::fields::DisplayPath(&c.path)
-        )
+        format!("Apply failed with 1 conflict: conflict with {}: {}", who(c), crate::fields::DisplayPath(&c.path))
     } else {
         let mut lines = Vec::new();
         let mut managers: Vec<String> = conflicts.iter().map(who).collect();
@@ -137,11 +131,7 @@ fn conflict_error(conflicts: &[Conflict]) -> ApiError {
                 lines.push(format!("- {}", crate::fields::DisplayPath(&c.path)));
             }
         }
-        format!(
-            "Apply failed with {} conflicts: {}",
-            conflicts.len(),
-            lines.join("\n")
-        )
+        format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
     };
     let causes: Vec<Value> = conflicts
         .iter()
@@ -166,19 +156,10 @@ pub(crate) fn create(store: &mut Store, o: &WriteOptions, mut body: Value) -> Ap
 }
 
 /// Stores a new object after the checks every create shares.
-fn finish_create(
-    store: &mut Store,
-    o: &WriteOptions,
-    mut obj: Value,
-    now: &str,
-) -> ApiResult<Written> {
+fn finish_create(store: &mut Store, o: &WriteOptions, mut obj: Value, now: &str) -> ApiResult<Written> {
     let rt = &o.rt;
     if o.subresource.is_some() {
-        return Err(ApiError::not_found(
-            &rt.group,
-            &rt.plural,
-            meta_str(&obj, "name").unwrap_or_default(),
-        ));
+        return Err(ApiError::not_found(&rt.group, &rt.plural, meta_str(&obj, "name").unwrap_or_default()));
     }
     let name = meta::checked_name(rt, &mut obj)?;
     if rt.namespaced {
@@ -199,12 +180,7 @@ fn finish_create(
         m.shift_remove("status");
     }
     let meta = metadata_mut(&mut obj);
-    for f in [
-        "resourceVersion",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "selfLink",
-    ] {
+    for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
         meta.shift_remove(f);
     }
     meta.insert("uid".into(), json!(meta::uid()));
@@ -215,35 +191,23 @@ fn finish_create(
         meta.shift_remove("generation");
     }
     meta::server_defaults_on_create(rt, &mut obj, now);
-    let object = if o.dry_run {
-        obj
-    } else {
-        store.put(&rt.key(), obj)
-    };
-    Ok(Written {
-        object,
-        created: true,
-    })
+    let object = if o.dry_run { obj } else { store.put(&rt.key(), obj) };
+    Ok(Written { object, created: true })
 }
 
 /// 404 when the namespace is missing, 403 when it is terminating.
 pub(crate) fn check_namespace_open(store: &Store, ns: &str) -> ApiResult<()> {
     match store.get(NAMESPACE_KEY, "", ns) {
         None => Err(ApiError::not_found("", "namespaces", ns)),
-        Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => {
-            Err(ApiError::forbidden(format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            )))
-        }
+        Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
+            "unable to create new content in namespace {ns} because it is being terminated"
+        ))),
         Some(_) => Ok(()),
     }
 }
 
 fn existing(store: &Store, o: &WriteOptions, name: &str) -> ApiResult<Value> {
-    store
-        .get(&o.rt.key(), o.ns(), name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&o.rt.group, &o.rt.plural, name))
+    store.get(&o.rt.key(), o.ns(), name).cloned().ok_or_else(|| ApiError::not_found(&o.rt.group, &o.rt.plural, name))
 }
 
 fn check_rv(o: &WriteOptions, old: &Value, new: &Value, name: &str) -> ApiResult<()> {
@@ -266,12 +230,7 @@ fn spec_content(v: &Value) -> Value {
 }
 
 /// PUT: replace an object (or its status).
-pub(crate) fn update(
-    store: &mut Store,
-    o: &WriteOptions,
-    name: &str,
-    mut body: Value,
-) -> ApiResult<Written> {
+pub(crate) fn update(store: &mut Store, o: &WriteOptions, name: &str, mut body: Value) -> ApiResult<Written> {
     check_body(o, &mut body, Some(name))?;
     let old = existing(store, o, name)?;
     check_rv(o, &old, &body, name)?;
@@ -280,12 +239,7 @@ pub(crate) fn update(
 }
 
 /// The shared tail of PUT and non-apply PATCH.
-fn write_update(
-    store: &mut Store,
-    o: &WriteOptions,
-    old: Value,
-    body: Value,
-) -> ApiResult<Written> {
+fn write_update(store: &mut Store, o: &WriteOptions, old: Value, body: Value) -> ApiResult<Written> {
     let now = meta::now();
     let av = o.rt.api_version();
     let mut writer = o.writer(&now);
@@ -302,12 +256,7 @@ fn write_update(
 }
 
 /// Stores a changed object after the checks every update shares.
-fn finish_update(
-    store: &mut Store,
-    o: &WriteOptions,
-    old: &Value,
-    mut new: Value,
-) -> ApiResult<Written> {
+fn finish_update(store: &mut Store, o: &WriteOptions, old: &Value, mut new: Value) -> ApiResult<Written> {
     let rt = &o.rt;
     new["apiVersion"] = json!(rt.api_version());
     new["kind"] = json!(rt.kind);
@@ -345,50 +294,29 @@ fn finish_update(
             return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
         }
         if o.subresource.is_none() {
-            meta::crd_status(
-                &mut new,
-                meta_str(old, "creationTimestamp").unwrap_or_default(),
-            );
+            meta::crd_status(&mut new, meta_str(old, "creationTimestamp").unwrap_or_default());
         }
     }
     if rt.generation && spec_content(old) != spec_content(&new) {
-        let g = old
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
+        let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
         metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     if managed::same_ignoring_times(old, &new) {
-        return Ok(Written {
-            object: old.clone(),
-            created: false,
-        });
+        return Ok(Written { object: old.clone(), created: false });
     }
     if o.dry_run {
-        return Ok(Written {
-            object: new,
-            created: false,
-        });
+        return Ok(Written { object: new, created: false });
     }
     let finalized = new.pointer("/metadata/deletionTimestamp").is_some()
-        && new
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty);
+        && new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
     let object = if finalized {
-        let (ns, name) = (
-            o.ns().to_string(),
-            meta_str(&new, "name").unwrap_or_default().to_string(),
-        );
+        let (ns, name) = (o.ns().to_string(), meta_str(&new, "name").unwrap_or_default().to_string());
         store.put(&rt.key(), new);
         store.remove(&rt.key(), &ns, &name).unwrap_or(Value::Null)
     } else {
         store.put(&rt.key(), new)
     };
-    Ok(Written {
-        object,
-        created: false,
-    })
+    Ok(Written { object, created: false })
 }
 
 /// PATCH with `application/apply-patch+yaml`: server-side apply.
@@ -404,11 +332,7 @@ pub(crate) fn apply(
             "meta.k8s.io",
             "PatchOptions",
             "",
-            vec![(
-                "fieldManager".into(),
-                "Required value: is required for apply patch".into(),
-                "FieldValueRequired",
-            )],
+            vec![("fieldManager".into(), "Required value: is required for apply patch".into(), "FieldValueRequired")],
         ));
     }
     if body.get("apiVersion").is_none() || body.get("kind").is_none() {
@@ -427,8 +351,7 @@ pub(crate) fn apply(
     let now = meta::now();
     let mut writer = o.writer(&now);
     writer.api_version = &request_av;
-    let new =
-        managed::apply(old.as_ref(), &body, &writer, force).map_err(|c| conflict_error(&c))?;
+    let new = managed::apply(old.as_ref(), &body, &writer, force).map_err(|c| conflict_error(&c))?;
     match old {
         None => finish_create(store, o, new, &now),
         Some(old) => finish_update(store, o, &old, new),
@@ -446,12 +369,8 @@ pub(crate) fn patch(
     let old = existing(store, o, name)?;
     let mut patched = patch::apply_patch(&old, body, kind, &o.rt.schema())?;
     check_rv(o, &old, &patched, name)?;
-    check_body(o, &mut patched, Some(name)).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the patch changes the identity of the object: {}",
-            e.message
-        ))
-    })?;
+    check_body(o, &mut patched, Some(name))
+        .map_err(|e| ApiError::bad_request(format!("the patch changes the identity of the object: {}", e.message)))?;
     meta::default_fields(&o.rt, &mut patched);
     write_update(store, o, old, patched)
 }

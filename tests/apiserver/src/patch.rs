@@ -28,9 +28,7 @@ impl PatchType {
             "application/json-patch+json" => Some(PatchType::Json),
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+json" => {
-                Some(PatchType::Apply)
-            }
+            "application/apply-patch+yaml" | "application/apply-patch+json" => Some(PatchType::Apply),
             _ => None,
         }
     }
@@ -41,17 +39,11 @@ pub(crate) fn parse_body(body: &[u8]) -> ApiResult<Value> {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         return Ok(v);
     }
-    serde_yaml::from_slice::<Value>(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+    serde_yaml::from_slice::<Value>(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
 }
 
 /// Applies a non-apply patch to `old`.
-pub(crate) fn apply_patch(
-    old: &Value,
-    body: &[u8],
-    kind: PatchType,
-    schema: &Schema,
-) -> ApiResult<Value> {
+pub(crate) fn apply_patch(old: &Value, body: &[u8], kind: PatchType, schema: &Schema) -> ApiResult<Value> {
     let mut doc = old.clone();
     match kind {
         PatchType::Json => {
@@ -66,13 +58,10 @@ pub(crate) fn apply_patch(
         }
         PatchType::Strategic => {
             if !schema.builtin {
-                return Err(ApiError::unsupported_media_type(
-                    "application/strategic-merge-patch+json",
-                ));
+                return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
             }
-            let p: Value = serde_json::from_slice(body).map_err(|e| {
-                ApiError::bad_request(format!("error decoding strategic merge patch: {e}"))
-            })?;
+            let p: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding strategic merge patch: {e}")))?;
             strategic_merge(&mut doc, &p, &mut Path::new(), schema);
         }
         PatchType::Apply => unreachable!("apply patches are handled by managed::apply"),
@@ -108,10 +97,7 @@ pub(crate) fn strategic_merge(doc: &mut Value, patch: &Value, path: &mut Path, s
             continue;
         }
         if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(list), Some(remove)) = (
-                d.get_mut(field).and_then(Value::as_array_mut),
-                pv.as_array(),
-            ) {
+            if let (Some(list), Some(remove)) = (d.get_mut(field).and_then(Value::as_array_mut), pv.as_array()) {
                 list.retain(|x| !remove.contains(x));
             }
             continue;
@@ -123,9 +109,7 @@ pub(crate) fn strategic_merge(doc: &mut Value, patch: &Value, path: &mut Path, s
         path.push(PathElement::Field(k.clone()));
         let slot = d.entry(k.clone()).or_insert(Value::Null);
         match (pv, schema.list_type(path)) {
-            (Value::Array(items), ListType::Map(keys)) => {
-                merge_keyed_list(slot, items, keys[0], path, schema)
-            }
+            (Value::Array(items), ListType::Map(keys)) => merge_keyed_list(slot, items, keys[0], path, schema),
             (Value::Array(items), ListType::Set) => {
                 if !slot.is_array() {
                     *slot = Value::Array(Vec::new());
@@ -149,22 +133,9 @@ pub(crate) fn strategic_merge(doc: &mut Value, patch: &Value, path: &mut Path, s
     }
 }
 
-fn merge_keyed_list(
-    slot: &mut Value,
-    items: &[Value],
-    key: &str,
-    path: &mut Path,
-    schema: &Schema,
-) {
-    if items
-        .iter()
-        .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
-    {
-        let kept: Vec<Value> = items
-            .iter()
-            .filter(|i| i.get("$patch").is_none())
-            .cloned()
-            .collect();
+fn merge_keyed_list(slot: &mut Value, items: &[Value], key: &str, path: &mut Path, schema: &Schema) {
+    if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
+        let kept: Vec<Value> = items.iter().filter(|i| i.get("$patch").is_none()).cloned().collect();
         *slot = Value::Array(kept);
         return;
     }
@@ -221,48 +192,29 @@ mod tests {
 
     #[test]
     fn strategic_merge_replaces_atomic_lists_and_deletes_nulls() {
-        let mut doc =
-            json!({"spec": {"args": ["a", "b"], "x": 1}, "metadata": {"finalizers": ["f1"]}});
+        let mut doc = json!({"spec": {"args": ["a", "b"], "x": 1}, "metadata": {"finalizers": ["f1"]}});
         let patch = json!({"spec": {"args": ["c"], "x": null}, "metadata": {"finalizers": ["f2"]}});
         strategic_merge(&mut doc, &patch, &mut Path::new(), &Schema::BUILTIN);
-        assert_eq!(
-            doc,
-            json!({"spec": {"args": ["c"]}, "metadata": {"finalizers": ["f1", "f2"]}})
-        );
+        assert_eq!(doc, json!({"spec": {"args": ["c"]}, "metadata": {"finalizers": ["f1", "f2"]}}));
     }
 
     #[test]
     fn merge_patch_and_json_patch() {
         let old = json!({"data": {"a": "1", "b": "2"}});
-        let merged = apply_patch(
-            &old,
-            br#"{"data":{"a":null,"c":"3"}}"#,
-            PatchType::Merge,
-            &Schema::BUILTIN,
-        )
-        .unwrap();
+        let merged = apply_patch(&old, br#"{"data":{"a":null,"c":"3"}}"#, PatchType::Merge, &Schema::BUILTIN).unwrap();
         assert_eq!(merged, json!({"data": {"b": "2", "c": "3"}}));
-        let jp = apply_patch(
-            &old,
-            br#"[{"op":"replace","path":"/data/a","value":"9"}]"#,
-            PatchType::Json,
-            &Schema::BUILTIN,
-        )
-        .unwrap();
+        let jp =
+            apply_patch(&old, br#"[{"op":"replace","path":"/data/a","value":"9"}]"#, PatchType::Json, &Schema::BUILTIN)
+                .unwrap();
         assert_eq!(jp, json!({"data": {"a": "9", "b": "2"}}));
-        let bad = apply_patch(
-            &old,
-            br#"[{"op":"test","path":"/data/a","value":"0"}]"#,
-            PatchType::Json,
-            &Schema::BUILTIN,
-        );
+        let bad =
+            apply_patch(&old, br#"[{"op":"test","path":"/data/a","value":"0"}]"#, PatchType::Json, &Schema::BUILTIN);
         assert_eq!(bad.unwrap_err().code, 422);
     }
 
     #[test]
     fn strategic_merge_is_refused_for_custom_resources() {
-        let err =
-            apply_patch(&json!({}), b"{}", PatchType::Strategic, &Schema::CUSTOM).unwrap_err();
+        let err = apply_patch(&json!({}), b"{}", PatchType::Strategic, &Schema::CUSTOM).unwrap_err();
         assert_eq!(err.code, 415);
     }
 }

@@ -46,11 +46,7 @@ pub(crate) enum Route {
 
 /// Parses a request path.
 pub(crate) fn parse(path: &str) -> Route {
-    let segs: Vec<String> = path
-        .trim_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect();
+    let segs: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     match s.as_slice() {
         ["version"] => Route::Version,
@@ -68,8 +64,7 @@ pub(crate) fn parse(path: &str) -> Route {
 
 fn resource(group: &str, version: &str, rest: &[&str]) -> Route {
     let namespace_subresource = rest.len() == 3 && matches!(rest[2], "status" | "finalize");
-    let (namespace, rest) = if rest.len() >= 3 && rest[0] == "namespaces" && !namespace_subresource
-    {
+    let (namespace, rest) = if rest.len() >= 3 && rest[0] == "namespaces" && !namespace_subresource {
         (Some(rest[1].to_string()), &rest[2..])
     } else {
         (None, rest)
@@ -104,10 +99,7 @@ impl Query {
                 .filter(|kv| !kv.is_empty())
                 .map(|kv| {
                     let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    (
-                        percent_decode(&k.replace('+', " ")),
-                        percent_decode(&v.replace('+', " ")),
-                    )
+                    (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
                 })
                 .collect(),
         )
@@ -137,8 +129,7 @@ pub(crate) fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(byte) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+            && let Ok(byte) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
         {
             out.push(byte);
             i += 3;
@@ -154,13 +145,7 @@ pub(crate) fn percent_decode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn rp(
-        group: &str,
-        ns: Option<&str>,
-        plural: &str,
-        name: Option<&str>,
-        sub: Option<&str>,
-    ) -> Route {
+    fn rp(group: &str, ns: Option<&str>, plural: &str, name: Option<&str>, sub: Option<&str>) -> Route {
         Route::Resource(ResourcePath {
             group: group.into(),
             version: "v1".into(),
@@ -173,34 +158,16 @@ mod tests {
 
     #[test]
     fn parses_resource_paths() {
-        assert_eq!(
-            parse("/api/v1/namespaces"),
-            rp("", None, "namespaces", None, None)
-        );
-        assert_eq!(
-            parse("/api/v1/namespaces/a"),
-            rp("", None, "namespaces", Some("a"), None)
-        );
-        assert_eq!(
-            parse("/api/v1/namespaces/a/status"),
-            rp("", None, "namespaces", Some("a"), Some("status"))
-        );
-        assert_eq!(
-            parse("/api/v1/namespaces/a/configmaps"),
-            rp("", Some("a"), "configmaps", None, None)
-        );
+        assert_eq!(parse("/api/v1/namespaces"), rp("", None, "namespaces", None, None));
+        assert_eq!(parse("/api/v1/namespaces/a"), rp("", None, "namespaces", Some("a"), None));
+        assert_eq!(parse("/api/v1/namespaces/a/status"), rp("", None, "namespaces", Some("a"), Some("status")));
+        assert_eq!(parse("/api/v1/namespaces/a/configmaps"), rp("", Some("a"), "configmaps", None, None));
         assert_eq!(
             parse("/apis/apps/v1/namespaces/a/deployments/d/status"),
             rp("apps", Some("a"), "deployments", Some("d"), Some("status"))
         );
-        assert_eq!(
-            parse("/apis/apps/v1/deployments"),
-            rp("apps", None, "deployments", None, None)
-        );
-        assert_eq!(
-            parse("/apis/apps/v1"),
-            Route::Resources("apps".into(), "v1".into())
-        );
+        assert_eq!(parse("/apis/apps/v1/deployments"), rp("apps", None, "deployments", None, None));
+        assert_eq!(parse("/apis/apps/v1"), Route::Resources("apps".into(), "v1".into()));
         assert_eq!(parse("/nope"), Route::Unknown);
     }
 

@@ -35,11 +35,7 @@ fn split_top(s: &str) -> Vec<&str> {
         }
     }
     parts.push(&s[start..]);
-    parts
-        .into_iter()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect()
+    parts.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
 }
 
 fn set_values(s: &str) -> ApiResult<Vec<String>> {
@@ -47,16 +43,8 @@ fn set_values(s: &str) -> ApiResult<Vec<String>> {
         .trim()
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unable to parse requirement: found '{s}', expected: '('"
-            ))
-        })?;
-    Ok(inner
-        .split(',')
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect())
+        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: found '{s}', expected: '('")))?;
+    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
 }
 
 impl LabelSelector {
@@ -77,9 +65,7 @@ impl LabelSelector {
             } else if let Some((k, v)) = part.split_once(" in ") {
                 Requirement::In(k.trim().into(), set_values(v)?)
             } else if part.contains(' ') || part.contains('(') {
-                return Err(ApiError::bad_request(format!(
-                    "unable to parse requirement: {part}"
-                )));
+                return Err(ApiError::bad_request(format!("unable to parse requirement: {part}")));
             } else {
                 Requirement::Exists(part.to_string())
             };
@@ -90,11 +76,7 @@ impl LabelSelector {
 
     /// Whether an object's labels satisfy the selector.
     pub(crate) fn matches(&self, obj: &Value) -> bool {
-        let label = |k: &str| {
-            obj.pointer("/metadata/labels")
-                .and_then(|l| l.get(k))
-                .and_then(Value::as_str)
-        };
+        let label = |k: &str| obj.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str);
         self.0.iter().all(|r| match r {
             Requirement::Eq(k, v) => label(k) == Some(v.as_str()),
             Requirement::NotEq(k, v) => label(k) != Some(v.as_str()),
@@ -122,9 +104,7 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!(
-                    "invalid selector: '{s}'; can't understand '{part}'"
-                )));
+                return Err(ApiError::bad_request(format!("invalid selector: '{s}'; can't understand '{part}'")));
             };
             reqs.push((k.trim().to_string(), eq, v.trim().to_string()));
         }
@@ -166,13 +146,7 @@ mod tests {
         for s in yes {
             assert!(LabelSelector::parse(s).unwrap().matches(&obj), "{s}");
         }
-        for s in [
-            "app=db",
-            "missing",
-            "!app",
-            "tier in (back)",
-            "tier notin (front)",
-        ] {
+        for s in ["app=db", "missing", "!app", "tier in (back)", "tier notin (front)"] {
             assert!(!LabelSelector::parse(s).unwrap().matches(&obj), "{s}");
         }
         assert!(LabelSelector::parse("a in b").is_err());
@@ -180,22 +154,9 @@ mod tests {
 
     #[test]
     fn field_selectors_match_paths() {
-        let obj =
-            json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"phase": "Active"}});
-        assert!(
-            FieldSelector::parse("metadata.name=x,metadata.namespace!=m")
-                .unwrap()
-                .matches(&obj)
-        );
-        assert!(
-            FieldSelector::parse("status.phase==Active")
-                .unwrap()
-                .matches(&obj)
-        );
-        assert!(
-            !FieldSelector::parse("metadata.name=y")
-                .unwrap()
-                .matches(&obj)
-        );
+        let obj = json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"phase": "Active"}});
+        assert!(FieldSelector::parse("metadata.name=x,metadata.namespace!=m").unwrap().matches(&obj));
+        assert!(FieldSelector::parse("status.phase==Active").unwrap().matches(&obj));
+        assert!(!FieldSelector::parse("metadata.name=y").unwrap().matches(&obj));
     }
 }

@@ -33,22 +33,14 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
-        ServerConfig {
-            state_file: None,
-            port: None,
-            bookmark_interval: Duration::from_secs(1),
-            watch_history: 10_000,
-        }
+        ServerConfig { state_file: None, port: None, bookmark_interval: Duration::from_secs(1), watch_history: 10_000 }
     }
 }
 
 impl ServerConfig {
     /// A config persisting to `state_file`.
     pub fn with_state_file(state_file: impl Into<PathBuf>) -> ServerConfig {
-        ServerConfig {
-            state_file: Some(state_file.into()),
-            ..ServerConfig::default()
-        }
+        ServerConfig { state_file: Some(state_file.into()), ..ServerConfig::default() }
     }
 }
 
@@ -75,9 +67,7 @@ impl TestApiServer {
         let mut store = Store::open(config.state_file.clone(), config.watch_history.max(1))?;
         seed(&mut store);
         store.persist()?;
-        let listener = TcpListener::bind(("127.0.0.1", config.port.unwrap_or(0)))
-            .await
-            .map_err(Error::Bind)?;
+        let listener = TcpListener::bind(("127.0.0.1", config.port.unwrap_or(0))).await.map_err(Error::Bind)?;
         let addr = listener.local_addr().map_err(Error::Bind)?;
         let url = format!("http://{addr}");
         let shared = Arc::new(Shared {
@@ -96,13 +86,7 @@ impl TestApiServer {
             tokio::spawn(accept_loop(listener, shared.clone(), stopped.clone())),
             tokio::spawn(collector(shared.clone(), stopped)),
         ];
-        Ok(TestApiServer {
-            shared,
-            url,
-            client,
-            stop,
-            tasks,
-        })
+        Ok(TestApiServer { shared, url, client, stop, tasks })
     }
 
     /// The base URL, `http://127.0.0.1:PORT`.
@@ -204,11 +188,7 @@ fn seed(store: &mut Store) {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
-) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {

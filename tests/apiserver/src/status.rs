@@ -25,22 +25,12 @@ pub(crate) type ApiResult<T> = Result<T, ApiError>;
 /// The qualified resource name used in messages: `configmaps`,
 /// `deployments.apps`.
 pub(crate) fn qualified(group: &str, plural: &str) -> String {
-    if group.is_empty() {
-        plural.to_string()
-    } else {
-        format!("{plural}.{group}")
-    }
+    if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") }
 }
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code,
-            reason,
-            message: message.into(),
-            details: None,
-            retry_after: None,
-        }
+        ApiError { code, reason, message: message.into(), details: None, retry_after: None }
     }
 
     fn with_details(mut self, details: Value) -> ApiError {
@@ -50,32 +40,19 @@ impl ApiError {
 
     /// 404: `configmaps "x" not found`.
     pub(crate) fn not_found(group: &str, plural: &str, name: &str) -> ApiError {
-        ApiError::new(
-            404,
-            "NotFound",
-            format!("{} \"{name}\" not found", qualified(group, plural)),
-        )
-        .with_details(json!({"name": name, "group": group, "kind": plural}))
+        ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(group, plural)))
+            .with_details(json!({"name": name, "group": group, "kind": plural}))
     }
 
     /// 404 for a path the server does not serve.
     pub(crate) fn no_route() -> ApiError {
-        ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-        .with_details(json!({}))
+        ApiError::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))
     }
 
     /// 409 AlreadyExists.
     pub(crate) fn already_exists(group: &str, plural: &str, name: &str) -> ApiError {
-        ApiError::new(
-            409,
-            "AlreadyExists",
-            format!("{} \"{name}\" already exists", qualified(group, plural)),
-        )
-        .with_details(json!({"name": name, "group": group, "kind": plural}))
+        ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(group, plural)))
+            .with_details(json!({"name": name, "group": group, "kind": plural}))
     }
 
     /// 409 Conflict on a stale resourceVersion.
@@ -98,16 +75,8 @@ impl ApiError {
     }
 
     /// 422 Invalid: `Kind "name" is invalid: field: message`.
-    pub(crate) fn invalid(
-        group: &str,
-        kind: &str,
-        name: &str,
-        causes: Vec<(String, String, &str)>,
-    ) -> ApiError {
-        let text: Vec<String> = causes
-            .iter()
-            .map(|(field, msg, _)| format!("{field}: {msg}"))
-            .collect();
+    pub(crate) fn invalid(group: &str, kind: &str, name: &str, causes: Vec<(String, String, &str)>) -> ApiError {
+        let text: Vec<String> = causes.iter().map(|(field, msg, _)| format!("{field}: {msg}")).collect();
         let message = if text.len() == 1 {
             format!("{kind} \"{name}\" is invalid: {}", text[0])
         } else {
@@ -138,11 +107,7 @@ impl ApiError {
 
     /// 405 MethodNotAllowed.
     pub(crate) fn method_not_allowed() -> ApiError {
-        ApiError::new(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-        )
+        ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
     }
 
     /// 410 Expired: a watch from a compacted resourceVersion.

@@ -75,12 +75,7 @@ pub(crate) struct Store {
 }
 
 fn name_of(obj: &Value) -> (String, String) {
-    let s = |p: &str| {
-        obj.pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
+    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
     (s("/metadata/namespace"), s("/metadata/name"))
 }
 
@@ -100,15 +95,10 @@ impl Store {
         if let Some(path) = store.state_file.clone()
             && path.exists()
         {
-            let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadState {
-                path: path.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| Error::ReadState { path: path.clone(), source })?;
             let persisted: Persisted =
-                serde_json::from_str(&text).map_err(|source| Error::ParseState {
-                    path: path.clone(),
-                    source,
-                })?;
+                serde_json::from_str(&text).map_err(|source| Error::ParseState { path: path.clone(), source })?;
             store.rv = persisted.resource_version.max(1);
             store.compacted = store.rv;
             for (key, objects) in persisted.resources {
@@ -150,9 +140,7 @@ impl Store {
 
     /// The object at `(namespace, name)` of resource `key`.
     pub(crate) fn get(&self, key: &str, namespace: &str, name: &str) -> Option<&Value> {
-        self.resources
-            .get(key)?
-            .get(&(namespace.to_string(), name.to_string()))
+        self.resources.get(key)?.get(&(namespace.to_string(), name.to_string()))
     }
 
     /// All objects of resource `key`, in `namespace` when given.
@@ -160,11 +148,7 @@ impl Store {
         let Some(objects) = self.resources.get(key) else {
             return Vec::new();
         };
-        objects
-            .iter()
-            .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
-            .map(|(_, v)| v)
-            .collect()
+        objects.iter().filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns)).map(|(_, v)| v).collect()
     }
 
     /// Every resource key with objects.
@@ -178,25 +162,15 @@ impl Store {
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
         let id = name_of(&obj);
-        let kind = if self.get(key, &id.0, &id.1).is_some() {
-            EventType::Modified
-        } else {
-            EventType::Added
-        };
-        self.resources
-            .entry(key.to_string())
-            .or_default()
-            .insert(id.clone(), obj.clone());
+        let kind = if self.get(key, &id.0, &id.1).is_some() { EventType::Modified } else { EventType::Added };
+        self.resources.entry(key.to_string()).or_default().insert(id.clone(), obj.clone());
         self.record(key, &id.0, kind, obj.clone());
         obj
     }
 
     /// Removes the object; returns it with the deletion's resourceVersion.
     pub(crate) fn remove(&mut self, key: &str, namespace: &str, name: &str) -> Option<Value> {
-        let mut obj = self
-            .resources
-            .get_mut(key)?
-            .remove(&(namespace.to_string(), name.to_string()))?;
+        let mut obj = self.resources.get_mut(key)?.remove(&(namespace.to_string(), name.to_string()))?;
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
         self.record(key, namespace, EventType::Deleted, obj.clone());
@@ -204,13 +178,7 @@ impl Store {
     }
 
     fn record(&mut self, key: &str, namespace: &str, kind: EventType, object: Value) {
-        let event = Event {
-            rv: self.rv,
-            key: key.to_string(),
-            namespace: namespace.to_string(),
-            kind,
-            object,
-        };
+        let event = Event { rv: self.rv, key: key.to_string(), namespace: namespace.to_string(), kind, object };
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {
             if let Some(old) = self.history.pop_front() {
@@ -240,10 +208,7 @@ impl Store {
 }
 
 fn write_atomically(path: &Path, persisted: &Persisted) -> Result<(), Error> {
-    let err = |source| Error::WriteState {
-        path: path.to_path_buf(),
-        source,
-    };
+    let err = |source| Error::WriteState { path: path.to_path_buf(), source };
     let text = serde_json::to_vec_pretty(persisted).map_err(|e| err(std::io::Error::other(e)))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;

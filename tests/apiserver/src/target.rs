@@ -27,9 +27,7 @@ impl TestTarget {
     /// skipped because it needs server-only features (request log, faults).
     pub fn server_or_skip(&self, test: &str) -> Option<&TestApiServer> {
         if self.server.is_none() {
-            println!(
-                "skipping {test}: needs the in-process test API server ({KUBECONFIG_ENV} is set)"
-            );
+            println!("skipping {test}: needs the in-process test API server ({KUBECONFIG_ENV} is set)");
         }
         self.server.as_ref()
     }
@@ -42,12 +40,9 @@ pub fn real_cluster_requested() -> bool {
 
 async fn connect(path: &str) -> Result<kube::Client> {
     let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(Error::Kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .map_err(Error::Kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(Error::Kubeconfig)?;
     kube::Client::try_from(config).map_err(Error::Client)
 }
 
@@ -61,22 +56,12 @@ async fn connect(path: &str) -> Result<kube::Client> {
 pub async fn test_target() -> TestTarget {
     match std::env::var(KUBECONFIG_ENV) {
         Ok(path) if !path.is_empty() => {
-            let client = connect(&path)
-                .await
-                .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV}={path}: {e}"));
-            TestTarget {
-                client,
-                server: None,
-            }
+            let client = connect(&path).await.unwrap_or_else(|e| panic!("{KUBECONFIG_ENV}={path}: {e}"));
+            TestTarget { client, server: None }
         }
         _ => {
-            let server = TestApiServer::start()
-                .await
-                .expect("failed to start the test API server");
-            TestTarget {
-                client: server.client(),
-                server: Some(server),
-            }
+            let server = TestApiServer::start().await.expect("failed to start the test API server");
+            TestTarget { client: server.client(), server: Some(server) }
         }
     }
 }

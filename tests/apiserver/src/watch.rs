@@ -73,16 +73,10 @@ pub(crate) fn watch(
     };
     let bookmarks = query.flag("allowWatchBookmarks");
     let send_initial = query.flag("sendInitialEvents");
-    let timeout = query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse().ok())
-        .map(Duration::from_secs);
+    let timeout = query.get("timeoutSeconds").and_then(|t| t.parse().ok()).map(Duration::from_secs);
     let requested: Option<u64> = match query.get("resourceVersion") {
         None | Some("") | Some("0") => None,
-        Some(rv) => Some(
-            rv.parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
-        ),
+        Some(rv) => Some(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?),
     };
 
     let (tx, rx) = mpsc::channel::<String>(256);
@@ -93,18 +87,11 @@ pub(crate) fn watch(
         let current = store.resource_version();
         match requested {
             Some(rv) if !send_initial && rv < store.compacted() => {
-                let status = ApiError::gone(format!(
-                    "too old resource version: {rv} ({})",
-                    store.compacted()
-                ));
+                let status = ApiError::gone(format!("too old resource version: {rv} ({})", store.compacted()));
                 initial.push(filter.line("ERROR", status.to_status()));
             }
             Some(rv) if !send_initial => {
-                for e in store
-                    .events_since(rv)
-                    .into_iter()
-                    .filter(|e| filter.matches(e))
-                {
+                for e in store.events_since(rv).into_iter().filter(|e| filter.matches(e)) {
                     initial.push(filter.line(e.kind.as_str(), e.object));
                 }
             }
@@ -121,9 +108,7 @@ pub(crate) fn watch(
         }
         (events, current)
     };
-    let expired = initial
-        .first()
-        .is_some_and(|l| l.starts_with("{\"type\":\"ERROR\""));
+    let expired = initial.first().is_some_and(|l| l.starts_with("{\"type\":\"ERROR\""));
     let rt = rt.clone();
     let interval = shared.bookmark_interval;
     let follow = async move {
@@ -175,9 +160,7 @@ pub(crate) fn watch(
 
 fn body_of(rx: mpsc::Receiver<String>) -> Body {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|line| (Ok::<_, std::convert::Infallible>(line), rx))
+        rx.recv().await.map(|line| (Ok::<_, std::convert::Infallible>(line), rx))
     });
     Body::from_stream(stream)
 }

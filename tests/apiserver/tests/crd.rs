@@ -26,15 +26,8 @@ fn crd(group: &str, scope: &str) -> serde_json::Value {
 async fn established(api: &Api<CustomResourceDefinition>, name: &str) -> CustomResourceDefinition {
     for _ in 0..100 {
         let crd = api.get(name).await.unwrap();
-        let conditions = crd
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.clone())
-            .unwrap_or_default();
-        if conditions
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True")
-        {
+        let conditions = crd.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+        if conditions.iter().any(|c| c.type_ == "Established" && c.status == "True") {
             return crd;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -48,20 +41,10 @@ async fn crd_is_served_established_and_round_trips_a_custom_resource() {
     let group = format!("{}.capstan.test", unique_name("g"));
     let crds: Api<CustomResourceDefinition> = Api::all(target.client.clone());
     let name = format!("widgets.{group}");
-    crds.patch(
-        &name,
-        &PatchParams::apply("capstan"),
-        &Patch::Apply(crd(&group, "Namespaced")),
-    )
-    .await
-    .unwrap();
+    crds.patch(&name, &PatchParams::apply("capstan"), &Patch::Apply(crd(&group, "Namespaced"))).await.unwrap();
     let crd = established(&crds, &name).await;
     let conditions = crd.status.unwrap().conditions.unwrap();
-    assert!(
-        conditions
-            .iter()
-            .any(|c| c.type_ == "NamesAccepted" && c.status == "True")
-    );
+    assert!(conditions.iter().any(|c| c.type_ == "NamesAccepted" && c.status == "True"));
 
     let gvk = GroupVersionKind::gvk(&group, "v1", "Widget");
     let (ar, caps) = discovery::pinned_kind(&target.client, &gvk).await.unwrap();
@@ -71,10 +54,7 @@ async fn crd_is_served_established_and_round_trips_a_custom_resource() {
     let api: Api<DynamicObject> = Api::namespaced_with(target.client.clone(), "default", &ar);
     let obj = json!({"apiVersion": format!("{group}/v1"), "kind": "Widget",
                      "metadata": {"name": "w1"}, "spec": {"size": 3, "tags": ["a", "b"]}});
-    let created = api
-        .patch("w1", &PatchParams::apply("capstan"), &Patch::Apply(&obj))
-        .await
-        .unwrap();
+    let created = api.patch("w1", &PatchParams::apply("capstan"), &Patch::Apply(&obj)).await.unwrap();
     assert_eq!(created.data["spec"]["size"], 3);
     assert_eq!(created.metadata.generation, Some(1));
     let fetched = api.get("w1").await.unwrap();
@@ -98,42 +78,19 @@ async fn cluster_scoped_crd_and_invalid_crd() {
     let group = format!("{}.capstan.test", unique_name("c"));
     let crds: Api<CustomResourceDefinition> = Api::all(target.client.clone());
     let name = format!("widgets.{group}");
-    crds.patch(
-        &name,
-        &PatchParams::apply("capstan"),
-        &Patch::Apply(crd(&group, "Cluster")),
-    )
-    .await
-    .unwrap();
+    crds.patch(&name, &PatchParams::apply("capstan"), &Patch::Apply(crd(&group, "Cluster"))).await.unwrap();
     established(&crds, &name).await;
-    let (ar, caps) = discovery::pinned_kind(
-        &target.client,
-        &GroupVersionKind::gvk(&group, "v1", "Widget"),
-    )
-    .await
-    .unwrap();
+    let (ar, caps) =
+        discovery::pinned_kind(&target.client, &GroupVersionKind::gvk(&group, "v1", "Widget")).await.unwrap();
     assert_eq!(caps.scope, Scope::Cluster);
     let api: Api<DynamicObject> = Api::all_with(target.client.clone(), &ar);
     let obj = json!({"apiVersion": format!("{group}/v1"), "kind": "Widget", "metadata": {"name": "w"}, "spec": {}});
-    let created = api
-        .patch("w", &PatchParams::apply("capstan"), &Patch::Apply(&obj))
-        .await
-        .unwrap();
+    let created = api.patch("w", &PatchParams::apply("capstan"), &Patch::Apply(&obj)).await.unwrap();
     assert!(created.metadata.namespace.is_none());
 
     let mut bad = crd(&group, "Cluster");
     bad["metadata"]["name"] = json!("wrong.name");
-    let err = crds
-        .patch(
-            "wrong.name",
-            &PatchParams::apply("capstan"),
-            &Patch::Apply(&bad),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, kube::Error::Api(s) if s.code == 422),
-        "a CRD must be named plural.group"
-    );
+    let err = crds.patch("wrong.name", &PatchParams::apply("capstan"), &Patch::Apply(&bad)).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(s) if s.code == 422), "a CRD must be named plural.group");
     crds.delete(&name, &DeleteParams::default()).await.unwrap();
 }

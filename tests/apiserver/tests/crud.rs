@@ -10,24 +10,16 @@ use serde_json::json;
 async fn namespace(client: &Client) -> String {
     let name = unique_name("crud");
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.unwrap();
     name
 }
 
 async fn cleanup(target: &TestTarget, ns: &str) {
-    let _ = Api::<Namespace>::all(target.client.clone())
-        .delete(ns, &DeleteParams::default())
-        .await;
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(ns, &DeleteParams::default()).await;
 }
 
 fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
-    serde_json::from_value(
-        json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
-    )
-    .unwrap()
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})).unwrap()
 }
 
 fn api_error(e: Error) -> Box<kube::core::Status> {
@@ -43,54 +35,30 @@ async fn create_get_list_update_delete() {
     let ns = namespace(&target.client).await;
     let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
 
-    let created = api
-        .create(&PostParams::default(), &cm("a", json!({"app": "web"})))
-        .await
-        .unwrap();
+    let created = api.create(&PostParams::default(), &cm("a", json!({"app": "web"}))).await.unwrap();
     assert!(created.metadata.uid.is_some());
     assert!(created.metadata.creation_timestamp.is_some());
     let rv: u64 = created.resource_version().unwrap().parse().unwrap();
     assert_eq!(created.namespace().as_deref(), Some(ns.as_str()));
-    api.create(&PostParams::default(), &cm("b", json!({"app": "db"})))
-        .await
-        .unwrap();
+    api.create(&PostParams::default(), &cm("b", json!({"app": "db"}))).await.unwrap();
 
     let got = api.get("a").await.unwrap();
     assert_eq!(got.data.unwrap()["k"], "v");
 
-    let web = api
-        .list(&ListParams::default().labels("app=web"))
-        .await
-        .unwrap();
-    assert_eq!(
-        web.items.iter().map(|c| c.name_any()).collect::<Vec<_>>(),
-        ["a"]
-    );
-    let not_web = api
-        .list(&ListParams::default().labels("app!=web,app"))
-        .await
-        .unwrap();
+    let web = api.list(&ListParams::default().labels("app=web")).await.unwrap();
+    assert_eq!(web.items.iter().map(|c| c.name_any()).collect::<Vec<_>>(), ["a"]);
+    let not_web = api.list(&ListParams::default().labels("app!=web,app")).await.unwrap();
     assert_eq!(not_web.items.len(), 1);
-    let by_name = api
-        .list(&ListParams::default().fields("metadata.name=b"))
-        .await
-        .unwrap();
+    let by_name = api.list(&ListParams::default().fields("metadata.name=b")).await.unwrap();
     assert_eq!(by_name.items[0].name_any(), "b");
 
     let mut changed = api.get("a").await.unwrap();
     changed.data = Some([("k".to_string(), "w".to_string())].into());
-    let updated = api
-        .replace("a", &PostParams::default(), &changed)
-        .await
-        .unwrap();
+    let updated = api.replace("a", &PostParams::default(), &changed).await.unwrap();
     assert!(updated.resource_version().unwrap().parse::<u64>().unwrap() > rv);
 
     // The stale copy now conflicts.
-    let err = api_error(
-        api.replace("a", &PostParams::default(), &changed)
-            .await
-            .unwrap_err(),
-    );
+    let err = api_error(api.replace("a", &PostParams::default(), &changed).await.unwrap_err());
     assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
 
     api.delete("a", &DeleteParams::default()).await.unwrap();
@@ -105,32 +73,17 @@ async fn create_errors_are_real_statuses() {
     let target = test_target().await;
     let ns = namespace(&target.client).await;
     let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
-    api.create(&PostParams::default(), &cm("dup", json!({})))
-        .await
-        .unwrap();
+    api.create(&PostParams::default(), &cm("dup", json!({}))).await.unwrap();
 
-    let err = api_error(
-        api.create(&PostParams::default(), &cm("dup", json!({})))
-            .await
-            .unwrap_err(),
-    );
+    let err = api_error(api.create(&PostParams::default(), &cm("dup", json!({}))).await.unwrap_err());
     assert_eq!((err.code, err.reason.as_str()), (409, "AlreadyExists"));
 
-    let err = api_error(
-        api.create(&PostParams::default(), &cm("Bad_Name", json!({})))
-            .await
-            .unwrap_err(),
-    );
+    let err = api_error(api.create(&PostParams::default(), &cm("Bad_Name", json!({}))).await.unwrap_err());
     assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
     assert!(err.message.contains("metadata.name"), "{}", err.message);
 
     let missing: Api<ConfigMap> = Api::namespaced(target.client.clone(), &unique_name("missing"));
-    let err = api_error(
-        missing
-            .create(&PostParams::default(), &cm("x", json!({})))
-            .await
-            .unwrap_err(),
-    );
+    let err = api_error(missing.create(&PostParams::default(), &cm("x", json!({}))).await.unwrap_err());
     assert_eq!((err.code, err.reason.as_str()), (404, "NotFound"));
     assert!(err.message.starts_with("namespaces \""), "{}", err.message);
     cleanup(&target, &ns).await;
@@ -153,18 +106,12 @@ async fn generation_bumps_on_spec_not_metadata() {
 
     let mut labelled = created.clone();
     labelled.labels_mut().insert("x".into(), "y".into());
-    let labelled = api
-        .replace("web", &PostParams::default(), &labelled)
-        .await
-        .unwrap();
+    let labelled = api.replace("web", &PostParams::default(), &labelled).await.unwrap();
     assert_eq!(labelled.metadata.generation, Some(1));
 
     let mut scaled = labelled.clone();
     scaled.spec.as_mut().unwrap().replicas = Some(3);
-    let scaled = api
-        .replace("web", &PostParams::default(), &scaled)
-        .await
-        .unwrap();
+    let scaled = api.replace("web", &PostParams::default(), &scaled).await.unwrap();
     assert_eq!(scaled.metadata.generation, Some(2));
     cleanup(&target, &ns).await;
 }
@@ -174,20 +121,12 @@ async fn dry_run_create_is_not_stored() {
     let target = test_target().await;
     let ns = namespace(&target.client).await;
     let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
-    let pp = PostParams {
-        dry_run: true,
-        ..Default::default()
-    };
+    let pp = PostParams { dry_run: true, ..Default::default() };
     let answered = api.create(&pp, &cm("dry", json!({}))).await.unwrap();
     assert_eq!(answered.name_any(), "dry");
     assert!(api.get_opt("dry").await.unwrap().is_none());
     if let Some(server) = &target.server {
-        assert!(
-            server
-                .requests()
-                .iter()
-                .any(|r| r.dry_run && r.method == "POST")
-        );
+        assert!(server.requests().iter().any(|r| r.dry_run && r.method == "POST"));
     }
     cleanup(&target, &ns).await;
 }

@@ -12,10 +12,7 @@ use std::time::Duration;
 async fn namespace(client: &Client) -> String {
     let name = unique_name("del");
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    Api::<Namespace>::all(client.clone())
-        .patch(&name, &PatchParams::apply("test"), &Patch::Apply(&ns))
-        .await
-        .unwrap();
+    Api::<Namespace>::all(client.clone()).patch(&name, &PatchParams::apply("test"), &Patch::Apply(&ns)).await.unwrap();
     name
 }
 
@@ -47,29 +44,12 @@ async fn deleting_a_namespace_terminates_then_removes_it_and_its_objects() {
     let target = test_target().await;
     let ns = namespace(&target.client).await;
     let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
-    cms.patch(
-        "a",
-        &PatchParams::apply("t"),
-        &Patch::Apply(cm("a", json!({}))),
-    )
-    .await
-    .unwrap();
+    cms.patch("a", &PatchParams::apply("t"), &Patch::Apply(cm("a", json!({})))).await.unwrap();
     let namespaces: Api<Namespace> = Api::all(target.client.clone());
-    let deleted = namespaces
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .unwrap();
-    let terminating = deleted
-        .left()
-        .expect("the namespace is returned while it terminates");
-    assert_eq!(
-        terminating.status.unwrap().phase.as_deref(),
-        Some("Terminating")
-    );
-    assert!(
-        gone(&namespaces, &ns).await,
-        "namespace {ns} never went away"
-    );
+    let deleted = namespaces.delete(&ns, &DeleteParams::default()).await.unwrap();
+    let terminating = deleted.left().expect("the namespace is returned while it terminates");
+    assert_eq!(terminating.status.unwrap().phase.as_deref(), Some("Terminating"));
+    assert!(gone(&namespaces, &ns).await, "namespace {ns} never went away");
     assert!(cms.get_opt("a").await.unwrap().is_none());
 }
 
@@ -79,21 +59,15 @@ async fn finalizers_hold_deletion_until_removed() {
     let ns = namespace(&target.client).await;
     let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
     let held = cm("held", json!({"finalizers": ["capstan.dev/test"]}));
-    cms.patch("held", &PatchParams::apply("t"), &Patch::Apply(&held))
-        .await
-        .unwrap();
+    cms.patch("held", &PatchParams::apply("t"), &Patch::Apply(&held)).await.unwrap();
     cms.delete("held", &DeleteParams::default()).await.unwrap();
     let marked = cms.get("held").await.unwrap();
     assert!(marked.metadata.deletion_timestamp.is_some());
 
     let release = json!({"metadata": {"finalizers": null}});
-    cms.patch("held", &PatchParams::default(), &Patch::Merge(&release))
-        .await
-        .unwrap();
+    cms.patch("held", &PatchParams::default(), &Patch::Merge(&release)).await.unwrap();
     assert!(gone(&cms, "held").await);
-    let _ = Api::<Namespace>::all(target.client.clone())
-        .delete(&ns, &DeleteParams::default())
-        .await;
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
 }
 
 #[tokio::test]
@@ -108,43 +82,20 @@ async fn owner_references_are_garbage_collected_or_orphaned() {
             {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.name_any(), "uid": owner.uid().unwrap()}]}})
     };
 
-    let owner = cms
-        .patch("owner", &pp, &Patch::Apply(cm("owner", json!({}))))
-        .await
-        .unwrap();
-    secrets
-        .patch("dep", &pp, &Patch::Apply(owned_by(&owner)))
-        .await
-        .unwrap();
-    cms.delete("owner", &DeleteParams::background())
-        .await
-        .unwrap();
-    assert!(
-        gone(&secrets, "dep").await,
-        "background deletion collects dependents"
-    );
+    let owner = cms.patch("owner", &pp, &Patch::Apply(cm("owner", json!({})))).await.unwrap();
+    secrets.patch("dep", &pp, &Patch::Apply(owned_by(&owner))).await.unwrap();
+    cms.delete("owner", &DeleteParams::background()).await.unwrap();
+    assert!(gone(&secrets, "dep").await, "background deletion collects dependents");
 
-    let owner = cms
-        .patch("owner", &pp, &Patch::Apply(cm("owner", json!({}))))
-        .await
-        .unwrap();
-    secrets
-        .patch("dep", &pp, &Patch::Apply(owned_by(&owner)))
-        .await
-        .unwrap();
+    let owner = cms.patch("owner", &pp, &Patch::Apply(cm("owner", json!({})))).await.unwrap();
+    secrets.patch("dep", &pp, &Patch::Apply(owned_by(&owner))).await.unwrap();
     cms.delete("owner", &DeleteParams::orphan()).await.unwrap();
     assert!(gone(&cms, "owner").await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let kept = secrets.get("dep").await.unwrap();
-    assert!(
-        kept.owner_references().is_empty(),
-        "orphaned dependents lose the reference"
-    );
+    assert!(kept.owner_references().is_empty(), "orphaned dependents lose the reference");
 
-    let owner = cms
-        .patch("owner2", &pp, &Patch::Apply(cm("owner2", json!({}))))
-        .await
-        .unwrap();
+    let owner = cms.patch("owner2", &pp, &Patch::Apply(cm("owner2", json!({})))).await.unwrap();
     secrets
         .patch(
             "dep2",
@@ -157,17 +108,10 @@ async fn owner_references_are_garbage_collected_or_orphaned() {
         )
         .await
         .unwrap();
-    cms.delete("owner2", &DeleteParams::foreground())
-        .await
-        .unwrap();
+    cms.delete("owner2", &DeleteParams::foreground()).await.unwrap();
     assert!(gone(&cms, "owner2").await);
-    assert!(
-        secrets.get_opt("dep2").await.unwrap().is_none(),
-        "foreground removes dependents first"
-    );
-    let _ = Api::<Namespace>::all(target.client.clone())
-        .delete(&ns, &DeleteParams::default())
-        .await;
+    assert!(secrets.get_opt("dep2").await.unwrap().is_none(), "foreground removes dependents first");
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
 }
 
 #[tokio::test]
@@ -178,23 +122,14 @@ async fn delete_dry_run_and_collection() {
     let pp = PatchParams::apply("t");
     for name in ["x1", "x2", "y"] {
         let labels = json!({"labels": {"group": &name[..1]}});
-        cms.patch(name, &pp, &Patch::Apply(cm(name, labels)))
-            .await
-            .unwrap();
+        cms.patch(name, &pp, &Patch::Apply(cm(name, labels))).await.unwrap();
     }
-    let dp = DeleteParams {
-        dry_run: true,
-        ..Default::default()
-    };
+    let dp = DeleteParams { dry_run: true, ..Default::default() };
     cms.delete("y", &dp).await.unwrap();
     assert!(cms.get_opt("y").await.unwrap().is_some());
     let lp = kube::api::ListParams::default().labels("group=x");
-    cms.delete_collection(&DeleteParams::default(), &lp)
-        .await
-        .unwrap();
+    cms.delete_collection(&DeleteParams::default(), &lp).await.unwrap();
     assert!(gone(&cms, "x1").await && gone(&cms, "x2").await);
     assert!(cms.get_opt("y").await.unwrap().is_some());
-    let _ = Api::<Namespace>::all(target.client.clone())
-        .delete(&ns, &DeleteParams::default())
-        .await;
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
 }

@@ -30,30 +30,17 @@ fn status_of(e: Error) -> (u16, String) {
 
 #[tokio::test]
 async fn kube_sees_throttling_and_unavailability_without_retries() {
-    let Some(server) = server("kube_sees_throttling_and_unavailability_without_retries").await
-    else {
+    let Some(server) = server("kube_sees_throttling_and_unavailability_without_retries").await else {
         return;
     };
     let api: Api<ConfigMap> = Api::namespaced(no_retry_client(&server), "default");
     server.faults().inject(Fault::too_many_requests(7));
-    assert_eq!(
-        status_of(api.get_opt("x").await.unwrap_err()),
-        (429, "TooManyRequests".into())
-    );
+    assert_eq!(status_of(api.get_opt("x").await.unwrap_err()), (429, "TooManyRequests".into()));
     server.faults().inject(Fault::unavailable());
-    assert_eq!(
-        status_of(api.get_opt("x").await.unwrap_err()),
-        (503, "ServiceUnavailable".into())
-    );
+    assert_eq!(status_of(api.get_opt("x").await.unwrap_err()), (503, "ServiceUnavailable".into()));
     server.faults().inject(Fault::internal_error());
-    assert_eq!(
-        status_of(api.get_opt("x").await.unwrap_err()),
-        (500, "InternalError".into())
-    );
-    assert!(
-        api.get_opt("x").await.unwrap().is_none(),
-        "faults are used up"
-    );
+    assert_eq!(status_of(api.get_opt("x").await.unwrap_err()), (500, "InternalError".into()));
+    assert!(api.get_opt("x").await.unwrap().is_none(), "faults are used up");
     let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [429, 503, 500, 404]);
     server.shutdown().await;
@@ -80,26 +67,14 @@ async fn conflicts_and_the_nth_matching_request() {
     };
     let api: Api<ConfigMap> = Api::namespaced(no_retry_client(&server), "default");
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
-    server.faults().inject(
-        Fault::conflict()
-            .method("PATCH")
-            .path_contains("/configmaps/c")
-            .nth(2),
-    );
+    server.faults().inject(Fault::conflict().method("PATCH").path_contains("/configmaps/c").nth(2));
     let pp = PatchParams::apply("t");
     api.patch("c", &pp, &Patch::Apply(&cm)).await.unwrap();
     api.get("c").await.unwrap();
-    assert_eq!(
-        status_of(api.patch("c", &pp, &Patch::Apply(&cm)).await.unwrap_err()).0,
-        409
-    );
+    assert_eq!(status_of(api.patch("c", &pp, &Patch::Apply(&cm)).await.unwrap_err()).0, 409);
     api.patch("c", &pp, &Patch::Apply(&cm)).await.unwrap();
     assert_eq!(server.faults().pending(), 0);
-    assert_eq!(
-        server.write_count(),
-        1,
-        "failed and no-op applies are not writes"
-    );
+    assert_eq!(server.write_count(), 1, "failed and no-op applies are not writes");
     server.shutdown().await;
 }
 
@@ -111,19 +86,11 @@ async fn dropped_connections_and_latency() {
     let api: Api<ConfigMap> = Api::namespaced(no_retry_client(&server), "default");
     server.faults().inject(Fault::drop_connection());
     let err = api.get_opt("x").await.unwrap_err();
-    assert!(
-        !matches!(err, Error::Api(_)),
-        "a dropped connection is not an API status: {err:?}"
-    );
+    assert!(!matches!(err, Error::Api(_)), "a dropped connection is not an API status: {err:?}");
     assert_eq!(server.requests()[0].status, 0);
-    assert!(
-        api.get_opt("x").await.unwrap().is_none(),
-        "the next request is served"
-    );
+    assert!(api.get_opt("x").await.unwrap().is_none(), "the next request is served");
 
-    server
-        .faults()
-        .inject(Fault::latency(Duration::from_millis(300)));
+    server.faults().inject(Fault::latency(Duration::from_millis(300)));
     let start = Instant::now();
     api.get_opt("x").await.unwrap();
     assert!(start.elapsed() >= Duration::from_millis(300));
@@ -135,30 +102,18 @@ async fn dropped_connections_and_latency() {
 
 #[tokio::test]
 async fn request_log_records_methods_content_types_and_dry_runs() {
-    let Some(server) = server("request_log_records_methods_content_types_and_dry_runs").await
-    else {
+    let Some(server) = server("request_log_records_methods_content_types_and_dry_runs").await else {
         return;
     };
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
-    api.patch(
-        "c",
-        &PatchParams::apply("capstan").dry_run(),
-        &Patch::Apply(&cm),
-    )
-    .await
-    .unwrap();
-    api.patch("c", &PatchParams::apply("capstan"), &Patch::Apply(&cm))
-        .await
-        .unwrap();
+    api.patch("c", &PatchParams::apply("capstan").dry_run(), &Patch::Apply(&cm)).await.unwrap();
+    api.patch("c", &PatchParams::apply("capstan"), &Patch::Apply(&cm)).await.unwrap();
     let log = server.requests();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].method, "PATCH");
     assert_eq!(log[0].path, "/api/v1/namespaces/default/configmaps/c");
-    assert_eq!(
-        log[0].content_type.as_deref(),
-        Some("application/apply-patch+yaml")
-    );
+    assert_eq!(log[0].content_type.as_deref(), Some("application/apply-patch+yaml"));
     assert!(log[0].dry_run && !log[1].dry_run);
     assert_eq!(log[1].field_manager.as_deref(), Some("capstan"));
     assert_eq!(server.write_count(), 1);

@@ -10,10 +10,7 @@ use serde_json::json;
 async fn namespace(client: &Client) -> String {
     let name = unique_name("patch");
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    Api::<Namespace>::all(client.clone())
-        .patch(&name, &PatchParams::apply("test"), &Patch::Apply(&ns))
-        .await
-        .unwrap();
+    Api::<Namespace>::all(client.clone()).patch(&name, &PatchParams::apply("test"), &Patch::Apply(&ns)).await.unwrap();
     name
 }
 
@@ -23,49 +20,26 @@ async fn merge_and_json_patches() {
     let ns = namespace(&target.client).await;
     let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}});
-    api.patch("c", &PatchParams::apply("t"), &Patch::Apply(&cm))
-        .await
-        .unwrap();
+    api.patch("c", &PatchParams::apply("t"), &Patch::Apply(&cm)).await.unwrap();
 
-    let merged = api
-        .patch(
-            "c",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"data": {"a": null, "c": "3"}})),
-        )
-        .await
-        .unwrap();
+    let merged =
+        api.patch("c", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": null, "c": "3"}}))).await.unwrap();
     let data = merged.data.unwrap();
-    assert_eq!(
-        (data.get("a"), data["b"].as_str(), data["c"].as_str()),
-        (None, "2", "3")
-    );
+    assert_eq!((data.get("a"), data["b"].as_str(), data["c"].as_str()), (None, "2", "3"));
 
     let ops: json_patch::Patch =
-        serde_json::from_value(json!([{"op": "replace", "path": "/data/b", "value": "9"}]))
-            .unwrap();
-    let patched = api
-        .patch("c", &PatchParams::default(), &Patch::Json::<()>(ops))
-        .await
-        .unwrap();
+        serde_json::from_value(json!([{"op": "replace", "path": "/data/b", "value": "9"}])).unwrap();
+    let patched = api.patch("c", &PatchParams::default(), &Patch::Json::<()>(ops)).await.unwrap();
     assert_eq!(patched.data.unwrap()["b"], "9");
 
     let failing: json_patch::Patch =
         serde_json::from_value(json!([{"op": "test", "path": "/data/b", "value": "0"}])).unwrap();
-    let err = api
-        .patch("c", &PatchParams::default(), &Patch::Json::<()>(failing))
-        .await
-        .unwrap_err();
+    let err = api.patch("c", &PatchParams::default(), &Patch::Json::<()>(failing)).await.unwrap_err();
     assert!(matches!(err, Error::Api(s) if s.code == 422));
 
-    let missing = api
-        .patch("nope", &PatchParams::default(), &Patch::Merge(json!({})))
-        .await
-        .unwrap_err();
+    let missing = api.patch("nope", &PatchParams::default(), &Patch::Merge(json!({}))).await.unwrap_err();
     assert!(matches!(missing, Error::Api(s) if s.code == 404));
-    let _ = Api::<Namespace>::all(target.client.clone())
-        .delete(&ns, &DeleteParams::default())
-        .await;
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
 }
 
 #[tokio::test]
@@ -79,28 +53,13 @@ async fn strategic_merge_patch_merges_containers_by_name() {
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {"containers": [{"name": "app", "image": "app:1"}, {"name": "side", "image": "side:1"}]}}}
     });
-    api.patch("web", &PatchParams::apply("t"), &Patch::Apply(&d))
-        .await
-        .unwrap();
+    api.patch("web", &PatchParams::apply("t"), &Patch::Apply(&d)).await.unwrap();
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "side", "image": "side:2"}]}}}});
-    let out = api
-        .patch("web", &PatchParams::default(), &Patch::Strategic(&patch))
-        .await
-        .unwrap();
+    let out = api.patch("web", &PatchParams::default(), &Patch::Strategic(&patch)).await.unwrap();
     let containers = out.spec.unwrap().template.spec.unwrap().containers;
-    let images: Vec<_> = containers
-        .iter()
-        .map(|c| c.image.clone().unwrap())
-        .collect();
+    let images: Vec<_> = containers.iter().map(|c| c.image.clone().unwrap()).collect();
     assert_eq!(images, ["app:1", "side:2"]);
     let entries = out.metadata.managed_fields.unwrap();
-    assert!(
-        entries
-            .iter()
-            .any(|e| e.operation.as_deref() == Some("Update")),
-        "the patcher owns what it changed"
-    );
-    let _ = Api::<Namespace>::all(target.client.clone())
-        .delete(&ns, &DeleteParams::default())
-        .await;
+    assert!(entries.iter().any(|e| e.operation.as_deref() == Some("Update")), "the patcher owns what it changed");
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
 }

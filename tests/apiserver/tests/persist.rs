@@ -16,38 +16,26 @@ async fn state_survives_a_restart() {
     let state = dir.path().join("cluster.json");
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept"}, "data": {"a": "1"}});
 
-    let first = TestApiServer::start_with(ServerConfig::with_state_file(&state))
-        .await
-        .unwrap();
+    let first = TestApiServer::start_with(ServerConfig::with_state_file(&state)).await.unwrap();
     let api: Api<ConfigMap> = Api::namespaced(first.client(), "default");
-    let created = api
-        .patch("kept", &PatchParams::apply("capstan"), &Patch::Apply(&cm))
-        .await
-        .unwrap();
+    let created = api.patch("kept", &PatchParams::apply("capstan"), &Patch::Apply(&cm)).await.unwrap();
     first.shutdown().await;
     assert!(state.exists());
 
-    let second = TestApiServer::start_with(ServerConfig::with_state_file(&state))
-        .await
-        .unwrap();
+    let second = TestApiServer::start_with(ServerConfig::with_state_file(&state)).await.unwrap();
     let api: Api<ConfigMap> = Api::namespaced(second.client(), "default");
     let loaded = api.get("kept").await.unwrap();
     assert_eq!(loaded.uid(), created.uid());
     assert_eq!(loaded.resource_version(), created.resource_version());
     // Ownership survives too: re-applying is a no-op.
-    let again = api
-        .patch("kept", &PatchParams::apply("capstan"), &Patch::Apply(&cm))
-        .await
-        .unwrap();
+    let again = api.patch("kept", &PatchParams::apply("capstan"), &Patch::Apply(&cm)).await.unwrap();
     assert_eq!(again.resource_version(), created.resource_version());
     assert_eq!(second.write_count(), 0);
     let later = api
         .patch(
             "later",
             &PatchParams::apply("capstan"),
-            &Patch::Apply(
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "later"}}),
-            ),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "later"}})),
         )
         .await
         .unwrap();

@@ -10,17 +10,12 @@ use serde_json::{Value, json};
 async fn namespace(client: &Client) -> String {
     let name = unique_name("ssa");
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    Api::<Namespace>::all(client.clone())
-        .patch(&name, &PatchParams::apply("test"), &Patch::Apply(&ns))
-        .await
-        .unwrap();
+    Api::<Namespace>::all(client.clone()).patch(&name, &PatchParams::apply("test"), &Patch::Apply(&ns)).await.unwrap();
     name
 }
 
 async fn cleanup(client: &Client, ns: &str) {
-    let _ = Api::<Namespace>::all(client.clone())
-        .delete(ns, &DeleteParams::default())
-        .await;
+    let _ = Api::<Namespace>::all(client.clone()).delete(ns, &DeleteParams::default()).await;
 }
 
 fn deployment(replicas: i64, image: &str) -> Value {
@@ -47,36 +42,18 @@ async fn apply_creates_updates_and_noop_keeps_resource_version() {
     let api: Api<Deployment> = Api::namespaced(target.client.clone(), &ns);
     let pp = PatchParams::apply("capstan");
 
-    let created = api
-        .patch("web", &pp, &Patch::Apply(deployment(1, "nginx:1")))
-        .await
-        .unwrap();
+    let created = api.patch("web", &pp, &Patch::Apply(deployment(1, "nginx:1"))).await.unwrap();
     let rv = created.resource_version().unwrap();
     let writes = target.server.as_ref().map(TestApiServer::write_count);
 
-    let again = api
-        .patch("web", &pp, &Patch::Apply(deployment(1, "nginx:1")))
-        .await
-        .unwrap();
-    assert_eq!(
-        again.resource_version().unwrap(),
-        rv,
-        "a no-op apply must not bump the resourceVersion"
-    );
-    assert_eq!(
-        target.server.as_ref().map(TestApiServer::write_count),
-        writes
-    );
+    let again = api.patch("web", &pp, &Patch::Apply(deployment(1, "nginx:1"))).await.unwrap();
+    assert_eq!(again.resource_version().unwrap(), rv, "a no-op apply must not bump the resourceVersion");
+    assert_eq!(target.server.as_ref().map(TestApiServer::write_count), writes);
 
-    let updated = api
-        .patch("web", &pp, &Patch::Apply(deployment(1, "nginx:2")))
-        .await
-        .unwrap();
+    let updated = api.patch("web", &pp, &Patch::Apply(deployment(1, "nginx:2"))).await.unwrap();
     assert_ne!(updated.resource_version().unwrap(), rv);
     assert_eq!(updated.metadata.generation, Some(2));
-    let image = updated.spec.unwrap().template.spec.unwrap().containers[0]
-        .image
-        .clone();
+    let image = updated.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
     assert_eq!(image.as_deref(), Some("nginx:2"));
     cleanup(&target.client, &ns).await;
 }
@@ -86,19 +63,10 @@ async fn managed_fields_record_the_applied_fields() {
     let target = test_target().await;
     let ns = namespace(&target.client).await;
     let api: Api<Deployment> = Api::namespaced(target.client.clone(), &ns);
-    let applied = api
-        .patch(
-            "web",
-            &PatchParams::apply("capstan"),
-            &Patch::Apply(deployment(2, "nginx")),
-        )
-        .await
-        .unwrap();
+    let applied =
+        api.patch("web", &PatchParams::apply("capstan"), &Patch::Apply(deployment(2, "nginx"))).await.unwrap();
     let entries = applied.metadata.managed_fields.unwrap();
-    let entry = entries
-        .iter()
-        .find(|e| e.manager.as_deref() == Some("capstan"))
-        .unwrap();
+    let entry = entries.iter().find(|e| e.manager.as_deref() == Some("capstan")).unwrap();
     assert_eq!(entry.operation.as_deref(), Some("Apply"));
     assert_eq!(entry.api_version.as_deref(), Some("apps/v1"));
     assert_eq!(entry.fields_type.as_deref(), Some("FieldsV1"));
@@ -106,8 +74,7 @@ async fn managed_fields_record_the_applied_fields() {
     assert_eq!(fields["f:metadata"], json!({"f:labels": {"f:app": {}}}));
     assert_eq!(fields["f:spec"]["f:replicas"], json!({}));
     assert_eq!(fields["f:spec"]["f:selector"], json!({}));
-    let container =
-        &fields["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"];
+    let container = &fields["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"];
     assert_eq!(container, &json!({".": {}, "f:image": {}, "f:name": {}}));
     cleanup(&target.client, &ns).await;
 }
@@ -117,53 +84,20 @@ async fn conflicting_apply_is_refused_unless_forced() {
     let target = test_target().await;
     let ns = namespace(&target.client).await;
     let api: Api<Deployment> = Api::namespaced(target.client.clone(), &ns);
-    api.patch(
-        "web",
-        &PatchParams::apply("capstan"),
-        &Patch::Apply(deployment(1, "nginx")),
-    )
-    .await
-    .unwrap();
-    let scale = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 5}});
-    let err = conflict(
-        api.patch(
-            "web",
-            &PatchParams::apply("autoscaler"),
-            &Patch::Apply(&scale),
-        )
-        .await
-        .unwrap_err(),
-    );
+    api.patch("web", &PatchParams::apply("capstan"), &Patch::Apply(deployment(1, "nginx"))).await.unwrap();
+    let scale =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 5}});
+    let err = conflict(api.patch("web", &PatchParams::apply("autoscaler"), &Patch::Apply(&scale)).await.unwrap_err());
     assert_eq!(err.reason, "Conflict");
-    assert_eq!(
-        err.message,
-        "Apply failed with 1 conflict: conflict with \"capstan\": .spec.replicas"
-    );
+    assert_eq!(err.message, "Apply failed with 1 conflict: conflict with \"capstan\": .spec.replicas");
 
-    let forced = api
-        .patch(
-            "web",
-            &PatchParams::apply("autoscaler").force(),
-            &Patch::Apply(&scale),
-        )
-        .await
-        .unwrap();
+    let forced = api.patch("web", &PatchParams::apply("autoscaler").force(), &Patch::Apply(&scale)).await.unwrap();
     assert_eq!(forced.spec.as_ref().unwrap().replicas, Some(5));
     // capstan lost .spec.replicas: applying its old value now conflicts the other way.
     let err = conflict(
-        api.patch(
-            "web",
-            &PatchParams::apply("capstan"),
-            &Patch::Apply(deployment(1, "nginx")),
-        )
-        .await
-        .unwrap_err(),
+        api.patch("web", &PatchParams::apply("capstan"), &Patch::Apply(deployment(1, "nginx"))).await.unwrap_err(),
     );
-    assert!(
-        err.message.contains("conflict with \"autoscaler\""),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("conflict with \"autoscaler\""), "{}", err.message);
     cleanup(&target.client, &ns).await;
 }
 
@@ -176,9 +110,7 @@ async fn fields_dropped_from_the_config_are_removed() {
     let v1 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}});
     api.patch("c", &pp, &Patch::Apply(&v1)).await.unwrap();
     let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"b": "2"}});
-    api.patch("c", &PatchParams::apply("other"), &Patch::Apply(&other))
-        .await
-        .unwrap();
+    api.patch("c", &PatchParams::apply("other"), &Patch::Apply(&other)).await.unwrap();
     let v2 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"c": "3"}});
     let out = api.patch("c", &pp, &Patch::Apply(&v2)).await.unwrap();
     let data = out.data.unwrap();
@@ -199,18 +131,13 @@ async fn dry_run_apply_answers_but_stores_nothing() {
     assert_eq!(answered.data.unwrap()["a"], "1");
     assert!(api.get_opt("d").await.unwrap().is_none());
 
-    api.patch("d", &PatchParams::apply("capstan"), &Patch::Apply(&cm))
-        .await
-        .unwrap();
+    api.patch("d", &PatchParams::apply("capstan"), &Patch::Apply(&cm)).await.unwrap();
     let writes = target.server.as_ref().map(TestApiServer::write_count);
     let changed = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, "data": {"a": "2"}});
     let answered = api.patch("d", &pp, &Patch::Apply(&changed)).await.unwrap();
     assert_eq!(answered.data.unwrap()["a"], "2");
     assert_eq!(api.get("d").await.unwrap().data.unwrap()["a"], "1");
-    assert_eq!(
-        target.server.as_ref().map(TestApiServer::write_count),
-        writes
-    );
+    assert_eq!(target.server.as_ref().map(TestApiServer::write_count), writes);
     cleanup(&target.client, &ns).await;
 }
 
@@ -242,35 +169,19 @@ async fn status_subresource_is_separate_from_the_main_resource() {
     let api: Api<Deployment> = Api::namespaced(target.client.clone(), &ns);
     let mut with_status = deployment(1, "nginx");
     with_status["status"] = json!({"replicas": 7});
-    let created = api
-        .patch(
-            "web",
-            &PatchParams::apply("capstan"),
-            &Patch::Apply(&with_status),
-        )
-        .await
-        .unwrap();
-    assert!(
-        created.status.as_ref().and_then(|s| s.replicas).is_none(),
-        "status ignored on the main resource"
-    );
+    let created = api.patch("web", &PatchParams::apply("capstan"), &Patch::Apply(&with_status)).await.unwrap();
+    assert!(created.status.as_ref().and_then(|s| s.replicas).is_none(), "status ignored on the main resource");
 
-    let status = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "status": {"replicas": 1}});
-    let patched = api
-        .patch_status(
-            "web",
-            &PatchParams::apply("controller").force(),
-            &Patch::Apply(&status),
-        )
-        .await
-        .unwrap();
+    let status =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "status": {"replicas": 1}});
+    let patched =
+        api.patch_status("web", &PatchParams::apply("controller").force(), &Patch::Apply(&status)).await.unwrap();
     assert_eq!(patched.status.unwrap().replicas, Some(1));
     let entries = patched.metadata.managed_fields.unwrap();
     assert!(
         entries
             .iter()
-            .any(|e| e.manager.as_deref() == Some("controller")
-                && e.subresource.as_deref() == Some("status"))
+            .any(|e| e.manager.as_deref() == Some("controller") && e.subresource.as_deref() == Some("status"))
     );
     cleanup(&target.client, &ns).await;
 }

@@ -12,10 +12,7 @@ use std::time::Duration;
 async fn namespace(client: &Client) -> String {
     let name = unique_name("watch");
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    Api::<Namespace>::all(client.clone())
-        .patch(&name, &PatchParams::apply("test"), &Patch::Apply(&ns))
-        .await
-        .unwrap();
+    Api::<Namespace>::all(client.clone()).patch(&name, &PatchParams::apply("test"), &Patch::Apply(&ns)).await.unwrap();
     name
 }
 
@@ -36,9 +33,7 @@ async fn runtime_watcher_sees_init_add_modify_delete() {
     let ns = namespace(&target.client).await;
     let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
     let pp = PatchParams::apply("test");
-    api.patch("before", &pp, &Patch::Apply(cm("before", "1")))
-        .await
-        .unwrap();
+    api.patch("before", &pp, &Patch::Apply(cm("before", "1"))).await.unwrap();
 
     let mut stream = watcher(api.clone(), watcher::Config::default().labels("app=w")).boxed();
     assert!(matches!(next(&mut stream).await.unwrap(), Event::Init));
@@ -48,27 +43,19 @@ async fn runtime_watcher_sees_init_add_modify_delete() {
     }
     assert!(matches!(next(&mut stream).await.unwrap(), Event::InitDone));
 
-    api.patch("after", &pp, &Patch::Apply(cm("after", "1")))
-        .await
-        .unwrap();
-    api.patch("after", &pp, &Patch::Apply(cm("after", "2")))
-        .await
-        .unwrap();
+    api.patch("after", &pp, &Patch::Apply(cm("after", "1"))).await.unwrap();
+    api.patch("after", &pp, &Patch::Apply(cm("after", "2"))).await.unwrap();
     api.delete("after", &DeleteParams::default()).await.unwrap();
     let mut seen = Vec::new();
     while seen.len() < 3 {
         match next(&mut stream).await.unwrap() {
-            Event::Apply(o) => {
-                seen.push(format!("apply {} {}", o.name_any(), o.data.unwrap()["v"]))
-            }
+            Event::Apply(o) => seen.push(format!("apply {} {}", o.name_any(), o.data.unwrap()["v"])),
             Event::Delete(o) => seen.push(format!("delete {}", o.name_any())),
             other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(seen, ["apply after 1", "apply after 2", "delete after"]);
-    let _ = Api::<Namespace>::all(target.client.clone())
-        .delete(&ns, &DeleteParams::default())
-        .await;
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
 }
 
 #[tokio::test]
@@ -77,51 +64,28 @@ async fn watch_resumes_from_a_resource_version() {
     let ns = namespace(&target.client).await;
     let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
     let pp = PatchParams::apply("test");
-    let first = api
-        .patch("a", &pp, &Patch::Apply(cm("a", "1")))
-        .await
-        .unwrap();
-    api.patch("a", &pp, &Patch::Apply(cm("a", "2")))
-        .await
-        .unwrap();
+    let first = api.patch("a", &pp, &Patch::Apply(cm("a", "1"))).await.unwrap();
+    api.patch("a", &pp, &Patch::Apply(cm("a", "2"))).await.unwrap();
     let rv = first.resource_version().unwrap();
-    let mut stream = api
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
     match next(&mut stream).await.unwrap() {
         WatchEvent::Modified(o) => assert_eq!(o.data.unwrap()["v"], "2"),
         other => panic!("expected the missed modification, got {other:?}"),
     }
-    let _ = Api::<Namespace>::all(target.client.clone())
-        .delete(&ns, &DeleteParams::default())
-        .await;
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
 }
 
 #[tokio::test]
 async fn compacted_history_gives_410_and_bookmarks_flow() {
-    let config = ServerConfig {
-        bookmark_interval: Duration::from_millis(50),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig { bookmark_interval: Duration::from_millis(50), ..ServerConfig::default() };
     let server = TestApiServer::start_with(config).await.unwrap();
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    let first = api
-        .patch("a", &PatchParams::apply("t"), &Patch::Apply(cm("a", "1")))
-        .await
-        .unwrap();
-    api.patch("a", &PatchParams::apply("t"), &Patch::Apply(cm("a", "2")))
-        .await
-        .unwrap();
+    let first = api.patch("a", &PatchParams::apply("t"), &Patch::Apply(cm("a", "1"))).await.unwrap();
+    api.patch("a", &PatchParams::apply("t"), &Patch::Apply(cm("a", "2"))).await.unwrap();
     server.compact();
 
     let rv = first.resource_version().unwrap();
-    let mut stream = api
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
     match next(&mut stream).await.unwrap() {
         WatchEvent::Error(status) => {
             assert_eq!((status.code, status.reason.as_str()), (410, "Expired"))
@@ -130,22 +94,11 @@ async fn compacted_history_gives_410_and_bookmarks_flow() {
     }
 
     let current = server.resource_version().to_string();
-    let mut stream = api
-        .watch(&WatchParams::default(), &current)
-        .await
-        .unwrap()
-        .boxed();
-    assert!(matches!(
-        next(&mut stream).await.unwrap(),
-        WatchEvent::Bookmark(_)
-    ));
+    let mut stream = api.watch(&WatchParams::default(), &current).await.unwrap().boxed();
+    assert!(matches!(next(&mut stream).await.unwrap(), WatchEvent::Bookmark(_)));
 
     // A runtime watcher starts with a list, so compaction does not hurt it.
-    let events: Vec<_> = watcher(api.clone(), watcher::Config::default())
-        .take(3)
-        .try_collect()
-        .await
-        .unwrap();
+    let events: Vec<_> = watcher(api.clone(), watcher::Config::default()).take(3).try_collect().await.unwrap();
     assert!(matches!(events[1], Event::InitApply(_)));
     server.shutdown().await;
 }
@@ -153,21 +106,14 @@ async fn compacted_history_gives_410_and_bookmarks_flow() {
 #[tokio::test]
 async fn streaming_list_initial_events() {
     let Some(server) = test_target().await.server else {
-        println!(
-            "skipping streaming_list_initial_events: streaming lists need WatchList on the cluster"
-        );
+        println!("skipping streaming_list_initial_events: streaming lists need WatchList on the cluster");
         return;
     };
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    api.patch("s", &PatchParams::apply("t"), &Patch::Apply(cm("s", "1")))
-        .await
-        .unwrap();
+    api.patch("s", &PatchParams::apply("t"), &Patch::Apply(cm("s", "1"))).await.unwrap();
     let config = watcher::Config::default().streaming_lists();
     let events: Vec<_> = watcher(api, config).take(3).try_collect().await.unwrap();
-    assert!(
-        matches!(&events[1], Event::InitApply(o) if o.name_any() == "s"),
-        "{events:?}"
-    );
+    assert!(matches!(&events[1], Event::InitApply(o) if o.name_any() == "s"), "{events:?}");
     assert!(matches!(events[2], Event::InitDone));
     server.shutdown().await;
 }

@@ -150,16 +150,12 @@ impl FieldSet {
 
     /// Paths in `self` but not in `other`.
     pub(crate) fn difference(&self, other: &FieldSet) -> FieldSet {
-        FieldSet {
-            paths: self.paths.difference(&other.paths).cloned().collect(),
-        }
+        FieldSet { paths: self.paths.difference(&other.paths).cloned().collect() }
     }
 
     /// Paths in either set.
     pub(crate) fn union(&self, other: &FieldSet) -> FieldSet {
-        FieldSet {
-            paths: self.paths.union(&other.paths).cloned().collect(),
-        }
+        FieldSet { paths: self.paths.union(&other.paths).cloned().collect() }
     }
 
     /// Whether some member path starts with `prefix` and is longer than it.
@@ -238,24 +234,14 @@ impl FieldSet {
     /// Drops every path starting with one of `prefixes`.
     pub(crate) fn without_prefixes(&self, prefixes: &[Path]) -> FieldSet {
         FieldSet {
-            paths: self
-                .paths
-                .iter()
-                .filter(|p| !prefixes.iter().any(|pre| p.starts_with(pre)))
-                .cloned()
-                .collect(),
+            paths: self.paths.iter().filter(|p| !prefixes.iter().any(|pre| p.starts_with(pre))).cloned().collect(),
         }
     }
 
     /// Keeps only paths starting with one of `prefixes`.
     pub(crate) fn only_prefixes(&self, prefixes: &[Path]) -> FieldSet {
         FieldSet {
-            paths: self
-                .paths
-                .iter()
-                .filter(|p| prefixes.iter().any(|pre| p.starts_with(pre)))
-                .cloned()
-                .collect(),
+            paths: self.paths.iter().filter(|p| prefixes.iter().any(|pre| p.starts_with(pre))).cloned().collect(),
         }
     }
 }
@@ -328,11 +314,7 @@ pub(crate) fn item_key(item: &Value, keys: &[&'static str]) -> Option<String> {
 }
 
 /// The value at `path`, if the object has it.
-pub(crate) fn get_at<'a>(
-    value: &'a Value,
-    path: &[PathElement],
-    schema: &Schema,
-) -> Option<&'a Value> {
+pub(crate) fn get_at<'a>(value: &'a Value, path: &[PathElement], schema: &Schema) -> Option<&'a Value> {
     let mut cur = value;
     for (i, pe) in path.iter().enumerate() {
         cur = match pe {
@@ -343,9 +325,7 @@ pub(crate) fn get_at<'a>(
                 let ListType::Map(keys) = schema.list_type(&path[..i]) else {
                     return None;
                 };
-                cur.as_array()?
-                    .iter()
-                    .find(|x| item_key(x, &keys).as_deref() == Some(k))?
+                cur.as_array()?.iter().find(|x| item_key(x, &keys).as_deref() == Some(k))?
             }
         };
     }
@@ -361,10 +341,7 @@ pub(crate) fn remove_at(value: &mut Value, path: &[PathElement], schema: &Schema
         return false;
     };
     match last {
-        PathElement::Field(f) => parent
-            .as_object_mut()
-            .and_then(|m| m.shift_remove(f))
-            .is_some(),
+        PathElement::Field(f) => parent.as_object_mut().and_then(|m| m.shift_remove(f)).is_some(),
         PathElement::Index(i) => match parent.as_array_mut() {
             Some(a) if *i < a.len() => {
                 a.remove(*i);
@@ -391,27 +368,18 @@ fn retain_items(list: &mut Value, keep: impl Fn(&Value) -> bool) -> bool {
     a.len() != before
 }
 
-fn get_at_mut<'a>(
-    value: &'a mut Value,
-    path: &[PathElement],
-    schema: &Schema,
-) -> Option<&'a mut Value> {
+fn get_at_mut<'a>(value: &'a mut Value, path: &[PathElement], schema: &Schema) -> Option<&'a mut Value> {
     let mut cur = value;
     for (i, pe) in path.iter().enumerate() {
         cur = match pe {
             PathElement::Field(f) => cur.as_object_mut()?.get_mut(f)?,
             PathElement::Index(idx) => cur.as_array_mut()?.get_mut(*idx)?,
-            PathElement::Value(v) => cur
-                .as_array_mut()?
-                .iter_mut()
-                .find(|x| canonical_json(x) == *v)?,
+            PathElement::Value(v) => cur.as_array_mut()?.iter_mut().find(|x| canonical_json(x) == *v)?,
             PathElement::Key(k) => {
                 let ListType::Map(keys) = schema.list_type(&path[..i]) else {
                     return None;
                 };
-                cur.as_array_mut()?
-                    .iter_mut()
-                    .find(|x| item_key(x, &keys).as_deref() == Some(k))?
+                cur.as_array_mut()?.iter_mut().find(|x| item_key(x, &keys).as_deref() == Some(k))?
             }
         };
     }
@@ -420,10 +388,7 @@ fn get_at_mut<'a>(
 
 /// Builds a field path from plain field names (test and table helper).
 pub(crate) fn field_path(names: &[&str]) -> Path {
-    names
-        .iter()
-        .map(|n| PathElement::Field((*n).to_string()))
-        .collect()
+    names.iter().map(|n| PathElement::Field((*n).to_string())).collect()
 }
 
 #[cfg(test)]

@@ -70,10 +70,7 @@ fn list_type(path: &[PathElement], builtin: bool) -> ListType {
         return ListType::Atomic;
     }
     // The parent of a list of ports tells container ports from service ports.
-    let parent_is_item = matches!(
-        path.len().checked_sub(2).map(|i| &path[i]),
-        Some(PathElement::Key(_))
-    );
+    let parent_is_item = matches!(path.len().checked_sub(2).map(|i| &path[i]), Some(PathElement::Key(_)));
     match name {
         "containers"
         | "initContainers"

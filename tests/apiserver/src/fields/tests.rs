@@ -62,10 +62,7 @@ fn paths_display_like_structured_merge_diff() {
         PathElement::Key(r#"{"name":"nginx"}"#.into()),
         PathElement::Field("image".into()),
     ];
-    assert_eq!(
-        DisplayPath(&path).to_string(),
-        r#".spec.containers[name="nginx"].image"#
-    );
+    assert_eq!(DisplayPath(&path).to_string(), r#".spec.containers[name="nginx"].image"#);
 }
 
 #[test]

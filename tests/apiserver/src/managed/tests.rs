@@ -33,30 +33,25 @@ fn apply_records_an_apply_entry_without_identity_fields() {
 #[test]
 fn other_manager_changing_an_owned_field_conflicts_unless_forced() {
     let live = apply(None, &deployment(1, "a"), &writer("capstan"), false).unwrap();
-    let partial = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 3}});
+    let partial =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 3}});
     let conflicts = apply(Some(&live), &partial, &writer("hpa"), false).unwrap_err();
     assert_eq!(conflicts.len(), 1);
     assert_eq!(conflicts[0].manager, "capstan");
-    assert_eq!(
-        crate::fields::DisplayPath(&conflicts[0].path).to_string(),
-        ".spec.replicas"
-    );
+    assert_eq!(crate::fields::DisplayPath(&conflicts[0].path).to_string(), ".spec.replicas");
 
     let forced = apply(Some(&live), &partial, &writer("hpa"), true).unwrap();
     assert_eq!(forced["spec"]["replicas"], 3);
     let entries = read_entries(&forced);
     let capstan = entries.iter().find(|e| e.manager == "capstan").unwrap();
-    assert!(
-        capstan.set.to_fields_v1()["f:spec"]
-            .get("f:replicas")
-            .is_none()
-    );
+    assert!(capstan.set.to_fields_v1()["f:spec"].get("f:replicas").is_none());
 }
 
 #[test]
 fn same_value_is_shared_not_a_conflict() {
     let live = apply(None, &deployment(1, "a"), &writer("capstan"), false).unwrap();
-    let same = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 1}});
+    let same =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 1}});
     let shared = apply(Some(&live), &same, &writer("other"), false).unwrap();
     assert_eq!(read_entries(&shared).len(), 2);
 }
@@ -72,7 +67,8 @@ fn fields_no_longer_applied_are_removed_unless_owned_elsewhere() {
     assert_eq!(out["metadata"]["labels"], json!({"keep": "1"}));
 
     // A label another manager also set survives.
-    let other = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"drop": "1"}}});
+    let other =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"drop": "1"}}});
     let live = apply(Some(&live), &other, &writer("other"), false).unwrap();
     let out = apply(Some(&live), &next, &writer("capstan"), false).unwrap();
     assert_eq!(out["metadata"]["labels"], json!({"keep": "1", "drop": "1"}));
@@ -87,10 +83,7 @@ fn removed_list_items_go_away_and_empty_maps_are_cleaned() {
                           "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "other", "image": "b"}]}}}});
     next["metadata"]["name"] = json!("d");
     let out = apply(Some(&live), &next, &writer("capstan"), false).unwrap();
-    assert_eq!(
-        out["spec"]["template"]["spec"]["containers"],
-        json!([{"name": "other", "image": "b"}])
-    );
+    assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([{"name": "other", "image": "b"}]));
     assert!(out["metadata"].get("annotations").is_none(), "{out}");
 }
 
@@ -101,29 +94,13 @@ fn updates_take_ownership_of_changed_fields() {
     edited["spec"]["replicas"] = json!(5);
     record_update(Some(&live), &mut edited, &writer("kubectl-edit"));
     let entries = read_entries(&edited);
-    let edit = entries
-        .iter()
-        .find(|e| e.manager == "kubectl-edit")
-        .unwrap();
+    let edit = entries.iter().find(|e| e.manager == "kubectl-edit").unwrap();
     assert_eq!(edit.operation, "Update");
-    assert_eq!(
-        edit.set.to_fields_v1(),
-        json!({"f:spec": {"f:replicas": {}}})
-    );
+    assert_eq!(edit.set.to_fields_v1(), json!({"f:spec": {"f:replicas": {}}}));
     let capstan = entries.iter().find(|e| e.manager == "capstan").unwrap();
-    assert!(
-        capstan.set.to_fields_v1()["f:spec"]
-            .get("f:replicas")
-            .is_none()
-    );
+    assert!(capstan.set.to_fields_v1()["f:spec"].get("f:replicas").is_none());
     // Applying the old value again now conflicts with the editor.
-    let err = apply(
-        Some(&edited),
-        &deployment(1, "a"),
-        &writer("capstan"),
-        false,
-    )
-    .unwrap_err();
+    let err = apply(Some(&edited), &deployment(1, "a"), &writer("capstan"), false).unwrap_err();
     assert_eq!(err[0].manager, "kubectl-edit");
 }
 
@@ -135,14 +112,12 @@ fn status_is_not_owned_through_the_main_resource() {
     assert!(out.get("status").is_none());
     let mut w = writer("controller");
     w.subresource = Some("status");
-    let status = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "status": {"replicas": 1}});
+    let status =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "status": {"replicas": 1}});
     let out = apply(Some(&out), &status, &w, false).unwrap();
     assert_eq!(out["status"]["replicas"], 1);
     let entries = read_entries(&out);
     let ctl = entries.iter().find(|e| e.manager == "controller").unwrap();
     assert_eq!(ctl.subresource.as_deref(), Some("status"));
-    assert_eq!(
-        ctl.set.to_fields_v1(),
-        json!({"f:status": {"f:replicas": {}}})
-    );
+    assert_eq!(ctl.set.to_fields_v1(), json!({"f:status": {"f:replicas": {}}}));
 }
