@@ -36,6 +36,8 @@ pub enum Target {
         server: TestApiServer,
         /// Its state file.
         state_file: PathBuf,
+        /// Whether `--local` asked for it (rather than no context being found).
+        chosen: bool,
     },
 }
 
@@ -43,7 +45,7 @@ impl Target {
     /// Connects as `options` say.
     pub async fn connect(options: &TargetOptions) -> Result<Self> {
         if options.force_local || !kube_config_present(options) {
-            return Self::local(&options.local_state).await;
+            return Self::local(&options.local_state, options.force_local).await;
         }
         let config = match &options.kubeconfig {
             Some(path) => {
@@ -62,13 +64,13 @@ impl Target {
         Ok(Self::Kube { client, description })
     }
 
-    async fn local(state_file: &Path) -> Result<Self> {
+    async fn local(state_file: &Path, chosen: bool) -> Result<Self> {
         if let Some(dir) = state_file.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
         }
         let config = ServerConfig::with_state_file(state_file);
         let server = TestApiServer::start_with(config).await.context("failed to start the embedded local API server")?;
-        Ok(Self::Local { server, state_file: state_file.to_owned() })
+        Ok(Self::Local { server, state_file: state_file.to_owned(), chosen })
     }
 
     /// A client for this cluster.
@@ -90,10 +92,12 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Self::Kube { description, .. } => format!("Target: Kubernetes cluster ({description})"),
-            Self::Local { server, state_file } => format!(
-                "Target: no kube context found, using the embedded local API server at {} (state kept in {}; pass --kubeconfig or set a context to target a real cluster)",
+            Self::Local { server, state_file, chosen } => format!(
+                "Target: {}, using the embedded local API server at {} (state kept in {}{})",
+                if *chosen { "--local given" } else { "no kube context found" },
                 server.url(),
-                state_file.display()
+                state_file.display(),
+                if *chosen { "" } else { "; pass --kubeconfig or set a context to target a real cluster" }
             ),
         }
     }
