@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// Guest packages whose release components are committed under `plugins/dist/`.
-const BUNDLED: &[&str] = &["capstan-yaml"];
+const BUNDLED: &[&str] = &["capstan-yaml", "capstan-kustomize"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> ExitCode {

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use crate::{Error, Result};
 
 /// Name and component bytes of every bundled plugin.
-pub const BUILTINS: &[(&str, &[u8])] = &[("yaml", include_bytes!("../../../plugins/dist/capstan_yaml.wasm"))];
+pub const BUILTINS: &[(&str, &[u8])] = &[
+    ("yaml", include_bytes!("../../../plugins/dist/capstan_yaml.wasm")),
+    ("kustomize", include_bytes!("../../../plugins/dist/capstan_kustomize.wasm")),
+];
 
 /// Where `builtin:` plugins come from.
 #[derive(Debug, Clone, Default)]
