@@ -1,1 +1,157 @@
-fn main() {}
+//! Benchmark: builtin:kustomize (native) against `kubectl kustomize`.
+//!
+//! (a) renders every case of `tests/corpus/kustomize`; (b) renders a
+//! generated overlay (5 bases × 100 apps × 4 objects + generators ≈ 2,000
+//! objects, with patches, labels, images and generators). Both are timed
+//! natively and, when `kubectl` is on PATH, through `kubectl kustomize` in the
+//! same run; a table with the ratio is printed.
+//!
+//! Run: `cargo bench -p capstan-kustomize` (set `KUSTOMIZE_BENCH_ITERS` to
+//! change the native repetitions, default 5; `KUSTOMIZE_BENCH_NO_KUBECTL=1`
+//! skips the kubectl side).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use capstan_kustomize::{DirFs, LoadRestrictor, Options, build};
+use serde_json::Value;
+
+struct Case {
+    input: PathBuf,
+    run: String,
+    opts: Options,
+    flags: Vec<String>,
+}
+
+fn corpus_cases() -> Vec<Case> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus/kustomize");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|d| {
+            let case: Value = serde_json::from_str(&std::fs::read_to_string(d.join("case.json")).unwrap()).unwrap();
+            let flags: Vec<String> =
+                case["kubectl_flags"].as_array().into_iter().flatten().filter_map(|f| f.as_str().map(String::from)).collect();
+            let none = flags.iter().any(|f| f == "--load-restrictor=LoadRestrictionsNone");
+            Case {
+                input: d.join("input"),
+                run: case["run"].as_str().unwrap_or(".").to_string(),
+                opts: Options { load_restrictor: if none { LoadRestrictor::None } else { LoadRestrictor::RootOnly } },
+                flags,
+            }
+        })
+        .collect()
+}
+
+fn native(cases: &[Case]) -> (Duration, usize) {
+    let start = Instant::now();
+    let mut objects = 0;
+    for c in cases {
+        let fs = DirFs::new(&c.input);
+        if let Ok(v) = build(&fs, Path::new(&c.run), &c.opts) {
+            objects += v.len();
+        }
+    }
+    (start.elapsed(), objects)
+}
+
+fn kubectl(cases: &[Case]) -> Option<Duration> {
+    if std::env::var_os("KUSTOMIZE_BENCH_NO_KUBECTL").is_some() {
+        return None;
+    }
+    Command::new("kubectl").arg("version").arg("--client").output().ok()?;
+    let start = Instant::now();
+    for c in cases {
+        let _ = Command::new("kubectl").arg("kustomize").arg(c.input.join(&c.run)).args(&c.flags).output().ok()?;
+    }
+    Some(start.elapsed())
+}
+
+/// Writes the large overlay under `dir` and returns its root.
+fn generate_large(dir: &Path) -> PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    let (bases, apps) = (5, 100);
+    for b in 0..bases {
+        let base = dir.join(format!("base{b}"));
+        std::fs::create_dir_all(&base).unwrap();
+        let mut res = String::new();
+        for a in 0..apps {
+            let n = format!("app{b}-{a}");
+            write!(
+                res,
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {n}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {n}\n  template:\n    metadata:\n      labels:\n        app: {n}\n    spec:\n      serviceAccountName: {n}\n      containers:\n      - name: main\n        image: registry.example.com/{n}:1.0\n        envFrom:\n        - configMapRef:\n            name: {n}-config\n        ports:\n        - containerPort: 8080\n      volumes:\n      - name: config\n        configMap:\n          name: shared{b}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {n}\nspec:\n  selector:\n    app: {n}\n  ports:\n  - port: 80\n    targetPort: 8080\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {n}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {n}-config\ndata:\n  APP: {n}\n---\n"
+            )
+            .unwrap();
+        }
+        std::fs::write(base.join("resources.yaml"), res).unwrap();
+        std::fs::write(
+            base.join("kustomization.yaml"),
+            format!(
+                "resources:\n- resources.yaml\nnamePrefix: b{b}-\ncommonLabels:\n  base: b{b}\nconfigMapGenerator:\n- name: shared{b}\n  literals:\n  - BASE=b{b}\n  - LEVEL=info\n"
+            ),
+        )
+        .unwrap();
+    }
+    let overlay = dir.join("overlay");
+    std::fs::create_dir_all(&overlay).unwrap();
+    let mut k = String::from("namespace: prod\nnamePrefix: prod-\ncommonLabels:\n  env: prod\ncommonAnnotations:\n  owner: platform\nresources:\n");
+    for b in 0..bases {
+        writeln!(k, "- ../base{b}").unwrap();
+    }
+    k.push_str(
+        "images:\n- name: registry.example.com/app0-1\n  newTag: \"2.0\"\npatches:\n- target:\n    kind: Deployment\n  patch: |-\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: any\n    spec:\n      template:\n        spec:\n          containers:\n          - name: main\n            resources:\n              limits:\n                memory: 256Mi\n- target:\n    kind: Service\n  patch: |-\n    - op: add\n      path: /spec/type\n      value: ClusterIP\nconfigMapGenerator:\n- name: overlay-settings\n  literals:\n  - REGION=eu\nsecretGenerator:\n- name: overlay-secret\n  literals:\n  - TOKEN=abc\nreplicas:\n- name: app0-0\n  count: 3\n",
+    );
+    std::fs::write(overlay.join("kustomization.yaml"), k).unwrap();
+    dir.to_path_buf()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let iters: u32 = std::env::var("KUSTOMIZE_BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let cases = corpus_cases();
+    native(&cases); // warm-up (page cache)
+    let mut total = Duration::ZERO;
+    let mut objects = 0;
+    for _ in 0..iters {
+        let (d, n) = native(&cases);
+        total += d;
+        objects = n;
+    }
+    let corpus_native = total / iters;
+    let corpus_kubectl = kubectl(&cases);
+
+    let dir = std::env::temp_dir().join("capstan-kustomize-bench");
+    let root = generate_large(&dir);
+    let large = vec![Case {
+        input: root,
+        run: "overlay".into(),
+        opts: Options::default(),
+        flags: Vec::new(),
+    }];
+    let (_, large_objects) = native(&large);
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        total += native(&large).0;
+    }
+    let large_native = total / iters;
+    let large_kubectl = kubectl(&large);
+
+    println!("| workload | objects | builtin:kustomize (native) | kubectl kustomize | ratio |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (name, n, nat, kc) in [
+        (format!("corpus ({} cases)", cases.len()), objects, corpus_native, corpus_kubectl),
+        ("large overlay (5 bases)".to_string(), large_objects, large_native, large_kubectl),
+    ] {
+        let (k, r) = match kc {
+            Some(k) => (format!("{:.1} ms", ms(k)), format!("{:.3}", ms(nat) / ms(k))),
+            None => ("n/a".into(), "n/a".into()),
+        };
+        println!("| {name} | {n} | {:.1} ms | {k} | {r} |", ms(nat));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -169,12 +169,27 @@ fn default_name_refs() -> Vec<NameRef> {
                 fs("Ingress", "", "spec/rules/http/paths/backend/service/name", false),
                 fs("Ingress", "", "spec/defaultBackend/service/name", false),
                 fs("APIService", "apiregistration.k8s.io", "spec/service/name", false),
-                fs("ValidatingWebhookConfiguration", "admissionregistration.k8s.io", "webhooks/clientConfig/service", false),
-                fs("MutatingWebhookConfiguration", "admissionregistration.k8s.io", "webhooks/clientConfig/service", false),
+                fs(
+                    "ValidatingWebhookConfiguration",
+                    "admissionregistration.k8s.io",
+                    "webhooks/clientConfig/service",
+                    false,
+                ),
+                fs(
+                    "MutatingWebhookConfiguration",
+                    "admissionregistration.k8s.io",
+                    "webhooks/clientConfig/service",
+                    false,
+                ),
                 fs("HTTPRoute", "", "spec/rules/backendRefs/name", false),
             ],
         ),
-        nameref("Role", "rbac.authorization.k8s.io", "", vec![fs("RoleBinding", "rbac.authorization.k8s.io", "roleRef/name", false)]),
+        nameref(
+            "Role",
+            "rbac.authorization.k8s.io",
+            "",
+            vec![fs("RoleBinding", "rbac.authorization.k8s.io", "roleRef/name", false)],
+        ),
         nameref(
             "ClusterRole",
             "rbac.authorization.k8s.io",
@@ -190,7 +205,10 @@ fn default_name_refs() -> Vec<NameRef> {
             "PersistentVolume",
             "",
             "v1",
-            vec![fs("PersistentVolumeClaim", "", "spec/volumeName", false), fs("ClusterRole", "", "rules/resourceNames", false)],
+            vec![
+                fs("PersistentVolumeClaim", "", "spec/volumeName", false),
+                fs("ClusterRole", "", "rules/resourceNames", false),
+            ],
         ),
         nameref("StorageClass", "storage.k8s.io", "v1", sc),
         nameref("PriorityClass", "scheduling.k8s.io", "v1", pod_refs(POD_OWNERS, &["priorityClassName"])),
@@ -289,7 +307,12 @@ fn var_reference() -> Vec<FieldSpec> {
 impl Config {
     /// kustomize's built-in configuration.
     pub fn defaults() -> Config {
-        let images = ["spec/containers[]/image", "spec/initContainers[]/image", "spec/template/spec/containers[]/image", "spec/template/spec/initContainers[]/image"];
+        let images = [
+            "spec/containers[]/image",
+            "spec/initContainers[]/image",
+            "spec/template/spec/containers[]/image",
+            "spec/template/spec/initContainers[]/image",
+        ];
         Config {
             name_prefix: vec![FieldSpec::any("metadata/name", false)],
             name_suffix: vec![FieldSpec::any("metadata/name", false)],

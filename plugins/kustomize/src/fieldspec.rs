@@ -80,12 +80,7 @@ pub enum Create {
 
 /// Calls `f` on every node at `fs.path` in `obj` (descending into lists),
 /// creating missing fields when the spec says so.
-pub fn apply(
-    obj: &mut Value,
-    fs: &FieldSpec,
-    kind: Create,
-    f: &mut dyn FnMut(&mut Value) -> Result<()>,
-) -> Result<()> {
+pub fn apply(obj: &mut Value, fs: &FieldSpec, kind: Create, f: &mut dyn FnMut(&mut Value) -> Result<()>) -> Result<()> {
     let segs = split_path(&fs.path);
     walk(obj, &segs, fs.create, kind, f)
 }
@@ -116,7 +111,8 @@ fn walk(
                 if !create || is_seq {
                     return Ok(());
                 }
-                let new = if segs.len() == 1 && kind == Create::Scalar { Value::Null } else { Value::Object(Map::new()) };
+                let new =
+                    if segs.len() == 1 && kind == Create::Scalar { Value::Null } else { Value::Object(Map::new()) };
                 m.insert(name.to_string(), new);
             }
             let child = m.get_mut(name).expect("present");
@@ -133,10 +129,4 @@ fn walk(
         Value::Null => Ok(()),
         _ => Err(msg(format!("expected sequence or mapping node at '{}'", segs.join("/")))),
     }
-}
-
-/// Parses a YAML list of field specs under `key`.
-pub fn parse_list(yaml: &str, key: &str) -> Vec<FieldSpec> {
-    let v: Value = serde_yaml::from_str(yaml).expect("embedded field specs");
-    serde_json::from_value(v.get(key).cloned().unwrap_or(Value::Array(vec![]))).expect("embedded field specs")
 }

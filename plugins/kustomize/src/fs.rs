@@ -31,10 +31,10 @@ impl DirFs {
         let full = self.root.join(path);
         // Symlinks could point outside the root: resolve and check.
         #[cfg(not(target_arch = "wasm32"))]
-        if let (Ok(real), Ok(root)) = (full.canonicalize(), self.root.canonicalize()) {
-            if !real.starts_with(&root) {
-                return Err(io::Error::new(io::ErrorKind::PermissionDenied, "symlink leaves the snapshot"));
-            }
+        if let (Ok(real), Ok(root)) = (full.canonicalize(), self.root.canonicalize())
+            && !real.starts_with(&root)
+        {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "symlink leaves the snapshot"));
         }
         Ok(full)
     }
@@ -52,9 +52,13 @@ impl Fs for DirFs {
     }
 }
 
+/// A path would leave the snapshot root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escapes;
+
 /// Joins `rel` onto `base` (both relative to the root) lexically; fails when
 /// the result would leave the root. An absolute `rel` counts from the root.
-pub fn join(base: &Path, rel: &str) -> Result<PathBuf, ()> {
+pub fn join(base: &Path, rel: &str) -> Result<PathBuf, Escapes> {
     let mut out: Vec<String> = Vec::new();
     let rel_path = Path::new(rel);
     if !rel_path.is_absolute() {
@@ -62,7 +66,7 @@ pub fn join(base: &Path, rel: &str) -> Result<PathBuf, ()> {
             match c {
                 Component::Normal(s) => out.push(s.to_string_lossy().into_owned()),
                 Component::ParentDir => {
-                    out.pop().ok_or(())?;
+                    out.pop().ok_or(Escapes)?;
                 }
                 _ => {}
             }
@@ -72,7 +76,7 @@ pub fn join(base: &Path, rel: &str) -> Result<PathBuf, ()> {
         match c {
             Component::Normal(s) => out.push(s.to_string_lossy().into_owned()),
             Component::ParentDir => {
-                out.pop().ok_or(())?;
+                out.pop().ok_or(Escapes)?;
             }
             _ => {}
         }

@@ -124,7 +124,7 @@ pub fn generate(ctx: &Ctx, spec: &Value, secret: bool, global: &GenOptions, fiel
     let opts = GenOptions::merged(global, &GenOptions::parse(spec.get("options")));
 
     let mut pairs: Vec<(String, Val)> = Vec::new();
-    let mut push = |pairs: &mut Vec<(String, Val)>, k: String, v: Val| -> Result<()> {
+    let push = |pairs: &mut Vec<(String, Val)>, k: String, v: Val| -> Result<()> {
         if pairs.iter().any(|(x, _)| *x == k) {
             return Err(Error::field(file, field, format!("configmap {name} illegally repeats the key `{k}`")));
         }

@@ -38,7 +38,8 @@ struct Matcher {
 impl Matcher {
     fn new(name: &str) -> Matcher {
         let pat = |n: &str| format!("^{n}(@sha256)?(:[a-zA-Z0-9_.{{}}-]*)?$");
-        let re = regex::Regex::new(&pat(name)).unwrap_or_else(|_| regex::Regex::new(&pat(&regex::escape(name))).expect("escaped"));
+        let re = regex::Regex::new(&pat(name))
+            .unwrap_or_else(|_| regex::Regex::new(&pat(&regex::escape(name))).expect("escaped"));
         Matcher { re }
     }
 }
@@ -85,10 +86,10 @@ fn legacy(node: &mut Value, img: &Image, m: &Matcher) {
             for (k, v) in map.iter_mut() {
                 if (k == "containers" || k == "initContainers") && v.is_array() {
                     for c in v.as_array_mut().expect("array") {
-                        if let Some(Value::String(s)) = c.get_mut("image") {
-                            if let Some(n) = update(s, img, m) {
-                                *s = n;
-                            }
+                        if let Some(Value::String(s)) = c.get_mut("image")
+                            && let Some(n) = update(s, img, m)
+                        {
+                            *s = n;
                         }
                     }
                 } else {
@@ -113,10 +114,10 @@ pub fn set_image(res: &mut [Resource], img: &Image, specs: &[FieldSpec]) -> Resu
             let mut fs = fs.clone();
             fs.create = false;
             fieldspec::apply(&mut r.obj, &fs, Create::Scalar, &mut |node| {
-                if let Value::String(s) = node {
-                    if let Some(n) = update(s, img, &m) {
-                        *s = n;
-                    }
+                if let Value::String(s) = node
+                    && let Some(n) = update(s, img, &m)
+                {
+                    *s = n;
                 }
                 Ok(())
             })?;

@@ -150,13 +150,18 @@ impl Kustomization {
         k.resources.extend(bases);
         let tags = std::mem::take(&mut k.image_tags);
         k.images.extend(tags);
-        if let Some(kind) = &k.kind {
-            if kind != "Kustomization" && kind != "Component" {
-                return Err(Error::field(file, "kind", format!("unknown kind '{kind}'")));
-            }
+        if let Some(kind) = &k.kind
+            && kind != "Kustomization"
+            && kind != "Component"
+        {
+            return Err(Error::field(file, "kind", format!("unknown kind '{kind}'")));
         }
         if !k.helm_charts.is_empty() || !k.helm_chart_inflation_generator.is_empty() {
-            return Err(Error::field(file, "helmCharts", "helm charts are not supported by builtin:kustomize (use builtin:helm)"));
+            return Err(Error::field(
+                file,
+                "helmCharts",
+                "helm charts are not supported by builtin:kustomize (use builtin:helm)",
+            ));
         }
         Ok(k)
     }

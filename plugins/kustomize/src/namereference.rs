@@ -38,16 +38,28 @@ fn select<'c>(
 ) -> Result<Option<&'c Cand>> {
     let mut c: Vec<&Cand> = cands
         .iter()
-        .filter(|c| could_be_referenced(c, referrer))
         .filter(|c| c.past.iter().any(|id| id.name == old))
+        .filter(|c| could_be_referenced(c, referrer))
         .filter(|c| c.past.iter().any(|id| id.gvk.selected_by(target)))
         .filter(|c| role_kind.is_none_or(|k| c.past.iter().any(|id| id.gvk.kind == k)))
-        .filter(|c| ns_filter.is_none_or(|ns| c.past.iter().chain([&c.cur]).any(|id| id.namespace == ns || (ns == "default" && id.namespace.is_empty()))))
+        .filter(|c| {
+            ns_filter.is_none_or(|ns| {
+                c.past
+                    .iter()
+                    .chain([&c.cur])
+                    .any(|id| id.namespace == ns || (ns == "default" && id.namespace.is_empty()))
+            })
+        })
         .collect();
     if !referrer.cur.gvk.namespaced() {
         // cluster-scoped referrers may point anywhere
     } else {
-        c.retain(|x| !x.cur.gvk.namespaced() || x.cur.gvk.kind == "ServiceAccount" || ns_equal(&x.cur, &referrer.cur) || !same_ns_too);
+        c.retain(|x| {
+            !x.cur.gvk.namespaced()
+                || x.cur.gvk.kind == "ServiceAccount"
+                || ns_equal(&x.cur, &referrer.cur)
+                || !same_ns_too
+        });
     }
     if c.len() == 1 {
         return Ok(Some(c[0]));
@@ -57,7 +69,9 @@ fn select<'c>(
         0 => Ok(None),
         1 => Ok(Some(c[0])),
         _ => {
-            let same = c.iter().all(|x| x.cur.name == c[0].cur.name && (!same_ns_too || x.cur.namespace == c[0].cur.namespace));
+            let same = c
+                .iter()
+                .all(|x| x.cur.name == c[0].cur.name && (!same_ns_too || x.cur.namespace == c[0].cur.namespace));
             if same {
                 Ok(Some(c[0]))
             } else {
@@ -72,10 +86,11 @@ fn could_be_referenced(c: &Cand, r: &Referrer) -> bool {
     if !r.cur.gvk.namespaced() || !c.cur.gvk.namespaced() || ns_equal(&c.cur, &r.cur) {
         return true;
     }
-    r.rb_namespaces.iter().any(|ns| *ns == c.cur.namespace)
+    r.rb_namespaces.contains(&c.cur.namespace)
 }
 
 /// Updates every name reference.
+#[allow(clippy::needless_range_loop)] // the index names the referrer in messages and borrows
 pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
     let cands: Vec<Cand> = res
         .iter()

@@ -16,7 +16,13 @@ fn skipped(g: &Gvk) -> bool {
 ///
 /// `record` says which of the two is recorded on each object (kustomize
 /// records even empty ones: name references compare the stacks).
-pub fn prefix_suffix(res: &mut [Resource], prefix: &str, suffix: &str, record: (bool, bool), specs: &[FieldSpec]) -> Result<()> {
+pub fn prefix_suffix(
+    res: &mut [Resource],
+    prefix: &str,
+    suffix: &str,
+    record: (bool, bool),
+    specs: &[FieldSpec],
+) -> Result<()> {
     for r in res.iter_mut() {
         let org = r.org_id();
         if skipped(&org.gvk) {

@@ -35,18 +35,19 @@ pub fn set(res: &mut [Resource], ns: &str, specs: &[FieldSpec], unset_only: bool
             let fs = FieldSpec::any("metadata/namespace", true);
             fieldspec::apply(&mut r.obj, &fs, Create::Scalar, &mut { setter })?;
         }
-        if matches!(gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding") && subjects != Subjects::None {
-            if let Some(Value::Array(subs)) = r.obj.get_mut("subjects") {
-                for s in subs.iter_mut().filter_map(Value::as_object_mut) {
-                    let hit = match subjects {
-                        Subjects::DefaultOnly => s.get("name").and_then(Value::as_str) == Some("default"),
-                        _ => s.get("kind").and_then(Value::as_str) == Some("ServiceAccount"),
-                    };
-                    if hit {
-                        let mut v = s.get("namespace").cloned().unwrap_or(Value::Null);
-                        setter(&mut v)?;
-                        s.insert("namespace".into(), v);
-                    }
+        if matches!(gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
+            && subjects != Subjects::None
+            && let Some(Value::Array(subs)) = r.obj.get_mut("subjects")
+        {
+            for s in subs.iter_mut().filter_map(Value::as_object_mut) {
+                let hit = match subjects {
+                    Subjects::DefaultOnly => s.get("name").and_then(Value::as_str) == Some("default"),
+                    _ => s.get("kind").and_then(Value::as_str) == Some("ServiceAccount"),
+                };
+                if hit {
+                    let mut v = s.get("namespace").cloned().unwrap_or(Value::Null);
+                    setter(&mut v)?;
+                    s.insert("namespace".into(), v);
                 }
             }
         }
@@ -90,6 +91,11 @@ pub fn default_specs() -> Vec<FieldSpec> {
         FieldSpec::any("metadata/namespace", true),
         fs("Namespace", "", "metadata/name", true),
         fs("APIService", "apiregistration.k8s.io", "spec/service/namespace", true),
-        fs("CustomResourceDefinition", "apiextensions.k8s.io", "spec/conversion/webhook/clientConfig/service/namespace", false),
+        fs(
+            "CustomResourceDefinition",
+            "apiextensions.k8s.io",
+            "spec/conversion/webhook/clientConfig/service/namespace",
+            false,
+        ),
     ]
 }

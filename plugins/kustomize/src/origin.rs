@@ -38,7 +38,12 @@ pub struct ConfiguredBy {
 impl ConfiguredBy {
     /// A kustomization field's built-in plugin.
     pub fn builtin(configured_in: &str, kind: &str) -> ConfiguredBy {
-        ConfiguredBy { configured_in: configured_in.into(), kind: kind.into(), name: String::new(), namespace: String::new() }
+        ConfiguredBy {
+            configured_in: configured_in.into(),
+            kind: kind.into(),
+            name: String::new(),
+            namespace: String::new(),
+        }
     }
 
     /// A plugin config object.
@@ -52,7 +57,10 @@ impl ConfiguredBy {
     }
 
     fn lines(&self, indent: &str) -> String {
-        let mut s = format!("{indent}configuredIn: {}\n{indent}configuredBy:\n{indent}  apiVersion: builtin\n{indent}  kind: {}\n", self.configured_in, self.kind);
+        let mut s = format!(
+            "{indent}configuredIn: {}\n{indent}configuredBy:\n{indent}  apiVersion: builtin\n{indent}  kind: {}\n",
+            self.configured_in, self.kind
+        );
         if !self.name.is_empty() {
             s.push_str(&format!("{indent}  name: {}\n", self.name));
         }

@@ -128,7 +128,12 @@ pub fn select(res: &[Resource], target: &Value) -> Result<Vec<usize>> {
     let mut t = target.clone();
     if let Some(m) = t.as_object_mut() {
         // `target.apiVersion`-style legacy fields are not part of the selector.
-        m.retain(|k, _| matches!(k.as_str(), "group" | "version" | "kind" | "name" | "namespace" | "labelSelector" | "annotationSelector"));
+        m.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "group" | "version" | "kind" | "name" | "namespace" | "labelSelector" | "annotationSelector"
+            )
+        });
     }
     let sel: Selector = serde_json::from_value(t).map_err(|e| msg(format!("invalid patch target: {e}")))?;
     let c = sel.compile()?;
@@ -166,7 +171,6 @@ pub fn patch_transformer(
                             }
                             meta.remove("namespace");
                         }
-
                     }
                     if !apply_smp(&mut res[i], &d, allow_name, allow_kind)? {
                         dead.push(i);

@@ -50,14 +50,16 @@ pub fn run_builtin_transformers(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> 
     for p in &k.patches_strategic_merge {
         let docs = load_inline_or_file(ctx, "patchesStrategicMerge", p)?;
         tracked(ctx, acc, by("PatchStrategicMergeTransformer"), |acc| {
-            patches::apply_smp_by_id(&mut acc.res, &docs, false, false).map_err(|e| e.within(file, "patchesStrategicMerge"))
+            patches::apply_smp_by_id(&mut acc.res, &docs, false, false)
+                .map_err(|e| e.within(file, "patchesStrategicMerge"))
         })?;
     }
     for p in &k.patches {
         let (loaded, _) = patches::load(ctx, "patches", p.path.as_deref(), p.patch.as_deref())?;
         let opts = p.options.clone().unwrap_or_default();
         tracked(ctx, acc, by("PatchTransformer"), |acc| {
-            patches::patch_transformer(&mut acc.res, &loaded, p.target.as_ref(), &opts).map_err(|e| e.within(file, "patches"))
+            patches::patch_transformer(&mut acc.res, &loaded, p.target.as_ref(), &opts)
+                .map_err(|e| e.within(file, "patches"))
         })?;
     }
     if let Some(ns) = k.namespace.as_deref().filter(|s| !s.is_empty()) {
@@ -95,7 +97,8 @@ pub fn run_builtin_transformers(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> 
     }
     if let Some(cl) = &k.common_labels {
         tracked(ctx, acc, by("LabelTransformer"), |acc| {
-            labels::add(&mut acc.res, &to_map(cl), &acc.config.common_labels).map_err(|e| e.within(file, "commonLabels"))
+            labels::add(&mut acc.res, &to_map(cl), &acc.config.common_labels)
+                .map_err(|e| e.within(file, "commonLabels"))
         })?;
     }
     if let Some(ca) = &k.common_annotations {
@@ -111,7 +114,9 @@ pub fn run_builtin_transformers(ctx: &Ctx, k: &Kustomization, acc: &mut Acc) -> 
         };
         let loaded = match loaded {
             Loaded::Json(ops) => Loaded::Json(ops),
-            Loaded::Smp(_) => return Err(Error::field(file, "patchesJson6902", "patch is not a JSON 6902 operation list")),
+            Loaded::Smp(_) => {
+                return Err(Error::field(file, "patchesJson6902", "patch is not a JSON 6902 operation list"));
+            }
         };
         tracked(ctx, acc, by("PatchJson6902Transformer"), |acc| {
             patches::patch_transformer(&mut acc.res, &loaded, Some(target), &BTreeMap::new())
@@ -155,13 +160,12 @@ fn load_replacements(ctx: &Ctx, entry: &Value) -> Result<Vec<Value>> {
 
 fn load_inline_or_file(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<Value>> {
     let looks_inline = entry.contains('\n') || entry.trim_start().starts_with('{');
-    if !looks_inline {
-        if let Ok(p) = ctx.resolve(field, entry, false) {
-            if ctx.ld.fs.is_file(&p) {
-                let (full, text) = ctx.read(field, entry)?;
-                return parse_docs(&text, &crate::fs::show(&full)).map_err(|e| e.within(&ctx.file, field));
-            }
-        }
+    if !looks_inline
+        && let Ok(p) = ctx.resolve(field, entry, false)
+        && ctx.ld.fs.is_file(&p)
+    {
+        let (full, text) = ctx.read(field, entry)?;
+        return parse_docs(&text, &crate::fs::show(&full)).map_err(|e| e.within(&ctx.file, field));
     }
     let docs = parse_docs(entry, &format!("{} (inline)", ctx.file)).map_err(|e| e.within(&ctx.file, field))?;
     if docs.iter().all(Value::is_object) && !docs.is_empty() {
@@ -178,8 +182,7 @@ fn configs(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<(Value, String)>> 
         let p = ctx.resolve(field, entry, false)?;
         if ctx.ld.fs.is_dir(&p) {
             let (k, file) = ctx.ld.load_kustomization(&p)?;
-            let mut sub = Acc::default();
-            sub.config = Config::defaults();
+            let mut sub = Acc { config: Config::defaults(), ..Default::default() };
             ctx.ld.accumulate(&p, &k, &file, &mut sub)?;
             let rel = crate::origin::relative(&ctx.ld.top, &p);
             return Ok(sub.res.into_iter().map(|r| (r.obj, rel.clone())).collect());
@@ -370,13 +373,15 @@ fn iam_policy(cfg: &Value) -> Result<Resource> {
 /// `crds:`: CRD OpenAPI definitions that declare name references.
 pub fn load_crd(ctx: &Ctx, path: &str, config: &mut Config) -> Result<()> {
     let (_, text) = ctx.read("crds", path)?;
-    let v: Value = serde_yaml::from_str(&text).map_err(|e| Error::field(&ctx.file, "crds", format!("invalid CRD file: {e}")))?;
+    let v: Value =
+        serde_yaml::from_str(&text).map_err(|e| Error::field(&ctx.file, "crds", format!("invalid CRD file: {e}")))?;
     let Some(defs) = v.as_object() else {
         return Err(Error::field(&ctx.file, "crds", format!("'{path}' is not a map of OpenAPI definitions")));
     };
     for (name, def) in defs {
         let props = def.get("Schema").and_then(|s| s.get("properties"));
-        let is_kind = props.is_some_and(|p| p.get("kind").is_some() && p.get("apiVersion").is_some() && p.get("metadata").is_some());
+        let is_kind = props
+            .is_some_and(|p| p.get("kind").is_some() && p.get("apiVersion").is_some() && p.get("metadata").is_some());
         if !is_kind || name.ends_with("List") {
             continue;
         }
@@ -385,7 +390,12 @@ pub fn load_crd(ctx: &Ctx, path: &str, config: &mut Config) -> Result<()> {
         crd_refs(defs, props.expect("checked"), "", 0, &mut refs);
         for (path, ref_kind, ref_version) in refs {
             let spec = FieldSpec { kind: kind.into(), path, ..Default::default() };
-            let nr = crate::config::NameRef { kind: ref_kind, version: ref_version, field_specs: vec![spec], ..Default::default() };
+            let nr = crate::config::NameRef {
+                kind: ref_kind,
+                version: ref_version,
+                field_specs: vec![spec],
+                ..Default::default()
+            };
             let mut extra = Config::default();
             extra.name_reference.push(nr);
             config.merge(&extra);
@@ -396,7 +406,13 @@ pub fn load_crd(ctx: &Ctx, path: &str, config: &mut Config) -> Result<()> {
 
 /// Collects `(path/name, kind, version)` of properties marked
 /// `x-kubernetes-object-ref-kind` under `props`.
-fn crd_refs(defs: &Map<String, Value>, props: &Value, prefix: &str, depth: usize, out: &mut Vec<(String, String, String)>) {
+fn crd_refs(
+    defs: &Map<String, Value>,
+    props: &Value,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<(String, String, String)>,
+) {
     let Some(props) = props.as_object() else { return };
     if depth > 10 {
         return;

@@ -23,7 +23,9 @@ fn id_selected(id: &ResId, sel: &Value) -> bool {
     let want = Gvk { group, version, kind: sel_str(sel, "kind").to_string() };
     let name = sel_str(sel, "name");
     let ns = sel_str(sel, "namespace");
-    id.gvk.selected_by(&want) && (name.is_empty() || name == id.name) && (ns.is_empty() || ns == id.effective_ns() || ns == id.namespace)
+    id.gvk.selected_by(&want)
+        && (name.is_empty() || name == id.name)
+        && (ns.is_empty() || ns == id.effective_ns() || ns == id.namespace)
 }
 
 fn selected(r: &Resource, sel: &Value) -> Result<bool> {
@@ -102,8 +104,11 @@ pub fn apply(res: &mut [Resource], rep: &Value) -> Result<()> {
             }
             for p in &paths {
                 let segs = yamlpath::split(p);
-                let create_v = create.then(|| if value.is_object() || value.is_array() { value.clone() } else { Value::Null });
-                let n = yamlpath::visit_mut(&mut r.obj, &segs, create_v.as_ref(), &mut |node| set_value(node, &value, &delim, index))?;
+                let create_v =
+                    create.then(|| if value.is_object() || value.is_array() { value.clone() } else { Value::Null });
+                let n = yamlpath::visit_mut(&mut r.obj, &segs, create_v.as_ref(), &mut |node| {
+                    set_value(node, &value, &delim, index)
+                })?;
                 if n == 0 {
                     return Err(msg(if create {
                         format!("unable to find or create field \"{p}\" in replacement target")

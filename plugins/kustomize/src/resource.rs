@@ -33,11 +33,6 @@ impl Gvk {
             && (sel.kind.is_empty() || sel.kind == self.kind)
     }
 
-    /// `apiVersion` as written in objects.
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
-    }
-
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(&self) -> bool {
         crate::schema::namespaced(self)
@@ -132,7 +127,15 @@ pub struct Resource {
 impl Resource {
     /// Wraps an object.
     pub fn new(obj: Value) -> Resource {
-        Resource { obj, prev: Vec::new(), behavior: None, needs_hash: false, prefixes: Vec::new(), suffixes: Vec::new(), ref_vars: Vec::new() }
+        Resource {
+            obj,
+            prev: Vec::new(),
+            behavior: None,
+            needs_hash: false,
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
+            ref_vars: Vec::new(),
+        }
     }
 
     /// The object's gvk.
@@ -170,11 +173,6 @@ impl Resource {
     pub fn set_name(&mut self, name: &str) {
         self.remember_id();
         set_at(&mut self.obj, &["metadata", "name"], Value::String(name.into()));
-    }
-    /// Sets `metadata.namespace`, remembering the old id.
-    pub fn set_namespace(&mut self, ns: &str) {
-        self.remember_id();
-        set_at(&mut self.obj, &["metadata", "namespace"], Value::String(ns.into()));
     }
     /// `metadata.labels` as pairs.
     pub fn labels(&self) -> Map<String, Value> {
@@ -231,7 +229,8 @@ pub fn set_at(v: &mut Value, path: &[&str], value: Value) {
 pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
+        let v: Value =
+            serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
         push_object(v, path, &mut out)?;
     }
     Ok(out)
@@ -252,7 +251,10 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
                 return Ok(());
             }
             if kind.is_empty() {
-                return Err(crate::error::msg(format!("missing kind in object {:?} of '{path}'", Value::Object(m.clone()).get("metadata").map(|x| x.to_string()).unwrap_or_default())));
+                return Err(crate::error::msg(format!(
+                    "missing kind in object {:?} of '{path}'",
+                    Value::Object(m.clone()).get("metadata").map(|x| x.to_string()).unwrap_or_default()
+                )));
             }
             let mut obj = Value::Object(m);
             // kustomize reads labels and annotations as string maps.
@@ -282,7 +284,8 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
 pub fn parse_docs(text: &str, path: &str) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
+        let v: Value =
+            serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
         if !v.is_null() {
             out.push(v);
         }

@@ -90,7 +90,9 @@ fn custom_root(gvk: &Gvk) -> TypeRef {
             a.iter().any(|g| {
                 g.get("kind").and_then(Value::as_str) == Some(&gvk.kind)
                     && g.get("group").and_then(Value::as_str).unwrap_or("") == gvk.group
-                    && g.get("version").and_then(Value::as_str).is_none_or(|v| v == gvk.version || gvk.version.is_empty())
+                    && g.get("version")
+                        .and_then(Value::as_str)
+                        .is_none_or(|v| v == gvk.version || gvk.version.is_empty())
             })
         })
     })?;
@@ -118,13 +120,11 @@ fn resolve(doc: &Rc<Value>, v: &Value) -> TypeRef {
 
 fn find_kind(gvk: &Gvk) -> Option<&'static Kind> {
     let exact = data::KINDS.iter().find(|k| k.kind == gvk.kind && k.group == gvk.group && k.version == gvk.version);
-    exact
-        .or_else(|| data::KINDS.iter().find(|k| k.kind == gvk.kind && k.group == gvk.group))
-        .or_else(|| {
-            // Old groups (extensions/v1beta1 Deployment…) share the schema of today's kind.
-            let legacy = matches!(gvk.group.as_str(), "extensions" | "apps");
-            data::KINDS.iter().find(|k| k.kind == gvk.kind && (legacy || gvk.group.is_empty() || k.group.is_empty()))
-        })
+    exact.or_else(|| data::KINDS.iter().find(|k| k.kind == gvk.kind && k.group == gvk.group)).or_else(|| {
+        // Old groups (extensions/v1beta1 Deployment…) share the schema of today's kind.
+        let legacy = matches!(gvk.group.as_str(), "extensions" | "apps");
+        data::KINDS.iter().find(|k| k.kind == gvk.kind && (legacy || gvk.group.is_empty() || k.group.is_empty()))
+    })
 }
 
 /// Whether objects of `gvk` are namespaced (unknown kinds are).
@@ -132,6 +132,19 @@ pub fn namespaced(gvk: &Gvk) -> bool {
     if gvk.kind.is_empty() {
         return true;
     }
+    // A build asks this for the same few kinds again and again.
+    thread_local! {
+        static SEEN: RefCell<Vec<(String, String, bool)>> = const { RefCell::new(Vec::new()) };
+    }
+    if let Some(hit) = SEEN.with(|s| s.borrow().iter().find(|(g, k, _)| *g == gvk.group && *k == gvk.kind).map(|x| x.2)) {
+        return hit;
+    }
+    let v = lookup_namespaced(gvk);
+    SEEN.with(|s| s.borrow_mut().push((gvk.group.clone(), gvk.kind.clone(), v)));
+    v
+}
+
+fn lookup_namespaced(gvk: &Gvk) -> bool {
     match data::KINDS.iter().find(|k| k.kind == gvk.kind && k.group == gvk.group) {
         Some(k) => k.namespaced,
         None => data::KINDS

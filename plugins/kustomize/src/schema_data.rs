@@ -6,7 +6,11 @@ use super::{Field, Kind, List};
 /// Types: fields that are (or lead to) merge lists: (json name, list strategy, child type index or u16::MAX).
 pub static TYPES: &[&[Field]] = &[
     // apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 92 }, Field { name: "status", list: List::None, child: 93 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 92 },
+        Field { name: "status", list: List::None, child: 93 },
+    ],
     // api::certificates::v1::CertificateSigningRequest
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "status", list: List::None, child: 94 }],
     // api::certificates::v1beta1::ClusterTrustBundle
@@ -32,7 +36,10 @@ pub static TYPES: &[&[Field]] = &[
     // api::networking::v1beta1::ServiceCIDR
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "status", list: List::None, child: 96 }],
     // api::discovery::v1::EndpointSlice
-    &[Field { name: "endpoints", list: List::None, child: 97 }, Field { name: "metadata", list: List::None, child: 91 }],
+    &[
+        Field { name: "endpoints", list: List::None, child: 97 },
+        Field { name: "metadata", list: List::None, child: 91 },
+    ],
     // api::storagemigration::v1alpha1::StorageVersionMigration
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "status", list: List::None, child: 98 }],
     // api::policy::v1::PodDisruptionBudget
@@ -114,7 +121,11 @@ pub static TYPES: &[&[Field]] = &[
     // api::flowcontrol::v1::PriorityLevelConfiguration
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "status", list: List::None, child: 110 }],
     // api::flowcontrol::v1::FlowSchema
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 111 }, Field { name: "status", list: List::None, child: 112 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 111 },
+        Field { name: "status", list: List::None, child: 112 },
+    ],
     // api::authentication::v1::TokenRequest
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::authentication::v1::SelfSubjectReview
@@ -122,17 +133,37 @@ pub static TYPES: &[&[Field]] = &[
     // api::authentication::v1::TokenReview
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::apps::v1::DaemonSet
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 113 }, Field { name: "status", list: List::None, child: 114 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 113 },
+        Field { name: "status", list: List::None, child: 114 },
+    ],
     // api::apps::v1::Deployment
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 115 }, Field { name: "status", list: List::None, child: 116 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 115 },
+        Field { name: "status", list: List::None, child: 116 },
+    ],
     // api::apps::v1::StatefulSet
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 117 }, Field { name: "status", list: List::None, child: 118 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 117 },
+        Field { name: "status", list: List::None, child: 118 },
+    ],
     // api::apps::v1::ReplicaSet
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 119 }, Field { name: "status", list: List::None, child: 120 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 119 },
+        Field { name: "status", list: List::None, child: 120 },
+    ],
     // api::apps::v1::ControllerRevision
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::batch::v1::Job
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 121 }, Field { name: "status", list: List::None, child: 122 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 121 },
+        Field { name: "status", list: List::None, child: 122 },
+    ],
     // api::batch::v1::CronJob
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 123 }],
     // api::core::v1::Namespace
@@ -140,17 +171,28 @@ pub static TYPES: &[&[Field]] = &[
     // api::core::v1::LimitRange
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::core::v1::Pod
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 125 }, Field { name: "status", list: List::None, child: 126 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 125 },
+        Field { name: "status", list: List::None, child: 126 },
+    ],
     // api::core::v1::ResourceQuota
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::core::v1::Binding
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::core::v1::Node
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 127 }, Field { name: "status", list: List::None, child: 128 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 127 },
+        Field { name: "status", list: List::None, child: 128 },
+    ],
     // api::core::v1::PersistentVolumeClaim
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "status", list: List::None, child: 129 }],
     // api::core::v1::ServiceAccount
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "secrets", list: List::Map("name"), child: u16::MAX }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "secrets", list: List::Map("name"), child: u16::MAX },
+    ],
     // api::core::v1::Endpoints
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::core::v1::Event
@@ -158,29 +200,57 @@ pub static TYPES: &[&[Field]] = &[
     // api::core::v1::ConfigMap
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::core::v1::PodTemplate
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "template", list: List::None, child: 130 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "template", list: List::None, child: 130 },
+    ],
     // api::core::v1::Secret
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::core::v1::PersistentVolume
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::core::v1::ReplicationController
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 131 }, Field { name: "status", list: List::None, child: 132 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 131 },
+        Field { name: "status", list: List::None, child: 132 },
+    ],
     // api::core::v1::ComponentStatus
-    &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }, Field { name: "metadata", list: List::None, child: 91 }],
+    &[
+        Field { name: "conditions", list: List::Map("type"), child: u16::MAX },
+        Field { name: "metadata", list: List::None, child: 91 },
+    ],
     // api::core::v1::Service
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 133 }, Field { name: "status", list: List::None, child: 134 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 133 },
+        Field { name: "status", list: List::None, child: 134 },
+    ],
     // api::admissionregistration::v1::ValidatingWebhookConfiguration
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "webhooks", list: List::Map("name"), child: 135 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "webhooks", list: List::Map("name"), child: 135 },
+    ],
     // api::admissionregistration::v1::MutatingWebhookConfiguration
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "webhooks", list: List::Map("name"), child: 136 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "webhooks", list: List::Map("name"), child: 136 },
+    ],
     // api::admissionregistration::v1::ValidatingAdmissionPolicyBinding
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 137 }],
     // api::admissionregistration::v1::ValidatingAdmissionPolicy
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 138 }, Field { name: "status", list: List::None, child: 139 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 138 },
+        Field { name: "status", list: List::None, child: 139 },
+    ],
     // api::admissionregistration::v1beta1::ValidatingAdmissionPolicyBinding
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 140 }],
     // api::admissionregistration::v1beta1::ValidatingAdmissionPolicy
-    &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 141 }, Field { name: "status", list: List::None, child: 142 }],
+    &[
+        Field { name: "metadata", list: List::None, child: 91 },
+        Field { name: "spec", list: List::None, child: 141 },
+        Field { name: "status", list: List::None, child: 142 },
+    ],
     // api::admissionregistration::v1alpha1::MutatingAdmissionPolicy
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 143 }],
     // api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding
@@ -188,7 +258,10 @@ pub static TYPES: &[&[Field]] = &[
     // kube_aggregator::pkg::apis::apiregistration::v1::APIService
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "status", list: List::None, child: 144 }],
     // apimachinery::pkg::apis::meta::v1::ObjectMeta
-    &[Field { name: "finalizers", list: List::Set, child: u16::MAX }, Field { name: "ownerReferences", list: List::Map("uid"), child: u16::MAX }],
+    &[
+        Field { name: "finalizers", list: List::Set, child: u16::MAX },
+        Field { name: "ownerReferences", list: List::Map("uid"), child: u16::MAX },
+    ],
     // apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionSpec
     &[Field { name: "versions", list: List::None, child: 145 }],
     // apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionStatus
@@ -206,19 +279,31 @@ pub static TYPES: &[&[Field]] = &[
     // api::policy::v1::PodDisruptionBudgetStatus
     &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
     // api::resource::v1beta2::ResourceClaimStatus
-    &[Field { name: "devices", list: List::Map("driver"), child: 146 }, Field { name: "reservedFor", list: List::Map("uid"), child: u16::MAX }],
+    &[
+        Field { name: "devices", list: List::Map("driver"), child: 146 },
+        Field { name: "reservedFor", list: List::Map("uid"), child: u16::MAX },
+    ],
     // api::resource::v1beta2::ResourceClaimTemplateSpec
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::resource::v1beta1::ResourceClaimStatus
-    &[Field { name: "devices", list: List::Map("driver"), child: 147 }, Field { name: "reservedFor", list: List::Map("uid"), child: u16::MAX }],
+    &[
+        Field { name: "devices", list: List::Map("driver"), child: 147 },
+        Field { name: "reservedFor", list: List::Map("uid"), child: u16::MAX },
+    ],
     // api::resource::v1beta1::ResourceClaimTemplateSpec
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::resource::v1alpha3::ResourceClaimStatus
-    &[Field { name: "devices", list: List::Map("driver"), child: 148 }, Field { name: "reservedFor", list: List::Map("uid"), child: u16::MAX }],
+    &[
+        Field { name: "devices", list: List::Map("driver"), child: 148 },
+        Field { name: "reservedFor", list: List::Map("uid"), child: u16::MAX },
+    ],
     // api::resource::v1alpha3::ResourceClaimTemplateSpec
     &[Field { name: "metadata", list: List::None, child: 91 }],
     // api::apiserverinternal::v1alpha1::StorageVersionStatus
-    &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }, Field { name: "storageVersions", list: List::Map("apiServerID"), child: 149 }],
+    &[
+        Field { name: "conditions", list: List::Map("type"), child: u16::MAX },
+        Field { name: "storageVersions", list: List::Map("apiServerID"), child: 149 },
+    ],
     // api::storage::v1::CSINodeSpec
     &[Field { name: "drivers", list: List::Map("name"), child: u16::MAX }],
     // api::storage::v1::CSIDriverSpec
@@ -240,7 +325,10 @@ pub static TYPES: &[&[Field]] = &[
     // api::apps::v1::DeploymentStatus
     &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
     // api::apps::v1::StatefulSetSpec
-    &[Field { name: "template", list: List::None, child: 130 }, Field { name: "volumeClaimTemplates", list: List::None, child: 71 }],
+    &[
+        Field { name: "template", list: List::None, child: 130 },
+        Field { name: "volumeClaimTemplates", list: List::None, child: 71 },
+    ],
     // api::apps::v1::StatefulSetStatus
     &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
     // api::apps::v1::ReplicaSetSpec
@@ -248,21 +336,49 @@ pub static TYPES: &[&[Field]] = &[
     // api::apps::v1::ReplicaSetStatus
     &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
     // api::batch::v1::JobSpec
-    &[Field { name: "podFailurePolicy", list: List::None, child: 151 }, Field { name: "template", list: List::None, child: 130 }],
+    &[
+        Field { name: "podFailurePolicy", list: List::None, child: 151 },
+        Field { name: "template", list: List::None, child: 130 },
+    ],
     // api::batch::v1::JobStatus
-    &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }, Field { name: "uncountedTerminatedPods", list: List::None, child: 152 }],
+    &[
+        Field { name: "conditions", list: List::Map("type"), child: u16::MAX },
+        Field { name: "uncountedTerminatedPods", list: List::None, child: 152 },
+    ],
     // api::batch::v1::CronJobSpec
     &[Field { name: "jobTemplate", list: List::None, child: 153 }],
     // api::core::v1::NamespaceStatus
     &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
     // api::core::v1::PodSpec
-    &[Field { name: "containers", list: List::Map("name"), child: 154 }, Field { name: "ephemeralContainers", list: List::Map("name"), child: 155 }, Field { name: "hostAliases", list: List::Map("ip"), child: u16::MAX }, Field { name: "imagePullSecrets", list: List::Map("name"), child: u16::MAX }, Field { name: "initContainers", list: List::Map("name"), child: 154 }, Field { name: "resourceClaims", list: List::Map("name"), child: u16::MAX }, Field { name: "resources", list: List::None, child: 156 }, Field { name: "schedulingGates", list: List::Map("name"), child: u16::MAX }, Field { name: "topologySpreadConstraints", list: List::Map("topologyKey"), child: u16::MAX }, Field { name: "volumes", list: List::Map("name"), child: 157 }],
+    &[
+        Field { name: "containers", list: List::Map("name"), child: 154 },
+        Field { name: "ephemeralContainers", list: List::Map("name"), child: 155 },
+        Field { name: "hostAliases", list: List::Map("ip"), child: u16::MAX },
+        Field { name: "imagePullSecrets", list: List::Map("name"), child: u16::MAX },
+        Field { name: "initContainers", list: List::Map("name"), child: 154 },
+        Field { name: "resourceClaims", list: List::Map("name"), child: u16::MAX },
+        Field { name: "resources", list: List::None, child: 156 },
+        Field { name: "schedulingGates", list: List::Map("name"), child: u16::MAX },
+        Field { name: "topologySpreadConstraints", list: List::Map("topologyKey"), child: u16::MAX },
+        Field { name: "volumes", list: List::Map("name"), child: 157 },
+    ],
     // api::core::v1::PodStatus
-    &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }, Field { name: "containerStatuses", list: List::None, child: 158 }, Field { name: "ephemeralContainerStatuses", list: List::None, child: 158 }, Field { name: "hostIPs", list: List::Map("ip"), child: u16::MAX }, Field { name: "initContainerStatuses", list: List::None, child: 158 }, Field { name: "podIPs", list: List::Map("ip"), child: u16::MAX }, Field { name: "resourceClaimStatuses", list: List::Map("name"), child: u16::MAX }],
+    &[
+        Field { name: "conditions", list: List::Map("type"), child: u16::MAX },
+        Field { name: "containerStatuses", list: List::None, child: 158 },
+        Field { name: "ephemeralContainerStatuses", list: List::None, child: 158 },
+        Field { name: "hostIPs", list: List::Map("ip"), child: u16::MAX },
+        Field { name: "initContainerStatuses", list: List::None, child: 158 },
+        Field { name: "podIPs", list: List::Map("ip"), child: u16::MAX },
+        Field { name: "resourceClaimStatuses", list: List::Map("name"), child: u16::MAX },
+    ],
     // api::core::v1::NodeSpec
     &[Field { name: "podCIDRs", list: List::Set, child: u16::MAX }],
     // api::core::v1::NodeStatus
-    &[Field { name: "addresses", list: List::Map("type"), child: u16::MAX }, Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
+    &[
+        Field { name: "addresses", list: List::Map("type"), child: u16::MAX },
+        Field { name: "conditions", list: List::Map("type"), child: u16::MAX },
+    ],
     // api::core::v1::PersistentVolumeClaimStatus
     &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
     // api::core::v1::PodTemplateSpec
@@ -282,13 +398,19 @@ pub static TYPES: &[&[Field]] = &[
     // api::admissionregistration::v1::ValidatingAdmissionPolicyBindingSpec
     &[Field { name: "validationActions", list: List::Set, child: u16::MAX }],
     // api::admissionregistration::v1::ValidatingAdmissionPolicySpec
-    &[Field { name: "matchConditions", list: List::Map("name"), child: u16::MAX }, Field { name: "variables", list: List::Map("name"), child: u16::MAX }],
+    &[
+        Field { name: "matchConditions", list: List::Map("name"), child: u16::MAX },
+        Field { name: "variables", list: List::Map("name"), child: u16::MAX },
+    ],
     // api::admissionregistration::v1::ValidatingAdmissionPolicyStatus
     &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
     // api::admissionregistration::v1beta1::ValidatingAdmissionPolicyBindingSpec
     &[Field { name: "validationActions", list: List::Set, child: u16::MAX }],
     // api::admissionregistration::v1beta1::ValidatingAdmissionPolicySpec
-    &[Field { name: "matchConditions", list: List::Map("name"), child: u16::MAX }, Field { name: "variables", list: List::Map("name"), child: u16::MAX }],
+    &[
+        Field { name: "matchConditions", list: List::Map("name"), child: u16::MAX },
+        Field { name: "variables", list: List::Map("name"), child: u16::MAX },
+    ],
     // api::admissionregistration::v1beta1::ValidatingAdmissionPolicyStatus
     &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
     // api::admissionregistration::v1alpha1::MutatingAdmissionPolicySpec
@@ -304,31 +426,64 @@ pub static TYPES: &[&[Field]] = &[
     // api::resource::v1alpha3::AllocatedDeviceStatus
     &[Field { name: "conditions", list: List::Map("type"), child: u16::MAX }],
     // api::apiserverinternal::v1alpha1::ServerStorageVersion
-    &[Field { name: "decodableVersions", list: List::Set, child: u16::MAX }, Field { name: "servedVersions", list: List::Set, child: u16::MAX }],
+    &[
+        Field { name: "decodableVersions", list: List::Set, child: u16::MAX },
+        Field { name: "servedVersions", list: List::Set, child: u16::MAX },
+    ],
     // api::flowcontrol::v1::PolicyRulesWithSubjects
-    &[Field { name: "nonResourceRules", list: List::None, child: 160 }, Field { name: "resourceRules", list: List::None, child: 161 }],
+    &[
+        Field { name: "nonResourceRules", list: List::None, child: 160 },
+        Field { name: "resourceRules", list: List::None, child: 161 },
+    ],
     // api::batch::v1::PodFailurePolicy
     &[Field { name: "rules", list: List::None, child: 162 }],
     // api::batch::v1::UncountedTerminatedPods
-    &[Field { name: "failed", list: List::Set, child: u16::MAX }, Field { name: "succeeded", list: List::Set, child: u16::MAX }],
+    &[
+        Field { name: "failed", list: List::Set, child: u16::MAX },
+        Field { name: "succeeded", list: List::Set, child: u16::MAX },
+    ],
     // api::batch::v1::JobTemplateSpec
     &[Field { name: "metadata", list: List::None, child: 91 }, Field { name: "spec", list: List::None, child: 121 }],
     // api::core::v1::Container
-    &[Field { name: "env", list: List::Map("name"), child: u16::MAX }, Field { name: "ports", list: List::Map("containerPort"), child: u16::MAX }, Field { name: "resources", list: List::None, child: 156 }, Field { name: "volumeDevices", list: List::Map("devicePath"), child: u16::MAX }, Field { name: "volumeMounts", list: List::Map("mountPath"), child: u16::MAX }],
+    &[
+        Field { name: "env", list: List::Map("name"), child: u16::MAX },
+        Field { name: "ports", list: List::Map("containerPort"), child: u16::MAX },
+        Field { name: "resources", list: List::None, child: 156 },
+        Field { name: "volumeDevices", list: List::Map("devicePath"), child: u16::MAX },
+        Field { name: "volumeMounts", list: List::Map("mountPath"), child: u16::MAX },
+    ],
     // api::core::v1::EphemeralContainer
-    &[Field { name: "env", list: List::Map("name"), child: u16::MAX }, Field { name: "ports", list: List::Map("containerPort"), child: u16::MAX }, Field { name: "resources", list: List::None, child: 156 }, Field { name: "volumeDevices", list: List::Map("devicePath"), child: u16::MAX }, Field { name: "volumeMounts", list: List::Map("mountPath"), child: u16::MAX }],
+    &[
+        Field { name: "env", list: List::Map("name"), child: u16::MAX },
+        Field { name: "ports", list: List::Map("containerPort"), child: u16::MAX },
+        Field { name: "resources", list: List::None, child: 156 },
+        Field { name: "volumeDevices", list: List::Map("devicePath"), child: u16::MAX },
+        Field { name: "volumeMounts", list: List::Map("mountPath"), child: u16::MAX },
+    ],
     // api::core::v1::ResourceRequirements
     &[Field { name: "claims", list: List::Map("name"), child: u16::MAX }],
     // api::core::v1::Volume
     &[Field { name: "ephemeral", list: List::None, child: 163 }],
     // api::core::v1::ContainerStatus
-    &[Field { name: "allocatedResourcesStatus", list: List::Map("name"), child: 164 }, Field { name: "resources", list: List::None, child: 156 }, Field { name: "volumeMounts", list: List::Map("mountPath"), child: u16::MAX }],
+    &[
+        Field { name: "allocatedResourcesStatus", list: List::Map("name"), child: 164 },
+        Field { name: "resources", list: List::None, child: 156 },
+        Field { name: "volumeMounts", list: List::Map("mountPath"), child: u16::MAX },
+    ],
     // apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceValidation
     &[Field { name: "openAPIV3Schema", list: List::None, child: 165 }],
     // api::flowcontrol::v1::NonResourcePolicyRule
-    &[Field { name: "nonResourceURLs", list: List::Set, child: u16::MAX }, Field { name: "verbs", list: List::Set, child: u16::MAX }],
+    &[
+        Field { name: "nonResourceURLs", list: List::Set, child: u16::MAX },
+        Field { name: "verbs", list: List::Set, child: u16::MAX },
+    ],
     // api::flowcontrol::v1::ResourcePolicyRule
-    &[Field { name: "apiGroups", list: List::Set, child: u16::MAX }, Field { name: "namespaces", list: List::Set, child: u16::MAX }, Field { name: "resources", list: List::Set, child: u16::MAX }, Field { name: "verbs", list: List::Set, child: u16::MAX }],
+    &[
+        Field { name: "apiGroups", list: List::Set, child: u16::MAX },
+        Field { name: "namespaces", list: List::Set, child: u16::MAX },
+        Field { name: "resources", list: List::Set, child: u16::MAX },
+        Field { name: "verbs", list: List::Set, child: u16::MAX },
+    ],
     // api::batch::v1::PodFailurePolicyRule
     &[Field { name: "onExitCodes", list: List::None, child: 166 }],
     // api::core::v1::EphemeralVolumeSource
@@ -336,7 +491,16 @@ pub static TYPES: &[&[Field]] = &[
     // api::core::v1::ResourceStatus
     &[Field { name: "resources", list: List::Map("resourceID"), child: u16::MAX }],
     // apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps
-    &[Field { name: "allOf", list: List::None, child: 165 }, Field { name: "anyOf", list: List::None, child: 165 }, Field { name: "definitions", list: List::None, child: 165 }, Field { name: "not", list: List::None, child: 165 }, Field { name: "oneOf", list: List::None, child: 165 }, Field { name: "patternProperties", list: List::None, child: 165 }, Field { name: "properties", list: List::None, child: 165 }, Field { name: "x-kubernetes-validations", list: List::Map("rule"), child: u16::MAX }],
+    &[
+        Field { name: "allOf", list: List::None, child: 165 },
+        Field { name: "anyOf", list: List::None, child: 165 },
+        Field { name: "definitions", list: List::None, child: 165 },
+        Field { name: "not", list: List::None, child: 165 },
+        Field { name: "oneOf", list: List::None, child: 165 },
+        Field { name: "patternProperties", list: List::None, child: 165 },
+        Field { name: "properties", list: List::None, child: 165 },
+        Field { name: "x-kubernetes-validations", list: List::Map("rule"), child: u16::MAX },
+    ],
     // api::batch::v1::PodFailurePolicyOnExitCodesRequirement
     &[Field { name: "values", list: List::Set, child: u16::MAX }],
     // api::core::v1::PersistentVolumeClaimTemplate
@@ -539,14 +703,62 @@ pub static KINDS: &[Kind] = &[
     Kind { group: "", version: "v1", kind: "Service", root: 81, namespaced: true },
     Kind { group: "", version: "v1", kind: "ServiceAccount", root: 72, namespaced: true },
     Kind { group: "", version: "v1", kind: "Status", root: u16::MAX, namespaced: false },
-    Kind { group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfiguration", root: 83, namespaced: false },
-    Kind { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicy", root: 85, namespaced: false },
-    Kind { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicyBinding", root: 84, namespaced: false },
-    Kind { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfiguration", root: 82, namespaced: false },
-    Kind { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicy", root: 88, namespaced: false },
-    Kind { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicyBinding", root: 89, namespaced: false },
-    Kind { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicy", root: 87, namespaced: false },
-    Kind { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicyBinding", root: 86, namespaced: false },
+    Kind {
+        group: "admissionregistration.k8s.io",
+        version: "v1",
+        kind: "MutatingWebhookConfiguration",
+        root: 83,
+        namespaced: false,
+    },
+    Kind {
+        group: "admissionregistration.k8s.io",
+        version: "v1",
+        kind: "ValidatingAdmissionPolicy",
+        root: 85,
+        namespaced: false,
+    },
+    Kind {
+        group: "admissionregistration.k8s.io",
+        version: "v1",
+        kind: "ValidatingAdmissionPolicyBinding",
+        root: 84,
+        namespaced: false,
+    },
+    Kind {
+        group: "admissionregistration.k8s.io",
+        version: "v1",
+        kind: "ValidatingWebhookConfiguration",
+        root: 82,
+        namespaced: false,
+    },
+    Kind {
+        group: "admissionregistration.k8s.io",
+        version: "v1alpha1",
+        kind: "MutatingAdmissionPolicy",
+        root: 88,
+        namespaced: false,
+    },
+    Kind {
+        group: "admissionregistration.k8s.io",
+        version: "v1alpha1",
+        kind: "MutatingAdmissionPolicyBinding",
+        root: 89,
+        namespaced: false,
+    },
+    Kind {
+        group: "admissionregistration.k8s.io",
+        version: "v1beta1",
+        kind: "ValidatingAdmissionPolicy",
+        root: 87,
+        namespaced: false,
+    },
+    Kind {
+        group: "admissionregistration.k8s.io",
+        version: "v1beta1",
+        kind: "ValidatingAdmissionPolicyBinding",
+        root: 86,
+        namespaced: false,
+    },
     Kind { group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition", root: 0, namespaced: false },
     Kind { group: "apiregistration.k8s.io", version: "v1", kind: "APIService", root: 90, namespaced: false },
     Kind { group: "apps", version: "v1", kind: "ControllerRevision", root: 62, namespaced: true },
@@ -575,8 +787,20 @@ pub static KINDS: &[Kind] = &[
     Kind { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", root: 13, namespaced: true },
     Kind { group: "events.k8s.io", version: "v1", kind: "Event", root: 31, namespaced: true },
     Kind { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "FlowSchema", root: 54, namespaced: false },
-    Kind { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PriorityLevelConfiguration", root: 53, namespaced: false },
-    Kind { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "StorageVersion", root: 30, namespaced: false },
+    Kind {
+        group: "flowcontrol.apiserver.k8s.io",
+        version: "v1",
+        kind: "PriorityLevelConfiguration",
+        root: 53,
+        namespaced: false,
+    },
+    Kind {
+        group: "internal.apiserver.k8s.io",
+        version: "v1alpha1",
+        kind: "StorageVersion",
+        root: 30,
+        namespaced: false,
+    },
     Kind { group: "networking.k8s.io", version: "v1", kind: "IPAddress", root: 8, namespaced: false },
     Kind { group: "networking.k8s.io", version: "v1", kind: "Ingress", root: 7, namespaced: true },
     Kind { group: "networking.k8s.io", version: "v1", kind: "IngressClass", root: 6, namespaced: false },
@@ -612,5 +836,11 @@ pub static KINDS: &[Kind] = &[
     Kind { group: "storage.k8s.io", version: "v1", kind: "VolumeAttachment", root: 34, namespaced: false },
     Kind { group: "storage.k8s.io", version: "v1alpha1", kind: "VolumeAttributesClass", root: 38, namespaced: false },
     Kind { group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttributesClass", root: 37, namespaced: false },
-    Kind { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "StorageVersionMigration", root: 14, namespaced: false },
+    Kind {
+        group: "storagemigration.k8s.io",
+        version: "v1alpha1",
+        kind: "StorageVersionMigration",
+        root: 14,
+        namespaced: false,
+    },
 ];

@@ -59,15 +59,17 @@ impl Compiled {
     pub fn matches(&self, r: &Resource) -> Result<bool> {
         let cur = r.id();
         let org = r.org_id();
-        if let Some(ns) = &self.ns {
-            if !ns.is_match(org.effective_ns()) && !ns.is_match(cur.effective_ns()) {
-                return Ok(false);
-            }
+        if let Some(ns) = &self.ns
+            && !ns.is_match(org.effective_ns())
+            && !ns.is_match(cur.effective_ns())
+        {
+            return Ok(false);
         }
-        if let Some(n) = &self.name {
-            if !n.is_match(&org.name) && !n.is_match(&cur.name) {
-                return Ok(false);
-            }
+        if let Some(n) = &self.name
+            && !n.is_match(&org.name)
+            && !n.is_match(&cur.name)
+        {
+            return Ok(false);
         }
         let g = &cur.gvk;
         let s = &self.sel;

@@ -25,9 +25,9 @@ fn directive(m: &Map<String, Value>) -> Option<&str> {
 /// Removes `$…` directives from a patch value being copied into the result.
 pub fn strip(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip(v))).collect(),
-        ),
+        Value::Object(m) => {
+            Value::Object(m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip(v))).collect())
+        }
         Value::Array(a) => Value::Array(
             a.iter()
                 .filter(|x| !x.as_object().is_some_and(|m| directive(m).is_some() && m.len() == 1))
@@ -58,10 +58,10 @@ pub fn merge(dest: &mut Value, patch: &Value, ty: &TypeRef) -> Result<Outcome> {
     let dm = dest.as_object_mut().expect("object");
     for (k, pv) in pm {
         if k.starts_with('$') {
-            if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-                if let (Some(Value::Array(d)), Value::Array(del)) = (dm.get_mut(field), pv) {
-                    d.retain(|x| !del.contains(x));
-                }
+            if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/")
+                && let (Some(Value::Array(d)), Value::Array(del)) = (dm.get_mut(field), pv)
+            {
+                d.retain(|x| !del.contains(x));
             }
             continue;
         }
@@ -119,10 +119,7 @@ pub fn merge(dest: &mut Value, patch: &Value, ty: &TypeRef) -> Result<Outcome> {
 }
 
 fn strip_list(pa: &[Value]) -> Vec<Value> {
-    pa.iter()
-        .filter(|x| !x.as_object().is_some_and(|m| directive(m).is_some()))
-        .map(strip)
-        .collect()
+    pa.iter().filter(|x| x.as_object().is_none_or(|m| directive(m).is_none())).map(strip).collect()
 }
 
 // kustomize merges with `ListIncreaseDirection: Prepend`: the patch's

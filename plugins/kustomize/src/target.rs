@@ -33,10 +33,15 @@ impl Acc {
 
     /// Appends objects, refusing an id that is already present.
     pub fn append(&mut self, new: Vec<Resource>) -> Result<()> {
-        for r in new {
+        let key = |r: &Resource| {
             let id = r.id();
-            if self.res.iter().any(|x| x.id().equals(&id)) {
-                return Err(msg(format!("may not add resource with an already registered id: {id}")));
+            let ns = id.effective_ns().to_string();
+            (id.gvk, id.name, ns)
+        };
+        let mut seen: std::collections::HashSet<_> = self.res.iter().map(key).collect();
+        for r in new {
+            if !seen.insert(key(&r)) {
+                return Err(msg(format!("may not add resource with an already registered id: {}", r.id())));
             }
             self.res.push(r);
         }
@@ -81,13 +86,21 @@ impl Acc {
                             }
                             set_meta_map(&mut r.obj, "labels", labels);
                             set_meta_map(&mut r.obj, "annotations", annos);
-                            crate::resource::set_at(&mut r.obj, &["metadata", "name"], Value::String(old.name().into()));
+                            crate::resource::set_at(
+                                &mut r.obj,
+                                &["metadata", "name"],
+                                Value::String(old.name().into()),
+                            );
                             if old.namespace().is_empty() {
                                 if let Some(m) = r.obj.get_mut("metadata").and_then(Value::as_object_mut) {
                                     m.remove("namespace");
                                 }
                             } else {
-                                crate::resource::set_at(&mut r.obj, &["metadata", "namespace"], Value::String(old.namespace().into()));
+                                crate::resource::set_at(
+                                    &mut r.obj,
+                                    &["metadata", "namespace"],
+                                    Value::String(old.namespace().into()),
+                                );
                             }
                             r.prev = old.prev.clone();
                             r.prefixes = old.prefixes.clone();
@@ -168,8 +181,11 @@ impl Ctx<'_> {
                 format!("remote resource '{rel}' refused: builtin:kustomize runs without network access"),
             ));
         }
-        let p = fs::join(&self.dir, rel)
-            .map_err(|_| Error::Escape { file: self.file.clone(), field: field.into(), path: rel.into() })?;
+        let p = fs::join(&self.dir, rel).map_err(|_| Error::Escape {
+            file: self.file.clone(),
+            field: field.into(),
+            path: rel.into(),
+        })?;
         if restrict && self.ld.opts.load_restrictor == LoadRestrictor::RootOnly && !p.starts_with(&self.dir) {
             return Err(Error::field(
                 &self.file,
@@ -183,14 +199,16 @@ impl Ctx<'_> {
     /// Reads a file of field `field` as text.
     pub fn read(&self, field: &str, rel: &str) -> Result<(PathBuf, String)> {
         let p = self.resolve(field, rel, true)?;
-        let bytes = self.ld.fs.read(&p).map_err(|source| Error::Read { path: show(&p), source }.within(&self.file, field))?;
+        let bytes =
+            self.ld.fs.read(&p).map_err(|source| Error::Read { path: show(&p), source }.within(&self.file, field))?;
         Ok((p, String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// Reads a file of field `field` as bytes.
     pub fn read_bytes(&self, field: &str, rel: &str) -> Result<(PathBuf, Vec<u8>)> {
         let p = self.resolve(field, rel, true)?;
-        let bytes = self.ld.fs.read(&p).map_err(|source| Error::Read { path: show(&p), source }.within(&self.file, field))?;
+        let bytes =
+            self.ld.fs.read(&p).map_err(|source| Error::Read { path: show(&p), source }.within(&self.file, field))?;
         Ok((p, bytes))
     }
 }
@@ -285,11 +303,17 @@ impl<'a> Loader<'a> {
             return acc.append(res);
         }
         if !self.fs.is_dir(&p) {
-            return Err(msg(format!("accumulating resources: '{}': must be a file or a directory (not found)", show(&p))));
+            return Err(msg(format!(
+                "accumulating resources: '{}': must be a file or a directory (not found)",
+                show(&p)
+            )));
         }
         let (k, file) = self.load_kustomization(&p)?;
         if k.is_component() {
-            return Err(msg(format!("accumulating resources from '{entry}': expected kind 'Kustomization' for path '{}' but got 'Component'", show(&p))));
+            return Err(msg(format!(
+                "accumulating resources from '{entry}': expected kind 'Kustomization' for path '{}' but got 'Component'",
+                show(&p)
+            )));
         }
         self.enter(&p)?;
         let mut sub = Acc::new();
@@ -310,7 +334,9 @@ impl<'a> Loader<'a> {
     fn add_component(&self, ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()> {
         let p = ctx.resolve("components", entry, false)?;
         if self.fs.is_file(&p) {
-            return Err(msg(format!("component '{entry}' must be a directory holding a kind: Component kustomization")));
+            return Err(msg(format!(
+                "component '{entry}' must be a directory holding a kind: Component kustomization"
+            )));
         }
         let (k, file) = self.load_kustomization(&p)?;
         if !k.is_component() {
@@ -329,8 +355,14 @@ impl<'a> Loader<'a> {
 
 /// Builds the kustomization in `dir` (see [`crate::build`]).
 pub fn run(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Vec<Value>> {
-    let mut ld =
-        Loader { fs, opts, stack: RefCell::new(Vec::new()), top: dir.to_path_buf(), origins: false, transformations: false };
+    let mut ld = Loader {
+        fs,
+        opts,
+        stack: RefCell::new(Vec::new()),
+        top: dir.to_path_buf(),
+        origins: false,
+        transformations: false,
+    };
     if !fs.is_dir(dir) {
         return Err(msg(format!("'{}' is not a directory of the snapshot", show(dir))));
     }
@@ -340,7 +372,9 @@ pub fn run(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Vec<Value>> {
             "originAnnotations" => ld.origins = true,
             "transformerAnnotations" => ld.transformations = true,
             "managedByLabel" => {}
-            other => return Err(Error::field(&file, "buildMetadata", format!("unknown buildMetadata option '{other}'"))),
+            other => {
+                return Err(Error::field(&file, "buildMetadata", format!("unknown buildMetadata option '{other}'")));
+            }
         }
     }
     ld.enter(dir)?;
@@ -350,24 +384,26 @@ pub fn run(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Vec<Value>> {
     crate::hash::add_hashes(&mut acc.res)?;
     crate::namereference::fix(&mut acc.res, &acc.config)?;
     crate::vars::resolve(&mut acc.res, &acc.vars, &acc.config)?;
-    acc.res.retain(|r| crate::resource::str_at(&r.obj, &["metadata", "annotations", "config.kubernetes.io/local-config"]) != "true");
+    acc.res.retain(|r| {
+        crate::resource::str_at(&r.obj, &["metadata", "annotations", "config.kubernetes.io/local-config"]) != "true"
+    });
     crate::sort::sort(&mut acc.res, k.sort_options.as_ref(), &file)?;
     Ok(acc.res.into_iter().map(|r| finish(r.obj)).collect())
 }
 
 /// Drops kustomize's internal annotations.
 fn finish(mut obj: Value) -> Value {
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        if let Some(Value::Object(a)) = meta.get_mut("annotations") {
-            a.retain(|k, _| {
-                !k.starts_with("internal.config.kubernetes.io/")
-                    && k != "kustomize.config.k8s.io/behavior"
-                    && k != "kustomize.config.k8s.io/needs-hash"
-                    && k != "config.kubernetes.io/index"
-            });
-            if a.is_empty() {
-                meta.remove("annotations");
-            }
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        && let Some(Value::Object(a)) = meta.get_mut("annotations")
+    {
+        a.retain(|k, _| {
+            !k.starts_with("internal.config.kubernetes.io/")
+                && k != "kustomize.config.k8s.io/behavior"
+                && k != "kustomize.config.k8s.io/needs-hash"
+                && k != "config.kubernetes.io/index"
+        });
+        if a.is_empty() {
+            meta.remove("annotations");
         }
     }
     obj

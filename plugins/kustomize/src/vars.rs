@@ -56,7 +56,9 @@ pub fn bind(res: &mut [Resource], v: &Var) -> Result<()> {
             res[*i].all_ids().any(|id| {
                 id.gvk.selected_by(&want)
                     && id.name == v.objref.name
-                    && (v.objref.namespace.is_empty() || id.effective_ns() == v.objref.namespace || id.namespace == v.objref.namespace)
+                    && (v.objref.namespace.is_empty()
+                        || id.effective_ns() == v.objref.namespace
+                        || id.namespace == v.objref.namespace)
             })
         })
         .collect();
@@ -84,10 +86,10 @@ fn value_of(res: &[Resource], v: &Var) -> Result<Value> {
 /// Expands `$(NAME)` in `s`; a string that is only one reference takes the
 /// var's typed value.
 fn expand(s: &str, vals: &[(String, Value)]) -> Value {
-    if let Some(inner) = s.strip_prefix("$(").and_then(|x| x.strip_suffix(')')) {
-        if let Some((_, v)) = vals.iter().find(|(n, _)| n == inner) {
-            return v.clone();
-        }
+    if let Some(inner) = s.strip_prefix("$(").and_then(|x| x.strip_suffix(')'))
+        && let Some((_, v)) = vals.iter().find(|(n, _)| n == inner)
+    {
+        return v.clone();
     }
     let mut out = String::new();
     let b = s.as_bytes();
@@ -99,17 +101,17 @@ fn expand(s: &str, vals: &[(String, Value)]) -> Value {
                 i += 2;
                 continue;
             }
-            if b[i + 1] == b'(' {
-                if let Some(end) = s[i + 2..].find(')') {
-                    let name = &s[i + 2..i + 2 + end];
-                    if let Some((_, v)) = vals.iter().find(|(n, _)| n == name) {
-                        out.push_str(&crate::kustfile::scalar_string(v));
-                    } else {
-                        out.push_str(&s[i..i + 3 + end]);
-                    }
-                    i += 3 + end;
-                    continue;
+            if b[i + 1] == b'('
+                && let Some(end) = s[i + 2..].find(')')
+            {
+                let name = &s[i + 2..i + 2 + end];
+                if let Some((_, v)) = vals.iter().find(|(n, _)| n == name) {
+                    out.push_str(&crate::kustfile::scalar_string(v));
+                } else {
+                    out.push_str(&s[i..i + 3 + end]);
                 }
+                i += 3 + end;
+                continue;
             }
         }
         let ch = s[i..].chars().next().expect("char");

@@ -44,12 +44,12 @@ pub fn split(path: &str) -> Vec<Seg> {
             continue;
         }
         // `containers[0]` → `containers`, `[0]`
-        if !r.starts_with('[') {
-            if let Some(i) = r.find('[').filter(|_| r.ends_with(']')) {
-                out.push(Seg::Field(r[..i].to_string()));
-                out.push(bracket(&r[i..]));
-                continue;
-            }
+        if !r.starts_with('[')
+            && let Some(i) = r.find('[').filter(|_| r.ends_with(']'))
+        {
+            out.push(Seg::Field(r[..i].to_string()));
+            out.push(bracket(&r[i..]));
+            continue;
         }
         out.push(if r.starts_with('[') && r.ends_with(']') {
             bracket(&r)
@@ -85,9 +85,13 @@ pub fn lookup<'a>(v: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
     let Some((s, rest)) = segs.split_first() else { return Some(v) };
     match (s, v) {
         (Seg::Field(f), Value::Object(m)) => lookup(m.get(f)?, rest),
-        (Seg::Field(f), Value::Array(a)) => f.parse::<usize>().ok().and_then(|i| a.get(i)).and_then(|x| lookup(x, rest)),
+        (Seg::Field(f), Value::Array(a)) => {
+            f.parse::<usize>().ok().and_then(|i| a.get(i)).and_then(|x| lookup(x, rest))
+        }
         (Seg::Index(i), Value::Array(a)) => lookup(a.get(*i)?, rest),
-        (Seg::Match(k, val), Value::Array(a)) => a.iter().find(|e| elem_matches(e, k, val)).and_then(|x| lookup(x, rest)),
+        (Seg::Match(k, val), Value::Array(a)) => {
+            a.iter().find(|e| elem_matches(e, k, val)).and_then(|x| lookup(x, rest))
+        }
         (Seg::Wild, Value::Array(a)) => a.iter().find_map(|x| lookup(x, rest)),
         _ => None,
     }
@@ -183,5 +187,8 @@ fn container_for(s: &Seg) -> Value {
 
 /// Reads a plain YAML scalar the way a YAML 1.2 parser would type it.
 pub fn resolve_plain(s: &str) -> Value {
-    serde_yaml::from_str::<Value>(s).ok().filter(|v| !v.is_object() && !v.is_array()).unwrap_or_else(|| Value::String(s.into()))
+    serde_yaml::from_str::<Value>(s)
+        .ok()
+        .filter(|v| !v.is_object() && !v.is_array())
+        .unwrap_or_else(|| Value::String(s.into()))
 }

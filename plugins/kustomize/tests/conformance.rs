@@ -69,13 +69,23 @@ fn first_diff(a: &Value, b: &Value, path: &str) -> String {
 fn compare(got: &[Value], want: &[Value]) -> Result<(), String> {
     if got.len() != want.len() {
         let ids = |v: &[Value]| {
-            v.iter().map(|o| format!("{}/{}", o["kind"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")
+            v.iter()
+                .map(|o| {
+                    format!("{}/{}", o["kind"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or(""))
+                })
+                .collect::<Vec<_>>()
+                .join(",")
         };
         return Err(format!("{} objects, want {}: got [{}] want [{}]", got.len(), want.len(), ids(got), ids(want)));
     }
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         if g != w {
-            return Err(format!("object {i} ({}/{}): {}", w["kind"].as_str().unwrap_or(""), w["metadata"]["name"].as_str().unwrap_or(""), first_diff(g, w, "")));
+            return Err(format!(
+                "object {i} ({}/{}): {}",
+                w["kind"].as_str().unwrap_or(""),
+                w["metadata"]["name"].as_str().unwrap_or(""),
+                first_diff(g, w, "")
+            ));
         }
     }
     Ok(())
@@ -102,7 +112,8 @@ fn live(dir: &Path, case: &Value) -> Option<Result<Vec<Value>, String>> {
 }
 
 fn cases(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     v.sort();
     v
 }
@@ -150,13 +161,12 @@ fn conformance() {
             e.0 += 1;
             e.1 += ok as usize;
         }
-        if live_on {
-            if let (Some(Ok(l)), Ok(g)) = (live(&dir, &case), &got) {
-                if compare(g, &l).is_err() {
-                    live_mismatch += 1;
-                    println!("live mismatch: {name}");
-                }
-            }
+        if live_on
+            && let (Some(Ok(l)), Ok(g)) = (live(&dir, &case), &got)
+            && compare(g, &l).is_err()
+        {
+            live_mismatch += 1;
+            println!("live mismatch: {name}");
         }
     }
     let (mut etotal, mut epassed, mut esub) = (0, 0, 0);
@@ -180,7 +190,12 @@ fn conformance() {
 
     println!("kustomize corpus: {passed}/{total} passed ({:.1} %)", 100.0 * passed as f64 / total as f64);
     println!("error corpus: {epassed}/{etotal} rejected, {esub} with the upstream message substrings");
-    println!("overall: {}/{} ({:.1} %)", passed + epassed, total + etotal, 100.0 * (passed + epassed) as f64 / (total + etotal) as f64);
+    println!(
+        "overall: {}/{} ({:.1} %)",
+        passed + epassed,
+        total + etotal,
+        100.0 * (passed + epassed) as f64 / (total + etotal) as f64
+    );
     if live_on {
         println!("live kubectl mismatches: {live_mismatch}");
     }
@@ -190,7 +205,9 @@ fn conformance() {
     }
 
     if std::env::var_os("KUSTOMIZE_UPDATE_KNOWN").is_some() {
-        let mut s = String::from("# Corpus cases builtin:kustomize does not yet match, one per line: name, then the reason.\n# The conformance test fails when an unlisted case fails or a listed case passes.\n");
+        let mut s = String::from(
+            "# Corpus cases builtin:kustomize does not yet match, one per line: name, then the reason.\n# The conformance test fails when an unlisted case fails or a listed case passes.\n",
+        );
         for (n, r) in &failures {
             let reason = known.get(n).filter(|r| !r.is_empty()).cloned().unwrap_or_else(|| r.replace('\n', " "));
             s.push_str(&format!("{n}  {reason}\n"));
@@ -205,5 +222,10 @@ fn conformance() {
     for n in &fixed {
         println!("NOW PASSING (remove from known failures): {n}");
     }
-    assert!(unexpected.is_empty() && fixed.is_empty(), "{} unexpected failures, {} listed cases now pass", unexpected.len(), fixed.len());
+    assert!(
+        unexpected.is_empty() && fixed.is_empty(),
+        "{} unexpected failures, {} listed cases now pass",
+        unexpected.len(),
+        fixed.len()
+    );
 }
