@@ -166,6 +166,20 @@ impl Kustomization {
         Ok(k)
     }
 
+    /// Checks what the kind requires (a Component's apiVersion).
+    pub fn validate(&self, file: &str) -> Result<()> {
+        if self.is_component() {
+            if let Some(av) = self.api_version.as_deref().filter(|a| *a != "kustomize.config.k8s.io/v1alpha1") {
+                return Err(Error::field(
+                    file,
+                    "apiVersion",
+                    format!("apiVersion for Component should be kustomize.config.k8s.io/v1alpha1, not '{av}'"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether this is a `kind: Component`.
     pub fn is_component(&self) -> bool {
         self.kind.as_deref() == Some("Component")

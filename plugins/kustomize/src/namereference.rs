@@ -34,7 +34,7 @@ fn select<'c>(
     role_kind: Option<&str>,
     referrer: &Referrer,
     ns_filter: Option<&str>,
-    same_ns_too: bool,
+    is_map: bool,
 ) -> Result<Option<&'c Cand>> {
     let mut c: Vec<&Cand> = cands
         .iter()
@@ -58,20 +58,19 @@ fn select<'c>(
             !x.cur.gvk.namespaced()
                 || x.cur.gvk.kind == "ServiceAccount"
                 || ns_equal(&x.cur, &referrer.cur)
-                || !same_ns_too
         });
     }
     if c.len() == 1 {
         return Ok(Some(c[0]));
     }
-    c.retain(|x| x.prefixes == referrer.prefixes && x.suffixes == referrer.suffixes);
+    c.retain(|x| same_ending(&x.prefixes, referrer.prefixes) && same_ending(&x.suffixes, referrer.suffixes));
     match c.len() {
         0 => Ok(None),
         1 => Ok(Some(c[0])),
         _ => {
             let same = c
                 .iter()
-                .all(|x| x.cur.name == c[0].cur.name && (!same_ns_too || x.cur.namespace == c[0].cur.namespace));
+                .all(|x| x.cur.name == c[0].cur.name && (!is_map || x.cur.namespace == c[0].cur.namespace));
             if same {
                 Ok(Some(c[0]))
             } else {
@@ -80,6 +79,16 @@ fn select<'c>(
             }
         }
     }
+}
+
+/// kustomize's `SameEndingSubSlice`: one stack ends like the other (two
+/// empty stacks match; an empty and a non-empty one do not).
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.is_empty() {
+        return long.is_empty();
+    }
+    long.ends_with(short)
 }
 
 fn could_be_referenced(c: &Cand, r: &Referrer) -> bool {
@@ -154,8 +163,11 @@ fn set_node(node: &mut Value, cands: &[Cand], target: &Gvk, role: Option<&str>, 
             if m.get("kind").and_then(Value::as_str).is_some_and(|k| k != target.kind) {
                 return Ok(());
             }
+            if m.get("namespace").is_some_and(|n| n.as_str().is_none_or(str::is_empty)) {
+                return Err(msg(format!("Invalid Input: namespace is blank for resource \"{}\"", r.cur)));
+            }
             let ns = m.get("namespace").and_then(Value::as_str).map(String::from);
-            if let Some(c) = select(cands, &old, target, role, r, ns.as_deref(), false)? {
+            if let Some(c) = select(cands, &old, target, role, r, ns.as_deref(), true)? {
                 if c.cur.name == old && c.cur.namespace.is_empty() {
                     return Ok(());
                 }

@@ -31,6 +31,9 @@ pub fn load(ctx: &Ctx, field: &str, path: Option<&str>, inline: Option<&str>) ->
         (None, None) => return Err(Error::field(&ctx.file, field, "patch has neither a path nor an inline patch")),
     };
     let docs = parse_docs(&text, &name).map_err(|e| e.within(&ctx.file, field))?;
+    if docs.is_empty() {
+        return Err(Error::field(&ctx.file, field, format!("patch appears to be empty: '{name}'")));
+    }
     if docs.len() == 1 && docs[0].is_array() {
         let ops = docs[0].as_array().cloned().unwrap_or_default();
         return Ok((Loaded::Json(ops), name));
@@ -97,7 +100,7 @@ fn find_by_id(res: &[Resource], id: &ResId) -> Result<usize> {
                             && x.gvk.kind == id.gvk.kind
                             && (id.gvk.version.is_empty() || x.gvk.version == id.gvk.version)
                             && (id.gvk.group.is_empty() || x.gvk.group == id.gvk.group)
-                            && (id.namespace.is_empty() || x.effective_ns() == id.effective_ns())
+                            && x.effective_ns() == id.effective_ns()
                     })
                 })
                 .collect();

@@ -168,6 +168,9 @@ fn load_inline_or_file(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<Value>
         return parse_docs(&text, &crate::fs::show(&full)).map_err(|e| e.within(&ctx.file, field));
     }
     let docs = parse_docs(entry, &format!("{} (inline)", ctx.file)).map_err(|e| e.within(&ctx.file, field))?;
+    if docs.is_empty() {
+        return Err(Error::field(&ctx.file, field, format!("patch appears to be empty: {entry:?}")));
+    }
     if docs.iter().all(Value::is_object) && !docs.is_empty() {
         Ok(docs)
     } else {
@@ -300,7 +303,9 @@ fn run_transformer(ctx: &Ctx, cfg: &Value, acc: &mut Acc) -> Result<()> {
             Ok(())
         }
         "ValueAddTransformer" => value_add(res, cfg),
-        "SortOrderTransformer" => Ok(()),
+        "SortOrderTransformer" => Err(msg(
+            "unable to load builtin SortOrderTransformer.builtin.[noGrp]: use the kustomization's `sortOptions` field",
+        )),
         other => Err(msg(format!("unknown builtin transformer kind '{other}'"))),
     }
 }

@@ -76,8 +76,16 @@ impl ResId {
 
 impl std::fmt::Display for ResId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}/{}.{}", self.gvk.kind, self.gvk.version, self.gvk.group, self.name, self.namespace)?;
-        Ok(())
+        let or = |s: &str, d: &'static str| if s.is_empty() { d.to_string() } else { s.to_string() };
+        write!(
+            f,
+            "{}.{}.{}/{}.{}",
+            or(&self.gvk.kind, "[noKind]"),
+            or(&self.gvk.version, "[noVer]"),
+            or(&self.gvk.group, "[noGrp]"),
+            self.name,
+            or(&self.namespace, "[noNs]")
+        )
     }
 }
 

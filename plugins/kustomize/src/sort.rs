@@ -38,7 +38,10 @@ fn strings(v: Option<&Value>) -> Option<Vec<String>> {
 
 /// Sorts objects per `sortOptions` (legacy order when absent).
 pub fn sort(res: &mut [Resource], opts: Option<&Value>, file: &str) -> Result<()> {
-    let order = opts.and_then(|o| o.get("order")).and_then(Value::as_str).unwrap_or("legacy");
+    let order = match opts {
+        None => "legacy",
+        Some(o) => o.get("order").and_then(Value::as_str).unwrap_or(""),
+    };
     let legacy = opts.and_then(|o| o.get("legacySortOptions"));
     match order {
         "fifo" => {
@@ -78,6 +81,10 @@ pub fn sort(res: &mut [Resource], opts: Option<&Value>, file: &str) -> Result<()
             }
             Ok(())
         }
-        other => Err(Error::field(file, "sortOptions", format!("unknown order '{other}'"))),
+        other => Err(Error::field(
+            file,
+            "sortOptions",
+            format!("the field 'sortOptions.order' must be one of [fifo, legacy], not '{other}'"),
+        )),
     }
 }

@@ -231,6 +231,7 @@ impl<'a> Loader<'a> {
         let bytes = self.fs.read(&path).map_err(|source| Error::Read { path: show(&path), source })?;
         let file = show(&path);
         let k = Kustomization::parse(&String::from_utf8_lossy(&bytes), &file)?;
+        k.validate(&file)?;
         Ok((k, file))
     }
 

@@ -181,8 +181,11 @@ fn conformance() {
             Err(e) => {
                 epassed += 1;
                 let subs = case["error_substrings"].as_array().cloned().unwrap_or_default();
-                if subs.iter().all(|s| e.contains(s.as_str().unwrap_or(""))) {
+                let want = |s: &Value| s.as_str().or_else(|| s["contains"].as_str()).unwrap_or("").to_string();
+                if subs.iter().all(|s| e.contains(&want(s))) {
                     esub += 1;
+                } else if std::env::var_os("KUSTOMIZE_SHOW_MESSAGES").is_some() {
+                    println!("message differs {name}: got {e:?}, upstream wants {:?}", subs.iter().map(want).collect::<Vec<_>>());
                 }
             }
         }
