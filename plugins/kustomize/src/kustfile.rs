@@ -93,6 +93,44 @@ pub struct Replica {
     pub count: i64,
 }
 
+/// Field names of the kustomization file.
+const FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "components",
+    "crds",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+];
+
 /// The kustomization file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -142,7 +180,19 @@ impl Kustomization {
     /// Parses a kustomization file, folding legacy fields.
     pub fn parse(text: &str, file: &str) -> Result<Kustomization> {
         let v: Value = serde_yaml::from_str(text).map_err(|source| Error::Yaml { path: file.into(), source })?;
-        let v = if v.is_null() { Value::Object(Default::default()) } else { v };
+        let mut v = if v.is_null() { Value::Object(Default::default()) } else { v };
+        // Go's JSON decoding matches field names case-insensitively.
+        if let Value::Object(m) = &mut v {
+            let keys: Vec<String> = m.keys().cloned().collect();
+            for key in keys {
+                if let Some(canon) = FIELDS.iter().find(|f| **f != key && f.eq_ignore_ascii_case(&key)) {
+                    if !m.contains_key(*canon) {
+                        let val = m.shift_remove(&key).expect("present");
+                        m.insert(canon.to_string(), val);
+                    }
+                }
+            }
+        }
         let mut k: Kustomization = serde_json::from_value(v)
             .map_err(|e| Error::field(file, "(file)", format!("invalid kustomization: {e}")))?;
         // Legacy: `bases` are resources; `imageTags` are images.

@@ -294,14 +294,9 @@ fn run_transformer(ctx: &Ctx, cfg: &Value, acc: &mut Acc) -> Result<()> {
             }
             Ok(())
         }
-        "HashTransformer" => {
-            for r in res.iter_mut() {
-                if matches!(r.gvk().kind.as_str(), "ConfigMap" | "Secret") {
-                    r.needs_hash = true;
-                }
-            }
-            Ok(())
-        }
+        // Hash suffixes are appended at the end of the build, to the objects
+        // that ask for one; an explicit HashTransformer adds nothing.
+        "HashTransformer" => Ok(()),
         "ValueAddTransformer" => value_add(res, cfg),
         "SortOrderTransformer" => Err(msg(
             "unable to load builtin SortOrderTransformer.builtin.[noGrp]: use the kustomization's `sortOptions` field",

@@ -38,6 +38,39 @@ pub fn strip(v: &Value) -> Value {
     }
 }
 
+/// kyaml walks the whole destination while merging: keyed lists that hold
+/// several elements with one key collapse to one (at the first position,
+/// with the last element's content), even where the patch does not reach.
+pub fn normalize(dest: &mut Value, ty: &TypeRef) {
+    let Some(m) = dest.as_object_mut() else { return };
+    if ty.is_none() {
+        return;
+    }
+    for (k, v) in m.iter_mut() {
+        let Some(f) = schema::field(ty, k) else { continue };
+        match v {
+            Value::Object(_) => normalize(v, &f.child),
+            Value::Array(items) => {
+                if let List::Map(key) = f.list {
+                    let mut out: Vec<Value> = Vec::with_capacity(items.len());
+                    for it in items.drain(..) {
+                        let kv = it.get(key).cloned();
+                        match kv.and_then(|kv| out.iter().position(|o| o.get(key) == Some(&kv))) {
+                            Some(i) => out[i] = it,
+                            None => out.push(it),
+                        }
+                    }
+                    *items = out;
+                }
+                for it in items.iter_mut() {
+                    normalize(it, &f.child);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Merges `patch` into `dest` (both objects) under schema type `ty`.
 pub fn merge(dest: &mut Value, patch: &Value, ty: &TypeRef) -> Result<Outcome> {
     let Some(pm) = patch.as_object() else {

@@ -112,8 +112,14 @@ pub fn visit_mut(
     let new_child = || if rest.is_empty() { create.cloned().unwrap_or(Value::Null) } else { container_for(&rest[0]) };
     match s {
         Seg::Field(name) => {
+            if v.is_null() && create.is_some() && name.parse::<usize>().is_ok() {
+                *v = Value::Array(Vec::new());
+            }
             if let Value::Array(a) = v {
                 if let Ok(i) = name.parse::<usize>() {
+                    if i == a.len() && create.is_some() {
+                        a.push(new_child());
+                    }
                     return match a.get_mut(i) {
                         Some(x) => visit_mut(x, rest, create, f),
                         None => Ok(0),
@@ -180,6 +186,7 @@ pub fn visit_mut(
 
 fn container_for(s: &Seg) -> Value {
     match s {
+        Seg::Field(n) if n.parse::<usize>().is_ok() => Value::Array(Vec::new()),
         Seg::Field(_) => Value::Object(Map::new()),
         _ => Value::Array(Vec::new()),
     }
