@@ -300,7 +300,20 @@ fn var_reference() -> Vec<FieldSpec> {
     v.push(fs("Service", "", "spec/ports/targetPort", false));
     v.push(FieldSpec::any("metadata/labels", false));
     v.push(FieldSpec::any("metadata/annotations", false));
-    v.extend(WORKLOAD_TEMPLATES.iter().map(|(k, g, p)| fs(k, g, &format!("{p}/annotations"), false)));
+    // NFS servers and the Deployment pod template's annotations.
+    for (kind, path) in [
+        ("CronJob", "spec/jobTemplate/spec/template/volumes/nfs/server"),
+        ("DaemonSet", "spec/template/spec/volumes/nfs/server"),
+        ("Deployment", "spec/template/spec/volumes/nfs/server"),
+        ("Deployment", "spec/template/metadata/annotations"),
+        ("Job", "spec/template/spec/volumes/nfs/server"),
+        ("Pod", "spec/volumes/nfs/server"),
+        ("ReplicaSet", "spec/template/spec/volumes/nfs/server"),
+        ("StatefulSet", "spec/volumeClaimTemplates/spec/nfs/server"),
+        ("PersistentVolume", "spec/nfs/server"),
+    ] {
+        v.push(fs(kind, "", path, false));
+    }
     v
 }
 

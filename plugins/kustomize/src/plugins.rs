@@ -165,7 +165,11 @@ fn load_inline_or_file(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<Value>
         && ctx.ld.fs.is_file(&p)
     {
         let (full, text) = ctx.read(field, entry)?;
-        return parse_docs(&text, &crate::fs::show(&full)).map_err(|e| e.within(&ctx.file, field));
+        let docs = parse_docs(&text, &crate::fs::show(&full)).map_err(|e| e.within(&ctx.file, field))?;
+        if docs.is_empty() {
+            return Err(Error::field(&ctx.file, field, format!("patch appears to be empty: '{entry}'")));
+        }
+        return Ok(docs);
     }
     let docs = parse_docs(entry, &format!("{} (inline)", ctx.file)).map_err(|e| e.within(&ctx.file, field))?;
     if docs.is_empty() {
@@ -297,7 +301,7 @@ fn run_transformer(ctx: &Ctx, cfg: &Value, acc: &mut Acc) -> Result<()> {
         // Hash suffixes are appended at the end of the build, to the objects
         // that ask for one; an explicit HashTransformer adds nothing.
         "HashTransformer" => Ok(()),
-        "ValueAddTransformer" => value_add(res, cfg),
+        "ValueAddTransformer" => value_add(ctx, res, cfg),
         "SortOrderTransformer" => Err(msg(
             "unable to load builtin SortOrderTransformer.builtin.[noGrp]: use the kustomization's `sortOptions` field",
         )),
@@ -305,10 +309,20 @@ fn run_transformer(ctx: &Ctx, cfg: &Value, acc: &mut Acc) -> Result<()> {
     }
 }
 
-fn value_add(res: &mut [Resource], cfg: &Value) -> Result<()> {
+/// The `ValueAddTransformer`: sets `value` at each target's `fieldPath`,
+/// or inserts it as element `filePathPosition` (1-based) of a slash path.
+fn value_add(ctx: &Ctx, res: &mut [Resource], cfg: &Value) -> Result<()> {
     let value = cfg.get("value").map(scalar_string).unwrap_or_default();
-    for t in cfg.get("targets").and_then(Value::as_array).into_iter().flatten() {
+    let mut targets: Vec<Value> = cfg.get("targets").and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some(p) = cfg.get("targetFilePath").and_then(Value::as_str) {
+        let (full, text) = ctx.read("transformers", p)?;
+        for d in parse_docs(&text, &crate::fs::show(&full))? {
+            targets.extend(d.get("targets").and_then(Value::as_array).cloned().unwrap_or_default());
+        }
+    }
+    for t in &targets {
         let fp = t.get("fieldPath").and_then(Value::as_str).unwrap_or("metadata/namespace");
+        let position = t.get("filePathPosition").and_then(Value::as_u64).unwrap_or(0) as usize;
         let picked: Vec<usize> = match t.get("selector") {
             Some(sel) => patches::select(res, sel)?,
             None => (0..res.len()).collect(),
@@ -316,7 +330,14 @@ fn value_add(res: &mut [Resource], cfg: &Value) -> Result<()> {
         let fs = FieldSpec::any(fp, true);
         for i in picked {
             crate::fieldspec::apply(&mut res[i].obj, &fs, crate::fieldspec::Create::Scalar, &mut |node| {
-                *node = Value::String(value.clone());
+                *node = match (position, node.as_str()) {
+                    (p, Some(cur)) if p > 0 => {
+                        let mut parts: Vec<&str> = cur.split('/').collect();
+                        parts.insert((p - 1).min(parts.len()), &value);
+                        Value::String(parts.join("/"))
+                    }
+                    _ => Value::String(value.clone()),
+                };
                 Ok(())
             })?;
         }
