@@ -4,10 +4,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use capstan_types::{Object, ObjectRef};
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
-use kube::Client;
 use tokio::sync::Mutex;
 
 use crate::{Error, FIELD_MANAGER, Result};
@@ -93,7 +93,7 @@ impl Applier {
             let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             objects.push(Object::new(namespace).expect("a literal Namespace is a valid object"));
         }
-        crate::order::sort(&mut objects);
+        capstan_plan::order::sort(&mut objects);
         let served_by_crds = crd_kinds(&objects);
         let mut applied = Vec::with_capacity(objects.len());
         for object in objects {
@@ -110,14 +110,18 @@ impl Applier {
             Scope::Namespaced => {
                 let ns = match object.namespace() {
                     Some(ns) => ns.to_owned(),
-                    None => options.default_namespace.clone().ok_or_else(|| Error::NoNamespace { object: object.object_ref() })?,
+                    None => options
+                        .default_namespace
+                        .clone()
+                        .ok_or_else(|| Error::NoNamespace { object: object.object_ref() })?,
                 };
                 object.set_namespace(&ns);
                 Api::namespaced_with(self.client.clone(), &ns, &resource)
             }
         };
         let object_ref = object.object_ref();
-        let before = api.get_opt(object.name()).await.map_err(|source| Error::Get { object: object_ref.clone(), source })?;
+        let before =
+            api.get_opt(object.name()).await.map_err(|source| Error::Get { object: object_ref.clone(), source })?;
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.dry_run = options.dry_run;
         let live = api

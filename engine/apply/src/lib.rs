@@ -2,14 +2,13 @@
 //! `kube::Client`, with field manager `capstan`.
 //!
 //! Start with [`Applier::apply_all`]. Objects are applied in a safe order
-//! (Namespaces, then CRDs, then the rest, see [`order`]), each resolved to
+//! (Namespaces, then CRDs, then the rest, see [`capstan_plan::order`]), each resolved to
 //! its API resource by discovery; a CR whose CRD was applied in the same run
 //! waits until the API server serves it.
 //!
 //! Apply knows nothing of Git or plugins: it takes [`capstan_types::Object`]s.
 
 mod applier;
-pub mod order;
 
 pub use applier::{Action, Applied, Applier, ApplyOptions};
 

@@ -1,0 +1,148 @@
+//! [`Plan`]: rendered objects split into hook phases and ordered waves.
+
+use capstan_types::Object;
+
+use crate::Result;
+use crate::hooks::{Hook, HookPhase, hook_of};
+use crate::order::{is_foundation, rank, wave};
+
+/// One step of the sync phase: objects applied together, then the Sync
+/// hooks of the same wave.
+#[derive(Debug, Clone)]
+pub struct Wave {
+    /// The wave number; `None` for the foundation step (Namespaces and CRDs,
+    /// applied before every wave).
+    pub number: Option<i64>,
+    /// Regular objects, in kind order.
+    pub objects: Vec<Object>,
+    /// `Sync` hooks of this wave, after the objects.
+    pub hooks: Vec<(Object, Hook)>,
+}
+
+/// What a sync applies, in which order.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Hooks run before anything else; a failure stops the sync.
+    pub pre_sync: Vec<(Object, Hook)>,
+    /// The sync phase, wave by wave.
+    pub waves: Vec<Wave>,
+    /// Hooks run after every wave succeeded.
+    pub post_sync: Vec<(Object, Hook)>,
+    /// Hooks run when the sync failed.
+    pub sync_fail: Vec<(Object, Hook)>,
+}
+
+impl Plan {
+    /// Sorts rendered objects into phases and waves. Fails on an unreadable
+    /// hook or wave annotation, naming the object.
+    pub fn new(objects: Vec<Object>) -> Result<Self> {
+        let mut plan = Plan::default();
+        let mut regular: Vec<(Option<i64>, Object)> = Vec::new();
+        let mut sync_hooks: Vec<(i64, Object, Hook)> = Vec::new();
+        for object in objects {
+            let number = wave(&object)?;
+            let Some(hook) = hook_of(&object)? else {
+                regular.push(((!is_foundation(&object)).then_some(number), object));
+                continue;
+            };
+            for phase in hook.phases.clone() {
+                let entry = (object.clone(), hook.clone());
+                match phase {
+                    HookPhase::PreSync => plan.pre_sync.push(entry),
+                    HookPhase::Sync => sync_hooks.push((number, entry.0, entry.1)),
+                    HookPhase::PostSync => plan.post_sync.push(entry),
+                    HookPhase::SyncFail => plan.sync_fail.push(entry),
+                    HookPhase::Skip => {}
+                }
+            }
+        }
+        for hooks in [&mut plan.pre_sync, &mut plan.post_sync, &mut plan.sync_fail] {
+            // Hooks of one phase run in wave order, like Argo CD's.
+            hooks.sort_by_key(|(o, _)| (wave(o).unwrap_or(0), rank(o)));
+        }
+        regular.sort_by_key(|(number, o)| (number.is_some(), *number, rank(o)));
+        sync_hooks.sort_by_key(|(number, o, _)| (*number, rank(o)));
+        plan.waves = group_waves(regular, sync_hooks);
+        Ok(plan)
+    }
+
+    /// Every object the sync phase applies (hooks excluded), in order.
+    pub fn sync_objects(&self) -> impl Iterator<Item = &Object> {
+        self.waves.iter().flat_map(|w| &w.objects)
+    }
+}
+
+fn group_waves(regular: Vec<(Option<i64>, Object)>, sync_hooks: Vec<(i64, Object, Hook)>) -> Vec<Wave> {
+    let mut waves: Vec<Wave> = Vec::new();
+    for (number, object) in regular {
+        match waves.last_mut() {
+            Some(last) if last.number == number => last.objects.push(object),
+            _ => waves.push(Wave { number, objects: vec![object], hooks: Vec::new() }),
+        }
+    }
+    for (number, object, hook) in sync_hooks {
+        match waves.iter_mut().find(|w| w.number == Some(number)) {
+            Some(w) => w.hooks.push((object, hook)),
+            None => waves.push(Wave { number: Some(number), objects: Vec::new(), hooks: vec![(object, hook)] }),
+        }
+    }
+    waves.sort_by_key(|w| (w.number.is_some(), w.number));
+    waves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(kind: &str, name: &str, annotations: serde_json::Value) -> Object {
+        Object::new(json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "annotations": annotations}}))
+            .unwrap()
+    }
+
+    fn names(objects: &[(Object, Hook)]) -> Vec<&str> {
+        objects.iter().map(|(o, _)| o.name()).collect()
+    }
+
+    #[test]
+    fn foundation_then_waves_then_hooks_by_phase() {
+        let objects = vec![
+            obj("Deployment", "late", json!({"capstan.dev/sync-wave": "2"})),
+            obj("ConfigMap", "cm", json!({})),
+            obj("Job", "migrate", json!({"argocd.argoproj.io/hook": "PreSync"})),
+            obj("Namespace", "ns", json!({"capstan.dev/sync-wave": "5"})),
+            obj("Service", "early", json!({"argocd.argoproj.io/sync-wave": "-1"})),
+            obj("Job", "smoke", json!({"capstan.dev/hook": "PostSync"})),
+            obj("Job", "during", json!({"capstan.dev/hook": "Sync", "capstan.dev/sync-wave": "2"})),
+            obj("Job", "alert", json!({"capstan.dev/hook": "SyncFail"})),
+            obj("Pod", "skipped", json!({"helm.sh/hook": "test"})),
+            obj("CustomResourceDefinition", "crd", json!({})),
+        ];
+        let plan = Plan::new(objects).unwrap();
+        let waves: Vec<_> = plan
+            .waves
+            .iter()
+            .map(|w| (w.number, w.objects.iter().map(Object::name).collect::<Vec<_>>(), names(&w.hooks)))
+            .collect();
+        assert_eq!(
+            waves,
+            [
+                (None, vec!["ns", "crd"], vec![]),
+                (Some(-1), vec!["early"], vec![]),
+                (Some(0), vec!["cm"], vec![]),
+                (Some(2), vec!["late"], vec!["during"]),
+            ]
+        );
+        assert_eq!(
+            (names(&plan.pre_sync), names(&plan.post_sync), names(&plan.sync_fail)),
+            (vec!["migrate"], vec!["smoke"], vec!["alert"])
+        );
+        assert_eq!(plan.sync_objects().count(), 5);
+    }
+
+    #[test]
+    fn bad_annotation_fails_the_plan() {
+        let err = Plan::new(vec![obj("ConfigMap", "cm", json!({"capstan.dev/sync-wave": "x"}))]).unwrap_err();
+        assert!(err.to_string().contains("ConfigMap/cm"), "{err}");
+    }
+}
