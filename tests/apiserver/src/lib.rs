@@ -66,8 +66,7 @@
 //!   Lists in custom resources are atomic for server-side apply (no
 //!   `x-kubernetes-list-type` reading); built-in kinds use a merge-key table.
 //! - Protobuf, Table output, `/scale` and other subresources, `/openapi`,
-//!   field selectors beyond plain equality, graceful deletion periods,
-//!   watch DELETED events for objects leaving a label selector.
+//!   field selectors beyond plain equality, graceful deletion periods.
 
 mod catalog;
 mod discovery;

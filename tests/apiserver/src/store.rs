@@ -50,6 +50,8 @@ pub(crate) struct Event {
     pub(crate) kind: EventType,
     /// The object after the change (before it, for deletions, with the new RV).
     pub(crate) object: Value,
+    /// The object before a modification (for selector transitions).
+    pub(crate) previous: Option<Value>,
 }
 
 /// The object of a resource at (namespace, name).
@@ -162,9 +164,9 @@ impl Store {
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
         let id = name_of(&obj);
-        let kind = if self.get(key, &id.0, &id.1).is_some() { EventType::Modified } else { EventType::Added };
-        self.resources.entry(key.to_string()).or_default().insert(id.clone(), obj.clone());
-        self.record(key, &id.0, kind, obj.clone());
+        let previous = self.resources.entry(key.to_string()).or_default().insert(id.clone(), obj.clone());
+        let kind = if previous.is_some() { EventType::Modified } else { EventType::Added };
+        self.record(key, &id.0, kind, obj.clone(), previous);
         obj
     }
 
@@ -173,12 +175,13 @@ impl Store {
         let mut obj = self.resources.get_mut(key)?.remove(&(namespace.to_string(), name.to_string()))?;
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
-        self.record(key, namespace, EventType::Deleted, obj.clone());
+        self.record(key, namespace, EventType::Deleted, obj.clone(), None);
         Some(obj)
     }
 
-    fn record(&mut self, key: &str, namespace: &str, kind: EventType, object: Value) {
-        let event = Event { rv: self.rv, key: key.to_string(), namespace: namespace.to_string(), kind, object };
+    fn record(&mut self, key: &str, namespace: &str, kind: EventType, object: Value, previous: Option<Value>) {
+        let event =
+            Event { rv: self.rv, key: key.to_string(), namespace: namespace.to_string(), kind, object, previous };
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {
             if let Some(old) = self.history.pop_front() {

@@ -8,15 +8,15 @@
 //! `sendInitialEvents=true` ends the initial events with the
 //! `k8s.io/initial-events-end` bookmark that streaming lists wait for.
 //!
-//! Not modelled: an object that stops matching a label selector is not
-//! reported as DELETED to that watch (a real server does that).
+//! As on a real server, a modification moving an object out of (into) a
+//! watch's label or field selection reaches that watch as DELETED (ADDED).
 
 use crate::catalog::ResourceType;
 use crate::handlers::Shared;
 use crate::route::Query;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
-use crate::store::Event;
+use crate::store::{Event, EventType};
 use axum::body::Body;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -32,11 +32,25 @@ struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, e: &Event) -> bool {
-        e.key == self.key
-            && self.namespace.as_ref().is_none_or(|ns| *ns == e.namespace)
-            && self.labels.matches(&e.object)
-            && self.fields.matches(&e.object)
+    fn selects(&self, obj: &Value) -> bool {
+        self.labels.matches(obj) && self.fields.matches(obj)
+    }
+
+    /// The watch line for a change, if this watch sees it. A modification
+    /// that moves an object into (out of) the selection is ADDED (DELETED).
+    fn event_line(&self, e: &Event) -> Option<String> {
+        if e.key != self.key || self.namespace.as_ref().is_some_and(|ns| *ns != e.namespace) {
+            return None;
+        }
+        let now = self.selects(&e.object);
+        let before = e.previous.as_ref().is_some_and(|p| self.selects(p));
+        let kind = match (e.kind, before, now) {
+            (EventType::Modified, false, true) => "ADDED",
+            (EventType::Modified, true, false) => "DELETED",
+            (kind, _, true) => kind.as_str(),
+            _ => return None,
+        };
+        Some(self.line(kind, e.object.clone()))
     }
 
     fn line(&self, kind: &str, mut object: Value) -> String {
@@ -91,13 +105,11 @@ pub(crate) fn watch(
                 initial.push(filter.line("ERROR", status.to_status()));
             }
             Some(rv) if !send_initial => {
-                for e in store.events_since(rv).into_iter().filter(|e| filter.matches(e)) {
-                    initial.push(filter.line(e.kind.as_str(), e.object));
-                }
+                initial.extend(store.events_since(rv).iter().filter_map(|e| filter.event_line(e)));
             }
             _ => {
                 for obj in store.list(&filter.key, filter.namespace.as_deref()) {
-                    if filter.labels.matches(obj) && filter.fields.matches(obj) {
+                    if filter.selects(obj) {
                         initial.push(filter.line("ADDED", obj.clone()));
                     }
                 }
@@ -128,8 +140,10 @@ pub(crate) fn watch(
                 e = events.recv() => match e {
                     Ok(e) if e.rv > last_rv => {
                         last_rv = e.rv;
-                        if !filter.matches(&e) { continue; }
-                        filter.line(e.kind.as_str(), e.object.clone())
+                        match filter.event_line(&e) {
+                            Some(line) => line,
+                            None => continue,
+                        }
                     }
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Lagged(_)) => {

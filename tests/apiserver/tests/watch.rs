@@ -117,3 +117,25 @@ async fn streaming_list_initial_events() {
     assert!(matches!(events[2], Event::InitDone));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn leaving_a_label_selection_is_a_delete_for_that_watch() {
+    let target = test_target().await;
+    let ns = namespace(&target.client).await;
+    let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
+    let pp = PatchParams::apply("test");
+    api.patch("m", &pp, &Patch::Apply(cm("m", "1"))).await.unwrap();
+    let mut stream = watcher(api.clone(), watcher::Config::default().labels("app=w")).boxed();
+    for _ in 0..3 {
+        next(&mut stream).await.unwrap(); // Init, InitApply, InitDone
+    }
+    let relabelled = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m", "labels": {"app": "other"}}, "data": {"v": "1"}});
+    api.patch("m", &pp, &Patch::Apply(&relabelled)).await.unwrap();
+    match next(&mut stream).await.unwrap() {
+        Event::Delete(o) => assert_eq!(o.name_any(), "m"),
+        other => panic!("expected a delete for the watch on app=w, got {other:?}"),
+    }
+    api.patch("m", &pp, &Patch::Apply(cm("m", "1"))).await.unwrap();
+    assert!(matches!(next(&mut stream).await.unwrap(), Event::Apply(o) if o.name_any() == "m"));
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
+}
