@@ -27,13 +27,18 @@ struct Case {
 
 fn corpus_cases() -> Vec<Case> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus/kustomize");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs.into_iter()
         .map(|d| {
             let case: Value = serde_json::from_str(&std::fs::read_to_string(d.join("case.json")).unwrap()).unwrap();
-            let flags: Vec<String> =
-                case["kubectl_flags"].as_array().into_iter().flatten().filter_map(|f| f.as_str().map(String::from)).collect();
+            let flags: Vec<String> = case["kubectl_flags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect();
             let none = flags.iter().any(|f| f == "--load-restrictor=LoadRestrictionsNone");
             Case {
                 input: d.join("input"),
@@ -96,7 +101,9 @@ fn generate_large(dir: &Path) -> PathBuf {
     }
     let overlay = dir.join("overlay");
     std::fs::create_dir_all(&overlay).unwrap();
-    let mut k = String::from("namespace: prod\nnamePrefix: prod-\ncommonLabels:\n  env: prod\ncommonAnnotations:\n  owner: platform\nresources:\n");
+    let mut k = String::from(
+        "namespace: prod\nnamePrefix: prod-\ncommonLabels:\n  env: prod\ncommonAnnotations:\n  owner: platform\nresources:\n",
+    );
     for b in 0..bases {
         writeln!(k, "- ../base{b}").unwrap();
     }
@@ -127,12 +134,7 @@ fn main() {
 
     let dir = std::env::temp_dir().join("capstan-kustomize-bench");
     let root = generate_large(&dir);
-    let large = vec![Case {
-        input: root,
-        run: "overlay".into(),
-        opts: Options::default(),
-        flags: Vec::new(),
-    }];
+    let large = vec![Case { input: root, run: "overlay".into(), opts: Options::default(), flags: Vec::new() }];
     let (_, large_objects) = native(&large);
     let mut total = Duration::ZERO;
     for _ in 0..iters {

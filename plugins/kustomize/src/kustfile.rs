@@ -185,11 +185,11 @@ impl Kustomization {
         if let Value::Object(m) = &mut v {
             let keys: Vec<String> = m.keys().cloned().collect();
             for key in keys {
-                if let Some(canon) = FIELDS.iter().find(|f| **f != key && f.eq_ignore_ascii_case(&key)) {
-                    if !m.contains_key(*canon) {
-                        let val = m.shift_remove(&key).expect("present");
-                        m.insert(canon.to_string(), val);
-                    }
+                if let Some(canon) = FIELDS.iter().find(|f| **f != key && f.eq_ignore_ascii_case(&key))
+                    && !m.contains_key(*canon)
+                {
+                    let val = m.shift_remove(&key).expect("present");
+                    m.insert(canon.to_string(), val);
                 }
             }
         }
@@ -218,14 +218,14 @@ impl Kustomization {
 
     /// Checks what the kind requires (a Component's apiVersion).
     pub fn validate(&self, file: &str) -> Result<()> {
-        if self.is_component() {
-            if let Some(av) = self.api_version.as_deref().filter(|a| *a != "kustomize.config.k8s.io/v1alpha1") {
-                return Err(Error::field(
-                    file,
-                    "apiVersion",
-                    format!("apiVersion for Component should be kustomize.config.k8s.io/v1alpha1, not '{av}'"),
-                ));
-            }
+        if self.is_component()
+            && let Some(av) = self.api_version.as_deref().filter(|a| *a != "kustomize.config.k8s.io/v1alpha1")
+        {
+            return Err(Error::field(
+                file,
+                "apiVersion",
+                format!("apiVersion for Component should be kustomize.config.k8s.io/v1alpha1, not '{av}'"),
+            ));
         }
         Ok(())
     }

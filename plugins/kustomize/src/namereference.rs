@@ -54,11 +54,7 @@ fn select<'c>(
     if !referrer.cur.gvk.namespaced() {
         // cluster-scoped referrers may point anywhere
     } else {
-        c.retain(|x| {
-            !x.cur.gvk.namespaced()
-                || x.cur.gvk.kind == "ServiceAccount"
-                || ns_equal(&x.cur, &referrer.cur)
-        });
+        c.retain(|x| !x.cur.gvk.namespaced() || x.cur.gvk.kind == "ServiceAccount" || ns_equal(&x.cur, &referrer.cur));
     }
     if c.len() == 1 {
         return Ok(Some(c[0]));
@@ -68,9 +64,8 @@ fn select<'c>(
         0 => Ok(None),
         1 => Ok(Some(c[0])),
         _ => {
-            let same = c
-                .iter()
-                .all(|x| x.cur.name == c[0].cur.name && (!is_map || x.cur.namespace == c[0].cur.namespace));
+            let same =
+                c.iter().all(|x| x.cur.name == c[0].cur.name && (!is_map || x.cur.namespace == c[0].cur.namespace));
             if same {
                 Ok(Some(c[0]))
             } else {

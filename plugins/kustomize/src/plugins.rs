@@ -190,7 +190,10 @@ fn configs(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<(Value, String)>> 
         if ctx.ld.fs.is_dir(&p) {
             let (k, file) = ctx.ld.load_kustomization(&p)?;
             let mut sub = Acc { config: Config::defaults(), ..Default::default() };
-            ctx.ld.accumulate(&p, &k, &file, &mut sub)?;
+            ctx.ld.enter(&p)?;
+            let r = ctx.ld.accumulate(&p, &k, &file, &mut sub);
+            ctx.ld.leave();
+            r?;
             let rel = crate::origin::relative(&ctx.ld.top, &p);
             return Ok(sub.res.into_iter().map(|r| (r.obj, rel.clone())).collect());
         }

@@ -136,7 +136,8 @@ pub fn namespaced(gvk: &Gvk) -> bool {
     thread_local! {
         static SEEN: RefCell<Vec<(String, String, bool)>> = const { RefCell::new(Vec::new()) };
     }
-    if let Some(hit) = SEEN.with(|s| s.borrow().iter().find(|(g, k, _)| *g == gvk.group && *k == gvk.kind).map(|x| x.2)) {
+    if let Some(hit) = SEEN.with(|s| s.borrow().iter().find(|(g, k, _)| *g == gvk.group && *k == gvk.kind).map(|x| x.2))
+    {
         return hit;
     }
     let v = lookup_namespaced(gvk);

@@ -235,7 +235,8 @@ impl<'a> Loader<'a> {
         Ok((k, file))
     }
 
-    fn enter(&self, dir: &Path) -> Result<()> {
+    /// Enters a kustomization directory, refusing cycles.
+    pub fn enter(&self, dir: &Path) -> Result<()> {
         let mut st = self.stack.borrow_mut();
         if st.iter().any(|d| d == dir) {
             let chain: Vec<String> = st.iter().map(|d| show(d)).chain([show(dir)]).collect();
@@ -245,7 +246,8 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    fn leave(&self) {
+    /// Leaves the directory entered last.
+    pub fn leave(&self) {
         self.stack.borrow_mut().pop();
     }
 

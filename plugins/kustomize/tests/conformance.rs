@@ -185,7 +185,10 @@ fn conformance() {
                 if subs.iter().all(|s| e.contains(&want(s))) {
                     esub += 1;
                 } else if std::env::var_os("KUSTOMIZE_SHOW_MESSAGES").is_some() {
-                    println!("message differs {name}: got {e:?}, upstream wants {:?}", subs.iter().map(want).collect::<Vec<_>>());
+                    println!(
+                        "message differs {name}: got {e:?}, upstream wants {:?}",
+                        subs.iter().map(want).collect::<Vec<_>>()
+                    );
                 }
             }
         }
