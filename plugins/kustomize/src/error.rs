@@ -71,6 +71,15 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// Loading one entry of `resources` failed.
+    #[error("accumulating resources from '{entry}'")]
+    Accumulate {
+        /// The entry.
+        entry: String,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
     /// A problem with objects, not tied to one field.
     #[error("{0}")]
     Msg(String),

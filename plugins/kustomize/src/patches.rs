@@ -27,8 +27,16 @@ pub fn load(ctx: &Ctx, field: &str, path: Option<&str>, inline: Option<&str>) ->
             (text, crate::fs::show(&full))
         }
         (None, Some(t)) => (t.to_string(), format!("{} (inline patch)", ctx.file)),
-        (Some(_), Some(_)) => return Err(Error::field(&ctx.file, field, "patch has both a path and an inline patch")),
-        (None, None) => return Err(Error::field(&ctx.file, field, "patch has neither a path nor an inline patch")),
+        (Some(_), Some(_)) => {
+            return Err(Error::field(&ctx.file, field, "patch and path can't be set at the same time"));
+        }
+        (None, None) => {
+            return Err(Error::field(
+                &ctx.file,
+                field,
+                "must specify one of patch and path (empty file path and empty jsonOp)",
+            ));
+        }
     };
     let docs = parse_docs(&text, &name).map_err(|e| e.within(&ctx.file, field))?;
     if docs.is_empty() {
@@ -107,11 +115,13 @@ fn find_by_id(res: &[Resource], id: &ResId) -> Result<usize> {
                 .collect();
             match loose.as_slice() {
                 [i] => Ok(*i),
-                [] => Err(msg(format!("no resource matches strategic merge patch \"{id}\""))),
-                _ => Err(msg(format!("multiple matches for Id {id}; failed to find unique target for patch"))),
+                [] => Err(msg(format!(
+                    "no resource matches strategic merge patch \"{id}\": failed to find unique target for patch {id}"
+                ))),
+                _ => Err(msg(format!("multiple matches for Id {id}; failed to find unique target for patch {id}"))),
             }
         }
-        _ => Err(msg(format!("multiple matches for Id {id}; failed to find unique target for patch"))),
+        _ => Err(msg(format!("multiple matches for Id {id}; failed to find unique target for patch {id}"))),
     }
 }
 
@@ -161,6 +171,9 @@ pub fn patch_transformer(
     let allow_kind = options.get("allowKindChange").copied().unwrap_or(false);
     match (loaded, target) {
         (Loaded::Smp(docs), None) => apply_smp_by_id(res, docs, allow_name, allow_kind),
+        (Loaded::Smp(docs), Some(_)) if docs.len() > 1 => Err(msg(
+            "Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field",
+        )),
         (Loaded::Smp(docs), Some(t)) => {
             let picked = select(res, t)?;
             let mut dead = Vec::new();

@@ -239,7 +239,62 @@ pub fn run_transformer_entry(ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()
     Ok(())
 }
 
+/// Top-level fields of builtin plugin configs; Go matches them case-insensitively.
+const CONFIG_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "patch",
+    "path",
+    "paths",
+    "patches",
+    "jsonOp",
+    "target",
+    "options",
+    "prefix",
+    "suffix",
+    "labels",
+    "annotations",
+    "fieldSpecs",
+    "imageTag",
+    "replica",
+    "replacements",
+    "unsetOnly",
+    "setRoleBindingSubjects",
+    "value",
+    "targets",
+    "targetFilePath",
+    "name",
+    "namespace",
+    "behavior",
+    "literals",
+    "files",
+    "envs",
+    "env",
+    "type",
+    "cloud",
+    "kubernetesService",
+    "serviceAccount",
+];
+
+fn canonical_keys(cfg: &Value) -> Value {
+    let Some(m) = cfg.as_object() else { return cfg.clone() };
+    let mut out = Map::new();
+    for (k, v) in m {
+        let key = CONFIG_FIELDS
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(k))
+            .map(|f| f.to_string())
+            .unwrap_or_else(|| k.clone());
+        if !out.contains_key(&key) || key == *k {
+            out.insert(key, v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
 fn run_transformer(ctx: &Ctx, cfg: &Value, acc: &mut Acc) -> Result<()> {
+    let cfg = &canonical_keys(cfg);
     let kind = check_builtin(cfg)?;
     let res = &mut acc.res;
     match kind {
@@ -351,6 +406,7 @@ fn value_add(ctx: &Ctx, res: &mut [Resource], cfg: &Value) -> Result<()> {
 /// Runs one `generators:` entry.
 pub fn run_generator_entry(ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()> {
     for (cfg, configured_in) in configs(ctx, "generators", entry)? {
+        let cfg = canonical_keys(&cfg);
         let kind = check_builtin(&cfg)?;
         let mut r = match kind {
             "ConfigMapGenerator" => generate(ctx, &cfg, false, &GenOptions::default(), "generators")?,

@@ -51,7 +51,10 @@ fn options(v: Option<&Value>) -> (String, i64, bool) {
 
 /// Applies one replacement.
 pub fn apply(res: &mut [Resource], rep: &Value) -> Result<()> {
-    let source = rep.get("source").ok_or_else(|| msg("replacement has no source"))?;
+    let source = rep
+        .get("source")
+        .filter(|_| rep.get("targets").and_then(Value::as_array).is_some_and(|t| !t.is_empty()))
+        .ok_or_else(|| msg("replacements must specify a source and at least one target"))?;
     let mut hits = Vec::new();
     for (i, r) in res.iter().enumerate() {
         if selected(r, source)? {
@@ -122,8 +125,20 @@ pub fn apply(res: &mut [Resource], rep: &Value) -> Result<()> {
     Ok(())
 }
 
+/// A selector as kustomize prints it (`Kind.version.group/name.namespace`).
 fn short(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    let or = |k: &str, d: &str| {
+        let s = sel_str(v, k);
+        if s.is_empty() { d.to_string() } else { s.to_string() }
+    };
+    format!(
+        "{}.{}.{}/{}.{}",
+        or("kind", "[noKind]"),
+        or("version", "[noVer]"),
+        or("group", "[noGrp]"),
+        or("name", "[noName]"),
+        or("namespace", "[noNs]")
+    )
 }
 
 fn set_value(node: &mut Value, value: &Value, delim: &str, index: i64) -> Result<()> {

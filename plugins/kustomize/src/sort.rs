@@ -46,7 +46,11 @@ pub fn sort(res: &mut [Resource], opts: Option<&Value>, file: &str) -> Result<()
     match order {
         "fifo" => {
             if legacy.is_some() {
-                return Err(Error::field(file, "sortOptions", "legacySortOptions may only be set with order: legacy"));
+                return Err(Error::field(
+                    file,
+                    "sortOptions",
+                    "the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'",
+                ));
             }
             Ok(())
         }

@@ -261,7 +261,12 @@ impl<'a> Loader<'a> {
             crate::schema::set_custom(Some(doc));
         }
         for r in &k.resources {
-            self.add_resource(&ctx, r, acc).map_err(|e| e.within(file, "resources"))?;
+            self.add_resource(&ctx, r, acc)
+                .map_err(|e| match e {
+                    e @ (Error::Escape { .. } | Error::Field { .. } | Error::Cycle { .. }) => e,
+                    e => Error::Accumulate { entry: r.clone(), source: Box::new(e) },
+                })
+                .map_err(|e| e.within(file, "resources"))?;
         }
         for c in &k.configurations {
             let (p, text) = ctx.read("configurations", c)?;
@@ -367,7 +372,7 @@ pub fn run(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Vec<Value>> {
         transformations: false,
     };
     if !fs.is_dir(dir) {
-        return Err(msg(format!("'{}' is not a directory of the snapshot", show(dir))));
+        return Err(msg(format!("'{}' doesn't exist (or is not a directory of the snapshot)", show(dir))));
     }
     let (k, file) = ld.load_kustomization(dir)?;
     for m in &k.build_metadata {

@@ -10,6 +10,10 @@ gives group, version, kind and scope.
 
 Regenerate (offline, from the cargo registry):
     python3 tools/gen_schema.py ~/.cargo/registry/src/*/k8s-openapi-0.29.0/src/v1_33 > src/schema_data.rs
+    cargo fmt -p capstan-kustomize
+
+(The k8s-openapi sources are in the cargo registry once any crate of the
+workspace that depends on it has been fetched; any v1_* module works.)
 """
 import os
 import re
