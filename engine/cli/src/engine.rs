@@ -106,7 +106,7 @@ impl Engine {
         let source = &app.spec.source;
         let checkout = self
             .source
-            .checkout(&source.repo_url, &file.base_dir, &source.revision, &source.path)
+            .checkout_source(source, &file.base_dir)
             .with_context(|| format!("application {}: source failed", app.metadata.name))?;
         let stages =
             if app.spec.render.is_empty() { pipeline::detect(checkout.snapshot.root(), &source.path) } else { app.spec.render.clone() };

@@ -1,18 +1,38 @@
 //! The source stage: resolve an Application's repository and revision to a
-//! commit with gix, and materialise the tree at that commit as a read-only,
-//! content-addressed [`Snapshot`].
+//! commit with gix, optionally check the commit's signature, and
+//! materialise the tree at that commit as a read-only, content-addressed
+//! [`Snapshot`].
 //!
-//! Start with [`Source::checkout`]. Snapshots live under
-//! `CACHE/snapshots/<tree-sha>`: two Applications on the same tree share one,
-//! and a snapshot never changes once written, so it needs no invalidation.
+//! Start with [`Source::checkout_source`]. Remote URLs (`file://`, `git://`,
+//! `http(s)://`, `ssh://`) go through one bare cache repository per URL
+//! ([`remote`]): an unchanged remote costs one ref advertisement. Local paths
+//! are opened in place. Revisions are resolved by [`revision`] (branches,
+//! tags, SHAs, semver ranges), signatures checked by [`verify`].
+//!
+//! Snapshots live under `CACHE/snapshots/<tree-sha>`: two Applications on the
+//! same tree share one, and a snapshot never changes once written, so it
+//! needs no invalidation; [`Source::gc`] removes those no longer in use.
 //! Symlinks that would lead out of the snapshot and submodules are not
 //! materialised (see [`Checkout::skipped`]).
+//!
+//! Around the stage: [`poll::Poller`] (interval plus jitter), the push
+//! webhook receiver [`webhook`], and [`hydrate`] (commit rendered manifests
+//! to a branch).
 
+pub mod auth;
+pub mod hydrate;
+pub mod poll;
+pub mod remote;
+pub mod revision;
 mod snapshot;
+pub mod verify;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 
-pub use snapshot::{Limits, Snapshot};
+pub use auth::Credentials;
+pub use remote::Fetched;
+pub use snapshot::{GcReport, Limits, Snapshot};
 
 /// A boxed error from gix (its error types differ per call).
 pub type GixError = Box<dyn std::error::Error + Send + Sync>;
@@ -20,11 +40,45 @@ pub type GixError = Box<dyn std::error::Error + Send + Sync>;
 /// Errors of the source stage.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The URL scheme is not supported yet.
-    #[error("failed to open {url}: only local paths and file:// URLs are supported")]
-    UnsupportedUrl {
+    /// Talking to the remote failed.
+    #[error("{what} ({url})")]
+    Remote {
         /// The repository URL.
         url: String,
+        /// Which step failed, starting with "failed to".
+        what: String,
+        /// Why, where gix said.
+        #[source]
+        source: Option<GixError>,
+    },
+    /// The revision does not resolve against the remote's refs.
+    #[error("failed to resolve revision {revision:?} of {url}")]
+    Revision {
+        /// The revision asked for.
+        revision: String,
+        /// The repository URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: revision::Error,
+    },
+    /// The credentials could not be used.
+    #[error("failed to use the credentials for {url}")]
+    Credentials {
+        /// The repository URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: auth::Error,
+    },
+    /// The commit is not signed by a trusted key: nothing may be applied.
+    #[error("failed to verify the signature of commit {commit}")]
+    Verify {
+        /// The commit.
+        commit: String,
+        /// Why.
+        #[source]
+        source: verify::Error,
     },
     /// The repository could not be opened.
     #[error("failed to open repository {repo}")]
@@ -92,6 +146,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Source {
     cache_dir: PathBuf,
     limits: Limits,
+    /// URL prefix → credentials; the longest matching prefix wins.
+    credentials: Vec<(String, Credentials)>,
 }
 
 /// A revision resolved and materialised.
@@ -105,12 +161,16 @@ pub struct Checkout {
     pub snapshot: Snapshot,
     /// Entries not materialised, with the reason (escaping symlinks, submodules).
     pub skipped: Vec<String>,
+    /// What it cost on the network.
+    pub fetched: Fetched,
+    /// Who signed the commit, when the Application asked for verification.
+    pub signer: Option<String>,
 }
 
 impl Source {
-    /// A source stage storing snapshots under `cache_dir`.
+    /// A source stage storing repositories and snapshots under `cache_dir`.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
-        Self { cache_dir: cache_dir.into(), limits: Limits::default() }
+        Self { cache_dir: cache_dir.into(), limits: Limits::default(), credentials: Vec::new() }
     }
 
     /// Replaces the size caps.
@@ -119,39 +179,125 @@ impl Source {
         self
     }
 
+    /// Uses `credentials` for every URL starting with `url_prefix`.
+    pub fn with_credentials(mut self, url_prefix: impl Into<String>, credentials: Credentials) -> Self {
+        self.credentials.push((url_prefix.into(), credentials));
+        self
+    }
+
     /// Resolves `revision` in `repo_url` (relative paths against `base_dir`)
     /// and materialises the commit's tree; `path` must exist in it.
     pub fn checkout(&self, repo_url: &str, base_dir: &Path, revision: &str, path: &str) -> Result<Checkout> {
-        let repo_dir = local_path(repo_url, base_dir)?;
-        let repo = gix::open(&repo_dir).map_err(|e| Error::Open { repo: repo_dir.clone(), source: e.into() })?;
-        let resolve = |e: GixError| Error::Resolve { revision: revision.to_owned(), repo: repo_dir.clone(), source: e };
-        let commit = repo
-            .rev_parse_single(revision)
-            .map_err(|e| resolve(e.into()))?
-            .object()
-            .map_err(|e| resolve(e.into()))?
-            .peel_to_commit()
-            .map_err(|e| resolve(e.into()))?;
-        let commit_id = commit.id.to_string();
-        let tree = commit.tree().map_err(|e| resolve(e.into()))?;
+        let source = capstan_types::Source {
+            repo_url: repo_url.to_owned(),
+            revision: revision.to_owned(),
+            path: path.to_owned(),
+            interval: None,
+            full_history: false,
+            verify: None,
+        };
+        self.checkout_source(&source, base_dir)
+    }
+
+    /// Checks out an Application's source: fetch, resolve, verify the
+    /// signature when `verify` is set, materialise.
+    pub fn checkout_source(&self, source: &capstan_types::Source, base_dir: &Path) -> Result<Checkout> {
+        let url = &source.repo_url;
+        let (repo, commit_id, fetched) = if is_remote(url) {
+            remote::Fetch {
+                cache: &self.cache_dir,
+                url,
+                revision: &source.revision,
+                credentials: self.credentials_for(url),
+                full_history: source.full_history,
+            }
+            .run()?
+        } else {
+            let (repo, commit) = open_local(&local_path(url, base_dir), &source.revision)?;
+            (repo, commit, Fetched::Local)
+        };
+        let commit_hex = commit_id.to_string();
+        let commit = repo.find_commit(commit_id).map_err(|e| Error::ReadObject {
+            path: String::new(),
+            commit: commit_hex.clone(),
+            source: e.into(),
+        })?;
+        let signer = match &source.verify {
+            Some(policy) => Some(
+                verify::check(&commit, policy)
+                    .map_err(|source| Error::Verify { commit: commit_hex.clone(), source })?,
+            ),
+            None => None,
+        };
+        let tree = commit.tree().map_err(|e| Error::ReadObject {
+            path: String::new(),
+            commit: commit_hex.clone(),
+            source: e.into(),
+        })?;
         let tree_id = tree.id.to_string();
-        tracing::debug!(repo = %repo_dir.display(), revision, commit = %commit_id, "resolved revision");
-        let (snapshot, skipped) = snapshot::materialise(&self.cache_dir, &tree, &commit_id, &self.limits)?;
-        if !snapshot.root().join(path).is_dir() {
-            return Err(Error::MissingPath { path: path.to_owned(), commit: commit_id });
+        tracing::debug!(url = %url, revision = %source.revision, commit = %commit_hex, "resolved revision");
+        let (snapshot, skipped) = snapshot::materialise(&self.cache_dir, &tree, &commit_hex, &self.limits)?;
+        if !snapshot.root().join(&source.path).is_dir() {
+            return Err(Error::MissingPath { path: source.path.clone(), commit: commit_hex });
         }
-        Ok(Checkout { commit: commit_id, tree: tree_id, snapshot, skipped })
+        Ok(Checkout { commit: commit_hex, tree: tree_id, snapshot, skipped, fetched, signer })
+    }
+
+    /// Removes every snapshot whose tree SHA is not in `in_use` (and any
+    /// staging directory a crash left behind).
+    pub fn gc<'a>(&self, in_use: impl IntoIterator<Item = &'a str>) -> Result<GcReport> {
+        snapshot::gc(&self.cache_dir, &in_use.into_iter().collect())
+    }
+
+    fn credentials_for(&self, url: &str) -> Option<&Credentials> {
+        self.credentials
+            .iter()
+            .filter(|(prefix, _)| url.starts_with(prefix.as_str()))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(_, c)| c)
     }
 }
 
-/// A local directory for `file://` URLs and paths; other schemes are refused.
-fn local_path(repo_url: &str, base_dir: &Path) -> Result<PathBuf> {
-    let path = match repo_url.strip_prefix("file://") {
-        Some(rest) => PathBuf::from(rest),
-        None if repo_url.contains("://") || repo_url.starts_with("git@") => {
-            return Err(Error::UnsupportedUrl { url: repo_url.to_owned() });
+/// Whether `repo_url` is fetched into the cache rather than opened in place.
+pub fn is_remote(repo_url: &str) -> bool {
+    repo_url.contains("://") || repo_url.starts_with("git@")
+}
+
+/// A local working tree or bare repository, opened in place.
+fn open_local(repo_dir: &Path, revision: &str) -> Result<(gix::Repository, gix::ObjectId)> {
+    let repo = gix::open(repo_dir).map_err(|e| Error::Open { repo: repo_dir.to_owned(), source: e.into() })?;
+    let resolve = |e: GixError| Error::Resolve { revision: revision.to_owned(), repo: repo_dir.to_owned(), source: e };
+    let id = if revision::is_range(revision) {
+        let refs = local_tags(&repo).map_err(resolve)?;
+        match revision::resolve(revision, &refs) {
+            Ok(revision::Wanted::Ref(r)) => r.commit,
+            Ok(other) => return Err(resolve(format!("semver range resolved to {other:?}, not a tag").into())),
+            Err(e) => return Err(resolve(e.into())),
         }
-        None => PathBuf::from(repo_url),
+    } else {
+        let object =
+            repo.rev_parse_single(revision).map_err(|e| resolve(e.into()))?.object().map_err(|e| resolve(e.into()))?;
+        object.peel_to_commit().map_err(|e| resolve(e.into()))?.id
     };
-    Ok(if path.is_absolute() { path } else { base_dir.join(path) })
+    Ok((repo, id))
+}
+
+/// The tags of a local repository, peeled, as [`revision::RemoteRef`]s.
+fn local_tags(repo: &gix::Repository) -> std::result::Result<Vec<revision::RemoteRef>, GixError> {
+    let mut refs = Vec::new();
+    for reference in repo.references()?.tags()? {
+        let mut reference = reference?;
+        let name = reference.name().as_bstr().to_string();
+        let target = reference.target().try_id().map(ToOwned::to_owned);
+        let commit = reference.peel_to_commit()?.id;
+        let tag = target.filter(|t| *t != commit);
+        refs.push(revision::RemoteRef { name, commit, tag });
+    }
+    Ok(refs)
+}
+
+/// A local directory for plain paths, relative to `base_dir`.
+fn local_path(repo_url: &str, base_dir: &Path) -> PathBuf {
+    let path = PathBuf::from(repo_url);
+    if path.is_absolute() { path } else { base_dir.join(path) }
 }

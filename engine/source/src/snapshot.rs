@@ -1,5 +1,7 @@
-//! Materialising a tree: read-only, content-addressed, never outside itself.
+//! Materialising a tree: read-only, content-addressed, never outside itself;
+//! and collecting the snapshots no Application uses any more.
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -171,6 +173,45 @@ fn seal(dir: &Path) -> Result<()> {
         }
     }
     fs::set_permissions(dir, fs::Permissions::from_mode(0o555)).map_err(io(dir))
+}
+
+/// What [`crate::Source::gc`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Tree SHAs of the snapshots removed.
+    pub removed: Vec<String>,
+    /// Snapshots kept because they are in use.
+    pub kept: usize,
+}
+
+/// Removes snapshots (and stale staging directories) not in `in_use`.
+///
+/// A snapshot being read while it is removed would fail that render; the
+/// caller passes every tree any Application currently renders, so only
+/// snapshots of superseded commits go.
+pub(crate) fn gc(cache: &Path, in_use: &HashSet<&str>) -> Result<GcReport> {
+    let snapshots = cache.join("snapshots");
+    let mut report = GcReport::default();
+    let entries = match fs::read_dir(&snapshots) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(source) => return Err(Error::Write { path: snapshots, source }),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io(&snapshots))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if in_use.contains(name.as_str()) {
+            report.kept += 1;
+            continue;
+        }
+        let path = entry.path();
+        make_writable_and_remove(&path).map_err(io(&path))?;
+        if !name.starts_with(".staging-") {
+            report.removed.push(name);
+        }
+    }
+    report.removed.sort();
+    Ok(report)
 }
 
 fn make_writable_and_remove(dir: &Path) -> std::io::Result<()> {

@@ -114,6 +114,38 @@ pub struct Source {
     /// Polling interval, e.g. `3m` (controller only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+    /// Fetch the whole history instead of the revision's tip only (needed
+    /// for short SHAs that no branch or tag points at).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_history: bool,
+    /// Require a trusted signature on the resolved commit (or tag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verify>,
+}
+
+/// Commit-signature verification of a [`Source`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Verify {
+    /// Which kind of signature is required.
+    pub mode: VerifyMode,
+    /// `ssh` mode: an allowed-signers list in the format of `ssh-keygen -Y verify`
+    /// (`principal key-type base64-key [comment]`, one per line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_signers: Option<String>,
+    /// `openpgp` mode: ASCII-armored public keys, one or more blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_keys: Option<String>,
+}
+
+/// The signature formats Capstan can check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// SSH signatures (`gpg.format=ssh`), checked against `allowedSigners`.
+    Ssh,
+    /// OpenPGP signatures, checked against `publicKeys`.
+    Openpgp,
 }
 
 fn default_revision() -> String {

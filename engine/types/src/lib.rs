@@ -10,6 +10,6 @@ mod object;
 
 pub use application::{
     Application, Destination, Enforcement, Error, IgnoreDifference, Metadata, PluginStage, Source,
-    Spec, SyncPolicy,
+    Spec, SyncPolicy, Verify, VerifyMode,
 };
 pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};

@@ -1,0 +1,150 @@
+//! Credentials for remote repositories, from a Kubernetes Secret's data or
+//! a local credentials file, using the keys Flux's `GitRepository` uses:
+//! `username` + `password` (or `bearerToken`) for HTTP(S), `identity` (an
+//! OpenSSH private key) and `known_hosts` for SSH.
+//!
+//! Secrets never reach the log or an error message; SSH keys are written to
+//! `0600` files inside the cache only for as long as `ssh` needs them.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Errors of loading credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The credentials file could not be read.
+    #[error("failed to read credentials file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The credentials file is not a map of strings.
+    #[error("failed to parse credentials file {path}: expected a YAML map of string keys to string values")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// A value is not UTF-8.
+    #[error("failed to read credentials: key {key:?} is not UTF-8")]
+    NotUtf8 {
+        /// The key.
+        key: String,
+    },
+    /// Writing the SSH key file failed.
+    #[error("failed to write the SSH key file {path}")]
+    WriteKey {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Credentials of one repository. `Debug` shows which keys are set, never values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    username: Option<String>,
+    password: Option<String>,
+    identity: Option<String>,
+    known_hosts: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("identity", &self.identity.as_ref().map(|_| "<redacted>"))
+            .field("known_hosts", &self.known_hosts.is_some())
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// From a Secret's `data` (already base64-decoded by the Kubernetes client).
+    pub fn from_secret_data(data: &BTreeMap<String, Vec<u8>>) -> Result<Self, Error> {
+        let get = |key: &str| -> Result<Option<String>, Error> {
+            data.get(key)
+                .map(|v| String::from_utf8(v.clone()).map_err(|_| Error::NotUtf8 { key: key.to_owned() }))
+                .transpose()
+        };
+        let bearer = get("bearerToken")?;
+        Ok(Self {
+            // A bearer token goes as the password of basic auth, which GitHub,
+            // GitLab and Gitea all accept for HTTPS Git.
+            username: get("username")?.or_else(|| bearer.as_ref().map(|_| "git".to_owned())),
+            password: get("password")?.or(bearer),
+            identity: get("identity")?,
+            known_hosts: get("known_hosts")?,
+        })
+    }
+
+    /// From a YAML file with the same keys as the Secret (`stringData` style).
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        let map: BTreeMap<String, String> =
+            serde_yaml::from_str(&text).map_err(|source| Error::Parse { path: path.to_owned(), source })?;
+        Self::from_secret_data(&map.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())
+    }
+
+    /// Username and password for HTTP(S), if both are set.
+    pub(crate) fn basic(&self) -> Option<(&str, &str)> {
+        Some((self.username.as_deref()?, self.password.as_deref()?))
+    }
+
+    /// Writes the SSH key (and known hosts) under `dir` and returns the
+    /// `ssh` command line that uses them, or `None` without a key.
+    pub(crate) fn ssh_command(&self, dir: &Path) -> Result<Option<String>, Error> {
+        let Some(identity) = &self.identity else { return Ok(None) };
+        fs::create_dir_all(dir).map_err(|source| Error::WriteKey { path: dir.to_owned(), source })?;
+        let key = dir.join("identity");
+        write_private(&key, identity)?;
+        let mut command = format!("ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes", key.display());
+        if let Some(known_hosts) = &self.known_hosts {
+            let file = dir.join("known_hosts");
+            write_private(&file, known_hosts)?;
+            command.push_str(&format!(" -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes", file.display()));
+        }
+        Ok(Some(command))
+    }
+}
+
+/// Writes `content` to a file only its owner can read, replacing it.
+fn write_private(path: &Path, content: &str) -> Result<(), Error> {
+    let _ = fs::remove_file(path);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| Error::WriteKey { path: path.to_owned(), source })?;
+    let mut content = content.to_owned();
+    // OpenSSH refuses a private key without its final newline.
+    if !content.ends_with('\n') {
+        content.push('\n');
+    }
+    file.write_all(content.as_bytes()).map_err(|source| Error::WriteKey { path: path.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_become_basic_auth_and_debug_hides_secrets() {
+        let data = BTreeMap::from([("bearerToken".to_owned(), b"s3cret".to_vec())]);
+        let creds = Credentials::from_secret_data(&data).unwrap();
+        assert_eq!(creds.basic(), Some(("git", "s3cret")));
+        assert!(!format!("{creds:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,258 @@
+//! Remote repositories: one bare cache repository per URL under
+//! `CACHE/repos/<hash-of-url>`, shared by every Application on that URL,
+//! updated with gix.
+//!
+//! A fetch runs in two steps. First the ref advertisement only (one
+//! handshake + `ls-refs`): the revision is resolved against it, and if the
+//! cache already has that commit, we are done — an unchanged remote costs
+//! no pack. Otherwise the one ref (or SHA) is fetched, by default shallow
+//! (the tip commit only), or with its full history on demand.
+//!
+//! Transports: `file://` (gix runs `git-upload-pack` locally, as Git does),
+//! `git://`, `http(s)://` (reqwest with rustls on *ring*, the provider kube
+//! already builds, so no second crypto library is compiled) and `ssh://`
+//! (gix runs the `ssh` program with a key from the credentials).
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use gix::ObjectId;
+use gix::remote::Direction;
+use gix::remote::fetch::Shallow;
+use sha2::{Digest, Sha256};
+
+use crate::auth::Credentials;
+use crate::revision::{self, RemoteRef, Wanted};
+use crate::{Error, GixError, Result};
+
+/// What a checkout cost on the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    /// A local path, opened in place: no network, no cache.
+    Local,
+    /// The ref advertisement only: the cache already had the commit.
+    UpToDate,
+    /// A pack was requested and this many objects arrived.
+    Pack {
+        /// Objects in the received pack (0 if the remote had nothing new).
+        objects: u64,
+    },
+}
+
+/// How to fetch one revision of one URL.
+pub(crate) struct Fetch<'a> {
+    pub cache: &'a Path,
+    pub url: &'a str,
+    pub revision: &'a str,
+    pub credentials: Option<&'a Credentials>,
+    pub full_history: bool,
+}
+
+/// The cache directory of `url`: a SHA-256 of the URL, so that any URL
+/// (with ports, users, odd characters) maps to a plain file name.
+pub fn repo_dir(cache: &Path, url: &str) -> PathBuf {
+    let hash = hex::encode(Sha256::digest(url.as_bytes()));
+    cache.join("repos").join(&hash[..32])
+}
+
+impl Fetch<'_> {
+    /// Resolves the revision and makes sure the cache holds its commit.
+    pub(crate) fn run(&self) -> Result<(gix::Repository, ObjectId, Fetched)> {
+        let dir = repo_dir(self.cache, self.url);
+        let mut repo = open_or_init(&dir)?;
+        let ssh_dir = dir.with_extension("ssh");
+        self.configure(&mut repo, &ssh_dir)?;
+        let result = self.fetch(&repo);
+        // The key is only needed while `ssh` runs.
+        let _ = std::fs::remove_dir_all(&ssh_dir);
+        result.map(|(commit, fetched)| (repo, commit, fetched))
+    }
+
+    fn fetch(&self, repo: &gix::Repository) -> Result<(ObjectId, Fetched)> {
+        let refs = self.advertised(repo)?;
+        let wanted = revision::resolve(self.revision, &refs).map_err(|source| Error::Revision {
+            revision: self.revision.to_owned(),
+            url: self.url.to_owned(),
+            source,
+        })?;
+        let is_shallow =
+            repo.is_shallow().map_err(|e| self.gix_error("failed to read the cache's shallow file", Some(e.into())))?;
+        let unshallow = self.full_history && is_shallow;
+        let known = match &wanted {
+            Wanted::Ref(r) => Some(r.commit),
+            Wanted::Commit(id) => Some(*id),
+            Wanted::Prefix(_) => None,
+        };
+        if let Some(commit) = known.filter(|c| repo.has_object(c) && !unshallow) {
+            tracing::debug!(url = self.url, revision = self.revision, %commit, "remote unchanged: no fetch");
+            return Ok((commit, Fetched::UpToDate));
+        }
+        let shallow = if self.full_history || matches!(wanted, Wanted::Prefix(_)) {
+            if is_shallow { Shallow::undo() } else { Shallow::NoChange }
+        } else {
+            Shallow::DepthAtRemote(NonZeroU32::MIN)
+        };
+        let (spec, ref_name) = match &wanted {
+            Wanted::Ref(r) => (format!("+{}:{}", r.name, local_ref(&r.name)), Some(r.name.as_str())),
+            Wanted::Commit(id) => (id.to_string(), None),
+            Wanted::Prefix(_) => ("+refs/heads/*:refs/heads/*".to_owned(), None),
+        };
+        let outcome = self.receive(repo, &spec, shallow)?;
+        let objects = match &outcome.status {
+            gix::remote::fetch::Status::Change { write_pack_bundle, .. } => {
+                u64::from(write_pack_bundle.index.num_objects)
+            }
+            gix::remote::fetch::Status::NoPackReceived { .. } => 0,
+        };
+        let commit = match (&wanted, known) {
+            (_, Some(commit)) if repo.has_object(commit) => commit,
+            // The ref moved between advertisement and fetch: take what came.
+            (Wanted::Ref(_), _) => ref_name
+                .and_then(|name| convert(&outcome.ref_map.remote_refs).into_iter().find(|r| r.name == name))
+                .map(|r| r.commit)
+                .ok_or_else(|| self.gix_error("failed to find the fetched ref", None))?,
+            (Wanted::Prefix(prefix), _) => self.resolve_prefix(repo, prefix)?,
+            (Wanted::Commit(id), _) => *id,
+        };
+        tracing::info!(url = self.url, revision = self.revision, %commit, objects, "fetched");
+        Ok((commit, Fetched::Pack { objects }))
+    }
+
+    /// The refs the remote has: one handshake and `ls-refs`, no objects.
+    fn advertised(&self, repo: &gix::Repository) -> Result<Vec<RemoteRef>> {
+        let remote = repo
+            .remote_at(self.url)
+            .map_err(|e| self.gix_error("invalid URL", Some(e.into())))?
+            .with_refspecs(["HEAD", "refs/heads/*", "refs/tags/*"], Direction::Fetch)
+            .map_err(|e| self.gix_error("invalid refspec", Some(e.into())))?;
+        let connection = self.connect(&remote)?;
+        let (ref_map, _handshake) = connection
+            .ref_map(gix::progress::Discard, Default::default())
+            .map_err(|e| self.gix_error("failed to list the remote's references", Some(e.into())))?;
+        Ok(convert(&ref_map.remote_refs))
+    }
+
+    fn receive(&self, repo: &gix::Repository, spec: &str, shallow: Shallow) -> Result<gix::remote::fetch::Outcome> {
+        let remote = repo
+            .remote_at(self.url)
+            .map_err(|e| self.gix_error("invalid URL", Some(e.into())))?
+            .with_refspecs([spec], Direction::Fetch)
+            .map_err(|e| self.gix_error("invalid refspec", Some(e.into())))?;
+        let connection = self.connect(&remote)?;
+        connection
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| self.gix_error("failed to prepare the fetch", Some(e.into())))?
+            .with_shallow(shallow)
+            .receive(gix::progress::Discard, &AtomicBool::new(false))
+            .map_err(|e| self.gix_error("failed to fetch", Some(e.into())))
+    }
+
+    /// A connection whose credential prompts are answered from our
+    /// credentials only: never from a terminal or the user's Git helpers.
+    fn connect<'r>(
+        &self,
+        remote: &'r gix::Remote<'r>,
+    ) -> Result<
+        gix::remote::Connection<'r, 'r, 'r, Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>>,
+    > {
+        if self.url.starts_with("https://") || self.url.starts_with("http://") {
+            install_tls_provider();
+        }
+        let connection =
+            remote.connect(Direction::Fetch).map_err(|e| self.gix_error("failed to connect", Some(e.into())))?;
+        let basic = self.credentials.and_then(Credentials::basic).map(|(u, p)| (u.to_owned(), p.to_owned()));
+        Ok(connection.with_credentials(move |action| match (action, &basic) {
+            (gix::credentials::helper::Action::Get(context), Some((username, password))) => {
+                Ok(Some(gix::credentials::protocol::Outcome {
+                    identity: gix::sec::identity::Account {
+                        username: username.clone(),
+                        password: password.clone(),
+                        oauth_refresh_token: None,
+                    },
+                    next: context.into(),
+                }))
+            }
+            _ => Ok(None),
+        }))
+    }
+
+    /// Points gix's `ssh` at the key of the credentials, if any.
+    fn configure(&self, repo: &mut gix::Repository, ssh_dir: &Path) -> Result<()> {
+        let Some(credentials) = self.credentials else { return Ok(()) };
+        let command = credentials
+            .ssh_command(ssh_dir)
+            .map_err(|source| Error::Credentials { url: self.url.to_owned(), source })?;
+        if let Some(command) = command {
+            let mut config = repo.config_snapshot_mut();
+            config
+                .set_raw_value("core.sshCommand", command.as_str())
+                .map_err(|e| self.gix_error("failed to configure ssh", Some(e.into())))?;
+            // The command is not named `ssh`, so tell gix which options it takes.
+            config
+                .set_raw_value("ssh.variant", "ssh")
+                .map_err(|e| self.gix_error("failed to configure ssh", Some(e.into())))?;
+        }
+        Ok(())
+    }
+
+    fn resolve_prefix(&self, repo: &gix::Repository, prefix: &str) -> Result<ObjectId> {
+        let unknown = |source: GixError| Error::Remote {
+            url: self.url.to_owned(),
+            what: format!("failed to resolve {prefix:?} in the full history"),
+            source: Some(source),
+        };
+        let object =
+            repo.rev_parse_single(prefix).map_err(|e| unknown(e.into()))?.object().map_err(|e| unknown(e.into()))?;
+        Ok(object.peel_to_commit().map_err(|e| unknown(e.into()))?.id)
+    }
+
+    fn gix_error(&self, what: &str, source: Option<GixError>) -> Error {
+        Error::Remote { url: self.url.to_owned(), what: what.to_owned(), source }
+    }
+}
+
+/// The ref in the cache that mirrors remote ref `name`; the remote's `HEAD`
+/// must not replace the bare repository's own.
+fn local_ref(name: &str) -> String {
+    if name == "HEAD" { "refs/remotes/origin/HEAD".to_owned() } else { name.to_owned() }
+}
+
+fn convert(refs: &[gix::protocol::handshake::Ref]) -> Vec<RemoteRef> {
+    refs.iter()
+        .filter_map(|r| {
+            let (name, target, peeled) = r.unpack();
+            let target = target?.to_owned();
+            Some(match peeled {
+                Some(commit) => RemoteRef { name: name.to_string(), commit: commit.to_owned(), tag: Some(target) },
+                None => RemoteRef { name: name.to_string(), commit: target, tag: None },
+            })
+        })
+        .collect()
+}
+
+/// Opens the cache repository, creating it (atomically, by rename) if needed.
+fn open_or_init(dir: &Path) -> Result<gix::Repository> {
+    let open_error = |source: GixError| Error::Open { repo: dir.to_owned(), source };
+    if !dir.exists() {
+        let parent = dir.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent).map_err(|source| Error::Write { path: parent.to_owned(), source })?;
+        let staging = dir.with_extension(format!("init-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        gix::init_bare(&staging).map_err(|e| open_error(e.into()))?;
+        // Losing a race against another process is fine: theirs is as good.
+        if std::fs::rename(&staging, dir).is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+    }
+    gix::open(dir).map_err(|e| open_error(e.into()))
+}
+
+/// reqwest is built without a compiled-in crypto provider; use *ring*.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only if the process already chose a provider, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
