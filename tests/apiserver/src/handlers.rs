@@ -355,6 +355,11 @@ fn delete_options(query: &Query, body: &[u8]) -> ApiResult<DeleteOptions> {
 }
 
 fn delete_one(store: &mut Store, rt: &ResourceType, ns: &str, name: &str, o: &DeleteOptions) -> ApiResult<Value> {
+    if rt.key() == catalog::NAMESPACE_KEY
+        && let Some(refused) = crate::validation::undeletable_namespace(name)
+    {
+        return Err(refused);
+    }
     if let Some(current) = store.get(&rt.key(), ns, name) {
         let have = |f: &str| current.pointer(&format!("/metadata/{f}")).and_then(Value::as_str).unwrap_or_default();
         for (field, want) in [("uid", &o.uid), ("resourceVersion", &o.resource_version)] {

@@ -85,6 +85,7 @@ mod server;
 mod status;
 mod store;
 mod target;
+mod validation;
 mod watch;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ use crate::meta::{self, meta_str, metadata_mut};
 use crate::patch::{self, PatchType};
 use crate::status::{ApiError, ApiResult};
 use crate::store::Store;
+use crate::validation;
 use serde_json::{Value, json};
 
 /// What every write request carries besides its body.
@@ -168,6 +169,7 @@ fn finish_create(store: &mut Store, o: &WriteOptions, mut obj: Value, now: &str)
     if store.get(&rt.key(), o.ns(), &name).is_some() {
         return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
     }
+    validation::validate(rt, &obj, None)?;
     if rt.key() == catalog::CRD_KEY {
         let causes = meta::validate_crd(&obj);
         if !causes.is_empty() {
@@ -297,6 +299,7 @@ fn finish_update(store: &mut Store, o: &WriteOptions, old: &Value, mut new: Valu
             meta::crd_status(&mut new, meta_str(old, "creationTimestamp").unwrap_or_default());
         }
     }
+    validation::validate(rt, &new, Some(old))?;
     if rt.generation && spec_content(old) != spec_content(&new) {
         let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
         metadata_mut(&mut new).insert("generation".into(), json!(g + 1));

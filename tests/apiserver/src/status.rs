@@ -74,13 +74,14 @@ impl ApiError {
         ApiError::new(409, "Conflict", message).with_details(details)
     }
 
-    /// 422 Invalid: `Kind "name" is invalid: field: message`.
+    /// 422 Invalid: `Kind.group "name" is invalid: field: message`.
     pub(crate) fn invalid(group: &str, kind: &str, name: &str, causes: Vec<(String, String, &str)>) -> ApiError {
         let text: Vec<String> = causes.iter().map(|(field, msg, _)| format!("{field}: {msg}")).collect();
+        let shown = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
         let message = if text.len() == 1 {
-            format!("{kind} \"{name}\" is invalid: {}", text[0])
+            format!("{shown} \"{name}\" is invalid: {}", text[0])
         } else {
-            format!("{kind} \"{name}\" is invalid: [{}]", text.join(", "))
+            format!("{shown} \"{name}\" is invalid: [{}]", text.join(", "))
         };
         let causes: Vec<Value> = causes
             .into_iter()

@@ -130,3 +130,34 @@ async fn dry_run_create_is_not_stored() {
     }
     cleanup(&target, &ns).await;
 }
+
+#[tokio::test]
+async fn immutable_fields_and_protected_namespaces() {
+    let target = test_target().await;
+    let ns = namespace(&target.client).await;
+    let api: Api<Deployment> = Api::namespaced(target.client.clone(), &ns);
+    let d = |app: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+               "spec": {"selector": {"matchLabels": {"app": app}},
+                        "template": {"metadata": {"labels": {"app": app}},
+                                     "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    };
+    let pp = kube::api::PatchParams::apply("capstan");
+    api.patch("web", &pp, &kube::api::Patch::Apply(d("web"))).await.unwrap();
+    let err = api_error(api.patch("web", &pp, &kube::api::Patch::Apply(d("other"))).await.unwrap_err());
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    assert!(err.message.contains("field is immutable"), "{}", err.message);
+
+    let mut mismatched = d("web");
+    mismatched["metadata"]["name"] = json!("bad");
+    mismatched["spec"]["template"]["metadata"]["labels"]["app"] = json!("nope");
+    let err = api_error(api.patch("bad", &pp, &kube::api::Patch::Apply(&mismatched)).await.unwrap_err());
+    assert!(err.message.contains("`selector` does not match template `labels`"), "{}", err.message);
+
+    if let Some(server) = target.server_or_skip("deleting the default namespace") {
+        let namespaces: Api<Namespace> = Api::all(server.client());
+        let err = api_error(namespaces.delete("default", &DeleteParams::default()).await.unwrap_err());
+        assert_eq!(err.code, 403);
+    }
+    cleanup(&target, &ns).await;
+}
