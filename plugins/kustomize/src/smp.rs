@@ -1,8 +1,8 @@
 //! Strategic merge patches, as kustomize's kyaml `merge2` applies them:
 //! maps merge recursively, `null` deletes, lists merge by the schema's merge
 //! key or are replaced (always, for kinds without a schema), and the
-//! `$patch: delete|replace|merge`, `$retainKeys` and
-//! `$deleteFromPrimitiveList` directives are honoured.
+//! `$patch: delete|replace|merge` directive is honoured (like kyaml,
+//! other `$…` keys such as `$retainKeys` are copied, not interpreted).
 
 use serde_json::{Map, Value};
 
@@ -22,11 +22,11 @@ fn directive(m: &Map<String, Value>) -> Option<&str> {
     m.get("$patch").and_then(Value::as_str)
 }
 
-/// Removes `$…` directives from a patch value being copied into the result.
+/// Removes `$patch` directives from a patch value being copied into the result.
 pub fn strip(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
-            Value::Object(m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip(v))).collect())
+            Value::Object(m.iter().filter(|(k, _)| *k != "$patch").map(|(k, v)| (k.clone(), strip(v))).collect())
         }
         Value::Array(a) => Value::Array(
             a.iter()
@@ -90,12 +90,9 @@ pub fn merge(dest: &mut Value, patch: &Value, ty: &TypeRef) -> Result<Outcome> {
     }
     let dm = dest.as_object_mut().expect("object");
     for (k, pv) in pm {
-        if k.starts_with('$') {
-            if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/")
-                && let (Some(Value::Array(d)), Value::Array(del)) = (dm.get_mut(field), pv)
-            {
-                d.retain(|x| !del.contains(x));
-            }
+        // kyaml knows one directive, `$patch`; other `$…` keys
+        // (`$retainKeys`, `$setElementOrder/…`) are copied like fields.
+        if k == "$patch" {
             continue;
         }
         match pv {
@@ -143,10 +140,6 @@ pub fn merge(dest: &mut Value, patch: &Value, ty: &TypeRef) -> Result<Outcome> {
                 dm.insert(k.clone(), v.clone());
             }
         }
-    }
-    if let Some(Value::Array(keep)) = pm.get("$retainKeys") {
-        let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
-        dm.retain(|k, _| keep.contains(&k.as_str()));
     }
     Ok(Outcome::Keep)
 }
