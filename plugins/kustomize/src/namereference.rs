@@ -99,7 +99,9 @@ pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
     let cands: Vec<Cand> = res
         .iter()
         .map(|r| Cand {
-            past: if r.prev.is_empty() { vec![r.id()] } else { r.prev.clone() },
+            // Only objects whose id changed can need their referrers fixed
+            // (kustomize matches previous ids only).
+            past: r.prev.clone(),
             cur: r.id(),
             prefixes: r.prefixes.clone(),
             suffixes: r.suffixes.clone(),
