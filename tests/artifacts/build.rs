@@ -6,7 +6,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The guest packages the test suite uses: bundled plugins, then test programs.
-const GUESTS: &[&str] = &["capstan-yaml"];
+const GUESTS: &[&str] = &[
+    "capstan-yaml",
+    "capstan-kustomize",
+    "capstan-test-trivial",
+    "capstan-test-spin",
+    "capstan-test-hog",
+    "capstan-test-panic",
+    "capstan-test-trap",
+    "capstan-test-fs",
+    "capstan-test-env",
+    "capstan-test-socket",
+    "capstan-test-giant",
+    "capstan-test-garbage",
+    "capstan-test-labels",
+    "capstan-test-policy",
+    "capstan-test-health",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -34,7 +50,13 @@ fn main() {
         cmd.args(["-p", guest]);
     }
     // The outer build's settings (clippy wrapper, its flags) must not leak in.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("failed to run cargo for the guest components");
@@ -44,13 +66,26 @@ fn main() {
     );
 
     let release = target_dir.join("wasm32-wasip2/release");
-    let mut consts = format!("/// Directory of the freshly built `capstan_<name>.wasm` components.\npub const GUEST_DIR: &str = {:?};\n", release.display().to_string());
-    let mut wasm: Vec<_> = std::fs::read_dir(&release).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "wasm")).collect();
+    let mut consts = format!(
+        "/// Directory of the freshly built `capstan_<name>.wasm` components.\npub const GUEST_DIR: &str = {:?};\n",
+        release.display().to_string()
+    );
+    let mut wasm: Vec<_> = std::fs::read_dir(&release)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
     wasm.sort();
     for path in wasm {
         let stem = path.file_stem().unwrap().to_string_lossy().to_uppercase();
-        consts.push_str(&format!("/// Path of `{}`.\npub const {stem}: &str = {:?};\n", path.file_name().unwrap().to_string_lossy(), path.display().to_string()));
+        consts.push_str(&format!(
+            "/// Path of `{}`.\npub const {stem}: &str = {:?};\n",
+            path.file_name().unwrap().to_string_lossy(),
+            path.display().to_string()
+        ));
     }
+    consts.push_str(&foreach_program());
     std::fs::write(out_dir.join("artifacts.rs"), consts).unwrap();
 }
 
@@ -58,8 +93,24 @@ fn main() {
 /// repository is checked out; map them to fixed prefixes.
 fn remap_flags(root: &Path) -> String {
     let mut flags = format!("--remap-path-prefix={}=/capstan", root.display());
-    if let Some(home) = std::env::var_os("CARGO_HOME").or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into())) {
+    if let Some(home) =
+        std::env::var_os("CARGO_HOME").or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into()))
+    {
         flags.push_str(&format!(" --remap-path-prefix={}=/cargo", Path::new(&home).display()));
     }
     flags
+}
+
+/// `foreach_program!(m)` calls `m!(name)` for every test program
+/// (`capstan-test-<name>`), so a suite can require a test per program.
+fn foreach_program() -> String {
+    let names: Vec<String> = GUESTS
+        .iter()
+        .filter_map(|g| g.strip_prefix("capstan-test-"))
+        .map(|n| format!("$mac!({});", n.replace('-', "_")))
+        .collect();
+    format!(
+        "/// Calls `$mac!(name)` for every test program under `tests/programs/`.\n#[macro_export]\nmacro_rules! foreach_program {{\n    ($mac:ident) => {{ {} }};\n}}\n",
+        names.join(" ")
+    )
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use capstan_apply::{Applied, Applier, ApplyOptions};
-use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered, pipeline};
+use capstan_host::pipeline::Pipeline;
+use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered};
 use capstan_source::{Checkout, Source};
 use capstan_types::{Application, PluginStage};
 
@@ -108,8 +109,8 @@ impl Engine {
             .source
             .checkout_source(source, &file.base_dir)
             .with_context(|| format!("application {}: source failed", app.metadata.name))?;
-        let stages =
-            if app.spec.render.is_empty() { pipeline::detect(checkout.snapshot.root(), &source.path) } else { app.spec.render.clone() };
+        let pipeline = Pipeline::for_app(&app.spec, checkout.snapshot.root(), &source.path, &self.limits)
+            .with_context(|| format!("application {}", app.metadata.name))?;
         let call = RenderCall {
             snapshot: checkout.snapshot.root(),
             path: &source.path,
@@ -118,9 +119,10 @@ impl Engine {
             revision: &checkout.commit,
             params: &serde_json::Value::Null,
         };
-        let rendered = pipeline::run(&self.host, &stages, &call, &file.base_dir, &self.limits)
+        let rendered = pipeline
+            .run(&self.host, &call, &file.base_dir)
             .with_context(|| format!("application {}: render failed at {}", app.metadata.name, short(&checkout.commit)))?;
-        Ok(RenderOutput { checkout, stages, rendered })
+        Ok(RenderOutput { checkout, stages: pipeline.render, rendered })
     }
 
     /// Render, then apply everything with server-side apply. Nothing is

@@ -119,14 +119,15 @@ pub enum Error {
         reason: String,
     },
     /// The plugin returned something that is not a Kubernetes object.
-    #[error("plugin {plugin}: returned garbage: item {index}: {reason}")]
+    #[error("plugin {plugin}: returned garbage: item {index} is not a Kubernetes object")]
     Garbage {
         /// The plugin.
         plugin: String,
         /// Index of the item.
         index: usize,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        source: capstan_types::ObjectError,
     },
     /// Setting up the sandbox failed.
     #[error("plugin {plugin}: failed to prepare the sandbox")]

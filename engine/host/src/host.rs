@@ -1,20 +1,27 @@
-//! [`PluginHost`]: engine, linker, compiled-component cache, and calls.
+//! [`PluginHost`]: engine (pooling allocator, on-disk compiled cache),
+//! linker, the per-digest table of pre-linked plugins, and the sandbox of
+//! one call.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use capstan_types::{Diagnostic, Object};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::bindings::{Renderer, RendererPre, capstan::plugin::types};
-use crate::leash::{MemoryCap, TICK};
+use crate::bindings::Renderer;
+use crate::leash::{MAX_MEMORY_BYTES, MemoryCap, TICK};
+use crate::plugin::{Plugin, Pre, detect_world};
 use crate::state::HostState;
-use crate::{Builtins, Error, Limits, PluginErrorKind, Result, WIT_VERSION};
+use crate::{Builtins, Error, Limits, Result};
+
+/// How many plugin instances may be alive at once in the pooling allocator.
+/// Calls are short and run on a few threads; this bounds reserved address
+/// space (slots × [`MAX_MEMORY_BYTES`] plus guards), not real memory.
+const INSTANCE_SLOTS: u32 = 64;
 
 /// How the host is set up.
 #[derive(Debug, Clone, Default)]
@@ -28,76 +35,40 @@ pub struct HostConfig {
 
 /// Runs plugins. Create one per process and share it.
 pub struct PluginHost {
-    engine: Engine,
+    pub(crate) engine: Engine,
     linker: Linker<HostState>,
     builtins: Builtins,
     loaded: Mutex<HashMap<String, Plugin>>,
-}
-
-/// A compiled, pre-linked renderer component, ready to instantiate.
-#[derive(Clone)]
-pub struct Plugin {
-    name: Arc<str>,
-    digest: String,
-    pre: RendererPre<HostState>,
-}
-
-impl Plugin {
-    /// The reference it was loaded under (`builtin:yaml`, a path…).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// `sha256:<hex>` of the component bytes.
-    pub fn digest(&self) -> &str {
-        &self.digest
-    }
-}
-
-/// The inputs of one render call.
-#[derive(Debug, Clone)]
-pub struct RenderCall<'a> {
-    /// The read-only snapshot directory, preopened at `/`.
-    pub snapshot: &'a Path,
-    /// Directory to render, relative to the snapshot root.
-    pub path: &'a str,
-    /// Application name.
-    pub app: &'a str,
-    /// Destination namespace.
-    pub namespace: Option<&'a str>,
-    /// Commit SHA of the snapshot.
-    pub revision: &'a str,
-    /// The stage's `with:` parameters.
-    pub params: &'a serde_json::Value,
-}
-
-/// Objects and diagnostics a stage produced.
-#[derive(Debug, Clone, Default)]
-pub struct Rendered {
-    /// The objects, in plugin order.
-    pub objects: Vec<Object>,
-    /// The plugin's diagnostics.
-    pub diagnostics: Vec<Diagnostic>,
+    pooling: bool,
 }
 
 impl PluginHost {
-    /// Creates the engine, the linker with WASI p2 and the host imports, and
-    /// the epoch ticker thread (which ends when the host is dropped).
+    /// Creates the engine (pooling allocator when the address space can be
+    /// reserved, on-demand otherwise), the linker with WASI p2 and the host
+    /// imports, and the epoch ticker thread (which ends with the host).
     pub fn new(config: HostConfig) -> Result<Self> {
-        let mut wasm = wasmtime::Config::new();
-        wasm.epoch_interruption(true).wasm_component_model(true);
-        if let Some(dir) = &config.cache_dir {
-            let mut cache = wasmtime::CacheConfig::new();
-            cache.with_directory(dir);
-            wasm.cache(Some(wasmtime::Cache::new(cache).map_err(Error::Engine)?));
-        }
-        let engine = Engine::new(&wasm).map_err(Error::Engine)?;
+        let (engine, pooling) = match Engine::new(&engine_config(&config, true)?) {
+            Ok(engine) => (engine, true),
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "failed to reserve the pooling allocator's address space; falling back to on-demand instance allocation (slower calls)"
+                );
+                (Engine::new(&engine_config(&config, false)?).map_err(Error::Engine)?, false)
+            }
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Engine)?;
-        Renderer::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
-            .map_err(Error::Engine)?;
+        // Every world imports exactly the `host` world (`log`), so the
+        // renderer's bindings link the imports of all four.
+        Renderer::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(Error::Engine)?;
         spawn_ticker(&engine);
-        Ok(Self { engine, linker, builtins: config.builtins, loaded: Mutex::default() })
+        Ok(Self { engine, linker, builtins: config.builtins, loaded: Mutex::default(), pooling })
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn is_pooling(&self) -> bool {
+        self.pooling
     }
 
     /// Loads a plugin by reference: `builtin:NAME`, or a path (relative to
@@ -108,10 +79,15 @@ impl PluginHost {
             None => {
                 let expected = digest.ok_or_else(|| Error::DigestRequired { plugin: reference.to_owned() })?;
                 let path = base_dir.join(reference.strip_prefix("file://").unwrap_or(reference));
-                let bytes = std::fs::read(&path).map_err(|source| Error::Read { plugin: reference.to_owned(), source })?;
+                let bytes =
+                    std::fs::read(&path).map_err(|source| Error::Read { plugin: reference.to_owned(), source })?;
                 let actual = sha256(&bytes);
                 if !actual.eq_ignore_ascii_case(expected) {
-                    return Err(Error::DigestMismatch { plugin: reference.to_owned(), expected: expected.to_owned(), actual });
+                    return Err(Error::DigestMismatch {
+                        plugin: reference.to_owned(),
+                        expected: expected.to_owned(),
+                        actual,
+                    });
                 }
                 bytes.into()
             }
@@ -119,62 +95,42 @@ impl PluginHost {
         self.load_bytes(reference, &bytes)
     }
 
-    /// Compiles (or takes from cache) and pre-links a component.
+    /// Compiles (or takes from the on-disk cache) and pre-links a component;
+    /// the result is kept per digest for the life of the host.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Plugin> {
         let digest = sha256(bytes);
-        if let Some(plugin) = self.loaded.lock().expect("plugin cache poisoned").get(&digest) {
+        if let Some(plugin) = self.loaded.lock().expect("plugin table poisoned").get(&digest) {
             return Ok(Plugin { name: name.into(), ..plugin.clone() });
         }
         let load = |source| Error::Load { plugin: name.to_owned(), source };
         let component = Component::new(&self.engine, bytes).map_err(load)?;
-        check_exports(name, &component, &self.engine)?;
+        let world = detect_world(name, &component, &self.engine)?;
         let pre = self.linker.instantiate_pre(&component).map_err(load)?;
-        let pre = RendererPre::new(pre).map_err(load)?;
-        let plugin = Plugin { name: name.into(), digest: digest.clone(), pre };
-        self.loaded.lock().expect("plugin cache poisoned").insert(digest, plugin.clone());
+        let plugin = Plugin { name: name.into(), digest: digest.clone(), pre: Pre::new(world, pre).map_err(load)? };
+        self.loaded.lock().expect("plugin table poisoned").insert(digest, plugin.clone());
         Ok(plugin)
     }
 
-    /// Runs a renderer on a fresh instance under `limits`.
-    pub fn render(&self, plugin: &Plugin, call: &RenderCall<'_>, limits: &Limits) -> Result<Rendered> {
-        let name = plugin.name.to_string();
-        let stdout = MemoryOutputPipe::new(limits.log_bytes);
-        let stderr = MemoryOutputPipe::new(limits.log_bytes);
-        let mut store = self.store(plugin, call.snapshot, limits, &stdout, &stderr)?;
-        let ctx = types::Context {
-            app: call.app.to_owned(),
-            namespace: call.namespace.map(str::to_owned),
-            path: call.path.to_owned(),
-            revision: call.revision.to_owned(),
-        };
-        let params = call.params.to_string();
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.capstan_plugin_render().call_render(&mut store, &ctx, &params));
-        forward_output(&name, "stdout", &stdout);
-        forward_output(&name, "stderr", &stderr);
-        match result {
-            Ok(Ok(output)) => decode_output(&name, output, limits),
-            Ok(Err(error)) => Err(plugin_error(&name, error)),
-            Err(trap) => Err(classify_trap(&name, trap, &store, limits, &stderr)),
-        }
-    }
-
-    fn store(
+    /// A fresh store for one call: deny-by-default WASI (no env, no args, no
+    /// network, no stdin, stdout/stderr into memory pipes), at most one
+    /// read-only preopen, the memory cap and the CPU deadline.
+    pub(crate) fn store(
         &self,
         plugin: &Plugin,
-        snapshot: &Path,
+        snapshot: Option<&Path>,
         limits: &Limits,
-        stdout: &MemoryOutputPipe,
-        stderr: &MemoryOutputPipe,
+        pipes: &Pipes,
     ) -> Result<Store<HostState>> {
-        let sandbox = |source| Error::Sandbox { plugin: plugin.name.to_string(), source };
-        // Deny by default: no env, no args, no network, no stdin; the
-        // snapshot is the one (read-only) directory the guest can see.
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        wasi.preopened_dir(snapshot, "/", FsPerms::ReadOnly).map_err(sandbox)?;
+        wasi.stdout(pipes.stdout.clone()).stderr(pipes.stderr.clone());
+        // The default address check already refuses every address; turning
+        // TCP, UDP and name lookup off (on by default) denies them earlier,
+        // at socket creation, and keeps DNS queries from leaking names.
+        wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        if let Some(snapshot) = snapshot {
+            wasi.preopened_dir(snapshot, "/", FsPerms::ReadOnly)
+                .map_err(|source| Error::Sandbox { plugin: plugin.name.to_string(), source })?;
+        }
         let state = HostState {
             plugin: plugin.name.clone(),
             wasi: wasi.build(),
@@ -187,6 +143,50 @@ impl PluginHost {
         store.epoch_deadline_trap();
         Ok(store)
     }
+}
+
+/// The captured stdout and stderr of one call.
+pub(crate) struct Pipes {
+    pub(crate) stdout: MemoryOutputPipe,
+    pub(crate) stderr: MemoryOutputPipe,
+}
+
+impl Pipes {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Self { stdout: MemoryOutputPipe::new(limits.log_bytes), stderr: MemoryOutputPipe::new(limits.log_bytes) }
+    }
+}
+
+fn engine_config(config: &HostConfig, pooling: bool) -> Result<wasmtime::Config> {
+    let mut wasm = wasmtime::Config::new();
+    wasm.epoch_interruption(true).wasm_component_model(true);
+    if let Some(dir) = &config.cache_dir {
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(dir);
+        wasm.cache(Some(wasmtime::Cache::new(cache).map_err(Error::Engine)?));
+    }
+    if pooling {
+        wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling_config()));
+    }
+    Ok(wasm)
+}
+
+/// Slots for [`INSTANCE_SLOTS`] component instances. A Rust wasip2 component
+/// holds a few core instances (the program, the WASI adapter, shims) with
+/// up to two memories and a few tables; kustomize-sized programs have large
+/// function tables.
+fn pooling_config() -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(INSTANCE_SLOTS)
+        .max_core_instances_per_component(16)
+        .total_core_instances(INSTANCE_SLOTS * 8)
+        .max_memories_per_component(4)
+        .total_memories(INSTANCE_SLOTS * 2)
+        .max_tables_per_component(8)
+        .total_tables(INSTANCE_SLOTS * 4)
+        .table_elements(100_000)
+        .max_memory_size(MAX_MEMORY_BYTES);
+    pool
 }
 
 /// Advances the epoch every [`TICK`] until the engine is dropped.
@@ -207,105 +207,4 @@ fn spawn_ticker(engine: &Engine) {
 /// `sha256:<hex>` of some bytes.
 pub(crate) fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// Refuses components built against another major (0.x: minor) WIT version.
-fn check_exports(name: &str, component: &Component, engine: &Engine) -> Result<()> {
-    let ours = format!("capstan:plugin/render@{WIT_VERSION}");
-    let exports: Vec<String> = component.component_type().exports(engine).map(|(n, _)| n.to_owned()).collect();
-    let found = exports.iter().find(|e| e.starts_with("capstan:plugin/render@"));
-    match found {
-        Some(export) if compatible(export, &ours) => Ok(()),
-        Some(export) => Err(Error::Incompatible {
-            plugin: name.to_owned(),
-            reason: format!("built against {export}, but this host implements {ours}; rebuild the plugin against capstan:plugin@{WIT_VERSION}"),
-        }),
-        None => Err(Error::Incompatible {
-            plugin: name.to_owned(),
-            reason: format!("not a renderer: it exports [{}], expected {ours}", exports.join(", ")),
-        }),
-    }
-}
-
-/// Same major version, or for 0.x the same minor version (semver rules).
-fn compatible(export: &str, ours: &str) -> bool {
-    let version = |s: &str| s.rsplit_once('@').map(|(_, v)| v.split('.').map(str::to_owned).collect::<Vec<_>>());
-    match (version(export), version(ours)) {
-        (Some(a), Some(b)) if a.first() == Some(&"0".to_owned()) => a.get(..2) == b.get(..2),
-        (Some(a), Some(b)) => a.first() == b.first(),
-        _ => false,
-    }
-}
-
-fn forward_output(plugin: &str, stream: &str, pipe: &MemoryOutputPipe) {
-    let contents = pipe.contents();
-    for line in String::from_utf8_lossy(&contents).lines().filter(|l| !l.trim().is_empty()) {
-        tracing::info!(target: "capstan::plugin", plugin, stream, "{line}");
-    }
-}
-
-fn plugin_error(plugin: &str, error: types::Error) -> Error {
-    let (kind, message) = match error {
-        types::Error::InvalidConfig(m) => (PluginErrorKind::InvalidConfig, m),
-        types::Error::InvalidInput(m) => (PluginErrorKind::InvalidInput, m),
-        types::Error::Failed(m) => (PluginErrorKind::Failed, m),
-    };
-    Error::Plugin { plugin: plugin.to_owned(), kind, message }
-}
-
-fn classify_trap(
-    plugin: &str,
-    error: wasmtime::Error,
-    store: &Store<HostState>,
-    limits: &Limits,
-    stderr: &MemoryOutputPipe,
-) -> Error {
-    let plugin = plugin.to_owned();
-    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-        return Error::Deadline { plugin, deadline: limits.deadline };
-    }
-    if store.data().memory.exceeded {
-        return Error::MemoryCap { plugin, cap: limits.memory_bytes };
-    }
-    let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
-    let tail: Vec<&str> = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
-    let mut message = format!("{error:#}");
-    if !tail.is_empty() {
-        message = format!("{message}; guest stderr: {}", tail.join(" | "));
-    }
-    Error::Trap { plugin, message }
-}
-
-fn decode_output(plugin: &str, output: types::Output, limits: &Limits) -> Result<Rendered> {
-    let cap = |reason: String| Error::OutputCap { plugin: plugin.to_owned(), reason };
-    if output.items.len() > limits.max_objects {
-        return Err(cap(format!("{} objects, over the cap of {}", output.items.len(), limits.max_objects)));
-    }
-    let bytes: usize = output.items.iter().map(String::len).sum();
-    if bytes > limits.output_bytes {
-        return Err(cap(format!("{bytes} bytes of objects, over the cap of {}", limits.output_bytes)));
-    }
-    let objects = output
-        .items
-        .iter()
-        .enumerate()
-        .map(|(index, text)| {
-            Object::from_json(text).map_err(|e| Error::Garbage { plugin: plugin.to_owned(), index, reason: e.to_string() })
-        })
-        .collect::<Result<_>>()?;
-    let diagnostics = output.results.into_iter().map(crate::pipeline::diagnostic).collect();
-    Ok(Rendered { objects, diagnostics })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::compatible;
-
-    #[test]
-    fn version_compatibility_follows_semver() {
-        assert!(compatible("capstan:plugin/render@0.1.3", "capstan:plugin/render@0.1.0"));
-        assert!(!compatible("capstan:plugin/render@0.2.0", "capstan:plugin/render@0.1.0"));
-        assert!(compatible("capstan:plugin/render@1.4.0", "capstan:plugin/render@1.0.0"));
-        assert!(!compatible("capstan:plugin/render@2.0.0", "capstan:plugin/render@1.0.0"));
-    }
 }

@@ -1,9 +1,21 @@
-//! The leash of one plugin call, and the memory limiter that enforces it.
+//! The leash of one plugin call ([`Limits`]), its per-Application overrides
+//! (`spec.limits`), and the memory limiter that enforces the cap.
 
 use std::time::Duration;
 
+use capstan_types::PluginLimits;
+
 /// How often the epoch ticker advances; the deadline's granularity.
 pub(crate) const TICK: Duration = Duration::from_millis(5);
+
+/// The largest memory cap an Application may ask for. The pooling allocator
+/// reserves this much address space per memory slot, so it is a ceiling,
+/// not a default.
+pub const MAX_MEMORY_BYTES: usize = 1 << 30;
+
+/// The longest deadline an Application may ask for: a stuck render must not
+/// hold a worker for long.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(300);
 
 /// Caps for one plugin call. Defaults are safe for untrusted code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +26,7 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Most bytes of objects a call may return.
     pub output_bytes: usize,
-    /// Most objects a call may return.
+    /// Most objects (or diagnostics) a call may return.
     pub max_objects: usize,
     /// Most bytes of stdout/stderr kept for the log.
     pub log_bytes: usize,
@@ -32,11 +44,89 @@ impl Default for Limits {
     }
 }
 
+/// A `spec.limits` field the host cannot accept.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid `spec.limits.{field}`: {value:?}: {reason}")]
+pub struct LimitsError {
+    /// The field, as written in the Application.
+    pub field: &'static str,
+    /// The value found.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 impl Limits {
     /// The deadline in epoch ticks (at least one).
     pub(crate) fn deadline_ticks(&self) -> u64 {
         (self.deadline.as_micros() / TICK.as_micros()).max(1) as u64 + 1
     }
+
+    /// These limits with the fields an Application sets replaced.
+    pub fn with_overrides(&self, spec: &PluginLimits) -> Result<Self, LimitsError> {
+        let mut limits = *self;
+        if let Some(text) = &spec.timeout {
+            limits.deadline = parse_duration(text).map_err(|reason| invalid("timeout", text, reason))?;
+            if limits.deadline.is_zero() || limits.deadline > MAX_DEADLINE {
+                return Err(invalid(
+                    "timeout",
+                    text,
+                    format!("must be more than 0 and at most {}s", MAX_DEADLINE.as_secs()),
+                ));
+            }
+        }
+        if let Some(text) = &spec.memory {
+            limits.memory_bytes = parse_quantity(text).map_err(|reason| invalid("memory", text, reason))?;
+            if limits.memory_bytes < 1 << 20 || limits.memory_bytes > MAX_MEMORY_BYTES {
+                return Err(invalid("memory", text, format!("must be between 1Mi and {}Mi", MAX_MEMORY_BYTES >> 20)));
+            }
+        }
+        if let Some(text) = &spec.max_output_bytes {
+            limits.output_bytes = parse_quantity(text).map_err(|reason| invalid("maxOutputBytes", text, reason))?;
+        }
+        if let Some(count) = spec.max_objects {
+            limits.max_objects =
+                usize::try_from(count).map_err(|e| invalid("maxObjects", &count.to_string(), e.to_string()))?;
+        }
+        Ok(limits)
+    }
+}
+
+fn invalid(field: &'static str, value: &str, reason: String) -> LimitsError {
+    LimitsError { field, value: value.to_owned(), reason }
+}
+
+/// `500ms`, `5s`, `2m`: an integer and a unit.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| "expected an integer and a unit (ms, s or m), e.g. 5s".to_owned())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        _ => Err(format!("unknown unit {unit:?}; use ms, s or m, e.g. 5s")),
+    }
+}
+
+/// A Kubernetes quantity of bytes: `268435456`, `256Mi`, `1Gi`, `500M`.
+fn parse_quantity(text: &str) -> Result<usize, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| "expected an integer and an optional suffix (Ki, Mi, Gi, k, M, G), e.g. 256Mi".to_owned())?;
+    let unit: usize = match suffix {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        _ => return Err(format!("unknown suffix {suffix:?}; use Ki, Mi, Gi, k, M or G, e.g. 256Mi")),
+    };
+    number.checked_mul(unit).ok_or_else(|| "too large".to_owned())
 }
 
 /// Denies memory and table growth past the cap, and remembers that it did.
@@ -55,5 +145,58 @@ impl wasmtime::ResourceLimiter for MemoryCap {
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> PluginLimits {
+        serde_json::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn overrides_replace_only_the_fields_given() {
+        let limits = Limits::default()
+            .with_overrides(&spec(
+                r#"{"timeout": "750ms", "memory": "64Mi", "maxOutputBytes": "1M", "maxObjects": 10}"#,
+            ))
+            .unwrap();
+        assert_eq!(limits.deadline, Duration::from_millis(750));
+        assert_eq!(limits.memory_bytes, 64 << 20);
+        assert_eq!(limits.output_bytes, 1_000_000);
+        assert_eq!(limits.max_objects, 10);
+        assert_eq!(limits.log_bytes, Limits::default().log_bytes);
+        assert_eq!(Limits::default().with_overrides(&PluginLimits::default()).unwrap(), Limits::default());
+    }
+
+    #[test]
+    fn bad_values_name_the_field_and_the_fix() {
+        let error = |json| Limits::default().with_overrides(&spec(json)).unwrap_err().to_string();
+        assert_eq!(
+            error(r#"{"timeout": "5 seconds"}"#),
+            r#"invalid `spec.limits.timeout`: "5 seconds": unknown unit " seconds"; use ms, s or m, e.g. 5s"#
+        );
+        assert_eq!(
+            error(r#"{"timeout": "1h"}"#),
+            r#"invalid `spec.limits.timeout`: "1h": unknown unit "h"; use ms, s or m, e.g. 5s"#
+        );
+        assert_eq!(
+            error(r#"{"timeout": "10m"}"#),
+            r#"invalid `spec.limits.timeout`: "10m": must be more than 0 and at most 300s"#
+        );
+        assert_eq!(
+            error(r#"{"memory": "256MB"}"#),
+            r#"invalid `spec.limits.memory`: "256MB": unknown suffix "MB"; use Ki, Mi, Gi, k, M or G, e.g. 256Mi"#
+        );
+        assert_eq!(
+            error(r#"{"memory": "4Gi"}"#),
+            r#"invalid `spec.limits.memory`: "4Gi": must be between 1Mi and 1024Mi"#
+        );
+        assert_eq!(
+            error(r#"{"maxOutputBytes": "lots"}"#),
+            r#"invalid `spec.limits.maxOutputBytes`: "lots": expected an integer and an optional suffix (Ki, Mi, Gi, k, M, G), e.g. 256Mi"#
+        );
     }
 }

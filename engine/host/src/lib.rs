@@ -1,28 +1,36 @@
 //! The plugin host: runs Capstan's WebAssembly components on a leash.
 //!
-//! Start with [`PluginHost`]: one wasmtime `Engine` and `Linker` per process,
-//! one pre-instantiated component per plugin digest ([`Plugin`]), and a fresh
+//! Start with [`PluginHost`]: one wasmtime `Engine` (pooling allocator,
+//! on-disk compiled cache) and `Linker` per process, one pre-instantiated
+//! component per plugin digest ([`Plugin`], of one [`World`]), and a fresh
 //! `Store` and instance for every call, so nothing leaks between calls or
 //! Applications. [`Limits`] is the leash of a call: CPU deadline (epoch
 //! interruption), memory cap, output caps; the only filesystem a plugin sees
-//! is the snapshot, preopened read-only. [`pipeline`] runs an Application's
-//! ordered stages.
+//! is the snapshot, preopened read-only, and it has no network and no
+//! environment. [`pipeline`] runs an Application's ordered stages:
+//! renderer → transformers → validators. [`inspect`] describes a component
+//! without running it.
 //!
 //! The host knows nothing of Kubernetes clients or Git: it takes a snapshot
 //! directory and returns [`capstan_types::Object`]s.
 
 mod bindings;
 mod builtin;
+mod call;
 mod error;
 mod host;
+pub mod inspect;
 mod leash;
 pub mod pipeline;
+mod plugin;
 mod state;
 
 pub use builtin::{BUILTINS, Builtins};
+pub use call::{Assessment, Health, RenderCall, Rendered};
 pub use error::{Error, PluginErrorKind, Result};
-pub use host::{HostConfig, Plugin, PluginHost, RenderCall, Rendered};
-pub use leash::Limits;
+pub use host::{HostConfig, PluginHost};
+pub use leash::{Limits, LimitsError, MAX_DEADLINE, MAX_MEMORY_BYTES};
+pub use plugin::{Plugin, World};
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";

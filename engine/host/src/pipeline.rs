@@ -1,35 +1,109 @@
 //! The render pipeline: an Application's ordered plugin stages.
 //!
-//! Stage 0 is a renderer (generator). When an Application lists no stages,
-//! [`detect`] picks one the way Argo CD does: `builtin:kustomize` for a
-//! directory with a kustomization file (once that plugin is bundled),
-//! `builtin:yaml` otherwise. Every failure is an error of that stage, naming
-//! its index and plugin.
+//! `spec.render[0]` is a renderer (generator), `spec.render[1..]` are
+//! transformers, and `spec.policy[..]` are validators that see the final
+//! objects. When an Application lists no render stages, [`detect`] picks one
+//! the way Argo CD does: `builtin:kustomize` for a directory with a
+//! kustomization file (once that plugin is bundled), `builtin:yaml`
+//! otherwise. Every failure is an error of that stage, naming its place,
+//! plugin and reason; an error-level diagnostic of a `deny` policy (the
+//! default) fails the whole pipeline, so nothing gets applied.
 
 use std::path::Path;
 
-use capstan_types::{Diagnostic, ObjectRef, PluginStage, Severity};
+use capstan_types::{Diagnostic, Enforcement, PluginStage, Severity, Spec};
 
-use crate::bindings::capstan::plugin::types;
+use crate::leash::LimitsError;
 use crate::{BUILTINS, Limits, PluginHost, RenderCall, Rendered};
 
-/// A stage failed.
+/// A stage failed, or a policy denied the result.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A plugin could not be loaded or its call failed.
-    #[error("render stage {stage} ({plugin}) failed")]
+    #[error("{section}[{index}] ({plugin}) failed")]
     Stage {
-        /// Index of the stage in `spec.render`.
-        stage: usize,
+        /// `render` or `policy`: the list of the Application the stage is in.
+        section: &'static str,
+        /// Index of the stage in that list.
+        index: usize,
         /// The plugin reference.
         plugin: String,
         /// Why.
         #[source]
         source: crate::Error,
     },
-    /// The pipeline's shape is not supported.
-    #[error("invalid render pipeline: {0}")]
-    Shape(String),
+    /// An enforcing policy returned error-level diagnostics.
+    #[error("policy[{index}] ({plugin}) denied the sync with {} error(s): {}", .errors.len(), summary(.errors))]
+    Denied {
+        /// Index of the stage in `spec.policy`.
+        index: usize,
+        /// The plugin reference.
+        plugin: String,
+        /// The error-level diagnostics.
+        errors: Vec<Diagnostic>,
+    },
+    /// `spec.limits` could not be read.
+    #[error("failed to read the plugin limits")]
+    Limits(#[source] LimitsError),
+}
+
+/// What to run for one Application: its stages and their leash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    /// The renderer, then transformers.
+    pub render: Vec<PluginStage>,
+    /// The validators.
+    pub policy: Vec<PluginStage>,
+    /// The leash of every call.
+    pub limits: Limits,
+}
+
+impl Pipeline {
+    /// The pipeline of an Application's `spec`, rendering `path` of
+    /// `snapshot`: its stages (or the detected renderer) and `defaults`
+    /// overridden by `spec.limits`.
+    pub fn for_app(spec: &Spec, snapshot: &Path, path: &str, defaults: &Limits) -> Result<Self, Error> {
+        let limits = match &spec.limits {
+            Some(overrides) => defaults.with_overrides(overrides).map_err(Error::Limits)?,
+            None => *defaults,
+        };
+        let render = if spec.render.is_empty() { detect(snapshot, path) } else { spec.render.clone() };
+        Ok(Self { render, policy: spec.policy.clone(), limits })
+    }
+
+    /// Runs the stages in order. Plugin paths are relative to `base_dir`.
+    /// `call.params` is ignored: each stage passes its own `with:`.
+    pub fn run(&self, host: &PluginHost, call: &RenderCall<'_>, base_dir: &Path) -> Result<Rendered, Error> {
+        let mut rendered = Rendered::default();
+        for (index, stage) in self.render.iter().enumerate() {
+            let failed = |source| stage_error("render", index, stage, source);
+            let plugin = host.load(&stage.plugin, stage.digest.as_deref(), base_dir).map_err(failed)?;
+            let call = RenderCall { params: &stage.params, ..call.clone() };
+            let output = match index {
+                0 => host.render(&plugin, &call, &self.limits),
+                _ => host.transform(&plugin, &call, &rendered.objects, &self.limits),
+            }
+            .map_err(failed)?;
+            rendered.objects = output.objects;
+            rendered.diagnostics.extend(output.diagnostics);
+        }
+        for (index, stage) in self.policy.iter().enumerate() {
+            let failed = |source| stage_error("policy", index, stage, source);
+            let plugin = host.load(&stage.plugin, stage.digest.as_deref(), base_dir).map_err(failed)?;
+            let call = RenderCall { params: &stage.params, ..call.clone() };
+            let found = host.validate(&plugin, &call, &rendered.objects, &self.limits).map_err(failed)?;
+            let errors: Vec<Diagnostic> = found.iter().filter(|d| d.severity == Severity::Error).cloned().collect();
+            if !errors.is_empty() && stage.enforcement.unwrap_or(Enforcement::Deny) == Enforcement::Deny {
+                return Err(Error::Denied { index, plugin: stage.plugin.clone(), errors });
+            }
+            rendered.diagnostics.extend(found);
+        }
+        Ok(rendered)
+    }
+}
+
+fn stage_error(section: &'static str, index: usize, stage: &PluginStage, source: crate::Error) -> Error {
+    Error::Stage { section, index, plugin: stage.plugin.clone(), source }
 }
 
 /// The stages to run for `path` of `snapshot` when the Application names none.
@@ -41,38 +115,12 @@ pub fn detect(snapshot: &Path, path: &str) -> Vec<PluginStage> {
     vec![PluginStage { plugin: plugin.to_owned(), digest: None, params: serde_json::Value::Null, enforcement: None }]
 }
 
-/// Runs `stages` in order. Plugin paths are relative to `base_dir`.
-pub fn run(
-    host: &PluginHost,
-    stages: &[PluginStage],
-    call: &RenderCall<'_>,
-    base_dir: &Path,
-    limits: &Limits,
-) -> Result<Rendered, Error> {
-    let [renderer] = stages else {
-        return Err(Error::Shape(format!(
-            "{} stages given; this version runs exactly one renderer stage (transformer stages are not supported yet)",
-            stages.len()
-        )));
+/// `Kind/name field: message; …` for an error message.
+fn summary(errors: &[Diagnostic]) -> String {
+    let one = |d: &Diagnostic| {
+        let object = d.object.as_ref().map(|o| format!("{}/{} ", o.kind, o.name)).unwrap_or_default();
+        let field = d.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default();
+        format!("{object}{field}{}", d.message)
     };
-    let stage_error = |source| Error::Stage { stage: 0, plugin: renderer.plugin.clone(), source };
-    let plugin = host.load(&renderer.plugin, renderer.digest.as_deref(), base_dir).map_err(stage_error)?;
-    let empty = serde_json::json!({});
-    let params = if renderer.params.is_null() { &empty } else { &renderer.params };
-    host.render(&plugin, &RenderCall { params, ..call.clone() }, limits).map_err(stage_error)
-}
-
-/// Converts a WIT diagnostic into the engine's type.
-pub(crate) fn diagnostic(d: types::Diagnostic) -> Diagnostic {
-    Diagnostic {
-        severity: match d.severity {
-            types::Severity::Error => Severity::Error,
-            types::Severity::Warning => Severity::Warning,
-            types::Severity::Info => Severity::Info,
-        },
-        message: d.message,
-        object: d.object.map(|o| ObjectRef { api_version: o.api_version, kind: o.kind, namespace: o.namespace, name: o.name }),
-        field: d.field,
-        file: d.file,
-    }
+    errors.iter().map(one).collect::<Vec<_>>().join("; ")
 }

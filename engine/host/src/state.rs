@@ -5,7 +5,7 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::capstan::plugin::{log, types};
+use crate::bindings::{log, types};
 use crate::leash::MemoryCap;
 
 /// The data of a store: the WASI context (deny-by-default, one read-only

@@ -95,6 +95,29 @@ pub struct Spec {
     /// Stop changing the cluster; keep reporting.
     #[serde(default)]
     pub suspend: bool,
+    /// The leash of every plugin call of this Application; absent fields
+    /// keep the engine's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<PluginLimits>,
+}
+
+/// Caps of one plugin call, as written (parsed by the plugin host, whose
+/// errors name the field): `{timeout: 5s, memory: 256Mi, maxOutputBytes: 64Mi, maxObjects: 50000}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginLimits {
+    /// CPU deadline of a call: a number and a unit (`ms`, `s`, `m`), e.g. `5s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Memory cap of an instance: a Kubernetes quantity, e.g. `256Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Most bytes of objects a call may return: a quantity, e.g. `64Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_bytes: Option<String>,
+    /// Most objects a call may return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_objects: Option<u64>,
 }
 
 /// The Git side of an Application.

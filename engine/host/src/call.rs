@@ -1,0 +1,290 @@
+//! Calls into plugins, one per world: each on a fresh instance from the
+//! plugin's `InstancePre`, under the [`Limits`] of the call; traps are
+//! classified (deadline, memory cap, trap) and outputs checked (caps, JSON
+//! objects) before anything reaches the engine.
+
+use std::path::Path;
+
+use capstan_types::{Diagnostic, Object, ObjectRef, Severity};
+use wasmtime::Store;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use crate::bindings::{assess, types};
+use crate::host::Pipes;
+use crate::plugin::{Plugin, Pre, World};
+use crate::state::HostState;
+use crate::{Error, Limits, PluginErrorKind, PluginHost, Result};
+
+/// Where a call runs: the inputs every render, transform and validate call share.
+#[derive(Debug, Clone)]
+pub struct RenderCall<'a> {
+    /// The read-only snapshot directory, preopened at `/`.
+    pub snapshot: &'a Path,
+    /// Directory to render, relative to the snapshot root.
+    pub path: &'a str,
+    /// Application name.
+    pub app: &'a str,
+    /// Destination namespace.
+    pub namespace: Option<&'a str>,
+    /// Commit SHA of the snapshot.
+    pub revision: &'a str,
+    /// The stage's `with:` parameters.
+    pub params: &'a serde_json::Value,
+}
+
+impl RenderCall<'_> {
+    fn context(&self) -> types::Context {
+        types::Context {
+            app: self.app.to_owned(),
+            namespace: self.namespace.map(str::to_owned),
+            path: self.path.to_owned(),
+            revision: self.revision.to_owned(),
+        }
+    }
+
+    /// `with:` as JSON text; an absent block is `{}`.
+    fn params_json(&self) -> String {
+        params_json(self.params)
+    }
+}
+
+/// Objects and diagnostics a stage produced.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// The objects, in plugin order.
+    pub objects: Vec<Object>,
+    /// The plugin's diagnostics.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Health of one live object, as a health plugin assessed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Fully available.
+    Healthy,
+    /// Not there yet, but on its way.
+    Progressing,
+    /// Failed, or failing.
+    Degraded,
+    /// Does not exist.
+    Missing,
+    /// The plugin cannot tell.
+    Unknown,
+}
+
+/// What a health plugin said about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    /// The verdict.
+    pub health: Health,
+    /// Why, for people.
+    pub message: String,
+}
+
+impl PluginHost {
+    /// Runs a renderer; the snapshot is its one (read-only) directory.
+    pub fn render(&self, plugin: &Plugin, call: &RenderCall<'_>, limits: &Limits) -> Result<Rendered> {
+        let Pre::Renderer(pre) = &plugin.pre else { return Err(plugin.wrong_world(World::Renderer)) };
+        let (ctx, params) = (call.context(), call.params_json());
+        let output = self.call(plugin, Some(call.snapshot), limits, |store| {
+            pre.instantiate(&mut *store)?.capstan_plugin_render().call_render(store, &ctx, &params)
+        })?;
+        decode_output(&plugin.name, output, limits)
+    }
+
+    /// Runs a transformer over `items`; the snapshot is readable as for a renderer.
+    pub fn transform(
+        &self,
+        plugin: &Plugin,
+        call: &RenderCall<'_>,
+        items: &[Object],
+        limits: &Limits,
+    ) -> Result<Rendered> {
+        let Pre::Transformer(pre) = &plugin.pre else { return Err(plugin.wrong_world(World::Transformer)) };
+        let (ctx, params, items) = (call.context(), call.params_json(), encode(items));
+        let output = self.call(plugin, Some(call.snapshot), limits, |store| {
+            pre.instantiate(&mut *store)?.capstan_plugin_transform().call_transform(store, &ctx, &items, &params)
+        })?;
+        decode_output(&plugin.name, output, limits)
+    }
+
+    /// Runs a validator over `items`; returns its diagnostics.
+    pub fn validate(
+        &self,
+        plugin: &Plugin,
+        call: &RenderCall<'_>,
+        items: &[Object],
+        limits: &Limits,
+    ) -> Result<Vec<Diagnostic>> {
+        let Pre::Validator(pre) = &plugin.pre else { return Err(plugin.wrong_world(World::Validator)) };
+        let (ctx, params, items) = (call.context(), call.params_json(), encode(items));
+        let results = self.call(plugin, Some(call.snapshot), limits, |store| {
+            pre.instantiate(&mut *store)?.capstan_plugin_validate().call_validate(store, &ctx, &items, &params)
+        })?;
+        check_count(&plugin.name, "diagnostics", results.len(), limits)?;
+        Ok(results.into_iter().map(diagnostic).collect())
+    }
+
+    /// Asks a health plugin about one live object. It sees no filesystem.
+    pub fn assess(
+        &self,
+        plugin: &Plugin,
+        object: &Object,
+        params: &serde_json::Value,
+        limits: &Limits,
+    ) -> Result<Assessment> {
+        let Pre::Health(pre) = &plugin.pre else { return Err(plugin.wrong_world(World::Health)) };
+        let (item, params) = (object.as_value().to_string(), params_json(params));
+        let status = self.call(plugin, None, limits, |store| {
+            pre.instantiate(&mut *store)?.capstan_plugin_assess().call_assess(store, &item, &params)
+        })?;
+        if status.message.len() > limits.output_bytes {
+            return Err(Error::OutputCap {
+                plugin: plugin.name.to_string(),
+                reason: format!(
+                    "a {}-byte health message, over the cap of {}",
+                    status.message.len(),
+                    limits.output_bytes
+                ),
+            });
+        }
+        Ok(Assessment { health: health(status.health), message: status.message })
+    }
+
+    /// One call on a fresh store; guest output goes to the log either way.
+    fn call<T>(
+        &self,
+        plugin: &Plugin,
+        snapshot: Option<&Path>,
+        limits: &Limits,
+        run: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
+    ) -> Result<T> {
+        let pipes = Pipes::new(limits);
+        let mut store = self.store(plugin, snapshot, limits, &pipes)?;
+        let result = run(&mut store);
+        forward_output(&plugin.name, "stdout", &pipes.stdout);
+        forward_output(&plugin.name, "stderr", &pipes.stderr);
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(plugin_error(&plugin.name, error)),
+            Err(trap) => Err(classify_trap(&plugin.name, trap, &store, limits, &pipes.stderr)),
+        }
+    }
+}
+
+fn params_json(params: &serde_json::Value) -> String {
+    if params.is_null() { "{}".to_owned() } else { params.to_string() }
+}
+
+fn encode(items: &[Object]) -> Vec<String> {
+    items.iter().map(|o| o.as_value().to_string()).collect()
+}
+
+fn forward_output(plugin: &str, stream: &str, pipe: &MemoryOutputPipe) {
+    let contents = pipe.contents();
+    for line in String::from_utf8_lossy(&contents).lines().filter(|l| !l.trim().is_empty()) {
+        tracing::info!(target: "capstan::plugin", plugin, stream, "{line}");
+    }
+}
+
+fn plugin_error(plugin: &str, error: types::Error) -> Error {
+    let (kind, message) = match error {
+        types::Error::InvalidConfig(m) => (PluginErrorKind::InvalidConfig, m),
+        types::Error::InvalidInput(m) => (PluginErrorKind::InvalidInput, m),
+        types::Error::Failed(m) => (PluginErrorKind::Failed, m),
+    };
+    Error::Plugin { plugin: plugin.to_owned(), kind, message }
+}
+
+/// Names the reason of a trap: the deadline and the memory cap first (the
+/// guest may have turned a refused `memory.grow` into an abort), else the
+/// trap with the last lines the guest wrote to stderr (a panic message).
+fn classify_trap(
+    plugin: &str,
+    error: wasmtime::Error,
+    store: &Store<HostState>,
+    limits: &Limits,
+    stderr: &MemoryOutputPipe,
+) -> Error {
+    let plugin = plugin.to_owned();
+    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return Error::Deadline { plugin, deadline: limits.deadline };
+    }
+    if store.data().memory.exceeded {
+        return Error::MemoryCap { plugin, cap: limits.memory_bytes };
+    }
+    let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
+    // Rust's hint about RUST_BACKTRACE cannot help: the guest has no environment.
+    let lines = stderr.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"));
+    let tail: Vec<&str> = lines.rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+    // A trap's own text is one line; its wasm backtrace stays out of the message.
+    let mut message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    if !tail.is_empty() {
+        message = format!("{message}; guest stderr: {}", tail.join(" | "));
+    }
+    Error::Trap { plugin, message }
+}
+
+fn check_count(plugin: &str, what: &str, count: usize, limits: &Limits) -> Result<()> {
+    if count > limits.max_objects {
+        return Err(Error::OutputCap {
+            plugin: plugin.to_owned(),
+            reason: format!("{count} {what}, over the cap of {}", limits.max_objects),
+        });
+    }
+    Ok(())
+}
+
+fn decode_output(plugin: &str, output: types::Output, limits: &Limits) -> Result<Rendered> {
+    check_count(plugin, "objects", output.items.len(), limits)?;
+    check_count(plugin, "diagnostics", output.results.len(), limits)?;
+    let bytes: usize = output.items.iter().map(String::len).sum();
+    if bytes > limits.output_bytes {
+        return Err(Error::OutputCap {
+            plugin: plugin.to_owned(),
+            reason: format!("{bytes} bytes of objects, over the cap of {}", limits.output_bytes),
+        });
+    }
+    let objects = output
+        .items
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            Object::from_json(text).map_err(|source| Error::Garbage { plugin: plugin.to_owned(), index, source })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Rendered { objects, diagnostics: output.results.into_iter().map(diagnostic).collect() })
+}
+
+/// Converts a WIT diagnostic into the engine's type.
+fn diagnostic(d: types::Diagnostic) -> Diagnostic {
+    Diagnostic {
+        severity: match d.severity {
+            types::Severity::Error => Severity::Error,
+            types::Severity::Warning => Severity::Warning,
+            types::Severity::Info => Severity::Info,
+        },
+        message: d.message,
+        object: d.object.map(|o| ObjectRef {
+            api_version: o.api_version,
+            kind: o.kind,
+            namespace: o.namespace,
+            name: o.name,
+        }),
+        field: d.field,
+        file: d.file,
+    }
+}
+
+fn health(h: assess::Health) -> Health {
+    match h {
+        assess::Health::Healthy => Health::Healthy,
+        assess::Health::Progressing => Health::Progressing,
+        assess::Health::Degraded => Health::Degraded,
+        assess::Health::Missing => Health::Missing,
+        assess::Health::Unknown => Health::Unknown,
+    }
+}
