@@ -39,6 +39,13 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// Plain `http://` to a host that is not loopback: the password would
+    /// cross the network in clear text.
+    #[error("refusing to send credentials in clear text to {url}: use https://")]
+    ClearText {
+        /// The URL.
+        url: String,
+    },
     /// Writing the SSH key file failed.
     #[error("failed to write the SSH key file {path}")]
     WriteKey {
@@ -97,9 +104,22 @@ impl Credentials {
         Self::from_secret_data(&map.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())
     }
 
-    /// Username and password for HTTP(S), if both are set.
-    pub(crate) fn basic(&self) -> Option<(&str, &str)> {
-        Some((self.username.as_deref()?, self.password.as_deref()?))
+    /// Username and password for HTTP(S) to `url`, if both are set.
+    pub(crate) fn basic(&self, url: &str) -> Result<Option<(&str, &str)>, Error> {
+        let (Some(user), Some(password)) = (self.username.as_deref(), self.password.as_deref()) else {
+            return Ok(None);
+        };
+        if let Some(rest) = url.strip_prefix("http://") {
+            let host = rest.split(['/', '?']).next().unwrap_or("");
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            let loopback = ["127.0.0.1", "localhost", "[::1]"]
+                .iter()
+                .any(|l| host == *l || host.strip_prefix(l).is_some_and(|port| port.starts_with(':')));
+            if !loopback {
+                return Err(Error::ClearText { url: url.to_owned() });
+            }
+        }
+        Ok(Some((user, password)))
     }
 
     /// Writes the SSH key (and known hosts) under `dir` and returns the
@@ -144,7 +164,10 @@ mod tests {
     fn bearer_tokens_become_basic_auth_and_debug_hides_secrets() {
         let data = BTreeMap::from([("bearerToken".to_owned(), b"s3cret".to_vec())]);
         let creds = Credentials::from_secret_data(&data).unwrap();
-        assert_eq!(creds.basic(), Some(("git", "s3cret")));
+        assert_eq!(creds.basic("https://git.example/repo").unwrap(), Some(("git", "s3cret")));
+        assert_eq!(creds.basic("http://127.0.0.1:8080/repo").unwrap(), Some(("git", "s3cret")));
+        assert!(matches!(creds.basic("http://git.example/repo"), Err(Error::ClearText { .. })));
+        assert!(matches!(creds.basic("http://127.0.0.1.evil.example/repo"), Err(Error::ClearText { .. })));
         assert!(!format!("{creds:?}").contains("s3cret"));
     }
 }

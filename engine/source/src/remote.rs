@@ -124,7 +124,10 @@ impl Fetch<'_> {
         let remote = repo
             .remote_at(self.url)
             .map_err(|e| self.gix_error("invalid URL", Some(e.into())))?
-            .with_refspecs(["HEAD", "refs/heads/*", "refs/tags/*"], Direction::Fetch)
+            .with_refspecs(
+                ["+HEAD:refs/remotes/origin/HEAD", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                Direction::Fetch,
+            )
             .map_err(|e| self.gix_error("invalid refspec", Some(e.into())))?;
         let connection = self.connect(&remote)?;
         let (ref_map, _handshake) = connection
@@ -161,7 +164,13 @@ impl Fetch<'_> {
         }
         let connection =
             remote.connect(Direction::Fetch).map_err(|e| self.gix_error("failed to connect", Some(e.into())))?;
-        let basic = self.credentials.and_then(Credentials::basic).map(|(u, p)| (u.to_owned(), p.to_owned()));
+        let basic = match self.credentials {
+            Some(credentials) => credentials
+                .basic(self.url)
+                .map_err(|source| Error::Credentials { url: self.url.to_owned(), source })?
+                .map(|(u, p)| (u.to_owned(), p.to_owned())),
+            None => None,
+        };
         Ok(connection.with_credentials(move |action| match (action, &basic) {
             (gix::credentials::helper::Action::Get(context), Some((username, password))) => {
                 Ok(Some(gix::credentials::protocol::Outcome {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration suites: Git repositories built with the
 //! `git` CLI, and an [`Engine`] wired to the freshly built guest components.
 
+pub mod git_server;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,0 +1,166 @@
+//! Remote sources: repositories served on loopback by `git daemon` and
+//! `git http-backend`, fetched into the shared bare cache with gix.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use capstan::AppFile;
+use capstan_integration::git_server::{GitDaemon, HttpGit};
+use capstan_integration::{GitRepo, TestEngine};
+use capstan_source::{Credentials, Fetched, Source};
+use capstan_types::Application;
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {color: blue}\n";
+
+fn repo_with_manifest() -> GitRepo {
+    let repo = GitRepo::new();
+    repo.write("deploy/cm.yaml", CM);
+    repo.commit("first");
+    repo
+}
+
+/// Serving base and repository name of a test repository.
+fn served(repo: &GitRepo) -> (&Path, String) {
+    let name = repo.path().file_name().unwrap().to_string_lossy().into_owned();
+    (repo.path().parent().unwrap(), name)
+}
+
+fn app_at(url: &str, revision: &str) -> AppFile {
+    let text = format!(
+        "apiVersion: capstan.dev/v1alpha1\nkind: Application\nmetadata: {{name: remote}}\nspec:\n  source: {{repoURL: '{url}', revision: '{revision}', path: deploy}}\n"
+    );
+    AppFile { app: Application::from_yaml(&text).unwrap(), base_dir: std::env::temp_dir() }
+}
+
+#[test]
+fn http_poll_of_an_unchanged_remote_downloads_no_pack_and_a_new_commit_is_rendered() {
+    let repo = repo_with_manifest();
+    let (base, name) = served(&repo);
+    let server = HttpGit::start(base, None);
+    let engine = TestEngine::new();
+    let app = app_at(&server.url(&name), "main");
+
+    let first = engine.engine.render(&app).unwrap();
+    assert_eq!(first.checkout.commit, repo.git(&["rev-parse", "HEAD"]).trim());
+    assert!(matches!(first.checkout.fetched, Fetched::Pack { objects } if objects > 0), "{:?}", first.checkout.fetched);
+    assert!(server.log().iter().any(|r| r.wants_pack), "the first checkout fetches a pack");
+
+    server.clear_log();
+    let again = engine.engine.render(&app).unwrap();
+    assert_eq!(again.checkout.commit, first.checkout.commit);
+    assert_eq!(again.checkout.fetched, Fetched::UpToDate);
+    let log = server.log();
+    assert!(
+        !log.is_empty() && log.iter().all(|r| !r.wants_pack),
+        "unchanged remote: ref advertisement only, got {log:#?}"
+    );
+
+    repo.write("deploy/cm.yaml", &CM.replace("blue", "green"));
+    let second = repo.commit("second");
+    server.clear_log();
+    let after = engine.engine.render(&app).unwrap();
+    assert_eq!(after.checkout.commit, second);
+    assert!(server.log().iter().any(|r| r.wants_pack));
+    let yaml = serde_json::to_string(&after.rendered.objects[0]).unwrap();
+    assert!(yaml.contains("green"), "rendered at the new commit: {yaml}");
+}
+
+#[test]
+fn git_daemon_fetches_are_incremental_and_shallow_by_default() {
+    let repo = repo_with_manifest();
+    repo.commit("second");
+    let (base, name) = served(&repo);
+    let daemon = GitDaemon::start(base);
+    let cache = tempfile::TempDir::new().unwrap();
+    let source = Source::new(cache.path());
+    let url = daemon.url(&name);
+
+    let first = source.checkout(&url, cache.path(), "main", "deploy").unwrap();
+    // Shallow: the tip commit, its tree, one directory and one blob.
+    assert_eq!(first.fetched, Fetched::Pack { objects: 4 });
+    let again = source.checkout(&url, cache.path(), "main", "deploy").unwrap();
+    assert_eq!(again.fetched, Fetched::UpToDate);
+
+    // Another Application on the same URL shares the cache: no second clone.
+    let tip = repo.commit("third");
+    let other = Source::new(cache.path()).checkout(&url, cache.path(), "main", "deploy").unwrap();
+    assert_eq!(other.commit, tip);
+    assert_eq!(other.fetched, Fetched::Pack { objects: 1 }, "only the new commit (its tree is unchanged)");
+    assert_eq!(
+        std::fs::read_dir(cache.path().join("repos")).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count(),
+        1
+    );
+}
+
+#[test]
+fn full_shas_short_shas_and_tags_resolve_over_the_network() {
+    let repo = repo_with_manifest();
+    let old = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    repo.git(&["tag", "-a", "v1.0.0", "-m", "release"]);
+    repo.commit("later");
+    let (base, name) = served(&repo);
+    let daemon = GitDaemon::start(base);
+    let cache = tempfile::TempDir::new().unwrap();
+    let source = Source::new(cache.path());
+    let url = daemon.url(&name);
+
+    assert_eq!(source.checkout(&url, cache.path(), "v1.0.0", "deploy").unwrap().commit, old, "annotated tag peeled");
+    let fresh = tempfile::TempDir::new().unwrap();
+    assert_eq!(Source::new(fresh.path()).checkout(&url, fresh.path(), &old, "deploy").unwrap().commit, old);
+    let fresh = tempfile::TempDir::new().unwrap();
+    assert_eq!(Source::new(fresh.path()).checkout(&url, fresh.path(), &old[..8], "deploy").unwrap().commit, old);
+    let err = source.checkout(&url, cache.path(), "no-such-branch", "deploy").unwrap_err();
+    assert!(format!("{err:#}").contains("no-such-branch"), "{err}");
+}
+
+#[test]
+fn semver_ranges_resolve_to_the_highest_matching_tag() {
+    let repo = GitRepo::new();
+    let mut tags = BTreeMap::new();
+    for version in ["v1.0.0", "v1.2.0", "v1.2.7", "v1.3.1", "v2.0.0", "v2.1.0-rc.1"] {
+        repo.write("deploy/cm.yaml", &CM.replace("blue", version));
+        tags.insert(version, repo.commit(version));
+        repo.git(&["tag", version]);
+    }
+    let (base, name) = served(&repo);
+    let server = HttpGit::start(base, None);
+    let cache = tempfile::TempDir::new().unwrap();
+    let source = Source::new(cache.path());
+    let url = server.url(&name);
+    for (range, want) in [("~1.2", "v1.2.7"), (">=1.0 <2", "v1.3.1"), ("^2", "v2.0.0"), (">=2.1.0-rc.0", "v2.1.0-rc.1")]
+    {
+        let checkout = source.checkout(&url, cache.path(), range, "deploy").unwrap();
+        assert_eq!(checkout.commit, tags[want], "{range} should pick {want}");
+    }
+    // The same resolution applies to a local path.
+    assert_eq!(
+        source.checkout(&repo.path().display().to_string(), cache.path(), "~1.2", "deploy").unwrap().commit,
+        tags["v1.2.7"]
+    );
+    let err = source.checkout(&url, cache.path(), "~3", "deploy").unwrap_err();
+    assert!(format!("{:#}", anyhow::Error::from(err)).contains("no tag matches"));
+}
+
+#[test]
+fn http_basic_auth_comes_from_the_credentials() {
+    let repo = repo_with_manifest();
+    let (base, name) = served(&repo);
+    let server = HttpGit::start(base, Some(("deploy-bot", "t0ken")));
+    let url = server.url(&name);
+    let cache = tempfile::TempDir::new().unwrap();
+
+    let refused = Source::new(cache.path()).checkout(&url, cache.path(), "main", "deploy").unwrap_err();
+    assert!(server.log().iter().all(|r| r.status == 401), "{refused}");
+
+    let secret =
+        BTreeMap::from([("username".to_owned(), b"deploy-bot".to_vec()), ("password".to_owned(), b"t0ken".to_vec())]);
+    let source =
+        Source::new(cache.path()).with_credentials(server.url(""), Credentials::from_secret_data(&secret).unwrap());
+    let checkout = source.checkout(&url, cache.path(), "main", "deploy").unwrap();
+    assert_eq!(checkout.commit, repo.git(&["rev-parse", "HEAD"]).trim());
+
+    let file = cache.path().join("creds.yaml");
+    std::fs::write(&file, "username: deploy-bot\npassword: wrong\n").unwrap();
+    let wrong = Source::new(cache.path()).with_credentials(url.clone(), Credentials::from_file(&file).unwrap());
+    assert!(wrong.checkout(&url, cache.path(), "main", "deploy").is_err(), "a wrong password is refused");
+}
