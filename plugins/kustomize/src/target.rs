@@ -273,6 +273,14 @@ impl<'a> Loader<'a> {
             let v: Value = serde_yaml::from_str(&text).map_err(|source| Error::Yaml { path: show(&p), source })?;
             let conf: Config = serde_json::from_value(v)
                 .map_err(|e| Error::field(file, "configurations", format!("invalid transformer config '{c}': {e}")))?;
+            // A custom `namePrefix`/`nameSuffix` list narrows the default
+            // "every object's metadata/name" (observed kustomize behaviour).
+            if !conf.name_prefix.is_empty() {
+                acc.config.name_prefix.clear();
+            }
+            if !conf.name_suffix.is_empty() {
+                acc.config.name_suffix.clear();
+            }
             acc.config.merge(&conf);
         }
         for c in &k.crds {
