@@ -44,6 +44,8 @@ pub(crate) struct ResourceType {
     pub(crate) verbs: Vec<String>,
     /// Built-in (false: from a CRD).
     pub(crate) builtin: bool,
+    /// The CRD version's `openAPIV3Schema` (custom resources only).
+    pub(crate) openapi: Option<Value>,
 }
 
 impl ResourceType {
@@ -59,7 +61,7 @@ impl ResourceType {
 
     /// Merge-key knowledge for server-side apply.
     pub(crate) fn schema(&self) -> Schema {
-        if self.builtin { Schema::BUILTIN } else { Schema::CUSTOM }
+        if self.builtin { Schema::BUILTIN } else { Schema::custom(self.openapi.clone()) }
     }
 }
 
@@ -127,6 +129,7 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
                 generation,
                 verbs,
                 builtin: true,
+                openapi: None,
             }
         })
         .collect()
@@ -163,6 +166,7 @@ pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
             generation: true,
             verbs: ALL_VERBS.iter().map(|v| v.to_string()).collect(),
             builtin: false,
+            openapi: v.pointer("/schema/openAPIV3Schema").cloned(),
         })
         .collect()
 }

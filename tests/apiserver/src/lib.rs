@@ -58,13 +58,15 @@
 //!
 //! - Authentication, authorization (RBAC is stored, never enforced),
 //!   impersonation, admission (webhooks, quotas, limit ranges, pod security).
+//! - Most validation (only names, labels, annotations, workload selectors and
+//!   containers, a few immutable fields and CRD specs are checked).
 //! - Defaulting beyond port protocols, Namespace status and CRD status;
 //!   no controllers: Deployments never get pods, status is whatever clients
 //!   write to `/status`, Services get no cluster IP, PVCs never bind.
-//! - OpenAPI schema validation, pruning of unknown fields, and CRD
-//!   conversion (versions of a CRD share storage; only `apiVersion` changes).
-//!   Lists in custom resources are atomic for server-side apply (no
-//!   `x-kubernetes-list-type` reading); built-in kinds use a merge-key table.
+//! - OpenAPI type validation of custom resources (their schemas do drive
+//!   pruning of unknown fields, `default`s and SSA list/map types), CRD
+//!   conversion (versions of a CRD share storage; only `apiVersion`
+//!   changes). Built-in kinds use a merge-key table, not their OpenAPI.
 //! - Protobuf, Table output, `/scale` and other subresources, `/openapi`,
 //!   field selectors beyond plain equality, graceful deletion periods.
 
@@ -84,6 +86,7 @@ mod selector;
 mod server;
 mod status;
 mod store;
+mod structural;
 mod target;
 mod validation;
 mod watch;

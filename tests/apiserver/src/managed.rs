@@ -148,7 +148,7 @@ pub(crate) fn apply(
     writer: &Writer<'_>,
     force: bool,
 ) -> Result<Value, Vec<Conflict>> {
-    let schema = writer.schema;
+    let schema = writer.schema.clone();
     let config_set = writer.owned_fields(config);
     let mut merged = live.cloned().unwrap_or_else(|| json!({}));
     let mut entries = read_entries(&merged);
@@ -307,7 +307,7 @@ fn remove_empty_parents(obj: &mut Value, path: &Path, keep: &FieldSet, schema: &
 /// Managed-fields bookkeeping for a non-apply write by `writer` turning
 /// `old` (None on create) into `new`; updates `new`'s managedFields.
 pub(crate) fn record_update(old: Option<&Value>, new: &mut Value, writer: &Writer<'_>) {
-    let schema = writer.schema;
+    let schema = writer.schema.clone();
     let mut entries = old.map(read_entries).unwrap_or_default();
     let old_set = old.map(|o| writer.owned_fields(o)).unwrap_or_default();
     let new_set = writer.owned_fields(new);

@@ -9,7 +9,7 @@ use crate::meta::{self, meta_str, metadata_mut};
 use crate::patch::{self, PatchType};
 use crate::status::{ApiError, ApiResult};
 use crate::store::Store;
-use crate::validation;
+use crate::{structural, validation};
 use serde_json::{Value, json};
 
 /// What every write request carries besides its body.
@@ -106,6 +106,9 @@ fn check_body(o: &WriteOptions, body: &mut Value, url_name: Option<&str>) -> Api
     } else {
         meta.shift_remove("namespace");
     }
+    if let Some(schema) = &o.rt.openapi {
+        structural::prune(body, schema);
+    }
     Ok(())
 }
 
@@ -193,6 +196,9 @@ fn finish_create(store: &mut Store, o: &WriteOptions, mut obj: Value, now: &str)
         meta.shift_remove("generation");
     }
     meta::server_defaults_on_create(rt, &mut obj, now);
+    if let Some(schema) = &rt.openapi {
+        structural::apply_defaults(&mut obj, schema);
+    }
     let object = if o.dry_run { obj } else { store.put(&rt.key(), obj) };
     Ok(Written { object, created: true })
 }
@@ -298,6 +304,9 @@ fn finish_update(store: &mut Store, o: &WriteOptions, old: &Value, mut new: Valu
         if o.subresource.is_none() {
             meta::crd_status(&mut new, meta_str(old, "creationTimestamp").unwrap_or_default());
         }
+    }
+    if let Some(schema) = &rt.openapi {
+        structural::apply_defaults(&mut new, schema);
     }
     validation::validate(rt, &new, Some(old))?;
     if rt.generation && spec_content(old) != spec_content(&new) {

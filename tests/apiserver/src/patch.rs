@@ -109,7 +109,7 @@ pub(crate) fn strategic_merge(doc: &mut Value, patch: &Value, path: &mut Path, s
         path.push(PathElement::Field(k.clone()));
         let slot = d.entry(k.clone()).or_insert(Value::Null);
         match (pv, schema.list_type(path)) {
-            (Value::Array(items), ListType::Map(keys)) => merge_keyed_list(slot, items, keys[0], path, schema),
+            (Value::Array(items), ListType::Map(keys)) => merge_keyed_list(slot, items, &keys[0], path, schema),
             (Value::Array(items), ListType::Set) => {
                 if !slot.is_array() {
                     *slot = Value::Array(Vec::new());

@@ -94,3 +94,44 @@ async fn cluster_scoped_crd_and_invalid_crd() {
     assert!(matches!(err, kube::Error::Api(s) if s.code == 422), "a CRD must be named plural.group");
     crds.delete(&name, &DeleteParams::default()).await.unwrap();
 }
+
+#[tokio::test]
+async fn structural_schema_prunes_defaults_and_drives_list_merging() {
+    let target = test_target().await;
+    let group = format!("{}.capstan.test", unique_name("s"));
+    let crds: Api<CustomResourceDefinition> = Api::all(target.client.clone());
+    let name = format!("widgets.{group}");
+    let mut def = crd(&group, "Namespaced");
+    def["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {
+            "size": {"type": "integer", "default": 1},
+            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                      "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}}
+        }}}
+    });
+    crds.patch(&name, &PatchParams::apply("capstan"), &Patch::Apply(&def)).await.unwrap();
+    established(&crds, &name).await;
+    let (ar, _) = discovery::pinned_kind(&target.client, &GroupVersionKind::gvk(&group, "v1", "Widget")).await.unwrap();
+    let api: Api<DynamicObject> = Api::namespaced_with(target.client.clone(), "default", &ar);
+    let widget = |ports: serde_json::Value| {
+        json!({"apiVersion": format!("{group}/v1"), "kind": "Widget", "metadata": {"name": "w"},
+               "spec": {"unknown": true, "ports": ports}})
+    };
+    let created = api
+        .patch("w", &PatchParams::apply("a"), &Patch::Apply(widget(json!([{"name": "http", "port": 80}]))))
+        .await
+        .unwrap();
+    assert!(created.data["spec"].get("unknown").is_none(), "undeclared fields are pruned");
+    assert_eq!(created.data["spec"]["size"], 1, "defaults are applied");
+
+    // Another manager adds its own item of the map-list: no conflict, both kept.
+    let merged = api
+        .patch("w", &PatchParams::apply("b"), &Patch::Apply(widget(json!([{"name": "metrics", "port": 9090}]))))
+        .await
+        .unwrap();
+    let names: Vec<&str> =
+        merged.data["spec"]["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["http", "metrics"]);
+    crds.delete(&name, &DeleteParams::default()).await.unwrap();
+}

@@ -295,17 +295,17 @@ fn collect(value: &Value, path: &mut Path, schema: &Schema, set: &mut FieldSet) 
 
 /// The canonical key of an associative list item, or `None` when the item
 /// lacks a key field that has no default.
-pub(crate) fn item_key(item: &Value, keys: &[&'static str]) -> Option<String> {
+pub(crate) fn item_key(item: &Value, keys: &[String]) -> Option<String> {
     let obj = item.as_object()?;
     let mut key = Map::new();
     for k in keys {
-        match obj.get(*k) {
+        match obj.get(k) {
             Some(v) => {
-                key.insert((*k).to_string(), v.clone());
+                key.insert(k.clone(), v.clone());
             }
             // Ports default their protocol to TCP before keys are computed.
-            None if *k == "protocol" => {
-                key.insert((*k).to_string(), Value::String("TCP".into()));
+            None if k == "protocol" => {
+                key.insert(k.clone(), Value::String("TCP".into()));
             }
             None => return None,
         }

@@ -78,3 +78,23 @@ fn get_and_remove_by_key() {
     assert!(remove_at(&mut obj, &path[..3], &Schema::BUILTIN));
     assert_eq!(obj, json!({"spec": {"containers": [{"name": "b"}]}}));
 }
+
+#[test]
+fn crd_schemas_declare_list_and_map_types() {
+    let schema =
+        Schema::custom(Some(json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                      "items": {"type": "object"}},
+            "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            "selector": {"type": "object", "x-kubernetes-map-type": "atomic"}
+        }}}})));
+    let obj = json!({"spec": {"ports": [{"name": "a", "port": 1}], "tags": ["x"], "selector": {"k": "v"}}});
+    assert_eq!(
+        FieldSet::from_value(&obj, &schema).to_fields_v1(),
+        json!({"f:spec": {
+            "f:ports": {"k:{\"name\":\"a\"}": {".": {}, "f:name": {}, "f:port": {}}},
+            "f:selector": {},
+            "f:tags": {"v:\"x\"": {}}
+        }})
+    );
+}
