@@ -135,6 +135,8 @@ pub(crate) struct Conflict {
     pub(crate) api_version: String,
     /// Its subresource.
     pub(crate) subresource: Option<String>,
+    /// When it last wrote.
+    pub(crate) time: String,
     /// The contested field.
     pub(crate) path: Path,
 }
@@ -154,7 +156,10 @@ pub(crate) fn apply(
     let mut entries = read_entries(&merged);
 
     let mut conflicts = Vec::new();
-    for entry in entries.iter().filter(|e| e.manager != writer.manager) {
+    // As in structured-merge-diff, a manager is its name, operation and
+    // subresource: the applier's own Update entry can conflict with it.
+    let mine = |e: &ManagedEntry| e.same_identity(writer.manager, "Apply", writer.subresource);
+    for entry in entries.iter().filter(|e| !mine(e)) {
         for path in config_set.iter().filter(|p| entry.set.contains(p)) {
             if matches!(path.last(), Some(PathElement::Key(_))) {
                 continue;
@@ -165,6 +170,7 @@ pub(crate) fn apply(
                     operation: entry.operation.clone(),
                     api_version: entry.api_version.clone(),
                     subresource: entry.subresource.clone(),
+                    time: entry.time.clone(),
                     path: path.clone(),
                 });
             }
@@ -175,7 +181,10 @@ pub(crate) fn apply(
             return Err(conflicts);
         }
         for c in &conflicts {
-            for e in entries.iter_mut().filter(|e| e.manager == c.manager) {
+            for e in entries
+                .iter_mut()
+                .filter(|e| e.manager == c.manager && e.operation == c.operation && e.subresource == c.subresource)
+            {
                 e.set.remove(&c.path);
             }
         }
@@ -183,7 +192,6 @@ pub(crate) fn apply(
 
     merge_config(&mut merged, config, writer, &schema);
 
-    let mine = |e: &ManagedEntry| e.same_identity(writer.manager, "Apply", writer.subresource);
     let previous = entries.iter().find(|e| mine(e)).map(|e| e.set.clone()).unwrap_or_default();
     let others = entries.iter().filter(|e| !mine(e)).fold(FieldSet::new(), |acc, e| acc.union(&e.set));
     let keep = others.union(&config_set);

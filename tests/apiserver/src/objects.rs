@@ -120,6 +120,9 @@ fn conflict_error(conflicts: &[Conflict]) -> ApiError {
         }
         if c.operation == "Update" {
             s.push_str(&format!(" using {}", c.api_version));
+            if !c.time.is_empty() {
+                s.push_str(&format!(" at {}", c.time));
+            }
         }
         s
     };
@@ -127,8 +130,7 @@ fn conflict_error(conflicts: &[Conflict]) -> ApiError {
         format!("Apply failed with 1 conflict: conflict with {}: {}", who(c), crate::fields::DisplayPath(&c.path))
     } else {
         let mut lines = Vec::new();
-        let mut managers: Vec<String> = conflicts.iter().map(who).collect();
-        managers.dedup();
+        let managers: std::collections::BTreeSet<String> = conflicts.iter().map(who).collect();
         for m in managers {
             lines.push(format!("conflicts with {m}:"));
             for c in conflicts.iter().filter(|c| who(c) == m) {
@@ -385,4 +387,40 @@ pub(crate) fn patch(
         .map_err(|e| ApiError::bad_request(format!("the patch changes the identity of the object: {}", e.message)))?;
     meta::default_fields(&o.rt, &mut patched);
     write_update(store, o, old, patched)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::field_path;
+
+    fn conflict(manager: &str, operation: &str, path: &[&str]) -> Conflict {
+        Conflict {
+            manager: manager.into(),
+            operation: operation.into(),
+            api_version: "apps/v1".into(),
+            subresource: None,
+            time: "2026-01-01T00:00:00Z".into(),
+            path: field_path(path),
+        }
+    }
+
+    #[test]
+    fn conflict_messages_have_the_real_shape() {
+        let one = conflict_error(&[conflict("kubectl-edit", "Update", &["spec", "replicas"])]);
+        assert_eq!(
+            one.message,
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1 at 2026-01-01T00:00:00Z: .spec.replicas"
+        );
+        let many = conflict_error(&[
+            conflict("b", "Apply", &["spec", "replicas"]),
+            conflict("a", "Apply", &["spec", "paused"]),
+            conflict("b", "Apply", &["metadata", "labels", "x"]),
+        ]);
+        assert_eq!(
+            many.message,
+            "Apply failed with 3 conflicts: conflicts with \"a\":\n- .spec.paused\nconflicts with \"b\":\n- .spec.replicas\n- .metadata.labels.x"
+        );
+        assert_eq!(many.code, 409);
+    }
 }
