@@ -30,7 +30,9 @@ impl Builtins {
             known: BUILTINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
         };
         match self {
-            Self::Embedded => BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| Cow::Borrowed(*b)).ok_or_else(unknown),
+            Self::Embedded => {
+                BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| Cow::Borrowed(*b)).ok_or_else(unknown)
+            }
             Self::Dir(dir) => {
                 if !BUILTINS.iter().any(|(n, _)| *n == name) {
                     return Err(unknown());

@@ -81,7 +81,7 @@ impl PluginHost {
                 let path = base_dir.join(reference.strip_prefix("file://").unwrap_or(reference));
                 let bytes =
                     std::fs::read(&path).map_err(|source| Error::Read { plugin: reference.to_owned(), source })?;
-                let actual = sha256(&bytes);
+                let actual = sha256_digest(&bytes);
                 if !actual.eq_ignore_ascii_case(expected) {
                     return Err(Error::DigestMismatch {
                         plugin: reference.to_owned(),
@@ -98,7 +98,7 @@ impl PluginHost {
     /// Compiles (or takes from the on-disk cache) and pre-links a component;
     /// the result is kept per digest for the life of the host.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Plugin> {
-        let digest = sha256(bytes);
+        let digest = sha256_digest(bytes);
         if let Some(plugin) = self.loaded.lock().expect("plugin table poisoned").get(&digest) {
             return Ok(Plugin { name: name.into(), ..plugin.clone() });
         }
@@ -204,7 +204,7 @@ fn spawn_ticker(engine: &Engine) {
         .expect("failed to spawn the epoch ticker thread");
 }
 
-/// `sha256:<hex>` of some bytes.
-pub(crate) fn sha256(bytes: &[u8]) -> String {
+/// `sha256:<hex>` of some bytes: the `digest:` that pins a plugin.
+pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }

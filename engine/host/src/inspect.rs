@@ -3,7 +3,7 @@
 
 use wasmtime::component::Component;
 
-use crate::host::sha256;
+use crate::host::sha256_digest;
 use crate::plugin::detect_world;
 use crate::{Error, PluginHost, Result, World};
 
@@ -42,7 +42,15 @@ impl PluginHost {
             Err(Error::Incompatible { reason, .. }) => (None, Some(reason)),
             Err(other) => return Err(other),
         };
-        Ok(Inspection { digest: sha256(bytes), size: bytes.len(), world, wit_version, problem, imports, exports })
+        Ok(Inspection {
+            digest: sha256_digest(bytes),
+            size: bytes.len(),
+            world,
+            wit_version,
+            problem,
+            imports,
+            exports,
+        })
     }
 }
 

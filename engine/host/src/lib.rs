@@ -28,7 +28,7 @@ mod state;
 pub use builtin::{BUILTINS, Builtins};
 pub use call::{Assessment, Health, RenderCall, Rendered};
 pub use error::{Error, PluginErrorKind, Result};
-pub use host::{HostConfig, PluginHost};
+pub use host::{HostConfig, PluginHost, sha256_digest};
 pub use leash::{Limits, LimitsError, MAX_DEADLINE, MAX_MEMORY_BYTES};
 pub use plugin::{Plugin, World};
 
