@@ -10,6 +10,7 @@
 
 mod engine;
 pub mod output;
+pub mod plugin_cmd;
 pub mod target;
 
 pub use engine::{AppFile, Engine, EngineConfig, RenderOutput, SyncOptions, SyncReport};

@@ -36,6 +36,11 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Work with plugin components.
+    Plugin {
+        #[command(subcommand)]
+        command: capstan::plugin_cmd::PluginCommand,
+    },
     /// Fetch and render an Application; print its objects.
     Render {
         /// The Application file.
@@ -103,6 +108,7 @@ fn run(cli: Cli) -> Result<()> {
     }
     let engine = Engine::new(config)?;
     match cli.command {
+        Command::Plugin { command } => capstan::plugin_cmd::run(command, &cache_dir),
         Command::Render { file, output } => render(&engine, &file, output),
         Command::Sync { file, dry_run, cluster } => {
             let options = TargetOptions {
