@@ -13,7 +13,7 @@ use crate::route::{self, Query, ResourcePath, Route};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
 use crate::store::Store;
-use crate::{RecordedRequest, discovery, watch};
+use crate::{RecordedRequest, discovery, meta, watch};
 use axum::body::Body;
 use http::{HeaderMap, Method, Request, Response, header};
 use serde_json::{Value, json};
@@ -173,6 +173,7 @@ fn serve_resource(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<Response<Body>> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let rt =
         catalog::lookup(&shared.lock_store(), &rp.group, &rp.version, &rp.plural).ok_or_else(ApiError::no_route)?;
     if rp.namespace.is_some() && !rt.namespaced {
@@ -184,7 +185,8 @@ fn serve_resource(
         Some(_) => return Err(ApiError::no_route()),
     }
     if *method == Method::GET && rp.name.is_none() && query.flag("watch") {
-        let body = watch::watch(shared, &rt, rp.namespace.clone(), query)?;
+        let metadata_only = meta::wants_metadata_only(accept);
+        let body = watch::watch(shared, &rt, rp.namespace.clone(), query, metadata_only)?;
         let resp = Response::builder()
             .status(200)
             .header(header::CONTENT_TYPE, "application/json")
@@ -205,7 +207,19 @@ fn serve_resource(
     let mut store = shared.lock_store();
     let rv_before = store.resource_version();
     let result = match (method, rp.name.as_deref()) {
+        (&Method::GET, Some(name)) if meta::wants_metadata_only(accept) => {
+            get(&store, &rt, &rp, name).map(|v| (200, meta::partial_metadata(&v)))
+        }
         (&Method::GET, Some(name)) => get(&store, &rt, &rp, name).map(|v| (200, v)),
+        (&Method::GET, None) if meta::wants_metadata_only(accept) => list(&store, &rt, rp.namespace.as_deref(), query)
+            .map(|mut v| {
+                let items: Vec<Value> =
+                    v["items"].as_array().into_iter().flatten().map(meta::partial_metadata).collect();
+                v["items"] = json!(items);
+                v["kind"] = json!("PartialObjectMetadataList");
+                v["apiVersion"] = json!("meta.k8s.io/v1");
+                (200, v)
+            }),
         (&Method::GET, None) => list(&store, &rt, rp.namespace.as_deref(), query).map(|v| (200, v)),
         (&Method::POST, None) => {
             let body = patch::parse_body(body)?;

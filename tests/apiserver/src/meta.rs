@@ -44,6 +44,21 @@ pub(crate) fn name_suffix() -> String {
         .collect()
 }
 
+/// Whether an `Accept` header asks for `PartialObjectMetadata` (kube's
+/// `get_metadata`, `list_metadata`, `metadata_watcher`).
+pub(crate) fn wants_metadata_only(accept: &str) -> bool {
+    accept.contains("as=PartialObjectMetadata")
+}
+
+/// The `PartialObjectMetadata` form of an object.
+pub(crate) fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
 /// A string field of `metadata`.
 pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()

@@ -29,6 +29,7 @@ struct Filter {
     labels: LabelSelector,
     fields: FieldSelector,
     api_version: String,
+    metadata_only: bool,
 }
 
 impl Filter {
@@ -55,8 +56,15 @@ impl Filter {
 
     fn line(&self, kind: &str, mut object: Value) -> String {
         object["apiVersion"] = json!(self.api_version);
+        if self.metadata_only {
+            object = crate::meta::partial_metadata(&object);
+        }
         format!("{}\n", json!({"type": kind, "object": object}))
     }
+}
+
+fn error_line(error: &ApiError) -> String {
+    format!("{}\n", json!({"type": "ERROR", "object": error.to_status()}))
 }
 
 fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> String {
@@ -77,6 +85,7 @@ pub(crate) fn watch(
     rt: &ResourceType,
     namespace: Option<String>,
     query: &Query,
+    metadata_only: bool,
 ) -> ApiResult<Body> {
     let filter = Filter {
         key: rt.key(),
@@ -84,6 +93,7 @@ pub(crate) fn watch(
         labels: LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?,
         fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?,
         api_version: rt.api_version(),
+        metadata_only,
     };
     let bookmarks = query.flag("allowWatchBookmarks");
     let send_initial = query.flag("sendInitialEvents");
@@ -102,7 +112,7 @@ pub(crate) fn watch(
         match requested {
             Some(rv) if !send_initial && rv < store.compacted() => {
                 let status = ApiError::gone(format!("too old resource version: {rv} ({})", store.compacted()));
-                initial.push(filter.line("ERROR", status.to_status()));
+                initial.push(error_line(&status));
             }
             Some(rv) if !send_initial => {
                 initial.extend(store.events_since(rv).iter().filter_map(|e| filter.event_line(e)));
@@ -148,7 +158,7 @@ pub(crate) fn watch(
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let status = ApiError::gone("the watch fell too far behind");
-                        let _ = tx.send(filter.line("ERROR", status.to_status())).await;
+                        let _ = tx.send(error_line(&status)).await;
                         return;
                     }
                     Err(broadcast::error::RecvError::Closed) => return,

@@ -139,3 +139,23 @@ async fn leaving_a_label_selection_is_a_delete_for_that_watch() {
     assert!(matches!(next(&mut stream).await.unwrap(), Event::Apply(o) if o.name_any() == "m"));
     let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
 }
+
+#[tokio::test]
+async fn metadata_only_get_list_and_watch() {
+    let target = test_target().await;
+    let ns = namespace(&target.client).await;
+    let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
+    api.patch("meta", &PatchParams::apply("t"), &Patch::Apply(cm("meta", "1"))).await.unwrap();
+    let partial = api.get_metadata("meta").await.unwrap();
+    assert_eq!(partial.name_any(), "meta");
+    assert_eq!(partial.types.as_ref().map(|t| t.kind.as_str()), Some("PartialObjectMetadata"));
+    let listed = api.list_metadata(&Default::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let mut stream = kube::runtime::metadata_watcher(api.clone(), watcher::Config::default()).boxed();
+    for _ in 0..3 {
+        next(&mut stream).await.unwrap();
+    }
+    api.delete("meta", &DeleteParams::default()).await.unwrap();
+    assert!(matches!(next(&mut stream).await.unwrap(), Event::Delete(o) if o.name_any() == "meta"));
+    let _ = Api::<Namespace>::all(target.client.clone()).delete(&ns, &DeleteParams::default()).await;
+}
