@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use capstan_host::{HostConfig, PluginHost};
 use clap::Subcommand;
 
@@ -29,6 +29,10 @@ pub fn run(command: PluginCommand, cache_dir: &Path) -> Result<()> {
 /// The text `capstan plugin inspect FILE` prints.
 pub fn inspect(file: &Path, cache_dir: &Path) -> Result<String> {
     let bytes = std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
+    // wasmtime would read anything else as WAT text and report a parse error.
+    if !bytes.starts_with(b"\0asm") && file.extension().is_none_or(|e| e != "wat") {
+        bail!("{} is not a WebAssembly component (no `\\0asm` header)", file.display());
+    }
     let host = PluginHost::new(HostConfig { cache_dir: Some(cache_dir.join("wasmtime")), ..HostConfig::default() })?;
     Ok(host.inspect(&file.display().to_string(), &bytes)?.to_string())
 }
