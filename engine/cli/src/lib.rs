@@ -9,6 +9,7 @@
 //! cannot differ.
 
 mod engine;
+pub mod hydrate;
 pub mod output;
 pub mod plugin_cmd;
 pub mod target;

@@ -61,6 +61,18 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Render an Application and commit the plain manifests to a branch.
+    Hydrate {
+        /// The Application file.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// Target branch, and optionally a directory in it: BRANCH[:PATH].
+        #[arg(long)]
+        to: capstan::hydrate::Destination,
+        /// Local repository to commit to [default: the Application's own].
+        #[arg(long)]
+        repo: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -106,8 +118,10 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(dir) = cli.global.builtin_dir {
         config.builtins = Builtins::Dir(dir);
     }
+    let builtins = config.builtins.clone();
     let engine = Engine::new(config)?;
     match cli.command {
+        Command::Hydrate { file, to, repo } => hydrate(&engine, &builtins, &file, &to, repo.as_deref()),
         Command::Plugin { command } => capstan::plugin_cmd::run(command, &cache_dir),
         Command::Render { file, output } => render(&engine, &file, output),
         Command::Sync { file, dry_run, cluster } => {
@@ -161,6 +175,22 @@ async fn sync(engine: &Engine, file: &PathBuf, target: &TargetOptions, options: 
         count(Unchanged)
     );
     cluster.close().await;
+    Ok(())
+}
+
+fn hydrate(
+    engine: &Engine,
+    builtins: &Builtins,
+    file: &std::path::Path,
+    to: &capstan::hydrate::Destination,
+    repo: Option<&std::path::Path>,
+) -> Result<()> {
+    let outcome = capstan::hydrate::run(engine, builtins, &AppFile::load(file)?, to, repo)?;
+    let objects = outcome.render.rendered.objects.len();
+    match outcome.commit {
+        Some(commit) => println!("Committed {objects} objects to {} in {}: {commit}", to.branch, outcome.repo.display()),
+        None => println!("Unchanged: {} already holds these {objects} objects; no commit.", to.branch),
+    }
     Ok(())
 }
 
