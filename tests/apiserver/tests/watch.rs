@@ -151,7 +151,8 @@ async fn metadata_only_get_list_and_watch() {
     assert_eq!(partial.types.as_ref().map(|t| t.kind.as_str()), Some("PartialObjectMetadata"));
     let listed = api.list_metadata(&Default::default()).await.unwrap();
     assert_eq!(listed.items.len(), 1);
-    let mut stream = kube::runtime::metadata_watcher(api.clone(), watcher::Config::default()).boxed();
+    let meta_api: Api<kube::core::PartialObjectMeta<ConfigMap>> = Api::namespaced(target.client.clone(), &ns);
+    let mut stream = watcher(meta_api, watcher::Config::default()).boxed();
     for _ in 0..3 {
         next(&mut stream).await.unwrap();
     }
