@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo bench -p capstan-kustomize` (set `KUSTOMIZE_BENCH_ITERS` to
 //! change the native repetitions, default 5; `KUSTOMIZE_BENCH_NO_KUBECTL=1`
-//! skips the kubectl side).
+//! skips the kubectl side; `KUSTOMIZE_BENCH_KEEP=1` keeps the generated
+//! overlay for inspection).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -142,6 +143,17 @@ fn main() {
     }
     let large_native = total / iters;
     let large_kubectl = kubectl(&large);
+    if large_kubectl.is_some() {
+        // Same objects as kubectl? (parsed, in order)
+        let ours = build(&DirFs::new(&large[0].input), Path::new("overlay"), &Options::default()).unwrap();
+        let out = Command::new("kubectl").arg("kustomize").arg(large[0].input.join("overlay")).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let theirs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .filter(|v: &Value| !v.is_null())
+            .collect();
+        println!("large overlay output identical to kubectl kustomize: {}", ours == theirs);
+    }
 
     println!("| workload | objects | builtin:kustomize (native) | kubectl kustomize | ratio |");
     println!("| --- | ---: | ---: | ---: | ---: |");
@@ -155,5 +167,9 @@ fn main() {
         };
         println!("| {name} | {n} | {:.1} ms | {k} | {r} |", ms(nat));
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("KUSTOMIZE_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        println!("large overlay kept in {}", dir.display());
+    }
 }
