@@ -383,11 +383,12 @@ pub fn run(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Vec<Value>> {
         return Err(msg(format!("'{}' doesn't exist (or is not a directory of the snapshot)", show(dir))));
     }
     let (k, file) = ld.load_kustomization(dir)?;
+    let mut managed_by = false;
     for m in &k.build_metadata {
         match m.as_str() {
             "originAnnotations" => ld.origins = true,
             "transformerAnnotations" => ld.transformations = true,
-            "managedByLabel" => {}
+            "managedByLabel" => managed_by = true,
             other => {
                 return Err(Error::field(&file, "buildMetadata", format!("unknown buildMetadata option '{other}'")));
             }
@@ -403,6 +404,16 @@ pub fn run(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Vec<Value>> {
     acc.res.retain(|r| {
         crate::resource::str_at(&r.obj, &["metadata", "annotations", "config.kubernetes.io/local-config"]) != "true"
     });
+    if managed_by {
+        // What the kustomize embedded in kubectl writes.
+        for r in &mut acc.res {
+            crate::resource::set_at(
+                &mut r.obj,
+                &["metadata", "labels", "app.kubernetes.io/managed-by"],
+                Value::String("kustomize-(devel)".into()),
+            );
+        }
+    }
     crate::sort::sort(&mut acc.res, k.sort_options.as_ref(), &file)?;
     Ok(acc.res.into_iter().map(|r| finish(r.obj)).collect())
 }
