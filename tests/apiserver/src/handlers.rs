@@ -88,6 +88,7 @@ pub(crate) async fn handle(
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut entry = RecordedRequest {
         method: method.to_string(),
+        verb: verb_of(&method, &path, &query, content_type.as_deref()),
         path: path.clone(),
         query: raw_query,
         content_type: content_type.clone(),
@@ -265,6 +266,25 @@ fn serve_resource(
     }
     let (code, value) = result?;
     Ok(json_response(code, &value))
+}
+
+/// The Kubernetes verb of a request, for the request log.
+fn verb_of(method: &Method, path: &str, query: &Query, content_type: Option<&str>) -> String {
+    let named = matches!(route::parse(path), Route::Resource(ResourcePath { name: Some(_), .. }));
+    let resource = matches!(route::parse(path), Route::Resource(_));
+    let verb = match *method {
+        Method::GET if !resource || named => "get",
+        Method::GET if query.flag("watch") => "watch",
+        Method::GET => "list",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH if content_type.and_then(PatchType::from_content_type) == Some(PatchType::Apply) => "apply",
+        Method::PATCH => "patch",
+        Method::DELETE if named => "delete",
+        Method::DELETE => "deletecollection",
+        _ => "unknown",
+    };
+    verb.to_string()
 }
 
 /// The field manager a real server derives from the user agent.

@@ -101,6 +101,10 @@ pub use target::{KUBECONFIG_ENV, TestTarget, real_cluster_requested, test_target
 pub struct RecordedRequest {
     /// HTTP method (`GET`, `PATCH`, ...).
     pub method: String,
+    /// The Kubernetes verb: `get`, `list`, `watch`, `create`, `update`,
+    /// `patch`, `apply` (a server-side apply patch), `delete`,
+    /// `deletecollection`; `get` for discovery and other non-resource URLs.
+    pub verb: String,
     /// URL path.
     pub path: String,
     /// Raw query string (without `?`).

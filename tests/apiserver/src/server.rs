@@ -210,15 +210,20 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stopped: wa
     connections.abort_all();
 }
 
-/// Runs the garbage collector after writes (and every few hundred
-/// milliseconds, to catch finalizers removed through sweeps).
+/// Runs the garbage collector at start (a state file may hold unfinished
+/// deletions) and after every write; it is idle otherwise.
 async fn collector(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     loop {
+        sweep_all(&shared);
         tokio::select! {
             _ = stopped.changed() => return,
             _ = shared.gc.notified() => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
+    }
+}
+
+fn sweep_all(shared: &Shared) {
+    {
         let mut store = shared.lock_store();
         let mut changed = false;
         for _ in 0..10_000 {

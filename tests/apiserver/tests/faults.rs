@@ -112,11 +112,17 @@ async fn request_log_records_methods_content_types_and_dry_runs() {
     let log = server.requests();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].method, "PATCH");
+    assert_eq!(log[0].verb, "apply");
     assert_eq!(log[0].path, "/api/v1/namespaces/default/configmaps/c");
     assert_eq!(log[0].content_type.as_deref(), Some("application/apply-patch+yaml"));
     assert!(log[0].dry_run && !log[1].dry_run);
     assert_eq!(log[1].field_manager.as_deref(), Some("capstan"));
     assert_eq!(server.write_count(), 1);
+    api.list(&Default::default()).await.unwrap();
+    api.get("c").await.unwrap();
+    api.delete("c", &Default::default()).await.unwrap();
+    let verbs: Vec<String> = server.requests().iter().skip(2).map(|r| r.verb.clone()).collect();
+    assert_eq!(verbs, ["list", "get", "delete"]);
     server.clear_requests();
     assert!(server.requests().is_empty());
     server.shutdown().await;
