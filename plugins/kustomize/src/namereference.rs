@@ -27,8 +27,14 @@ fn ns_equal(a: &ResId, b: &ResId) -> bool {
     a.effective_ns() == b.effective_ns()
 }
 
+/// Candidates, indexed by every name they had.
+struct Cands {
+    list: Vec<Cand>,
+    by_name: std::collections::HashMap<String, Vec<usize>>,
+}
+
 fn select<'c>(
-    cands: &'c [Cand],
+    cands: &'c Cands,
     old: &str,
     target: &Gvk,
     role_kind: Option<&str>,
@@ -36,9 +42,10 @@ fn select<'c>(
     ns_filter: Option<&str>,
     is_map: bool,
 ) -> Result<Option<&'c Cand>> {
-    let mut c: Vec<&Cand> = cands
+    let Some(named) = cands.by_name.get(old) else { return Ok(None) };
+    let mut c: Vec<&Cand> = named
         .iter()
-        .filter(|c| c.past.iter().any(|id| id.name == old))
+        .map(|i| &cands.list[*i])
         .filter(|c| could_be_referenced(c, referrer))
         .filter(|c| c.past.iter().any(|id| id.gvk.selected_by(target)))
         .filter(|c| role_kind.is_none_or(|k| c.past.iter().any(|id| id.gvk.kind == k)))
@@ -96,7 +103,7 @@ fn could_be_referenced(c: &Cand, r: &Referrer) -> bool {
 /// Updates every name reference.
 #[allow(clippy::needless_range_loop)] // the index names the referrer in messages and borrows
 pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
-    let cands: Vec<Cand> = res
+    let list: Vec<Cand> = res
         .iter()
         .map(|r| Cand {
             // Only objects whose id changed can need their referrers fixed
@@ -107,6 +114,18 @@ pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
             suffixes: r.suffixes.clone(),
         })
         .collect();
+    let mut by_name: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+    for (i, c) in list.iter().enumerate() {
+        let mut names: Vec<&str> = c.past.iter().map(|id| id.name.as_str()).collect();
+        names.dedup();
+        for n in names {
+            let v = by_name.entry(n.to_string()).or_default();
+            if v.last() != Some(&i) {
+                v.push(i);
+            }
+        }
+    }
+    let cands = Cands { list, by_name };
     for i in 0..res.len() {
         let org = res[i].org_id();
         let cur = res[i].id();
@@ -146,10 +165,10 @@ pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn set_node(node: &mut Value, cands: &[Cand], target: &Gvk, role: Option<&str>, r: &Referrer) -> Result<()> {
+fn set_node(node: &mut Value, cands: &Cands, target: &Gvk, role: Option<&str>, r: &Referrer) -> Result<()> {
     match node {
         Value::String(s) => {
-            if let Some(c) = select(cands, s, target, role, r, None, true)? {
+            if let Some(c) = select(cands, s, target, role, r, None, false)? {
                 *s = c.cur.name.clone();
             }
         }
