@@ -1,21 +1,30 @@
-//! [`Applier`]: discovery cache and server-side apply of each object.
+//! [`Applier`]: one object at a time — compare, then server-side apply only
+//! what differs; get and delete for hooks and prune.
+//!
+//! An unchanged object costs one GET and nothing else: each applied object
+//! carries [`DIGEST_ANNOTATION`], a digest of the manifest Capstan applied.
+//! When the live object has the digest of the current manifest and every
+//! manifest field still has its value in the live object, nothing can have
+//! changed (a field dropped from the manifest changes the digest; a field
+//! another manager changed fails the containment check). Anything else
+//! goes through a `dryRun=All` apply compared with the live object
+//! ([`capstan_plan::compare`]), and only a real difference is written.
 
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
-
+use capstan_plan::{Comparison, IgnoreRules, Masker, compare};
 use capstan_types::{Object, ObjectRef};
 use kube::Client;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::{ApiCapabilities, ApiResource, Scope};
-use tokio::sync::Mutex;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 
+use crate::resources::Resources;
+use crate::retry::RetryPolicy;
 use crate::{Error, FIELD_MANAGER, Result};
 
-/// How long to wait for a CRD applied in this run to be served.
-const CRD_WAIT: Duration = Duration::from_secs(30);
+/// Annotation holding the digest of the manifest last applied.
+pub const DIGEST_ANNOTATION: &str = "capstan.dev/applied-digest";
 
-/// What apply did to an object.
+/// What a sync did to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// It did not exist.
@@ -24,6 +33,10 @@ pub enum Action {
     Configured,
     /// It existed and did not change.
     Unchanged,
+    /// It left Git and was deleted.
+    Pruned,
+    /// It left Git and was kept (protected, or prune not requested).
+    PruneSkipped,
 }
 
 impl std::fmt::Display for Action {
@@ -32,138 +45,208 @@ impl std::fmt::Display for Action {
             Self::Created => "created",
             Self::Configured => "configured",
             Self::Unchanged => "unchanged",
+            Self::Pruned => "pruned",
+            Self::PruneSkipped => "prune skipped",
         })
     }
 }
 
-/// One applied object.
+/// One object a sync handled.
 #[derive(Debug, Clone)]
 pub struct Applied {
     /// The object, with its final namespace.
     pub object: ObjectRef,
     /// What happened.
     pub action: Action,
-    /// The live object as the server returned it.
-    pub live: DynamicObject,
+    /// The live object afterwards (for a dry run: as it would be); `None`
+    /// once pruned.
+    pub live: Option<Value>,
 }
 
-/// Options of one apply run.
+/// How objects are applied and compared.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
     /// Namespace for namespaced objects that set none.
     pub default_namespace: Option<String>,
-    /// Create `default_namespace` first if it is missing.
-    pub create_namespace: bool,
-    /// Ask the server to validate only (`dryRun=All`).
+    /// Validate on the server (`dryRun=All`), change nothing.
     pub dry_run: bool,
+    /// Fields whose differences are not drift.
+    pub ignore: IgnoreRules,
+    /// Retries of every API call.
+    pub retry: RetryPolicy,
 }
 
-/// `(group, kind)` of every custom resource a CRD among `objects` defines.
-fn crd_kinds(objects: &[Object]) -> HashSet<(String, String)> {
-    objects
-        .iter()
-        .filter(|o| o.kind() == "CustomResourceDefinition")
-        .filter_map(|crd| {
-            let spec = crd.as_value().get("spec")?;
-            let group = spec.get("group")?.as_str()?;
-            let kind = spec.get("names")?.get("kind")?.as_str()?;
-            Some((group.to_owned(), kind.to_owned()))
-        })
-        .collect()
+/// The diff of one object, for `capstan diff`.
+#[derive(Debug, Clone)]
+pub struct ObjectDiff {
+    /// The object, with its final namespace.
+    pub object: ObjectRef,
+    /// Desired (SSA dry-run result) against live, prepared for display.
+    pub comparison: Comparison,
 }
 
-/// Applies objects with server-side apply.
+/// Applies, compares, reads and deletes objects through one client.
 pub struct Applier {
-    client: Client,
-    resources: Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>,
+    resources: Resources,
+    options: ApplyOptions,
+    masker: Masker,
 }
 
 impl Applier {
     /// An applier over `client`.
-    pub fn new(client: Client) -> Self {
-        Self { client, resources: Mutex::default() }
+    pub fn new(client: Client, options: ApplyOptions) -> Self {
+        Self { resources: Resources::new(client), options, masker: Masker::new() }
     }
 
-    /// Applies all objects in dependency order; stops at the first failure.
-    pub async fn apply_all(&self, mut objects: Vec<Object>, options: &ApplyOptions) -> Result<Vec<Applied>> {
-        if options.create_namespace
-            && let Some(ns) = &options.default_namespace
-            && !objects.iter().any(|o| o.kind() == "Namespace" && o.name() == ns)
-        {
-            let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            objects.push(Object::new(namespace).expect("a literal Namespace is a valid object"));
-        }
-        capstan_plan::order::sort(&mut objects);
-        let served_by_crds = crd_kinds(&objects);
-        let mut applied = Vec::with_capacity(objects.len());
-        for object in objects {
-            let wait = served_by_crds.contains(&(object.group().to_owned(), object.kind().to_owned()));
-            applied.push(self.apply_one(object, options, wait).await?);
-        }
-        Ok(applied)
+    /// The options in use.
+    pub fn options(&self) -> &ApplyOptions {
+        &self.options
     }
 
-    async fn apply_one(&self, mut object: Object, options: &ApplyOptions, wait_for_crds: bool) -> Result<Applied> {
-        let (resource, caps) = self.resolve(&object, wait_for_crds).await?;
-        let api: Api<DynamicObject> = match caps.scope {
-            Scope::Cluster => Api::all_with(self.client.clone(), &resource),
-            Scope::Namespaced => {
-                let ns = match object.namespace() {
-                    Some(ns) => ns.to_owned(),
-                    None => options
-                        .default_namespace
-                        .clone()
-                        .ok_or_else(|| Error::NoNamespace { object: object.object_ref() })?,
-                };
-                object.set_namespace(&ns);
-                Api::namespaced_with(self.client.clone(), &ns, &resource)
-            }
-        };
+    /// Applies one object if it differs from the live one. `wait_for_crd`:
+    /// a CRD of this run serves its kind, so wait for discovery.
+    pub async fn apply(&self, mut object: Object, wait_for_crd: bool) -> Result<Applied> {
+        let api = self.resources.api_for(&mut object, self.options.default_namespace.as_deref(), wait_for_crd).await?;
+        stamp_digest(&mut object);
         let object_ref = object.object_ref();
-        let before =
-            api.get_opt(object.name()).await.map_err(|source| Error::Get { object: object_ref.clone(), source })?;
-        let mut params = PatchParams::apply(FIELD_MANAGER).force();
-        params.dry_run = options.dry_run;
-        let live = api
-            .patch(object.name(), &params, &Patch::Apply(object.as_value()))
-            .await
-            .map_err(|source| Error::Apply { object: object_ref.clone(), source })?;
-        let action = match before {
-            None => Action::Created,
-            Some(before) if before.metadata.resource_version == live.metadata.resource_version => Action::Unchanged,
-            Some(_) => Action::Configured,
-        };
-        tracing::info!(object = %object_ref, %action, "applied");
-        Ok(Applied { object: object_ref, action, live })
+        let live = self.get_live(&api, &object_ref).await?;
+        if let Some(live) = &live
+            && unchanged_since_last_apply(&object, live)
+        {
+            return Ok(Applied { object: object_ref, action: Action::Unchanged, live: Some(live.clone()) });
+        }
+        let desired = self.server_apply(&api, &object, true).await?;
+        if let Some(live) = &live
+            && !compare(&desired, Some(live), &self.options.ignore, &self.masker).changed()
+        {
+            return Ok(Applied { object: object_ref, action: Action::Unchanged, live: Some(live.clone()) });
+        }
+        let result = if self.options.dry_run { desired } else { self.server_apply(&api, &object, false).await? };
+        let action = if live.is_some() { Action::Configured } else { Action::Created };
+        tracing::info!(object = %object_ref, %action, dry_run = self.options.dry_run, "applied");
+        Ok(Applied { object: object_ref, action, live: Some(result) })
     }
 
-    /// Finds the API resource of an object's kind; when a CRD of this run may
-    /// serve it, retries until the API server does (CRDs take a moment to be Established).
-    async fn resolve(&self, object: &Object, wait_for_crds: bool) -> Result<(ApiResource, ApiCapabilities)> {
-        let (group, version) = object.api_version().rsplit_once('/').unwrap_or(("", object.api_version()));
-        let gvk = GroupVersionKind::gvk(group, version, object.kind());
-        if let Some(found) = self.resources.lock().await.get(&gvk) {
-            return Ok(found.clone());
+    /// Compares one object with the live one through a dry-run apply.
+    pub async fn diff(&self, mut object: Object) -> Result<ObjectDiff> {
+        let api = self.resources.api_for(&mut object, self.options.default_namespace.as_deref(), false).await?;
+        stamp_digest(&mut object);
+        let object_ref = object.object_ref();
+        let live = self.get_live(&api, &object_ref).await?;
+        let desired = self.server_apply(&api, &object, true).await?;
+        Ok(ObjectDiff {
+            object: object_ref,
+            comparison: compare(&desired, live.as_ref(), &self.options.ignore, &self.masker),
+        })
+    }
+
+    /// The reference of `object` as it will be applied (namespace filled in).
+    pub async fn resolve_ref(&self, object: &mut Object, wait_for_crd: bool) -> Result<ObjectRef> {
+        self.resources.api_for(object, self.options.default_namespace.as_deref(), wait_for_crd).await?;
+        Ok(object.object_ref())
+    }
+
+    /// The live object, or `None`.
+    pub async fn get(&self, object: &ObjectRef) -> Result<Option<Value>> {
+        let api = self.resources.api_for_ref(object).await?;
+        self.get_live(&api, object).await
+    }
+
+    /// Deletes an object (already gone counts as deleted).
+    pub async fn delete(&self, object: &ObjectRef, propagation: PropagationPolicy) -> Result<()> {
+        let api = self.resources.api_for_ref(object).await?;
+        let mut params = DeleteParams { propagation_policy: Some(propagation), ..DeleteParams::default() };
+        if self.options.dry_run {
+            params = params.dry_run();
         }
-        let deadline = tokio::time::Instant::now() + CRD_WAIT;
-        let mut delay = Duration::from_millis(50);
-        let found = loop {
-            match kube::discovery::pinned_kind(&self.client, &gvk).await {
-                Ok(found) => break found,
-                Err(source) if !wait_for_crds || tokio::time::Instant::now() >= deadline => {
-                    return Err(Error::Discover {
-                        api_version: object.api_version().to_owned(),
-                        kind: object.kind().to_owned(),
-                        source,
-                    });
-                }
-                Err(_) => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(1));
-                }
-            }
-        };
-        self.resources.lock().await.insert(gvk, found.clone());
-        Ok(found)
+        let result = self.options.retry.run("delete", || api.delete(&object.name, &params)).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(source) => Err(Error::Delete { object: object.clone(), source }),
+        }
+    }
+
+    async fn get_live(&self, api: &Api<DynamicObject>, object: &ObjectRef) -> Result<Option<Value>> {
+        let live = self.options.retry.run("get", || api.get_opt(&object.name)).await;
+        let live = live.map_err(|source| Error::Get { object: object.clone(), source })?;
+        live.map(|l| serde_json::to_value(l).map_err(|source| Error::Decode { object: object.clone(), source }))
+            .transpose()
+    }
+
+    async fn server_apply(&self, api: &Api<DynamicObject>, object: &Object, dry_run: bool) -> Result<Value> {
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = dry_run;
+        let patch = Patch::Apply(object.as_value());
+        let result = self.options.retry.run("apply", || api.patch(object.name(), &params, &patch)).await;
+        let result = result.map_err(|source| Error::Apply { object: object.object_ref(), source })?;
+        serde_json::to_value(result).map_err(|source| Error::Decode { object: object.object_ref(), source })
+    }
+}
+
+/// Adds [`DIGEST_ANNOTATION`] with the digest of the object as rendered.
+fn stamp_digest(object: &mut Object) {
+    let digest = hex::encode(Sha256::digest(object.as_value().to_string().as_bytes()));
+    let Some(meta) = object.as_value_mut().get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Default::default()));
+    if !annotations.is_object() {
+        *annotations = Value::Object(Default::default());
+    }
+    annotations[DIGEST_ANNOTATION] = Value::String(digest[..32].to_owned());
+}
+
+/// The no-request check: same manifest digest as last applied, and every
+/// manifest field still holds its value in the live object.
+fn unchanged_since_last_apply(object: &Object, live: &Value) -> bool {
+    let digest = |v: &Value| v.pointer("/metadata/annotations").and_then(|a| a.get(DIGEST_ANNOTATION)).cloned();
+    digest(object.as_value()).is_some()
+        && digest(object.as_value()) == digest(live)
+        && contains(live, object.as_value())
+}
+
+/// Whether `live` holds every field of `wanted` with the same value
+/// (extra live fields, such as server defaults, are fine).
+fn contains(live: &Value, wanted: &Value) -> bool {
+    match (live, wanted) {
+        (Value::Object(live), Value::Object(wanted)) => wanted.iter().all(|(k, w)| match live.get(k) {
+            Some(l) => contains(l, w),
+            None => w.is_null(),
+        }),
+        (Value::Array(live), Value::Array(wanted)) => {
+            live.len() == wanted.len() && live.iter().zip(wanted).all(|(l, w)| contains(l, w))
+        }
+        _ => live == wanted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment() -> Object {
+        Object::new(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn fast_path_needs_digest_and_containment() {
+        let mut desired = deployment();
+        stamp_digest(&mut desired);
+        let mut live = desired.as_value().clone();
+        live["metadata"]["uid"] = json!("u");
+        live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
+        assert!(unchanged_since_last_apply(&desired, &live), "server defaults are fine");
+        let mut drifted = live.clone();
+        drifted["spec"]["replicas"] = json!(5);
+        assert!(!unchanged_since_last_apply(&desired, &drifted), "another manager's change");
+        let mut changed = deployment();
+        changed.as_value_mut()["spec"].as_object_mut().unwrap().remove("replicas");
+        stamp_digest(&mut changed);
+        assert!(!unchanged_since_last_apply(&changed, &live), "a field dropped from the manifest changes the digest");
+        let mut no_digest = live.clone();
+        no_digest["metadata"]["annotations"] = json!({});
+        assert!(!unchanged_since_last_apply(&desired, &no_digest), "applied by someone else");
     }
 }

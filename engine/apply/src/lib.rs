@@ -1,16 +1,32 @@
-//! The apply stage: server-side apply of rendered objects through
+//! The apply stage: server-side apply of a [`capstan_plan::Plan`] through
 //! `kube::Client`, with field manager `capstan`.
 //!
-//! Start with [`Applier::apply_all`]. Objects are applied in a safe order
-//! (Namespaces, then CRDs, then the rest, see [`capstan_plan::order`]), each resolved to
-//! its API resource by discovery; a CR whose CRD was applied in the same run
-//! waits until the API server serves it.
+//! Start with [`Syncer::sync`]: hooks and waves in order, each object
+//! applied by [`Applier::apply`] only when it differs from the live object
+//! (a no-op sync writes nothing), then the prune of what left Git against
+//! the in-cluster [`inventory`], then PostSync hooks. Every API call is
+//! retried on transient failures ([`retry`]). [`Applier::diff`] is the
+//! dry-run comparison behind `capstan diff`.
 //!
 //! Apply knows nothing of Git or plugins: it takes [`capstan_types::Object`]s.
 
-mod applier;
+// Errors carry the object and the kube error with its Status: large, but
+// rare and never on a hot path; boxing them would only hide the fields.
+#![allow(clippy::result_large_err)]
 
-pub use applier::{Action, Applied, Applier, ApplyOptions};
+mod applier;
+mod hooks;
+pub mod inventory;
+mod resources;
+pub mod retry;
+mod sync;
+
+pub use applier::{Action, Applied, Applier, ApplyOptions, DIGEST_ANNOTATION, ObjectDiff};
+pub use hooks::HookRun;
+pub use inventory::{Inventory, InventoryStore};
+pub use kube::api::PropagationPolicy;
+pub use retry::RetryPolicy;
+pub use sync::{SyncOptions, SyncResult, Syncer};
 
 /// The field manager Capstan applies with.
 pub const FIELD_MANAGER: &str = "capstan";
@@ -38,7 +54,7 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    /// Server-side apply of an object failed.
+    /// Server-side apply (or its dry run) of an object failed.
     #[error("failed to apply {object}")]
     Apply {
         /// The object.
@@ -47,12 +63,74 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Deleting an object (prune or hook) failed.
+    #[error("failed to delete {object}")]
+    Delete {
+        /// The object.
+        object: capstan_types::ObjectRef,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// The server returned an object that is not valid JSON for it.
+    #[error("failed to decode {object} as returned by the server")]
+    Decode {
+        /// The object.
+        object: capstan_types::ObjectRef,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A namespaced object has no namespace and the Application names none.
     #[error("{object} is namespaced but has no namespace, and the Application sets no destination namespace")]
     NoNamespace {
         /// The object.
         object: capstan_types::ObjectRef,
     },
+    /// Reading or writing an inventory ConfigMap failed.
+    #[error("failed to access the inventory ConfigMap {name}")]
+    Inventory {
+        /// The ConfigMap.
+        name: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// The stored inventory cannot be read; nothing is pruned.
+    #[error("failed to read the inventory of application {app}: {reason}")]
+    InventoryCorrupt {
+        /// The Application.
+        app: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A hook failed; the sync stopped.
+    #[error("{phase} hook {object} failed: {reason}")]
+    HookFailed {
+        /// The hook object.
+        object: capstan_types::ObjectRef,
+        /// Its phase.
+        phase: String,
+        /// Why.
+        reason: String,
+    },
+    /// Waiting for an object timed out.
+    #[error("timed out waiting for {waiting_for} ({object})")]
+    Timeout {
+        /// The object.
+        object: capstan_types::ObjectRef,
+        /// What was awaited.
+        waiting_for: &'static str,
+    },
+    /// The prune was refused by a guard.
+    #[error("failed to plan the prune")]
+    Prune(#[source] capstan_plan::Error),
+}
+
+impl From<capstan_plan::Error> for Error {
+    fn from(error: capstan_plan::Error) -> Self {
+        Self::Prune(error)
+    }
 }
 
 /// Result of this stage.

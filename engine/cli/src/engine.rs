@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use capstan_apply::{Applied, Applier, ApplyOptions};
+use capstan_apply::{Applied, HookRun, Syncer};
 use capstan_host::pipeline::Pipeline;
 use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered};
 use capstan_source::{Checkout, Source};
@@ -63,6 +63,10 @@ pub struct RenderOutput {
 pub struct SyncOptions {
     /// Validate on the server without changing anything.
     pub dry_run: bool,
+    /// Delete objects of the inventory that left Git.
+    pub prune: bool,
+    /// Allow a prune larger than the mass-prune guard's limit.
+    pub confirm_prune: bool,
 }
 
 /// The result of a sync.
@@ -72,6 +76,8 @@ pub struct SyncReport {
     pub render: RenderOutput,
     /// What apply did to each object, in apply order.
     pub applied: Vec<Applied>,
+    /// The hooks that ran, in order.
+    pub hooks: Vec<HookRun>,
 }
 
 /// Runs the stages of a reconcile. Cloning is cheap: clones share the
@@ -137,16 +143,12 @@ impl Engine {
                 short(&render.checkout.commit)
             );
         }
-        let apply_options = ApplyOptions {
-            default_namespace: app.spec.destination.namespace.clone(),
-            create_namespace: app.spec.sync.create_namespace,
-            dry_run: options.dry_run,
-        };
-        let applied = Applier::new(client)
-            .apply_all(render.rendered.objects.clone(), &apply_options)
-            .await
-            .with_context(|| format!("application {}: apply failed", app.metadata.name))?;
-        Ok(SyncReport { render, applied })
+        let syncer = Syncer::new(client, crate::apply::sync_options(app, &render.checkout.commit, options)?);
+        let plan = capstan_plan::Plan::new(render.rendered.objects.clone())
+            .with_context(|| format!("application {}: plan failed", app.metadata.name))?;
+        let result =
+            syncer.sync(&plan).await.with_context(|| format!("application {}: sync failed", app.metadata.name))?;
+        Ok(SyncReport { render, applied: result.applied, hooks: result.hooks })
     }
 }
 

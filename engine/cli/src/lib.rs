@@ -8,10 +8,13 @@
 //! controller drives the same [`Engine`], so local and in-cluster results
 //! cannot differ.
 
+pub mod apply;
+pub mod diff;
 mod engine;
 pub mod hydrate;
 pub mod output;
 pub mod plugin_cmd;
+pub mod sync_cmd;
 pub mod target;
 
 pub use engine::{AppFile, Engine, EngineConfig, RenderOutput, SyncOptions, SyncReport};

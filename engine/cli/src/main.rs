@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use capstan::output::{self, Format};
-use capstan::target::{Target, TargetOptions};
+use capstan::target::TargetOptions;
 use capstan::{AppFile, Engine, EngineConfig, SyncOptions};
 use capstan_host::Builtins;
 use clap::{Args, Parser, Subcommand};
@@ -58,6 +58,27 @@ enum Command {
         /// Let the API server validate everything, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Delete objects of the last sync that left Git.
+        #[arg(long)]
+        prune: bool,
+        /// Allow a prune of more than half of the last sync's objects.
+        #[arg(long, requires = "prune")]
+        confirm_prune: bool,
+        /// Wait until every object is healthy (exit 1 if not in time).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits: 90s, 5m, 1h.
+        #[arg(long, default_value = "5m", value_parser = capstan::sync_cmd::parse_duration)]
+        timeout: std::time::Duration,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Compare an Application's render with the cluster: a coloured diff per
+    /// object; exit 0 when equal, 1 on differences, 2 on error.
+    Diff {
+        /// The Application file.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -124,20 +145,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Hydrate { file, to, repo } => hydrate(&engine, &builtins, &file, &to, repo.as_deref()),
         Command::Plugin { command } => capstan::plugin_cmd::run(command, &cache_dir),
         Command::Render { file, output } => render(&engine, &file, output),
-        Command::Sync { file, dry_run, cluster } => {
-            let options = TargetOptions {
-                kubeconfig: cluster.kubeconfig,
-                context: cluster.context,
-                force_local: cluster.local,
-                local_state: cluster.local_state.unwrap_or_else(|| cache_dir.join("local-cluster.json")),
-            };
+        Command::Sync { file, dry_run, prune, confirm_prune, wait, timeout, cluster } => {
+            let target = target_options(cluster, &cache_dir);
+            let options = SyncOptions { dry_run, prune, confirm_prune };
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(sync(&engine, &file, &options, &SyncOptions { dry_run }))
+            runtime.block_on(capstan::sync_cmd::run(&engine, &file, &target, &options, wait.then_some(timeout)))
+        }
+        Command::Diff { file, cluster } => {
+            let target = target_options(cluster, &cache_dir);
+            let code = tokio::runtime::Runtime::new()?.block_on(capstan::diff::run(&engine, &file, &target));
+            std::process::exit(code.into())
         }
     }
 }
 
-fn render(engine: &Engine, file: &PathBuf, format: Format) -> Result<()> {
+fn render(engine: &Engine, file: &std::path::Path, format: Format) -> Result<()> {
     let app = AppFile::load(file)?;
     let out = engine.render(&app)?;
     for diagnostic in &out.rendered.diagnostics {
@@ -147,35 +169,13 @@ fn render(engine: &Engine, file: &PathBuf, format: Format) -> Result<()> {
     Ok(())
 }
 
-async fn sync(engine: &Engine, file: &PathBuf, target: &TargetOptions, options: &SyncOptions) -> Result<()> {
-    let app = AppFile::load(file)?;
-    let cluster = Target::connect(target).await?;
-    println!("{}", cluster.describe());
-    let report = engine.sync(&app, cluster.client(), options).await?;
-    let checkout = &report.render.checkout;
-    let plugins: Vec<&str> = report.render.stages.iter().map(|s| s.plugin.as_str()).collect();
-    println!(
-        "Application {}: revision {} ({}), {} objects rendered by {}{}",
-        app.app.metadata.name,
-        checkout.commit,
-        app.app.spec.source.revision,
-        report.render.rendered.objects.len(),
-        plugins.join(" → "),
-        if options.dry_run { " (dry run: nothing was changed)" } else { "" }
-    );
-    print!("{}", output::applied_table(&report.applied));
-    let count = |action| report.applied.iter().filter(|a| a.action == action).count();
-    use capstan_apply::Action::{Configured, Created, Unchanged};
-    println!(
-        "Synced {} objects at {}: {} created, {} configured, {} unchanged.",
-        report.applied.len(),
-        &checkout.commit[..12],
-        count(Created),
-        count(Configured),
-        count(Unchanged)
-    );
-    cluster.close().await;
-    Ok(())
+fn target_options(cluster: ClusterArgs, cache_dir: &std::path::Path) -> TargetOptions {
+    TargetOptions {
+        kubeconfig: cluster.kubeconfig,
+        context: cluster.context,
+        force_local: cluster.local,
+        local_state: cluster.local_state.unwrap_or_else(|| cache_dir.join("local-cluster.json")),
+    }
 }
 
 fn hydrate(
@@ -188,7 +188,9 @@ fn hydrate(
     let outcome = capstan::hydrate::run(engine, builtins, &AppFile::load(file)?, to, repo)?;
     let objects = outcome.render.rendered.objects.len();
     match outcome.commit {
-        Some(commit) => println!("Committed {objects} objects to {} in {}: {commit}", to.branch, outcome.repo.display()),
+        Some(commit) => {
+            println!("Committed {objects} objects to {} in {}: {commit}", to.branch, outcome.repo.display())
+        }
         None => println!("Unchanged: {} already holds these {objects} objects; no commit.", to.branch),
     }
     Ok(())

@@ -1,9 +1,9 @@
-//! kubectl-like output: objects as YAML or JSON, results as tables.
+//! kubectl-like output: objects as YAML or JSON, results as tables
+//! (the sync table itself is in [`crate::sync_cmd`]).
 
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use capstan_apply::Applied;
 use capstan_types::Object;
 use clap::ValueEnum;
 
@@ -33,18 +33,6 @@ pub fn objects(objects: &[Object], format: Format) -> Result<String> {
             serde_json::to_string_pretty(&list)? + "\n"
         }
     })
-}
-
-/// A table of what a sync did.
-pub fn applied_table(applied: &[Applied]) -> String {
-    let rows: Vec<[String; 4]> = applied
-        .iter()
-        .map(|a| {
-            let o = &a.object;
-            [o.kind.clone(), o.namespace.clone().unwrap_or_else(|| "-".into()), o.name.clone(), a.action.to_string()]
-        })
-        .collect();
-    table(["KIND", "NAMESPACE", "NAME", "ACTION"], &rows)
 }
 
 /// Left-aligned columns separated by three spaces, like kubectl.

@@ -1,0 +1,245 @@
+//! [`Syncer`]: one sync of a [`Plan`] — PreSync hooks, waves (each followed
+//! by its Sync hooks), prune, inventory, PostSync hooks; SyncFail hooks
+//! when anything fails.
+//!
+//! Prune runs only after every wave applied: a failed apply, hook, render
+//! or policy check never deletes anything (the last two never reach here).
+//! Only objects of the stored inventory are candidates. A failed sync still
+//! records the objects it created (old inventory plus what it applied), so
+//! nothing it created becomes an orphan the next prune cannot see.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use capstan_plan::prune::protection;
+use capstan_plan::{HookPhase, Plan, PruneOptions, plan_prune};
+use capstan_types::{Object, ObjectRef};
+use kube::Client;
+use kube::api::PropagationPolicy;
+
+use crate::applier::{Action, Applied, Applier, ApplyOptions};
+use crate::hooks::{self, HookRun};
+use crate::inventory::{Inventory, InventoryStore, keyed};
+use crate::{Error, Result};
+
+/// Options of one sync.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// How objects are applied and compared.
+    pub apply: ApplyOptions,
+    /// The Application's name (names the inventory).
+    pub app: String,
+    /// The revision synced, recorded in the inventory.
+    pub revision: String,
+    /// Namespace of the inventory ConfigMaps.
+    pub inventory_namespace: String,
+    /// Create `apply.default_namespace` first if no object of the plan does.
+    pub create_namespace: bool,
+    /// Delete objects that left Git (otherwise they are reported and kept).
+    pub prune: bool,
+    /// Guards of the prune.
+    pub prune_options: PruneOptions,
+    /// Deletion propagation of pruned objects.
+    pub propagation: PropagationPolicy,
+    /// Longest wait for one hook to finish.
+    pub hook_timeout: Duration,
+}
+
+impl SyncOptions {
+    /// Defaults for `app` at `revision`, inventory in `inventory_namespace`.
+    pub fn new(app: &str, revision: &str, inventory_namespace: &str) -> Self {
+        Self {
+            apply: ApplyOptions::default(),
+            app: app.to_owned(),
+            revision: revision.to_owned(),
+            inventory_namespace: inventory_namespace.to_owned(),
+            create_namespace: false,
+            prune: false,
+            prune_options: PruneOptions::default(),
+            propagation: PropagationPolicy::Background,
+            hook_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncResult {
+    /// Every object applied, pruned or kept, in order.
+    pub applied: Vec<Applied>,
+    /// The hooks that ran, in order.
+    pub hooks: Vec<HookRun>,
+    /// The inventory as stored after the sync.
+    pub inventory: Inventory,
+}
+
+/// Runs syncs through one client.
+pub struct Syncer {
+    client: Client,
+    applier: Applier,
+    options: SyncOptions,
+}
+
+impl Syncer {
+    /// A syncer with `options`.
+    pub fn new(client: Client, options: SyncOptions) -> Self {
+        Self { applier: Applier::new(client.clone(), options.apply.clone()), client, options }
+    }
+
+    /// The applier (for reading live objects after the sync).
+    pub fn applier(&self) -> &Applier {
+        &self.applier
+    }
+
+    /// Syncs `plan`. On failure the error says what failed; SyncFail hooks
+    /// have run and nothing was pruned.
+    pub async fn sync(&self, plan: &Plan) -> Result<SyncResult> {
+        let store = InventoryStore::new(
+            self.client.clone(),
+            &self.options.inventory_namespace,
+            &self.options.app,
+            self.options.apply.retry,
+        );
+        let previous = store.load().await?;
+        let mut result = SyncResult::default();
+        let crd_kinds = crd_kinds(plan);
+        match self.run_phases(plan, &crd_kinds, &previous, &store, &mut result).await {
+            Ok(()) => Ok(result),
+            Err(error) => {
+                if !self.options.apply.dry_run {
+                    let partial = Inventory {
+                        revision: previous.revision.clone(),
+                        objects: union(&previous.objects, &applied_refs(&result)),
+                    };
+                    store.store(&partial, &previous).await?;
+                }
+                for (object, hook) in &plan.sync_fail {
+                    let wait = crd_kinds.contains(&kind_key(object));
+                    result.hooks.push(
+                        hooks::run(&self.applier, object, hook, HookPhase::SyncFail, self.options.hook_timeout, wait)
+                            .await?,
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn run_phases(
+        &self,
+        plan: &Plan,
+        crd_kinds: &HashSet<(String, String)>,
+        previous: &Inventory,
+        store: &InventoryStore,
+        result: &mut SyncResult,
+    ) -> Result<()> {
+        self.run_hooks(&plan.pre_sync, HookPhase::PreSync, crd_kinds, result).await?;
+        if let Some(namespace) = self.namespace_to_create(plan) {
+            self.applier.apply(namespace, false).await?;
+        }
+        for wave in &plan.waves {
+            for object in &wave.objects {
+                let applied = self.applier.apply(object.clone(), crd_kinds.contains(&kind_key(object))).await?;
+                result.applied.push(applied);
+            }
+            self.run_hooks(&wave.hooks, HookPhase::Sync, crd_kinds, result).await?;
+        }
+        let kept = self.prune(previous, result).await?;
+        let inventory =
+            Inventory { revision: self.options.revision.clone(), objects: union(&applied_refs(result), &kept) };
+        if !self.options.apply.dry_run {
+            store.store(&inventory, previous).await?;
+        }
+        result.inventory = inventory;
+        self.run_hooks(&plan.post_sync, HookPhase::PostSync, crd_kinds, result).await
+    }
+
+    async fn run_hooks(
+        &self,
+        hooks: &[(Object, capstan_plan::Hook)],
+        phase: HookPhase,
+        crd_kinds: &HashSet<(String, String)>,
+        result: &mut SyncResult,
+    ) -> Result<()> {
+        for (object, hook) in hooks {
+            let run = hooks::run(
+                &self.applier,
+                object,
+                hook,
+                phase,
+                self.options.hook_timeout,
+                crd_kinds.contains(&kind_key(object)),
+            )
+            .await?;
+            let failed = run.outcome.clone().err();
+            result.hooks.push(run);
+            if let Some(reason) = failed {
+                return Err(Error::HookFailed { object: object.object_ref(), phase: format!("{phase:?}"), reason });
+            }
+        }
+        Ok(())
+    }
+
+    /// Prunes what left Git; returns the candidates kept (still owned).
+    async fn prune(&self, previous: &Inventory, result: &mut SyncResult) -> Result<Vec<ObjectRef>> {
+        let desired = applied_refs(result);
+        let plan = plan_prune(&previous.objects, &desired, &self.options.prune_options)?;
+        let mut kept = Vec::new();
+        // Reverse apply order: workloads before the config and namespaces they use.
+        for object in plan.candidates.iter().rev() {
+            let Some(live) = self.applier.get(object).await? else { continue };
+            let guarded = protection(&live, &self.options.prune_options);
+            if !self.options.prune || guarded.is_some() {
+                tracing::info!(object = %object, reason = ?guarded, "prune skipped");
+                kept.push(object.clone());
+                result.applied.push(Applied { object: object.clone(), action: Action::PruneSkipped, live: Some(live) });
+                continue;
+            }
+            self.applier.delete(object, self.options.propagation.clone()).await?;
+            tracing::info!(object = %object, "pruned");
+            result.applied.push(Applied { object: object.clone(), action: Action::Pruned, live: None });
+        }
+        kept.reverse();
+        Ok(kept)
+    }
+
+    fn namespace_to_create(&self, plan: &Plan) -> Option<Object> {
+        let ns = self.options.apply.default_namespace.as_deref().filter(|_| self.options.create_namespace)?;
+        if plan.sync_objects().any(|o| o.kind() == "Namespace" && o.name() == ns) {
+            return None;
+        }
+        Object::new(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).ok()
+    }
+}
+
+fn applied_refs(result: &SyncResult) -> Vec<ObjectRef> {
+    result
+        .applied
+        .iter()
+        .filter(|a| matches!(a.action, Action::Created | Action::Configured | Action::Unchanged))
+        .map(|a| a.object.clone())
+        .collect()
+}
+
+/// `a` then the objects of `b` not in `a`, by group, kind, namespace, name.
+fn union(a: &[ObjectRef], b: &[ObjectRef]) -> Vec<ObjectRef> {
+    let seen = keyed(a);
+    let mut out = a.to_vec();
+    out.extend(keyed(b).into_iter().filter(|(k, _)| !seen.contains_key(k)).map(|(_, v)| v));
+    out
+}
+
+fn kind_key(object: &Object) -> (String, String) {
+    (object.group().to_owned(), object.kind().to_owned())
+}
+
+/// `(group, kind)` of every custom resource a CRD of the plan defines.
+fn crd_kinds(plan: &Plan) -> HashSet<(String, String)> {
+    plan.sync_objects()
+        .filter(|o| o.kind() == "CustomResourceDefinition")
+        .filter_map(|crd| {
+            let spec = crd.as_value().get("spec")?;
+            Some((spec.get("group")?.as_str()?.to_owned(), spec.get("names")?.get("kind")?.as_str()?.to_owned()))
+        })
+        .collect()
+}

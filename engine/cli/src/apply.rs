@@ -1,0 +1,89 @@
+//! Glue from an Application to the apply stage: options, health of the
+//! synced objects, and `sync --wait`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use capstan_apply::{Action, Applied, Applier, ApplyOptions, RetryPolicy};
+use capstan_health::{Assessment, Health};
+use capstan_plan::{IgnoreRules, PruneOptions};
+use capstan_types::Application;
+
+use crate::SyncOptions;
+
+/// Where an Application's inventory lives: its destination namespace, else
+/// the Application's own namespace, else `default`.
+pub fn inventory_namespace(app: &Application) -> String {
+    app.spec
+        .destination
+        .namespace
+        .clone()
+        .or_else(|| app.metadata.namespace.clone())
+        .unwrap_or_else(|| "default".into())
+}
+
+/// Apply options of an Application.
+pub fn apply_options(app: &Application, dry_run: bool) -> Result<ApplyOptions> {
+    let ignore = IgnoreRules::new(&app.spec.ignore_differences)
+        .with_context(|| format!("application {}: invalid spec.ignoreDifferences", app.metadata.name))?;
+    Ok(ApplyOptions {
+        default_namespace: app.spec.destination.namespace.clone(),
+        dry_run,
+        ignore,
+        retry: RetryPolicy::default(),
+    })
+}
+
+/// Sync options of an Application at `revision`.
+pub fn sync_options(app: &Application, revision: &str, options: &SyncOptions) -> Result<capstan_apply::SyncOptions> {
+    let mut out = capstan_apply::SyncOptions::new(&app.metadata.name, revision, &inventory_namespace(app));
+    out.apply = apply_options(app, options.dry_run)?;
+    out.create_namespace = app.spec.sync.create_namespace;
+    out.prune = options.prune;
+    out.prune_options = PruneOptions { confirmed: options.confirm_prune, ..PruneOptions::default() };
+    Ok(out)
+}
+
+/// Health of each object a sync applied (pruned and skipped ones have none).
+pub fn health_of(applied: &[Applied]) -> Vec<Option<Assessment>> {
+    applied
+        .iter()
+        .map(|a| match a.action {
+            Action::Pruned | Action::PruneSkipped => None,
+            _ => Some(capstan_health::assess(a.live.as_ref())),
+        })
+        .collect()
+}
+
+/// Polls the applied objects until all are Healthy or `timeout` passes;
+/// `progress` hears each round's aggregate and the objects not healthy yet.
+/// Returns the final assessments.
+pub async fn wait_healthy(
+    applier: &Applier,
+    applied: &mut [Applied],
+    timeout: Duration,
+    mut progress: impl FnMut(Health, &[(String, Assessment)]),
+) -> Result<Vec<Option<Assessment>>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        for a in applied.iter_mut().filter(|a| !matches!(a.action, Action::Pruned | Action::PruneSkipped)) {
+            a.live = applier.get(&a.object).await.with_context(|| format!("failed to read {}", a.object))?;
+        }
+        let health = health_of(applied);
+        let pending: Vec<(String, Assessment)> = applied
+            .iter()
+            .zip(&health)
+            .filter_map(|(a, h)| {
+                h.as_ref().filter(|h| h.health != Health::Healthy).map(|h| (a.object.to_string(), h.clone()))
+            })
+            .collect();
+        let overall = capstan_health::aggregate(health.iter().flatten());
+        progress(overall, &pending);
+        if pending.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(health);
+        }
+        tokio::time::sleep(delay.min(deadline - tokio::time::Instant::now())).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,168 @@
+//! `capstan diff`: what a sync would change, object by object, as coloured
+//! unified diffs; exit 0 when equal, 1 on differences, 2 on error.
+//!
+//! The desired side of each object is the server-side apply dry-run result
+//! (so server defaults are no drift), compared by [`capstan_plan::compare`]
+//! with `ignoreDifferences` honoured and Secret values masked. Objects of
+//! the inventory that left Git are listed as prune candidates.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result};
+use capstan_apply::{Applier, InventoryStore, ObjectDiff};
+use capstan_plan::{IgnoreRules, Masker, Plan, PruneOptions, compare, plan_prune};
+use capstan_types::ObjectRef;
+
+use crate::apply::{apply_options, inventory_namespace};
+use crate::target::{Target, TargetOptions};
+use crate::{AppFile, Engine, RenderOutput};
+
+/// What `capstan diff` found.
+#[derive(Debug)]
+pub struct DiffReport {
+    /// What was rendered, at which commit.
+    pub render: RenderOutput,
+    /// One entry per object of the sync phase, in apply order.
+    pub diffs: Vec<ObjectDiff>,
+    /// Inventory objects no longer rendered (pruned by `sync --prune`).
+    pub prune: Vec<ObjectRef>,
+}
+
+impl DiffReport {
+    /// Whether a sync would change anything.
+    pub fn has_differences(&self) -> bool {
+        !self.prune.is_empty() || self.diffs.iter().any(|d| d.comparison.changed())
+    }
+
+    /// Exit code of `capstan diff`: 0 equal, 1 differences.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(self.has_differences())
+    }
+}
+
+/// Renders the Application and compares every object with the cluster.
+pub async fn diff(engine: &Engine, file: &AppFile, client: kube::Client) -> Result<DiffReport> {
+    let app = &file.app;
+    let render = engine.render_async(file).await?;
+    let plan = Plan::new(render.rendered.objects.clone())
+        .with_context(|| format!("application {}: plan failed", app.metadata.name))?;
+    let applier = Applier::new(client.clone(), apply_options(app, true)?);
+    let crd_kinds: HashSet<(String, String)> = plan
+        .sync_objects()
+        .filter(|o| o.kind() == "CustomResourceDefinition")
+        .filter_map(|crd| {
+            Some((
+                crd.as_value().pointer("/spec/group")?.as_str()?.to_owned(),
+                crd.as_value().pointer("/spec/names/kind")?.as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let mut diffs = Vec::new();
+    for object in plan.sync_objects() {
+        match applier.diff(object.clone()).await {
+            Ok(d) => diffs.push(d),
+            // A CR whose CRD is in this render is not served yet: it will be created.
+            Err(capstan_apply::Error::Discover { .. })
+                if crd_kinds.contains(&(object.group().to_owned(), object.kind().to_owned())) =>
+            {
+                let comparison = compare(object.as_value(), None, &IgnoreRules::default(), &Masker::new());
+                diffs.push(ObjectDiff { object: object.object_ref(), comparison });
+            }
+            Err(error) => {
+                return Err(error).with_context(|| {
+                    format!("application {}: diff of {} failed", app.metadata.name, object.object_ref())
+                });
+            }
+        }
+    }
+    let store = InventoryStore::new(client, &inventory_namespace(app), &app.metadata.name, applier.options().retry);
+    let inventory = store.load().await.with_context(|| format!("application {}", app.metadata.name))?;
+    let desired: Vec<ObjectRef> = diffs.iter().map(|d| d.object.clone()).collect();
+    let everything = PruneOptions { confirmed: true, ..PruneOptions::default() };
+    let prune = plan_prune(&inventory.objects, &desired, &everything)?.candidates;
+    Ok(DiffReport { render, diffs, prune })
+}
+
+/// Runs `capstan diff` against the chosen cluster and prints the report;
+/// returns the exit code (0 equal, 1 differences, 2 error, with the error
+/// printed to stderr).
+pub async fn run(engine: &Engine, file: &std::path::Path, target: &TargetOptions) -> u8 {
+    let result = async {
+        let app = AppFile::load(file)?;
+        let cluster = Target::connect(target).await?;
+        eprintln!("{}", cluster.describe());
+        let report = diff(engine, &app, cluster.client()).await;
+        cluster.close().await;
+        report
+    }
+    .await;
+    match result {
+        Ok(report) => {
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", format(&report, colour));
+            report.exit_code()
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            2
+        }
+    }
+}
+
+/// The report as text: a unified diff per changed object, then prune
+/// candidates; ANSI colours when `colour`.
+pub fn format(report: &DiffReport, colour: bool) -> String {
+    let mut out = String::new();
+    for d in report.diffs.iter().filter(|d| d.comparison.changed()) {
+        let o = &d.object;
+        let name = format!(
+            "{}/{}/{}{}",
+            o.api_version,
+            o.kind,
+            o.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default(),
+            o.name
+        );
+        let what = if d.comparison.live.is_none() { "would be created" } else { "differs" };
+        out.push_str(&paint(colour, "1", &format!("=== {o} {what}\n")));
+        for line in d.comparison.unified(&name).lines() {
+            let code = match line.as_bytes().first() {
+                _ if line.starts_with("+++") || line.starts_with("---") => "1",
+                Some(b'+') => "32",
+                Some(b'-') => "31",
+                Some(b'@') => "36",
+                _ => "",
+            };
+            out.push_str(&paint(colour, code, line));
+            out.push('\n');
+        }
+    }
+    for object in &report.prune {
+        out.push_str(&paint(colour, "31", &format!("=== {object} left Git (pruned by sync --prune)\n")));
+    }
+    out
+}
+
+fn paint(colour: bool, code: &str, text: &str) -> String {
+    if colour && !code.is_empty() {
+        let (body, newline) = text.strip_suffix('\n').map_or((text, ""), |b| (b, "\n"));
+        format!("\x1b[{code}m{body}\x1b[0m{newline}")
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paint;
+
+    #[test]
+    fn colour_only_when_asked() {
+        assert_eq!(paint(false, "32", "+a\n"), "+a\n");
+        assert_eq!(paint(true, "32", "+a\n"), "\x1b[32m+a\x1b[0m\n");
+        assert_eq!(paint(true, "", " a"), " a");
+    }
+}

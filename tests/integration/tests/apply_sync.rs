@@ -1,0 +1,225 @@
+//! The apply engine end to end through `kube::Client` against the test API
+//! server: no-op syncs write nothing, prune removes exactly what left Git
+//! and nothing after a failed or empty render, a CRD and its CR sync in one
+//! run, drift by another manager shows in `diff` and is restored by `sync`
+//! unless ignored.
+
+use capstan::SyncOptions;
+use capstan::diff::diff;
+use capstan_apiserver::{TestApiServer, test_target};
+use capstan_apply::Action;
+use capstan_integration::{GitRepo, TestEngine, app};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+
+fn config_map(name: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  key: \"{value}\"\n")
+}
+
+fn deployment(replicas: u32, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n"
+    )
+}
+
+fn spec(ns: &str) -> String {
+    format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n")
+}
+
+fn writes(server: &TestApiServer) -> Vec<String> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !r.dry_run)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+fn prune() -> SyncOptions {
+    SyncOptions { prune: true, ..SyncOptions::default() }
+}
+
+#[tokio::test]
+async fn second_sync_of_unchanged_app_makes_no_writes_and_no_dry_runs() {
+    let repo = GitRepo::new();
+    repo.write("app/cm.yaml", &config_map("settings", "v1")).write("app/deploy.yaml", &deployment(2, "nginx:1.27"));
+    let head = repo.commit("first");
+    let target = test_target().await;
+    let Some(server) = target.server_or_skip("second_sync_of_unchanged_app_makes_no_writes_and_no_dry_runs") else {
+        return;
+    };
+    let engine = TestEngine::new();
+    let file = app("noop", &repo, &head, "app", &spec("apply-noop"));
+
+    let first = engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+    assert!(first.applied.iter().all(|a| a.action == Action::Created), "{:?}", first.applied);
+    let before = server.write_count();
+    server.clear_requests();
+    let second = engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+    assert!(second.applied.iter().all(|a| a.action == Action::Unchanged), "{:?}", second.applied);
+    assert_eq!(server.write_count(), before, "a no-op sync must not change storage");
+    assert_eq!(writes(server), Vec::<String>::new(), "a no-op sync must not send write requests");
+    assert!(server.requests().iter().all(|r| !r.dry_run), "unchanged objects need no dry-run either");
+}
+
+#[tokio::test]
+async fn removing_a_file_prunes_exactly_its_objects() {
+    let repo = GitRepo::new();
+    repo.write("app/a.yaml", &config_map("a", "1"))
+        .write("app/b.yaml", &format!("{}---\n{}", config_map("b1", "1"), config_map("b2", "1")));
+    repo.write("app/c.yaml", &config_map("c", "1")).write("app/d.yaml", &config_map("d", "1"));
+    let first = repo.commit("four files");
+    repo.remove("app/b.yaml");
+    let second = repo.commit("b left Git");
+    let target = test_target().await;
+    let Some(server) = target.server_or_skip("removing_a_file_prunes_exactly_its_objects") else { return };
+    let engine = TestEngine::new();
+    let ns = "apply-prune";
+    engine
+        .engine
+        .sync(&app("prune", &repo, &first, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .await
+        .unwrap();
+
+    // Without --prune the objects stay and are reported.
+    let kept = engine
+        .engine
+        .sync(&app("prune", &repo, &second, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .await
+        .unwrap();
+    let skipped: Vec<_> =
+        kept.applied.iter().filter(|a| a.action == Action::PruneSkipped).map(|a| a.object.name.as_str()).collect();
+    assert_eq!(skipped, ["b2", "b1"]);
+
+    server.clear_requests();
+    let report =
+        engine.engine.sync(&app("prune", &repo, &second, "app", &spec(ns)), server.client(), &prune()).await.unwrap();
+    let pruned: Vec<_> =
+        report.applied.iter().filter(|a| a.action == Action::Pruned).map(|a| a.object.name.clone()).collect();
+    assert_eq!(pruned, ["b2", "b1"], "reverse apply order");
+    let deletes: Vec<_> = writes(server).into_iter().filter(|w| w.starts_with("DELETE")).collect();
+    assert_eq!(
+        deletes,
+        [
+            format!("DELETE /api/v1/namespaces/{ns}/configmaps/b2"),
+            format!("DELETE /api/v1/namespaces/{ns}/configmaps/b1")
+        ]
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    for name in ["a", "c", "d"] {
+        assert!(cms.get_opt(name).await.unwrap().is_some(), "{name} must stay");
+    }
+    for name in ["b1", "b2"] {
+        assert!(
+            cms.get_opt(name).await.unwrap().is_none_or(|cm| cm.metadata.deletion_timestamp.is_some()),
+            "{name} must be pruned"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_or_empty_render_prunes_nothing_and_foreign_objects_are_never_pruned() {
+    let repo = GitRepo::new();
+    repo.write("app/a.yaml", &config_map("a", "1")).write("app/b.yaml", &config_map("b", "1"));
+    let good = repo.commit("good");
+    repo.write("app/b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [broken\n").remove("app/a.yaml");
+    let broken = repo.commit("broken");
+    repo.remove("app/b.yaml").write("app/README.md", "nothing here\n");
+    let empty = repo.commit("empty");
+    let target = test_target().await;
+    let Some(server) =
+        target.server_or_skip("failed_or_empty_render_prunes_nothing_and_foreign_objects_are_never_pruned")
+    else {
+        return;
+    };
+    let engine = TestEngine::new();
+    let ns = "apply-noprune";
+    engine
+        .engine
+        .sync(&app("keep", &repo, &good, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    let foreign = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "foreign"}});
+    cms.patch("foreign", &PatchParams::apply("someone-else"), &Patch::Apply(&foreign)).await.unwrap();
+
+    server.clear_requests();
+    for revision in [&broken, &empty] {
+        let error = engine
+            .engine
+            .sync(&app("keep", &repo, revision, "app", &spec(ns)), server.client(), &prune())
+            .await
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("render"), "{error:#}");
+    }
+    assert_eq!(writes(server), Vec::<String>::new());
+    for name in ["a", "b", "foreign"] {
+        assert!(cms.get_opt(name).await.unwrap().is_some(), "{name} must stay");
+    }
+}
+
+#[tokio::test]
+async fn crd_and_cr_in_one_commit_sync_in_one_run() {
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: widgets, singular: widget, kind: Widget}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n";
+    let cr = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: gizmo\nspec:\n  size: 3\n";
+    let repo = GitRepo::new();
+    // The CR comes first in the files: ordering must put the CRD before it.
+    repo.write("app/a-widget.yaml", cr).write("app/b-crd.yaml", crd);
+    let head = repo.commit("crd and cr");
+    let target = test_target().await;
+    let engine = TestEngine::new();
+    let report = engine
+        .engine
+        .sync(&app("widgets", &repo, &head, "app", &spec("apply-crd")), target.client.clone(), &SyncOptions::default())
+        .await
+        .unwrap();
+    let kinds: Vec<_> = report.applied.iter().map(|a| (a.object.kind.as_str(), a.action)).collect();
+    assert_eq!(kinds, [("CustomResourceDefinition", Action::Created), ("Widget", Action::Created)]);
+    let again = engine
+        .engine
+        .sync(&app("widgets", &repo, &head, "app", &spec("apply-crd")), target.client.clone(), &SyncOptions::default())
+        .await
+        .unwrap();
+    assert!(again.applied.iter().all(|a| a.action == Action::Unchanged), "{:?}", again.applied);
+}
+
+#[tokio::test]
+async fn drift_by_another_manager_shows_in_diff_and_sync_restores_it_unless_ignored() {
+    let repo = GitRepo::new();
+    repo.write("app/deploy.yaml", &deployment(2, "nginx:1.27"));
+    let head = repo.commit("web");
+    let target = test_target().await;
+    let engine = TestEngine::new();
+    let ns = "apply-drift";
+    let extra = format!(
+        "{}  ignoreDifferences:\n  - group: apps\n    kind: Deployment\n    jsonPointers: [/spec/replicas]\n",
+        spec(ns)
+    );
+    let file = app("drift", &repo, &head, "app", &extra);
+    engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
+    let report = diff(&engine.engine, &file, target.client.clone()).await.unwrap();
+    assert_eq!(report.exit_code(), 0, "{}", capstan::diff::format(&report, false));
+
+    let deployments: Api<Deployment> = Api::namespaced(target.client.clone(), ns);
+    let scale = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 7}});
+    deployments.patch("web", &PatchParams::apply("hpa").force(), &Patch::Apply(&scale)).await.unwrap();
+    let report = diff(&engine.engine, &file, target.client.clone()).await.unwrap();
+    assert_eq!(report.exit_code(), 0, "an ignored field is no drift: {}", capstan::diff::format(&report, false));
+
+    let image =
+        serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "evil:latest"}]}}}});
+    deployments.patch("web", &PatchParams::default(), &Patch::Strategic(&image)).await.unwrap();
+    let report = diff(&engine.engine, &file, target.client.clone()).await.unwrap();
+    assert_eq!(report.exit_code(), 1);
+    let text = capstan::diff::format(&report, false);
+    assert!(text.contains("-        image: evil:latest") && text.contains("+        image: nginx:1.27"), "{text}");
+    assert!(!text.contains("replicas"), "ignored field in the diff: {text}");
+
+    let synced = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
+    assert_eq!(synced.applied[0].action, Action::Configured, "{:?}", synced.applied);
+    let live = deployments.get("web").await.unwrap().spec.unwrap();
+    assert_eq!(live.template.spec.unwrap().containers[0].image.as_deref(), Some("nginx:1.27"));
+    assert_eq!(diff(&engine.engine, &file, target.client.clone()).await.unwrap().exit_code(), 0);
+}
