@@ -202,6 +202,7 @@ fn serve_resource(
         dry_run: query.dry_run(),
         manager: query.get("fieldManager").map(str::to_string).unwrap_or_else(|| default_manager(user_agent)),
         subresource: rp.subresource.clone(),
+        strict: query.get("fieldValidation") == Some("Strict"),
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
 

@@ -25,6 +25,9 @@ pub(crate) struct WriteOptions {
     pub(crate) manager: String,
     /// `Some("status")` for the status subresource.
     pub(crate) subresource: Option<String>,
+    /// `fieldValidation=Strict`: unknown fields fail the request instead of
+    /// being dropped.
+    pub(crate) strict: bool,
 }
 
 impl WriteOptions {
@@ -107,7 +110,11 @@ fn check_body(o: &WriteOptions, body: &mut Value, url_name: Option<&str>) -> Api
         meta.shift_remove("namespace");
     }
     if let Some(schema) = &o.rt.openapi {
-        structural::prune(body, schema);
+        let dropped = structural::prune(body, schema);
+        if o.strict && !dropped.is_empty() {
+            let list: Vec<String> = dropped.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            return Err(ApiError::bad_request(format!("strict decoding error: {}", list.join(", "))));
+        }
     }
     Ok(())
 }

@@ -12,16 +12,23 @@ use serde_json::Value;
 /// Root fields never pruned.
 const ROOT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata"];
 
-/// Drops fields `schema` does not declare, at the object root.
-pub(crate) fn prune(obj: &mut Value, schema: &Value) {
-    prune_node(obj, schema, true);
+/// Drops fields `schema` does not declare, at the object root; returns the
+/// dropped fields as dotted paths (`spec.bogus`, `spec.items[0].extra`).
+pub(crate) fn prune(obj: &mut Value, schema: &Value) -> Vec<String> {
+    let mut dropped = Vec::new();
+    prune_node(obj, schema, true, "", &mut dropped);
+    dropped
 }
 
 fn preserves(schema: &Value) -> bool {
     schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
 }
 
-fn prune_node(value: &mut Value, schema: &Value, root: bool) {
+fn join(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") }
+}
+
+fn prune_node(value: &mut Value, schema: &Value, root: bool, at: &str, dropped: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             let props = schema.get("properties").and_then(Value::as_object);
@@ -29,29 +36,29 @@ fn prune_node(value: &mut Value, schema: &Value, root: bool) {
             let embedded = schema.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true));
             let keep_unknown = preserves(schema) || additional == Some(&Value::Bool(true));
             map.retain(|k, _| {
-                keep_unknown
+                let keep = keep_unknown
                     || props.is_some_and(|p| p.contains_key(k))
                     || additional.is_some_and(Value::is_object)
-                    || ((root || embedded) && ROOT_FIELDS.contains(&k.as_str()))
+                    || ((root || embedded) && ROOT_FIELDS.contains(&k.as_str()));
+                if !keep {
+                    dropped.push(join(at, k));
+                }
+                keep
             });
             for (k, v) in map.iter_mut() {
                 if (root || embedded) && ROOT_FIELDS.contains(&k.as_str()) {
                     continue;
                 }
-                match props.and_then(|p| p.get(k)) {
-                    Some(s) => prune_node(v, s, false),
-                    None => {
-                        if let Some(s) = additional.filter(|a| a.is_object()) {
-                            prune_node(v, s, false);
-                        }
-                    }
+                let child = props.and_then(|p| p.get(k)).or_else(|| additional.filter(|a| a.is_object()));
+                if let Some(s) = child {
+                    prune_node(v, s, false, &join(at, k), dropped);
                 }
             }
         }
         Value::Array(items) => {
             if let Some(s) = schema.get("items") {
-                for item in items {
-                    prune_node(item, s, false);
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune_node(item, s, false, &format!("{at}[{i}]"), dropped);
                 }
             }
         }
@@ -120,7 +127,8 @@ mod tests {
             "status": {"ready": true, "phase": "x"},
             "top": 1
         });
-        prune(&mut obj, &schema());
+        let dropped = prune(&mut obj, &schema());
+        assert_eq!(dropped, ["top", "spec.bogus", "spec.items[0].extra", "spec.child.data", "status.phase"]);
         assert_eq!(
             obj,
             json!({

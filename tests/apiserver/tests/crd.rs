@@ -124,6 +124,9 @@ async fn structural_schema_prunes_defaults_and_drives_list_merging() {
         .unwrap();
     assert!(created.data["spec"].get("unknown").is_none(), "undeclared fields are pruned");
     assert_eq!(created.data["spec"]["size"], 1, "defaults are applied");
+    let strict = PatchParams::apply("a").validation_strict();
+    let err = api.patch("w", &strict, &Patch::Apply(widget(json!([])))).await.unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 400 && s.message.contains("spec.unknown")), "{err:?}");
 
     // Another manager adds its own item of the map-list: no conflict, both kept.
     let merged = api
