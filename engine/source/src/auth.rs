@@ -123,13 +123,14 @@ impl Credentials {
     }
 
     /// Writes the SSH key (and known hosts) under `dir` and returns the
-    /// `ssh` command line that uses them, or `None` without a key.
-    pub(crate) fn ssh_command(&self, dir: &Path) -> Result<Option<String>, Error> {
+    /// command line of `program` (an OpenSSH client) that uses them, or
+    /// `None` without a key.
+    pub(crate) fn ssh_command(&self, dir: &Path, program: &Path) -> Result<Option<String>, Error> {
         let Some(identity) = &self.identity else { return Ok(None) };
         fs::create_dir_all(dir).map_err(|source| Error::WriteKey { path: dir.to_owned(), source })?;
         let key = dir.join("identity");
         write_private(&key, identity)?;
-        let mut command = format!("ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes", key.display());
+        let mut command = format!("{} -i {} -o IdentitiesOnly=yes -o BatchMode=yes", program.display(), key.display());
         if let Some(known_hosts) = &self.known_hosts {
             let file = dir.join("known_hosts");
             write_private(&file, known_hosts)?;

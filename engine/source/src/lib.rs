@@ -148,6 +148,8 @@ pub struct Source {
     limits: Limits,
     /// URL prefix → credentials; the longest matching prefix wins.
     credentials: Vec<(String, Credentials)>,
+    /// The OpenSSH client gix runs for `ssh://` URLs.
+    ssh_program: PathBuf,
 }
 
 /// A revision resolved and materialised.
@@ -170,7 +172,12 @@ pub struct Checkout {
 impl Source {
     /// A source stage storing repositories and snapshots under `cache_dir`.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
-        Self { cache_dir: cache_dir.into(), limits: Limits::default(), credentials: Vec::new() }
+        Self {
+            cache_dir: cache_dir.into(),
+            limits: Limits::default(),
+            credentials: Vec::new(),
+            ssh_program: PathBuf::from("ssh"),
+        }
     }
 
     /// Replaces the size caps.
@@ -182,6 +189,13 @@ impl Source {
     /// Uses `credentials` for every URL starting with `url_prefix`.
     pub fn with_credentials(mut self, url_prefix: impl Into<String>, credentials: Credentials) -> Self {
         self.credentials.push((url_prefix.into(), credentials));
+        self
+    }
+
+    /// Runs this OpenSSH client instead of the `ssh` on `PATH` (e.g. a
+    /// pinned path in a controller image).
+    pub fn with_ssh_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.ssh_program = program.into();
         self
     }
 
@@ -210,6 +224,7 @@ impl Source {
                 revision: &source.revision,
                 credentials: self.credentials_for(url),
                 full_history: source.full_history,
+                ssh_program: &self.ssh_program,
             }
             .run()?
         } else {

@@ -47,6 +47,7 @@ pub(crate) struct Fetch<'a> {
     pub revision: &'a str,
     pub credentials: Option<&'a Credentials>,
     pub full_history: bool,
+    pub ssh_program: &'a Path,
 }
 
 /// The cache directory of `url`: a SHA-256 of the URL, so that any URL
@@ -61,7 +62,11 @@ impl Fetch<'_> {
     pub(crate) fn run(&self) -> Result<(gix::Repository, ObjectId, Fetched)> {
         let dir = repo_dir(self.cache, self.url);
         let mut repo = open_or_init(&dir)?;
-        let ssh_dir = dir.with_extension("ssh");
+        // One key directory per fetch: concurrent fetches of one URL must
+        // not remove each other's key.
+        static FETCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ssh_dir = dir.with_extension(format!("ssh-{}-{n}", std::process::id()));
         self.configure(&mut repo, &ssh_dir)?;
         let result = self.fetch(&repo);
         // The key is only needed while `ssh` runs.
@@ -190,7 +195,7 @@ impl Fetch<'_> {
     fn configure(&self, repo: &mut gix::Repository, ssh_dir: &Path) -> Result<()> {
         let Some(credentials) = self.credentials else { return Ok(()) };
         let command = credentials
-            .ssh_command(ssh_dir)
+            .ssh_command(ssh_dir, self.ssh_program)
             .map_err(|source| Error::Credentials { url: self.url.to_owned(), source })?;
         if let Some(command) = command {
             let mut config = repo.config_snapshot_mut();

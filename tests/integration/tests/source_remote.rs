@@ -40,13 +40,17 @@ fn http_poll_of_an_unchanged_remote_downloads_no_pack_and_a_new_commit_is_render
     let engine = TestEngine::new();
     let app = app_at(&server.url(&name), "main");
 
+    let timer = std::time::Instant::now();
     let first = engine.engine.render(&app).unwrap();
+    let first_time = timer.elapsed();
     assert_eq!(first.checkout.commit, repo.git(&["rev-parse", "HEAD"]).trim());
     assert!(matches!(first.checkout.fetched, Fetched::Pack { objects } if objects > 0), "{:?}", first.checkout.fetched);
     assert!(server.log().iter().any(|r| r.wants_pack), "the first checkout fetches a pack");
 
     server.clear_log();
+    let timer = std::time::Instant::now();
     let again = engine.engine.render(&app).unwrap();
+    let poll_time = timer.elapsed();
     assert_eq!(again.checkout.commit, first.checkout.commit);
     assert_eq!(again.checkout.fetched, Fetched::UpToDate);
     let log = server.log();
@@ -61,6 +65,8 @@ fn http_poll_of_an_unchanged_remote_downloads_no_pack_and_a_new_commit_is_render
     let after = engine.engine.render(&app).unwrap();
     assert_eq!(after.checkout.commit, second);
     assert!(server.log().iter().any(|r| r.wants_pack));
+    // Reported, not asserted (run with --nocapture to see them).
+    eprintln!("render over http: first {first_time:?}, unchanged poll {poll_time:?}, {} requests per poll", log.len());
     let yaml = serde_json::to_string(&after.rendered.objects[0]).unwrap();
     assert!(yaml.contains("green"), "rendered at the new commit: {yaml}");
 }
@@ -75,15 +81,25 @@ fn git_daemon_fetches_are_incremental_and_shallow_by_default() {
     let source = Source::new(cache.path());
     let url = daemon.url(&name);
 
+    let timer = std::time::Instant::now();
     let first = source.checkout(&url, cache.path(), "main", "deploy").unwrap();
+    let first_time = timer.elapsed();
     // Shallow: the tip commit, its tree, one directory and one blob.
     assert_eq!(first.fetched, Fetched::Pack { objects: 4 });
+    let timer = std::time::Instant::now();
     let again = source.checkout(&url, cache.path(), "main", "deploy").unwrap();
+    let poll_time = timer.elapsed();
     assert_eq!(again.fetched, Fetched::UpToDate);
 
     // Another Application on the same URL shares the cache: no second clone.
     let tip = repo.commit("third");
+    let timer = std::time::Instant::now();
     let other = Source::new(cache.path()).checkout(&url, cache.path(), "main", "deploy").unwrap();
+    // Reported, not asserted (run with --nocapture to see them).
+    eprintln!(
+        "git daemon: first fetch {first_time:?}, unchanged poll {poll_time:?}, one new commit {:?}",
+        timer.elapsed()
+    );
     assert_eq!(other.commit, tip);
     assert_eq!(other.fetched, Fetched::Pack { objects: 1 }, "only the new commit (its tree is unchanged)");
     assert_eq!(
@@ -163,4 +179,57 @@ fn http_basic_auth_comes_from_the_credentials() {
     std::fs::write(&file, "username: deploy-bot\npassword: wrong\n").unwrap();
     let wrong = Source::new(cache.path()).with_credentials(url.clone(), Credentials::from_file(&file).unwrap());
     assert!(wrong.checkout(&url, cache.path(), "main", "deploy").is_err(), "a wrong password is refused");
+}
+
+/// A stand-in for `ssh` (no sshd on loopback needed): it checks that the
+/// key it was given is the one from the credentials, logs the call, and runs
+/// the remote command (`git-upload-pack '<path>'`) locally, as sshd would.
+const FAKE_SSH: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+key=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -i) key="$2"; shift 2 ;;
+    -o|-p|-l) shift 2 ;;
+    -*) shift ;;
+    *) host="$1"; shift; break ;;
+  esac
+done
+cmp -s "$key" "$dir/expected-key" || { echo "wrong key: $key" >&2; exit 9; }
+echo "$host $*" >> "$dir/calls"
+exec sh -c "$*"
+"#;
+
+#[test]
+fn ssh_urls_use_the_key_from_the_credentials() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = repo_with_manifest();
+    let tools = tempfile::TempDir::new().unwrap();
+    let ssh = tools.path().join("ssh");
+    std::fs::write(&ssh, FAKE_SSH).unwrap();
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n";
+    std::fs::write(tools.path().join("expected-key"), key).unwrap();
+    let secret = BTreeMap::from([("identity".to_owned(), key.as_bytes().to_vec())]);
+    let cache = tempfile::TempDir::new().unwrap();
+    let url = format!("ssh://git@git.example{}", repo.path().display());
+    let source = Source::new(cache.path())
+        .with_ssh_program(&ssh)
+        .with_credentials("ssh://git@git.example/", Credentials::from_secret_data(&secret).unwrap());
+
+    let checkout = source.checkout(&url, cache.path(), "main", "deploy").unwrap();
+    assert_eq!(checkout.commit, repo.git(&["rev-parse", "HEAD"]).trim());
+    let calls = std::fs::read_to_string(tools.path().join("calls")).unwrap();
+    assert!(calls.starts_with("git@git.example git-upload-pack"), "{calls}");
+    let leftovers: Vec<_> =
+        std::fs::read_dir(cache.path().join("repos")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "the key directory is removed after the fetch: {leftovers:?}");
+
+    std::fs::write(tools.path().join("expected-key"), "another key").unwrap();
+    let fresh = tempfile::TempDir::new().unwrap();
+    let refused = Source::new(fresh.path())
+        .with_ssh_program(&ssh)
+        .with_credentials("ssh://", Credentials::from_secret_data(&secret).unwrap())
+        .checkout(&url, fresh.path(), "main", "deploy");
+    assert!(refused.is_err(), "the stand-in refuses a key it does not expect");
 }

@@ -109,7 +109,7 @@ fn gc_removes_unused_snapshots_and_keeps_those_in_use() {
     assert_ne!(old.tree, new.tree);
 
     let report = source.gc([new.tree.as_str()]).unwrap();
-    assert_eq!(report.removed, [old.tree.clone()]);
+    assert_eq!(report.removed, std::slice::from_ref(&old.tree));
     assert_eq!(report.kept, 1);
     assert!(!old.snapshot.root().exists(), "read-only snapshot directories are removed too");
     assert!(new.snapshot.root().join("deploy/cm.yaml").exists());
