@@ -161,3 +161,40 @@ async fn immutable_fields_and_protected_namespaces() {
     }
     cleanup(&target, &ns).await;
 }
+
+#[tokio::test]
+async fn generate_name_pagination_and_status_replace() {
+    let target = test_target().await;
+    let ns = namespace(&target.client).await;
+    let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
+    let generated: ConfigMap = serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap();
+    for _ in 0..5 {
+        let made = api.create(&PostParams::default(), &generated).await.unwrap();
+        assert!(made.name_any().starts_with("gen-") && made.name_any().len() > 4);
+    }
+    let first = api.list(&ListParams::default().limit(2)).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    let token = first.metadata.continue_.clone().expect("a continue token");
+    let rest = api.list(&ListParams::default().limit(10).continue_token(&token)).await.unwrap();
+    assert_eq!(rest.items.len(), 3);
+    assert!(rest.metadata.continue_.as_deref().unwrap_or_default().is_empty());
+
+    let all: Api<ConfigMap> = Api::all(target.client.clone());
+    let everywhere = all.list(&ListParams::default()).await.unwrap();
+    assert!(everywhere.items.iter().filter(|c| c.namespace().as_deref() == Some(ns.as_str())).count() == 5);
+
+    let deployments: Api<Deployment> = Api::namespaced(target.client.clone(), &ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "s"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}},
+                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}
+    }))
+    .unwrap();
+    let created = deployments.create(&PostParams::default(), &d).await.unwrap();
+    let mut with_status = created.clone();
+    with_status.status = Some(serde_json::from_value(json!({"readyReplicas": 1, "observedGeneration": 1})).unwrap());
+    let replaced = deployments.replace_status("s", &PostParams::default(), &with_status).await.unwrap();
+    assert_eq!(replaced.status.unwrap().ready_replicas, Some(1));
+    assert_eq!(replaced.metadata.generation, Some(1), "status writes do not bump generation");
+    cleanup(&target, &ns).await;
+}
