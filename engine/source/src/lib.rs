@@ -217,7 +217,7 @@ impl Source {
     /// signature when `verify` is set, materialise.
     pub fn checkout_source(&self, source: &capstan_types::Source, base_dir: &Path) -> Result<Checkout> {
         let url = &source.repo_url;
-        let (repo, commit_id, fetched) = if is_remote(url) {
+        let (repo, commit_id, tag, fetched) = if is_remote(url) {
             remote::Fetch {
                 cache: &self.cache_dir,
                 url,
@@ -228,8 +228,8 @@ impl Source {
             }
             .run()?
         } else {
-            let (repo, commit) = open_local(&local_path(url, base_dir), &source.revision)?;
-            (repo, commit, Fetched::Local)
+            let (repo, commit, tag) = open_local(&local_path(url, base_dir), &source.revision)?;
+            (repo, commit, tag, Fetched::Local)
         };
         let commit_hex = commit_id.to_string();
         let commit = repo.find_commit(commit_id).map_err(|e| Error::ReadObject {
@@ -239,7 +239,7 @@ impl Source {
         })?;
         let signer = match &source.verify {
             Some(policy) => Some(
-                verify::check(&commit, policy)
+                verify::check(&repo, &commit, tag, policy)
                     .map_err(|source| Error::Verify { commit: commit_hex.clone(), source })?,
             ),
             None => None,
@@ -278,23 +278,31 @@ pub fn is_remote(repo_url: &str) -> bool {
     repo_url.contains("://") || repo_url.starts_with("git@")
 }
 
-/// A local working tree or bare repository, opened in place.
-fn open_local(repo_dir: &Path, revision: &str) -> Result<(gix::Repository, gix::ObjectId)> {
+/// A local working tree or bare repository, opened in place; returns the
+/// commit and, when the revision names an annotated tag, the tag object.
+fn open_local(repo_dir: &Path, revision: &str) -> Result<(gix::Repository, gix::ObjectId, Option<gix::ObjectId>)> {
     let repo = gix::open(repo_dir).map_err(|e| Error::Open { repo: repo_dir.to_owned(), source: e.into() })?;
     let resolve = |e: GixError| Error::Resolve { revision: revision.to_owned(), repo: repo_dir.to_owned(), source: e };
-    let id = if revision::is_range(revision) {
+    let (id, tag) = if revision::is_range(revision) {
         let refs = local_tags(&repo).map_err(resolve)?;
         match revision::resolve(revision, &refs) {
-            Ok(revision::Wanted::Ref(r)) => r.commit,
+            Ok(revision::Wanted::Ref(r)) => (r.commit, r.tag),
             Ok(other) => return Err(resolve(format!("semver range resolved to {other:?}, not a tag").into())),
             Err(e) => return Err(resolve(e.into())),
         }
     } else {
         let object =
             repo.rev_parse_single(revision).map_err(|e| resolve(e.into()))?.object().map_err(|e| resolve(e.into()))?;
-        object.peel_to_commit().map_err(|e| resolve(e.into()))?.id
+        let commit = object.peel_to_commit().map_err(|e| resolve(e.into()))?.id;
+        let name =
+            if revision.starts_with("refs/tags/") { revision.to_owned() } else { format!("refs/tags/{revision}") };
+        let tag = match repo.try_find_reference(name.as_str()) {
+            Ok(Some(reference)) => reference.target().try_id().map(ToOwned::to_owned).filter(|t| *t != commit),
+            _ => None,
+        };
+        (commit, tag)
     };
-    Ok((repo, id))
+    Ok((repo, id, tag))
 }
 
 /// The tags of a local repository, peeled, as [`revision::RemoteRef`]s.

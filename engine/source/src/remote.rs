@@ -59,7 +59,9 @@ pub fn repo_dir(cache: &Path, url: &str) -> PathBuf {
 
 impl Fetch<'_> {
     /// Resolves the revision and makes sure the cache holds its commit.
-    pub(crate) fn run(&self) -> Result<(gix::Repository, ObjectId, Fetched)> {
+    /// Returns the cache repository, the commit, the annotated tag object
+    /// the revision named (if any), and what it cost.
+    pub(crate) fn run(&self) -> Result<(gix::Repository, ObjectId, Option<ObjectId>, Fetched)> {
         let dir = repo_dir(self.cache, self.url);
         let mut repo = open_or_init(&dir)?;
         // One key directory per fetch: concurrent fetches of one URL must
@@ -71,10 +73,10 @@ impl Fetch<'_> {
         let result = self.fetch(&repo);
         // The key is only needed while `ssh` runs.
         let _ = std::fs::remove_dir_all(&ssh_dir);
-        result.map(|(commit, fetched)| (repo, commit, fetched))
+        result.map(|(commit, tag, fetched)| (repo, commit, tag, fetched))
     }
 
-    fn fetch(&self, repo: &gix::Repository) -> Result<(ObjectId, Fetched)> {
+    fn fetch(&self, repo: &gix::Repository) -> Result<(ObjectId, Option<ObjectId>, Fetched)> {
         let refs = self.advertised(repo)?;
         let wanted = revision::resolve(self.revision, &refs).map_err(|source| Error::Revision {
             revision: self.revision.to_owned(),
@@ -89,9 +91,15 @@ impl Fetch<'_> {
             Wanted::Commit(id) => Some(*id),
             Wanted::Prefix(_) => None,
         };
-        if let Some(commit) = known.filter(|c| repo.has_object(c) && !unshallow) {
+        let tag = match &wanted {
+            Wanted::Ref(r) => r.tag,
+            _ => None,
+        };
+        // A tag object is needed too (its signature may be checked).
+        let complete = |c: &ObjectId| repo.has_object(c) && tag.is_none_or(|t| repo.has_object(t));
+        if let Some(commit) = known.filter(|c| complete(c) && !unshallow) {
             tracing::debug!(url = self.url, revision = self.revision, %commit, "remote unchanged: no fetch");
-            return Ok((commit, Fetched::UpToDate));
+            return Ok((commit, tag, Fetched::UpToDate));
         }
         let shallow = if self.full_history || matches!(wanted, Wanted::Prefix(_)) {
             if is_shallow { Shallow::undo() } else { Shallow::NoChange }
@@ -121,7 +129,8 @@ impl Fetch<'_> {
             (Wanted::Commit(id), _) => *id,
         };
         tracing::info!(url = self.url, revision = self.revision, %commit, objects, "fetched");
-        Ok((commit, Fetched::Pack { objects }))
+        let tag = tag.filter(|t| repo.has_object(t));
+        Ok((commit, tag, Fetched::Pack { objects }))
     }
 
     /// The refs the remote has: one handshake and `ls-refs`, no objects.

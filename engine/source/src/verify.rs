@@ -11,6 +11,7 @@
 
 use capstan_types::{Verify, VerifyMode};
 use gix::bstr::ByteSlice;
+
 use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
 use pgp::types::KeyDetails;
 
@@ -70,21 +71,50 @@ pub enum Error {
 }
 
 /// Checks `commit` against `policy`; returns who signed it (principal or
-/// key fingerprint).
-pub fn check(commit: &gix::Commit<'_>, policy: &Verify) -> Result<String, Error> {
+/// key fingerprint). An unsigned commit passes when the annotated `tag` the
+/// revision named carries a trusted signature instead (release tags are
+/// often the only signed objects); a commit that *is* signed must pass on
+/// its own — a good tag never hides a bad commit signature.
+pub fn check(
+    repo: &gix::Repository,
+    commit: &gix::Commit<'_>,
+    tag: Option<gix::ObjectId>,
+    policy: &Verify,
+) -> Result<String, Error> {
     let mode = mode_name(policy.mode);
-    let (signature, signed) =
-        commit.signature().map_err(|e| Error::Read { source: e.into() })?.ok_or(Error::Unsigned { mode })?;
-    let data = signed.to_bstring();
-    let signature = signature.to_str_lossy();
+    if let Some((signature, signed)) = commit.signature().map_err(|e| Error::Read { source: e.into() })? {
+        return check_block(&signature.to_str_lossy(), &signed.to_bstring(), policy);
+    }
+    match tag.map(|id| tag_signature(repo, id)).transpose()?.flatten() {
+        Some((signature, signed)) => {
+            check_block(&signature, &signed, policy).map(|signer| format!("{signer} on the tag"))
+        }
+        None => Err(Error::Unsigned { mode }),
+    }
+}
+
+fn check_block(signature: &str, data: &[u8], policy: &Verify) -> Result<String, Error> {
+    let mode = mode_name(policy.mode);
     let found = if signature.contains("-----BEGIN SSH SIGNATURE-----") { "ssh" } else { "openpgp" };
     if found != mode {
         return Err(Error::WrongFormat { mode, found });
     }
     match policy.mode {
-        VerifyMode::Ssh => check_ssh(&signature, &data, policy.allowed_signers.as_deref()),
-        VerifyMode::Openpgp => check_openpgp(&signature, &data, policy.public_keys.as_deref()),
+        VerifyMode::Ssh => check_ssh(signature, data, policy.allowed_signers.as_deref()),
+        VerifyMode::Openpgp => check_openpgp(signature, data, policy.public_keys.as_deref()),
     }
+}
+
+/// A tag's signature is appended to its message; what was signed is
+/// everything before it.
+fn tag_signature(repo: &gix::Repository, id: gix::ObjectId) -> Result<Option<(String, Vec<u8>)>, Error> {
+    let object = repo.find_object(id).map_err(|e| Error::Read { source: e.into() })?;
+    let data = &object.data;
+    let start = ["-----BEGIN PGP SIGNATURE-----", "-----BEGIN SSH SIGNATURE-----"]
+        .iter()
+        .filter_map(|marker| data.rfind(format!("\n{marker}").as_bytes()).map(|at| at + 1))
+        .max();
+    Ok(start.map(|at| (String::from_utf8_lossy(&data[at..]).into_owned(), data[..at].to_vec())))
 }
 
 fn mode_name(mode: VerifyMode) -> &'static str {

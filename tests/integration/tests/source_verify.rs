@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use capstan::AppFile;
+use capstan_integration::git_server::GitDaemon;
 use capstan_integration::{GitRepo, TestEngine};
 use capstan_source::{Error, Source, verify};
 use capstan_types::{Application, Verify, VerifyMode};
@@ -78,9 +79,13 @@ fn tampered(repo: &GitRepo, commit: &str) -> String {
 }
 
 fn check(repo: &GitRepo, revision: &str, policy: &Verify) -> Result<String, verify::Error> {
+    check_url(&repo.path().display().to_string(), revision, policy)
+}
+
+fn check_url(url: &str, revision: &str, policy: &Verify) -> Result<String, verify::Error> {
     let cache = TempDir::new().unwrap();
     let source = capstan_types::Source {
-        repo_url: repo.path().display().to_string(),
+        repo_url: url.to_owned(),
         revision: revision.to_owned(),
         path: "deploy".into(),
         interval: None,
@@ -121,6 +126,21 @@ fn ssh_signatures_allowed_unsigned_and_wrong_key() {
     assert!(wrong_err.to_string().contains("not among the allowed"), "{wrong_err}");
     let forged = check(&repo, &tampered(&repo, &signed), &policy).unwrap_err();
     assert!(matches!(forged, verify::Error::BadSignature { .. }), "{forged}");
+
+    // An unsigned commit under a signed release tag passes on the tag, locally and remotely.
+    let tag = |name: &str, key: &str| {
+        let config = ssh(key);
+        repo.git(&["-c", &config[0], "-c", &config[1], "tag", "-s", name, "-m", "release", &unsigned]);
+    };
+    tag("v1.0.0", &good_pub);
+    tag("v1.0.1", &evil_pub);
+    assert!(check(&repo, "v1.0.0", &policy).unwrap().ends_with("on the tag"));
+    assert!(matches!(check(&repo, "v1.0.1", &policy), Err(verify::Error::KeyNotAllowed { .. })));
+    let daemon = GitDaemon::start(repo.path().parent().unwrap());
+    let url = daemon.url(&repo.path().file_name().unwrap().to_string_lossy());
+    assert!(check_url(&url, "~1.0.0, <1.0.1", &policy).unwrap().ends_with("on the tag"));
+    assert!(matches!(check_url(&url, "v1.0.1", &policy), Err(verify::Error::KeyNotAllowed { .. })));
+
     let openpgp = Verify { mode: VerifyMode::Openpgp, allowed_signers: None, public_keys: Some(String::new()) };
     assert!(matches!(check(&repo, &signed, &openpgp), Err(verify::Error::WrongFormat { .. })));
 }
