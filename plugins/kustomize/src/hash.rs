@@ -136,3 +136,21 @@ pub fn add_hashes(res: &mut [Resource]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::hash;
+
+    #[test]
+    fn matches_kubectl_kustomize() {
+        // `configMapGenerator: [{name: gen, literals: [a=b]}]` → gen-4h2mbtbbt6 in kubectl v1.32.
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p-gen"}, "data": {"a": "b"}});
+        assert_eq!(hash(&cm), "4h2mbtbbt6");
+        // The name is not part of the hash (kustomize looks it up under a key that never exists).
+        let renamed =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other"}, "data": {"a": "b"}});
+        assert_eq!(hash(&renamed), "4h2mbtbbt6");
+    }
+}

@@ -206,6 +206,13 @@ impl Kustomization {
         {
             return Err(Error::field(file, "kind", format!("unknown kind '{kind}'")));
         }
+        if !k.validators.is_empty() {
+            return Err(Error::field(
+                file,
+                "validators",
+                "validator plugins are external: builtin:kustomize runs only builtin plugins",
+            ));
+        }
         if !k.helm_charts.is_empty() || !k.helm_chart_inflation_generator.is_empty() {
             return Err(Error::field(
                 file,

@@ -203,3 +203,47 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
     *da = out;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::resource::Gvk;
+
+    fn deployment_ty() -> TypeRef {
+        schema::root(&Gvk { group: "apps".into(), version: "v1".into(), kind: "Deployment".into() })
+    }
+
+    #[test]
+    fn keyed_lists_merge_with_patch_elements_first() {
+        let mut dest = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": "app:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}
+        ]}}}});
+        let patch = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "sidecar", "image": "proxy"},
+            {"name": "app", "env": [{"name": "B", "$patch": "delete"}, {"name": "C", "value": "3"}]}
+        ]}}}});
+        assert_eq!(merge(&mut dest, &patch, &deployment_ty()).unwrap(), Outcome::Keep);
+        let containers = &dest["spec"]["template"]["spec"]["containers"];
+        assert_eq!(containers[0]["name"], "sidecar");
+        assert_eq!(containers[1]["image"], "app:1");
+        assert_eq!(containers[1]["env"], json!([{"name": "C", "value": "3"}, {"name": "A", "value": "1"}]));
+    }
+
+    #[test]
+    fn lists_without_schema_are_replaced_and_null_deletes() {
+        let mut dest = json!({"spec": {"items": [{"name": "a"}], "drop": 1}});
+        let patch = json!({"spec": {"items": [{"name": "b"}], "drop": null}});
+        merge(&mut dest, &patch, &None).unwrap();
+        assert_eq!(dest, json!({"spec": {"items": [{"name": "b"}]}}));
+    }
+
+    #[test]
+    fn patch_delete_and_replace_directives() {
+        let mut dest = json!({"a": {"x": 1, "y": 2}});
+        merge(&mut dest, &json!({"a": {"$patch": "replace", "z": 3}}), &None).unwrap();
+        assert_eq!(dest, json!({"a": {"z": 3}}));
+        assert_eq!(merge(&mut dest, &json!({"$patch": "delete"}), &None).unwrap(), Outcome::Delete);
+    }
+}
