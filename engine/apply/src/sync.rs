@@ -133,10 +133,11 @@ impl Syncer {
         store: &InventoryStore,
         result: &mut SyncResult,
     ) -> Result<()> {
-        self.run_hooks(&plan.pre_sync, HookPhase::PreSync, crd_kinds, result).await?;
+        // The destination namespace is a precondition of everything, PreSync hooks included.
         if let Some(namespace) = self.namespace_to_create(plan) {
             self.applier.apply(namespace, false).await?;
         }
+        self.run_hooks(&plan.pre_sync, HookPhase::PreSync, crd_kinds, result).await?;
         for wave in &plan.waves {
             for object in &wave.objects {
                 let applied = self.applier.apply(object.clone(), crd_kinds.contains(&kind_key(object))).await?;
@@ -171,10 +172,10 @@ impl Syncer {
                 crd_kinds.contains(&kind_key(object)),
             )
             .await?;
-            let failed = run.outcome.clone().err();
+            let failed = run.outcome.clone().err().map(|reason| (run.object.clone(), reason));
             result.hooks.push(run);
-            if let Some(reason) = failed {
-                return Err(Error::HookFailed { object: object.object_ref(), phase: format!("{phase:?}"), reason });
+            if let Some((object, reason)) = failed {
+                return Err(Error::HookFailed { object, phase: format!("{phase:?}"), reason });
             }
         }
         Ok(())

@@ -1,0 +1,159 @@
+//! Order and resilience of a sync, asserted from the test API server's
+//! request log: hooks and waves run in order, a failed PreSync hook stops
+//! the sync and runs the SyncFail hooks, and injected 429/503/dropped
+//! connections do not stop a sync or duplicate anything.
+
+use std::time::Duration;
+
+use capstan::SyncOptions;
+use capstan_apiserver::{Fault, TestApiServer, test_target};
+use capstan_apply::Action;
+use capstan_integration::{GitRepo, TestEngine, app};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+
+fn config_map(name: &str, annotations: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations: {{{annotations}}}\ndata:\n  key: value\n"
+    )
+}
+
+fn spec(ns: &str) -> String {
+    format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n")
+}
+
+/// Names of the objects written (not dry-run) in `namespace`, in order,
+/// without the inventory.
+fn applied_names(server: &TestApiServer, namespace: &str) -> Vec<String> {
+    let prefix = format!("/namespaces/{namespace}/");
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && !r.dry_run && r.path.contains(&prefix) && !r.path.ends_with("/status"))
+        .filter_map(|r| r.path.rsplit('/').next().map(str::to_owned))
+        .filter(|name| !name.starts_with("capstan-inventory-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn hooks_and_waves_run_in_order() {
+    let repo = GitRepo::new();
+    repo.write("app/pre.yaml", &config_map("pre", "capstan.dev/hook: PreSync"))
+        .write("app/post.yaml", &config_map("post", "helm.sh/hook: post-install"))
+        .write("app/fail.yaml", &config_map("fail", "argocd.argoproj.io/hook: SyncFail"))
+        .write("app/late.yaml", &config_map("late", "capstan.dev/sync-wave: \"2\""))
+        .write("app/during.yaml", &config_map("during", "capstan.dev/hook: Sync, capstan.dev/sync-wave: \"2\""))
+        .write("app/early.yaml", &config_map("early", "argocd.argoproj.io/sync-wave: \"-1\""))
+        .write("app/plain.yaml", &config_map("plain", ""))
+        .write("app/secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret\nstringData:\n  token: t\n");
+    let head = repo.commit("hooks and waves");
+    let target = test_target().await;
+    let Some(server) = target.server_or_skip("hooks_and_waves_run_in_order") else { return };
+    let engine = TestEngine::new();
+    let ns = "apply-order";
+    let report = engine
+        .engine
+        .sync(&app("order", &repo, &head, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .await
+        .unwrap();
+
+    // Within wave 0 the Secret goes before the ConfigMap (kind order).
+    assert_eq!(applied_names(server, ns), ["pre", "early", "secret", "plain", "late", "during", "post"]);
+    let hooks: Vec<_> =
+        report.hooks.iter().map(|h| (format!("{:?}", h.phase), h.object.name.as_str(), h.outcome.is_ok())).collect();
+    assert_eq!(
+        hooks,
+        [("PreSync".into(), "pre", true), ("Sync".into(), "during", true), ("PostSync".into(), "post", true)]
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    assert!(cms.get_opt("fail").await.unwrap().is_none(), "SyncFail hooks run only when the sync fails");
+}
+
+#[tokio::test]
+async fn failed_pre_sync_hook_stops_the_sync_and_runs_sync_fail_hooks() {
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations: {argocd.argoproj.io/hook: PreSync}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: busybox\n";
+    let repo = GitRepo::new();
+    repo.write("app/job.yaml", job)
+        .write("app/app.yaml", &config_map("app", ""))
+        .write("app/alert.yaml", &config_map("alert", "capstan.dev/hook: SyncFail"));
+    let head = repo.commit("failing migration");
+    let target = test_target().await;
+    let Some(server) = target.server_or_skip("failed_pre_sync_hook_stops_the_sync_and_runs_sync_fail_hooks") else {
+        return;
+    };
+    let engine = TestEngine::new();
+    let ns = "apply-hookfail";
+
+    // The test server runs no Job controller: play it, failing the Job.
+    let jobs: Api<Job> = Api::namespaced(server.client(), ns);
+    let controller = tokio::spawn(async move {
+        for _ in 0..600 {
+            if jobs.get_opt("migrate").await.ok().flatten().is_some() {
+                let status = serde_json::json!({"status": {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}});
+                jobs.patch_status("migrate", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the PreSync Job was never created");
+    });
+    let error = engine
+        .engine
+        .sync(&app("hookfail", &repo, &head, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .await
+        .unwrap_err();
+    controller.await.unwrap();
+    let message = format!("{error:#}");
+    assert!(message.contains("PreSync hook Job/apply-hookfail/migrate failed: BackoffLimitExceeded"), "{message}");
+    assert_eq!(
+        applied_names(server, ns),
+        ["migrate", "alert"],
+        "no regular object may be applied after a failed PreSync hook"
+    );
+}
+
+#[tokio::test]
+async fn injected_throttling_outages_and_dropped_connections_do_not_stop_a_sync() {
+    let repo = GitRepo::new();
+    for name in ["a", "b", "c", "d"] {
+        repo.write(&format!("app/{name}.yaml"), &config_map(name, ""));
+    }
+    let head = repo.commit("four config maps");
+    let target = test_target().await;
+    let Some(server) = target.server_or_skip("injected_throttling_outages_and_dropped_connections_do_not_stop_a_sync")
+    else {
+        return;
+    };
+    // Without kube's own retry layer, so the engine's retries are what is tested.
+    let mut config = server.kube_config();
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    let faults = server.faults();
+    faults.inject(Fault::too_many_requests(1).method("PATCH").path_contains("/configmaps/a").times(2));
+    faults.inject(Fault::unavailable().method("GET").path_contains("/configmaps/b"));
+    faults.inject(Fault::drop_connection().method("PATCH").path_contains("/configmaps/c").nth(2));
+    faults.inject(Fault::internal_error().method("PATCH").path_contains("/configmaps/d").nth(2));
+    faults.inject(Fault::conflict().method("GET").path_contains("/configmaps/capstan-inventory"));
+    let engine = TestEngine::new();
+    let ns = "apply-faults";
+    let report = engine
+        .engine
+        .sync(&app("faults", &repo, &head, "app", &spec(ns)), client.clone(), &SyncOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(faults.pending(), 0, "every fault was hit");
+    assert!(report.applied.iter().all(|a| a.action == Action::Created), "{:?}", report.applied);
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let mut names: Vec<_> =
+        cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c", "capstan-inventory-faults", "d"], "every object exactly once");
+    let again = engine
+        .engine
+        .sync(&app("faults", &repo, &head, "app", &spec(ns)), client, &SyncOptions::default())
+        .await
+        .unwrap();
+    assert!(again.applied.iter().all(|a| a.action == Action::Unchanged), "{:?}", again.applied);
+}
