@@ -37,7 +37,15 @@ impl FieldSpec {
     }
     /// Whether the spec applies to a resource.
     pub fn applies(&self, r: &Resource) -> bool {
-        !self.skip && r.gvk().selected_by(&self.gvk())
+        self.applies_to(&r.gvk())
+    }
+
+    /// Whether the spec applies to objects of `g` (without allocating).
+    pub fn applies_to(&self, g: &Gvk) -> bool {
+        !self.skip
+            && (self.group.is_empty() || self.group == g.group)
+            && (self.version.is_empty() || self.version == g.version)
+            && (self.kind.is_empty() || self.kind == g.kind)
     }
 }
 

@@ -106,9 +106,10 @@ fn legacy(node: &mut Value, img: &Image, m: &Matcher) {
 pub fn set_image(res: &mut [Resource], img: &Image, specs: &[FieldSpec]) -> Result<()> {
     let m = Matcher::new(&img.name);
     for r in res.iter_mut() {
+        let gvk = r.gvk();
         legacy(&mut r.obj, img, &m);
         for fs in specs {
-            if !fs.applies(r) {
+            if !fs.applies_to(&gvk) {
                 continue;
             }
             let mut fs = fs.clone();

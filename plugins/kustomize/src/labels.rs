@@ -13,8 +13,9 @@ pub fn add(res: &mut [Resource], pairs: &Map<String, Value>, specs: &[FieldSpec]
         return Ok(());
     }
     for r in res.iter_mut() {
+        let gvk = r.gvk();
         for fs in specs {
-            if !fs.applies(r) {
+            if !fs.applies_to(&gvk) {
                 continue;
             }
             fieldspec::apply(&mut r.obj, fs, Create::Map, &mut |node| {

@@ -150,7 +150,7 @@ pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
         for nr in &config.name_reference {
             let target = nr.gvk();
             for fs in &nr.field_specs {
-                if fs.skip || !org.gvk.selected_by(&fs.gvk()) {
+                if !fs.applies_to(&org.gvk) {
                     continue;
                 }
                 let role = fs.path.ends_with("roleRef/name").then_some(role_kind.as_str());

@@ -29,7 +29,7 @@ pub fn prefix_suffix(
             continue;
         }
         for fs in specs {
-            if fs.skip || !org.gvk.selected_by(&fs.gvk()) {
+            if !fs.applies_to(&org.gvk) {
                 continue;
             }
             if fs.path == "metadata/name" {

@@ -148,8 +148,9 @@ pub fn resolve(res: &mut [Resource], vars: &[Var], config: &Config) -> Result<()
         vals.push((v.name.clone(), value_of(res, v)?));
     }
     for r in res.iter_mut() {
+        let gvk = r.gvk();
         for fs in &config.var_reference {
-            if !fs.applies(r) {
+            if !fs.applies_to(&gvk) {
                 continue;
             }
             let mut fs = fs.clone();
