@@ -37,7 +37,7 @@ fn strings(v: Option<&Value>) -> Option<Vec<String>> {
 }
 
 /// Sorts objects per `sortOptions` (legacy order when absent).
-pub fn sort(res: &mut [Resource], opts: Option<&Value>, file: &str) -> Result<()> {
+pub fn sort(res: &mut Vec<Resource>, opts: Option<&Value>, file: &str) -> Result<()> {
     let order = match opts {
         None => "legacy",
         Some(o) => o.get("order").and_then(Value::as_str).unwrap_or(""),
@@ -78,11 +78,8 @@ pub fn sort(res: &mut [Resource], opts: Option<&Value>, file: &str) -> Result<()
                 })
                 .collect();
             keyed.sort();
-            let order: Vec<usize> = keyed.into_iter().map(|k| k.3).collect();
-            let mut taken: Vec<Option<Resource>> = res.iter().cloned().map(Some).collect();
-            for (slot, i) in order.into_iter().enumerate() {
-                res[slot] = taken[i].take().expect("each index once");
-            }
+            let mut taken: Vec<Option<Resource>> = res.drain(..).map(Some).collect();
+            res.extend(keyed.into_iter().filter_map(|k| taken[k.3].take()));
             Ok(())
         }
         other => Err(Error::field(
