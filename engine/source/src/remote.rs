@@ -135,14 +135,10 @@ impl Fetch<'_> {
 
     /// The refs the remote has: one handshake and `ls-refs`, no objects.
     fn advertised(&self, repo: &gix::Repository) -> Result<Vec<RemoteRef>> {
-        let remote = repo
-            .remote_at(self.url)
-            .map_err(|e| self.gix_error("invalid URL", Some(e.into())))?
-            .with_refspecs(
-                ["+HEAD:refs/remotes/origin/HEAD", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-                Direction::Fetch,
-            )
-            .map_err(|e| self.gix_error("invalid refspec", Some(e.into())))?;
+        let remote = self.remote(
+            repo,
+            &["+HEAD:refs/remotes/origin/HEAD", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+        )?;
         let connection = self.connect(&remote)?;
         let (ref_map, _handshake) = connection
             .ref_map(gix::progress::Discard, Default::default())
@@ -151,11 +147,7 @@ impl Fetch<'_> {
     }
 
     fn receive(&self, repo: &gix::Repository, spec: &str, shallow: Shallow) -> Result<gix::remote::fetch::Outcome> {
-        let remote = repo
-            .remote_at(self.url)
-            .map_err(|e| self.gix_error("invalid URL", Some(e.into())))?
-            .with_refspecs([spec], Direction::Fetch)
-            .map_err(|e| self.gix_error("invalid refspec", Some(e.into())))?;
+        let remote = self.remote(repo, &[spec])?;
         let connection = self.connect(&remote)?;
         connection
             .prepare_fetch(gix::progress::Discard, Default::default())
@@ -163,6 +155,15 @@ impl Fetch<'_> {
             .with_shallow(shallow)
             .receive(gix::progress::Discard, &AtomicBool::new(false))
             .map_err(|e| self.gix_error("failed to fetch", Some(e.into())))
+    }
+
+    /// An anonymous remote for the URL: the cache's config never stores it,
+    /// so a URL cannot be redirected by editing the cache.
+    fn remote<'r>(&self, repo: &'r gix::Repository, specs: &[&str]) -> Result<gix::Remote<'r>> {
+        repo.remote_at(self.url)
+            .map_err(|e| self.gix_error("failed to parse the URL", Some(e.into())))?
+            .with_refspecs(specs.iter().copied(), Direction::Fetch)
+            .map_err(|e| self.gix_error("failed to parse the refspecs", Some(e.into())))
     }
 
     /// A connection whose credential prompts are answered from our

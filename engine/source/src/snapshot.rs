@@ -205,13 +205,24 @@ pub(crate) fn gc(cache: &Path, in_use: &HashSet<&str>) -> Result<GcReport> {
             continue;
         }
         let path = entry.path();
+        let staging = name.starts_with(".staging-");
+        if staging && !abandoned(&path) {
+            continue;
+        }
         make_writable_and_remove(&path).map_err(io(&path))?;
-        if !name.starts_with(".staging-") {
+        if !staging {
             report.removed.push(name);
         }
     }
     report.removed.sort();
     Ok(report)
+}
+
+/// A staging directory untouched for an hour was left by a crash; a younger
+/// one may be a snapshot another process is writing right now.
+fn abandoned(path: &Path) -> bool {
+    let age = fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+    age.is_some_and(|age| age > std::time::Duration::from_secs(3600))
 }
 
 fn make_writable_and_remove(dir: &Path) -> std::io::Result<()> {
