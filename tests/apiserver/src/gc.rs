@@ -12,7 +12,7 @@ use crate::meta::{self, meta_str, metadata_mut};
 use crate::status::{ApiError, ApiResult};
 use crate::store::Store;
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// How dependents are treated when their owner is deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,62 +96,114 @@ pub(crate) fn delete(
     Ok(if dry_run || new == old { new } else { store.put(&key, new) })
 }
 
-/// All stored objects as (resource key, object) pairs.
-fn everything(store: &Store) -> Vec<(String, Value)> {
-    store
-        .keys()
-        .into_iter()
-        .flat_map(|k| store.list(&k, None).into_iter().map(move |o| (k.clone(), o.clone())).collect::<Vec<_>>())
-        .collect()
-}
-
 fn id(obj: &Value) -> (String, String) {
     (meta_str(obj, "namespace").unwrap_or_default().to_string(), meta_str(obj, "name").unwrap_or_default().to_string())
 }
 
-fn owner_uids(obj: &Value) -> Vec<String> {
+fn owner_uids(obj: &Value) -> impl Iterator<Item = &str> {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|r| r["uid"].as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["uid"].as_str())
 }
 
-/// One pass of the controllers; returns whether anything changed. Call
-/// until it returns false.
-pub(crate) fn sweep(store: &mut Store) -> bool {
-    let all = everything(store);
-    let served: HashSet<String> = catalog::all(store).into_iter().map(|r| r.key()).collect();
-    let uids: HashSet<String> = all.iter().filter_map(|(_, o)| meta_str(o, "uid").map(str::to_string)).collect();
-    let terminating: HashSet<String> = all
-        .iter()
-        .filter(|(k, o)| k == NAMESPACE_KEY && o.pointer("/metadata/deletionTimestamp").is_some())
-        .map(|(_, o)| id(o).1)
-        .collect();
-    for (key, obj) in &all {
-        let (ns, name) = id(obj);
-        let Some(rt) = catalog::by_key(store, key) else {
+/// The next thing the controllers would do.
+enum Action {
+    /// Remove an object from storage (CRD gone, empty terminating namespace).
+    Remove(String, Value),
+    /// Delete an object with a propagation policy.
+    Delete(String, Value, Propagation),
+    /// Strip the owner's references from its dependents, then drop `orphan`.
+    Orphan(String, Value, Vec<(String, Value)>),
+    /// Drop a finalizer the controllers own.
+    Release(String, Value, &'static str),
+}
+
+/// Finds the first pending action, scanning storage once without copying it.
+fn next_action(store: &Store) -> Option<Action> {
+    let types: HashMap<String, ResourceType> = catalog::all(store).into_iter().map(|r| (r.key(), r)).collect();
+    let keys = store.keys();
+    let all: Vec<(&str, &Value)> =
+        keys.iter().flat_map(|k| store.list(k, None).into_iter().map(move |o| (k.as_str(), o))).collect();
+    let mut uids = HashSet::new();
+    let mut terminating = HashSet::new();
+    let mut occupied = HashSet::new();
+    let mut dependents: HashMap<&str, Vec<(&str, &Value)>> = HashMap::new();
+    for &(key, obj) in &all {
+        uids.extend(meta_str(obj, "uid"));
+        let deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+        if key == NAMESPACE_KEY && deleting {
+            terminating.extend(meta_str(obj, "name"));
+        }
+        if key != NAMESPACE_KEY {
+            occupied.extend(meta_str(obj, "namespace"));
+        }
+        for owner in owner_uids(obj) {
+            dependents.entry(owner).or_default().push((key, obj));
+        }
+    }
+    let owned = |k: &str, o: &Value| (k.to_string(), o.clone());
+    for &(key, obj) in &all {
+        let Some(rt) = types.get(key) else {
             // A custom resource whose CRD is gone goes with it.
-            if !served.contains(key) {
-                store.remove(key, &ns, &name);
-                return true;
-            }
-            continue;
+            return Some(Action::Remove(key.into(), obj.clone()));
         };
-        let uid = meta_str(obj, "uid").unwrap_or_default().to_string();
+        let uid = meta_str(obj, "uid").unwrap_or_default();
         let deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
         let fins = finalizers(obj);
-        // Only owners being deleted need their dependents.
-        let dependents: Vec<(String, Value)> = if deleting {
-            all.iter().filter(|(_, d)| owner_uids(d).contains(&uid)).cloned().collect()
-        } else {
-            Vec::new()
-        };
-
+        let deps = dependents.get(uid).map(Vec::as_slice).unwrap_or_default();
         if deleting && fins.iter().any(|f| f == "orphan") {
-            for (dk, mut d) in dependents.clone() {
+            let deps = deps.iter().map(|(k, o)| owned(k, o)).collect();
+            return Some(Action::Orphan(key.into(), obj.clone(), deps));
+        }
+        if deleting && fins.iter().any(|f| f == "foregroundDeletion") {
+            if deps.is_empty() {
+                return Some(Action::Release(key.into(), obj.clone(), "foregroundDeletion"));
+            }
+            if let Some((k, d)) = deps.iter().find(|(_, d)| d.pointer("/metadata/deletionTimestamp").is_none()) {
+                return Some(Action::Delete(k.to_string(), (*d).clone(), Propagation::Foreground));
+            }
+            continue;
+        }
+        let name = meta_str(obj, "name").unwrap_or_default();
+        if key == NAMESPACE_KEY && deleting && !occupied.contains(name) {
+            return Some(Action::Remove(key.into(), obj.clone()));
+        }
+        let ns = meta_str(obj, "namespace").unwrap_or_default();
+        if rt.namespaced && terminating.contains(ns) && !deleting {
+            return Some(Action::Delete(key.into(), obj.clone(), Propagation::Background));
+        }
+        let mut owners = owner_uids(obj).peekable();
+        if !deleting && owners.peek().is_some() && owners.all(|o| !uids.contains(o)) {
+            return Some(Action::Delete(key.into(), obj.clone(), Propagation::Background));
+        }
+    }
+    None
+}
+
+/// One step of the controllers (namespace termination, garbage collection,
+/// CRD cleanup); returns whether anything changed. Call until it returns
+/// false.
+pub(crate) fn sweep(store: &mut Store) -> bool {
+    let Some(action) = next_action(store) else { return false };
+    match action {
+        Action::Remove(key, obj) => {
+            let (ns, name) = id(&obj);
+            store.remove(&key, &ns, &name);
+        }
+        Action::Delete(key, obj, policy) => {
+            let (ns, name) = id(&obj);
+            if let Some(rt) = catalog::by_key(store, &key) {
+                let _ = delete(store, &rt, &ns, &name, policy, false);
+            }
+        }
+        Action::Orphan(key, owner, deps) => {
+            let uid = json!(meta_str(&owner, "uid").unwrap_or_default());
+            for (dk, mut d) in deps {
                 let refs: Vec<Value> = d["metadata"]["ownerReferences"]
                     .as_array()
-                    .map(|a| a.iter().filter(|r| r["uid"] != json!(uid)).cloned().collect())
+                    .map(|a| a.iter().filter(|r| r["uid"] != uid).cloned().collect())
                     .unwrap_or_default();
                 if refs.is_empty() {
                     metadata_mut(&mut d).shift_remove("ownerReferences");
@@ -160,46 +212,14 @@ pub(crate) fn sweep(store: &mut Store) -> bool {
                 }
                 store.put(&dk, d);
             }
-            return remove_finalizer(store, key, obj, "orphan");
+            remove_finalizer(store, &key, &owner, "orphan");
         }
-        if deleting && fins.iter().any(|f| f == "foregroundDeletion") {
-            if dependents.is_empty() {
-                return remove_finalizer(store, key, obj, "foregroundDeletion");
-            } else {
-                for (dk, d) in &dependents {
-                    if d.pointer("/metadata/deletionTimestamp").is_none()
-                        && let Some(drt) = catalog::by_key(store, dk)
-                    {
-                        let (dns, dname) = id(d);
-                        let _ = delete(store, &drt, &dns, &dname, Propagation::Foreground, false);
-                        return true;
-                    }
-                }
-            }
-            continue;
-        }
-        if key == NAMESPACE_KEY && deleting {
-            let contents = all.iter().filter(|(k, o)| k != NAMESPACE_KEY && id(o).0 == name).count();
-            if contents == 0 {
-                store.remove(key, "", &name);
-                return true;
-            }
-            continue;
-        }
-        if rt.namespaced && terminating.contains(&ns) && !deleting {
-            let _ = delete(store, &rt, &ns, &name, Propagation::Background, false);
-            return true;
-        }
-        let owners = owner_uids(obj);
-        if !deleting && !owners.is_empty() && owners.iter().all(|o| !uids.contains(o)) {
-            let _ = delete(store, &rt, &ns, &name, Propagation::Background, false);
-            return true;
-        }
+        Action::Release(key, obj, finalizer) => remove_finalizer(store, &key, &obj, finalizer),
     }
-    false
+    true
 }
 
-fn remove_finalizer(store: &mut Store, key: &str, obj: &Value, finalizer: &str) -> bool {
+fn remove_finalizer(store: &mut Store, key: &str, obj: &Value, finalizer: &str) {
     let mut new = obj.clone();
     let fins: Vec<String> = finalizers(obj).into_iter().filter(|f| f != finalizer).collect();
     set_finalizers(&mut new, &fins);
@@ -209,7 +229,6 @@ fn remove_finalizer(store: &mut Store, key: &str, obj: &Value, finalizer: &str) 
     } else {
         store.put(key, new);
     }
-    true
 }
 
 #[cfg(test)]

@@ -262,7 +262,12 @@ fn serve_resource(
         }
     }
     drop(store);
-    if changed {
+    // The collector only has work after deletions, on objects being deleted
+    // and on objects with owners (whose owner may already be gone).
+    let needs_gc = |v: &Value| {
+        v.pointer("/metadata/deletionTimestamp").is_some() || v.pointer("/metadata/ownerReferences").is_some()
+    };
+    if changed && (*method == Method::DELETE || result.as_ref().is_ok_and(|(_, v)| needs_gc(v))) {
         shared.gc.notify_one();
     }
     let (code, value) = result?;
