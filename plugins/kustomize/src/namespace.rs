@@ -69,10 +69,12 @@ pub fn set(res: &mut [Resource], ns: &str, specs: &[FieldSpec], unset_only: bool
             })?;
         }
     }
-    let ids: Vec<_> = res.iter().map(Resource::id).collect();
-    for (i, a) in ids.iter().enumerate() {
-        if ids[i + 1..].iter().any(|b| a.equals(b)) {
-            return Err(msg(format!("namespace transformation produces ID conflict: {a}")));
+    let mut seen = std::collections::HashSet::new();
+    for r in res.iter() {
+        let id = r.id();
+        let ns = id.effective_ns().to_string();
+        if !seen.insert((id.gvk.clone(), id.name.clone(), ns)) {
+            return Err(msg(format!("namespace transformation produces ID conflict: {id}")));
         }
     }
     Ok(())
