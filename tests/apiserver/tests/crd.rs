@@ -107,7 +107,8 @@ async fn structural_schema_prunes_defaults_and_drives_list_merging() {
         "properties": {"spec": {"type": "object", "properties": {
             "size": {"type": "integer", "default": 1},
             "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
-                      "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}}
+                      "items": {"type": "object", "required": ["name"],
+                                "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}}
         }}}
     });
     crds.patch(&name, &PatchParams::apply("capstan"), &Patch::Apply(&def)).await.unwrap();
