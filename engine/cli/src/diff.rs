@@ -66,8 +66,13 @@ pub async fn diff(engine: &Engine, file: &AppFile, client: kube::Client) -> Resu
             Err(capstan_apply::Error::Discover { .. })
                 if crd_kinds.contains(&(object.group().to_owned(), object.kind().to_owned())) =>
             {
-                let comparison = compare(object.as_value(), None, &IgnoreRules::default(), &Masker::new());
-                diffs.push(ObjectDiff { object: object.object_ref(), comparison });
+                diffs.push(to_be_created(object));
+            }
+            // Its namespace does not exist yet (the sync creates it): so neither does it.
+            Err(capstan_apply::Error::Apply { source: kube::Error::Api(status), .. })
+                if status.code == 404 && status.details.as_ref().is_some_and(|d| d.kind == "namespaces") =>
+            {
+                diffs.push(to_be_created(object));
             }
             Err(error) => {
                 return Err(error).with_context(|| {
@@ -82,6 +87,12 @@ pub async fn diff(engine: &Engine, file: &AppFile, client: kube::Client) -> Resu
     let everything = PruneOptions { confirmed: true, ..PruneOptions::default() };
     let prune = plan_prune(&inventory.objects, &desired, &everything)?.candidates;
     Ok(DiffReport { render, diffs, prune })
+}
+
+/// The diff of an object the server cannot dry-run yet: all of it is new.
+fn to_be_created(object: &capstan_types::Object) -> ObjectDiff {
+    let comparison = compare(object.as_value(), None, &IgnoreRules::default(), &Masker::new());
+    ObjectDiff { object: object.object_ref(), comparison }
 }
 
 /// Runs `capstan diff` against the chosen cluster and prints the report;
