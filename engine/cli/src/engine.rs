@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use capstan_apply::{Applied, HookRun, Syncer};
 use capstan_host::pipeline::Pipeline;
 use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered};
-use capstan_source::{Checkout, Source};
+use capstan_source::{Checkout, Credentials, Source};
 use capstan_types::{Application, PluginStage};
 
 /// An Application read from a file, with the directory relative paths start from.
@@ -38,12 +38,19 @@ pub struct EngineConfig {
     pub builtins: Builtins,
     /// The leash of every plugin call.
     pub limits: Limits,
+    /// Git credentials per URL prefix (the longest matching prefix wins).
+    pub git_credentials: Vec<(String, Credentials)>,
 }
 
 impl EngineConfig {
     /// Caches under `cache_dir`, embedded builtins, default limits.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
-        Self { cache_dir: cache_dir.into(), builtins: Builtins::Embedded, limits: Limits::default() }
+        Self {
+            cache_dir: cache_dir.into(),
+            builtins: Builtins::Embedded,
+            limits: Limits::default(),
+            git_credentials: Vec::new(),
+        }
     }
 }
 
@@ -96,7 +103,11 @@ impl Engine {
             cache_dir: Some(config.cache_dir.join("wasmtime")),
             builtins: config.builtins,
         })?;
-        Ok(Self { source: Source::new(&config.cache_dir), host: Arc::new(host), limits: config.limits })
+        let source =
+            config.git_credentials.into_iter().fold(Source::new(&config.cache_dir), |source, (prefix, credentials)| {
+                source.with_credentials(prefix, credentials)
+            });
+        Ok(Self { source, host: Arc::new(host), limits: config.limits })
     }
 
     /// [`Engine::render`] on a blocking thread, for async callers: plugin

@@ -29,6 +29,10 @@ struct Global {
     /// files instead of the copies compiled into the binary.
     #[arg(long, global = true, env = "CAPSTAN_BUILTIN_DIR")]
     builtin_dir: Option<PathBuf>,
+    /// Git credentials file (YAML: `url` prefix plus `username`/`password`,
+    /// `bearerToken`, or `identity`/`known_hosts` for SSH); repeatable.
+    #[arg(long = "git-credentials", global = true, env = "CAPSTAN_GIT_CREDENTIALS")]
+    git_credentials: Vec<PathBuf>,
     /// More log output (-v: info, -vv: debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -138,6 +142,9 @@ fn run(cli: Cli) -> Result<()> {
     let mut config = EngineConfig::new(&cache_dir);
     if let Some(dir) = cli.global.builtin_dir {
         config.builtins = Builtins::Dir(dir);
+    }
+    for file in &cli.global.git_credentials {
+        config.git_credentials.push(capstan_source::Credentials::from_file_with_url(file)?);
     }
     let builtins = config.builtins.clone();
     let engine = Engine::new(config)?;

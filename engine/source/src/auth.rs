@@ -33,6 +33,12 @@ pub enum Error {
         #[source]
         source: serde_yaml::Error,
     },
+    /// A CLI credentials file without its `url` key.
+    #[error("failed to read credentials file {path}: key `url` (the URL prefix they are for) is missing")]
+    MissingUrl {
+        /// The file.
+        path: PathBuf,
+    },
     /// A value is not UTF-8.
     #[error("failed to read credentials: key {key:?} is not UTF-8")]
     NotUtf8 {
@@ -102,6 +108,18 @@ impl Credentials {
         let map: BTreeMap<String, String> =
             serde_yaml::from_str(&text).map_err(|source| Error::Parse { path: path.to_owned(), source })?;
         Self::from_secret_data(&map.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())
+    }
+
+    /// A credentials file for the CLI: the keys of [`Credentials::from_file`]
+    /// plus `url`, the URL prefix the credentials are for (they are never
+    /// sent anywhere else).
+    pub fn from_file_with_url(path: &Path) -> Result<(String, Self), Error> {
+        let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        let mut map: BTreeMap<String, String> =
+            serde_yaml::from_str(&text).map_err(|source| Error::Parse { path: path.to_owned(), source })?;
+        let url = map.remove("url").ok_or_else(|| Error::MissingUrl { path: path.to_owned() })?;
+        let credentials = Self::from_secret_data(&map.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())?;
+        Ok((url, credentials))
     }
 
     /// Username and password for HTTP(S) to `url`, if both are set.

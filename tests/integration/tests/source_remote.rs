@@ -233,3 +233,37 @@ fn ssh_urls_use_the_key_from_the_credentials() {
         .checkout(&url, fresh.path(), "main", "deploy");
     assert!(refused.is_err(), "the stand-in refuses a key it does not expect");
 }
+
+#[test]
+fn the_engine_takes_credentials_files_for_a_url_prefix() {
+    let repo = repo_with_manifest();
+    let (base, name) = served(&repo);
+    let server = HttpGit::start(base, Some(("ci", "s3cret")));
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("git-credentials.yaml");
+    std::fs::write(&file, format!("url: {}\nbearerToken: s3cret\n", server.url(""))).unwrap();
+    let missing_url = dir.path().join("no-url.yaml");
+    std::fs::write(&missing_url, "password: x\n").unwrap();
+    let err = Credentials::from_file_with_url(&missing_url).unwrap_err();
+    assert!(err.to_string().contains("`url`"), "{err}");
+
+    let mut config = capstan::EngineConfig::new(dir.path().join("cache"));
+    config.builtins = capstan_host::Builtins::Dir(capstan_test_artifacts::GUEST_DIR.into());
+    let app = app_at(&server.url(&name), "main");
+    let without = capstan::Engine::new(config.clone()).unwrap();
+    assert!(without.render(&app).is_err(), "the server demands credentials");
+    // A bearer token is sent as the password of user `git`; this server wants user `ci`.
+    let (prefix, mut credentials) = Credentials::from_file_with_url(&file).unwrap();
+    assert!(capstan::Engine::new(config_with(&config, &prefix, credentials.clone())).unwrap().render(&app).is_err());
+    std::fs::write(&file, format!("url: {}\nusername: ci\npassword: s3cret\n", server.url(""))).unwrap();
+    (_, credentials) = Credentials::from_file_with_url(&file).unwrap();
+    let engine = capstan::Engine::new(config_with(&config, &prefix, credentials)).unwrap();
+    assert_eq!(engine.render(&app).unwrap().checkout.commit, repo.git(&["rev-parse", "HEAD"]).trim());
+}
+
+/// The config plus one credentials entry.
+fn config_with(config: &capstan::EngineConfig, prefix: &str, credentials: Credentials) -> capstan::EngineConfig {
+    let mut config = config.clone();
+    config.git_credentials.push((prefix.to_owned(), credentials));
+    config
+}
