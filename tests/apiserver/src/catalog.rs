@@ -14,6 +14,8 @@ pub(crate) const ALL_VERBS: &[&str] =
 
 /// The resource key of CustomResourceDefinitions in the store.
 pub(crate) const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
+/// The finalizer that holds a deleted CRD until its objects are gone.
+pub(crate) const CRD_CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 /// The resource key of Namespaces in the store.
 pub(crate) const NAMESPACE_KEY: &str = "/namespaces";
 
@@ -146,9 +148,8 @@ pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
     let Some(versions) = spec["versions"].as_array() else {
         return Vec::new();
     };
-    if crd.pointer("/metadata/deletionTimestamp").is_some() {
-        return Vec::new();
-    }
+    // A terminating CRD stays served until its objects are gone, so their
+    // finalizers can still be removed.
     let kind = s(&names["kind"]);
     versions
         .iter()

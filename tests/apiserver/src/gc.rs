@@ -157,6 +157,21 @@ fn next_action(store: &Store) -> Option<Action> {
             let deps = deps.iter().map(|(k, o)| owned(k, o)).collect();
             return Some(Action::Orphan(key.into(), obj.clone(), deps));
         }
+        if key == catalog::CRD_KEY && deleting && fins.iter().any(|f| f == catalog::CRD_CLEANUP_FINALIZER) {
+            let cr_key = format!(
+                "{}/{}",
+                obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(),
+                obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default()
+            );
+            let objects = store.list(&cr_key, None);
+            if objects.is_empty() {
+                return Some(Action::Release(key.into(), obj.clone(), catalog::CRD_CLEANUP_FINALIZER));
+            }
+            if let Some(o) = objects.iter().find(|o| o.pointer("/metadata/deletionTimestamp").is_none()) {
+                return Some(Action::Delete(cr_key, (*o).clone(), Propagation::Background));
+            }
+            continue;
+        }
         if deleting && fins.iter().any(|f| f == "foregroundDeletion") {
             if deps.is_empty() {
                 return Some(Action::Release(key.into(), obj.clone(), "foregroundDeletion"));

@@ -184,7 +184,14 @@ pub(crate) fn server_defaults_on_create(rt: &ResourceType, obj: &mut Value, now:
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
         }
-        ("apiextensions.k8s.io", "customresourcedefinitions") => crd_status(obj, now),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            let meta = metadata_mut(obj);
+            let fins = meta.entry("finalizers").or_insert_with(|| json!([]));
+            if let Some(list) = fins.as_array_mut() {
+                list.push(json!(crate::catalog::CRD_CLEANUP_FINALIZER));
+            }
+            crd_status(obj, now);
+        }
         _ => {}
     }
 }

@@ -181,6 +181,16 @@ fn finish_create(store: &mut Store, o: &WriteOptions, mut obj: Value, now: &str)
     if store.get(&rt.key(), o.ns(), &name).is_some() {
         return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
     }
+    let crd_name = format!("{}.{}", rt.plural, rt.group);
+    if !rt.builtin
+        && store
+            .get(catalog::CRD_KEY, "", &crd_name)
+            .is_some_and(|c| c.pointer("/metadata/deletionTimestamp").is_some())
+    {
+        return Err(ApiError::method_not_allowed_because(
+            "create not allowed while custom resource definition is terminating",
+        ));
+    }
     validation::validate(rt, &obj, None)?;
     if rt.key() == catalog::CRD_KEY {
         let causes = meta::validate_crd(&obj);

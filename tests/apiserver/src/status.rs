@@ -111,6 +111,11 @@ impl ApiError {
         ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
     }
 
+    /// 405 MethodNotAllowed with a reason.
+    pub(crate) fn method_not_allowed_because(message: impl Into<String>) -> ApiError {
+        ApiError::new(405, "MethodNotAllowed", message)
+    }
+
     /// 410 Expired: a watch from a compacted resourceVersion.
     pub(crate) fn gone(message: impl Into<String>) -> ApiError {
         ApiError::new(410, "Expired", message)

@@ -139,3 +139,44 @@ async fn structural_schema_prunes_defaults_and_drives_list_merging() {
     assert_eq!(names, ["http", "metrics"]);
     crds.delete(&name, &DeleteParams::default()).await.unwrap();
 }
+
+#[tokio::test]
+async fn deleting_a_crd_waits_for_its_objects_finalizers() {
+    let target = test_target().await;
+    let group = format!("{}.capstan.test", unique_name("f"));
+    let crds: Api<CustomResourceDefinition> = Api::all(target.client.clone());
+    let name = format!("widgets.{group}");
+    crds.patch(&name, &PatchParams::apply("capstan"), &Patch::Apply(crd(&group, "Namespaced"))).await.unwrap();
+    established(&crds, &name).await;
+    let (ar, _) = discovery::pinned_kind(&target.client, &GroupVersionKind::gvk(&group, "v1", "Widget")).await.unwrap();
+    let api: Api<DynamicObject> = Api::namespaced_with(target.client.clone(), "default", &ar);
+    let held = json!({"apiVersion": format!("{group}/v1"), "kind": "Widget",
+                      "metadata": {"name": "held", "finalizers": ["capstan.dev/hold"]}});
+    api.patch("held", &PatchParams::apply("capstan"), &Patch::Apply(&held)).await.unwrap();
+
+    crds.delete(&name, &DeleteParams::default()).await.unwrap();
+    let mut marked = false;
+    for _ in 0..100 {
+        if api.get("held").await.unwrap().metadata.deletion_timestamp.is_some() {
+            marked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(marked, "the custom resource is being deleted");
+    let terminating = crds.get(&name).await.unwrap();
+    assert!(terminating.metadata.deletion_timestamp.is_some(), "the CRD waits for its objects");
+    let fresh = json!({"apiVersion": format!("{group}/v1"), "kind": "Widget", "metadata": {"name": "late"}});
+    let err = api.patch("late", &PatchParams::apply("capstan"), &Patch::Apply(&fresh)).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(s) if s.code == 405), "no new objects while terminating");
+
+    let release = json!({"metadata": {"finalizers": null}});
+    api.patch("held", &PatchParams::default(), &Patch::Merge(&release)).await.unwrap();
+    for _ in 0..300 {
+        if crds.get_opt(&name).await.unwrap().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the CRD was never removed");
+}
