@@ -193,12 +193,11 @@ fn hydrate(
     repo: Option<&std::path::Path>,
 ) -> Result<()> {
     let outcome = capstan::hydrate::run(engine, builtins, &AppFile::load(file)?, to, repo)?;
-    let objects = outcome.render.rendered.objects.len();
+    let count = outcome.render.rendered.objects.len();
+    let objects = if count == 1 { "1 object".to_owned() } else { format!("{count} objects") };
     match outcome.commit {
-        Some(commit) => {
-            println!("Committed {objects} objects to {} in {}: {commit}", to.branch, outcome.repo.display())
-        }
-        None => println!("Unchanged: {} already holds these {objects} objects; no commit.", to.branch),
+        Some(commit) => println!("Committed {objects} to {} in {}: {commit}", to.branch, outcome.repo.display()),
+        None => println!("Unchanged: {} already holds these {objects}; no commit.", to.branch),
     }
     Ok(())
 }
