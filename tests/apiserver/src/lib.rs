@@ -32,34 +32,48 @@
 //! - Discovery: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`,
 //!   `/apis/{g}/{v}` and aggregated discovery v2; a table of built-in kinds
 //!   (core, apps, batch, networking, policy, autoscaling, rbac,
-//!   apiextensions, coordination, apiregistration, storage, scheduling)
-//!   plus every served version of each stored CRD.
+//!   apiextensions, coordination, events, apiregistration, storage,
+//!   scheduling) plus every served version of each stored CRD, which is
+//!   `Established` as soon as it is stored.
 //! - CRUD with uid, a global resourceVersion, creationTimestamp,
 //!   generation (bumped on non-metadata, non-status changes), name
 //!   validation, namespace existence, optimistic concurrency, `generateName`,
-//!   label and field selectors, `limit`/`continue`, `dryRun=All`, and the
-//!   `/status` subresource (main-resource writes keep the stored status).
+//!   label and field selectors, `limit`/`continue`, `dryRun=All`, the
+//!   `/status` subresource (main-resource writes keep the stored status),
+//!   `PartialObjectMetadata` responses, DeleteOptions preconditions.
+//! - Validation that GitOps tools meet most: names, label/annotation
+//!   syntax, workload selectors matching templates, immutable fields
+//!   (workload selectors, StatefulSet spec, Job template, immutable
+//!   ConfigMaps/Secrets, RoleBinding roleRef), CRD specs, protected
+//!   namespaces (`default`, `kube-system`, `kube-public`).
 //! - Server-side apply: managedFields in the real `fieldsV1` format,
 //!   conflicts (409 with the real message shape) and `force`, shared
 //!   ownership of equal values, removal of fields a manager stopped
 //!   applying when nobody else owns them, no-op applies not bumping the
-//!   resourceVersion. Update operations record `Update` entries.
+//!   resourceVersion. Update operations record `Update` entries. A
+//!   manager is its name, operation and subresource, as in
+//!   structured-merge-diff.
+//! - Custom resources: structural pruning of undeclared fields (or 400 with
+//!   `fieldValidation=Strict`), schema `default`s, and
+//!   `x-kubernetes-list-type`/`-list-map-keys`/`-map-type` for apply.
 //! - JSON patch, JSON merge patch, strategic merge patch (merge keys of the
 //!   common built-in lists).
 //! - Watches (`ADDED`/`MODIFIED`/`DELETED`, `BOOKMARK`, 410 Gone after
-//!   [`TestApiServer::compact`], `sendInitialEvents`).
+//!   [`TestApiServer::compact`], `sendInitialEvents`, objects moving in or
+//!   out of a selection), so kube-runtime's `watcher` works.
 //! - Deletion: finalizers, `propagationPolicy` Background/Foreground/Orphan,
 //!   ownerReference garbage collection, namespace termination (Terminating,
-//!   then contents, then the namespace), CRD deletion removing its objects.
-//!   These run in a background collector, so they are eventually consistent.
+//!   then contents, then the namespace), CRD deletion deleting its objects
+//!   first (and refusing new ones meanwhile). These run in a background
+//!   collector, so they are eventually consistent: poll, as on a cluster.
 //! - Persistence to a JSON state file ([`ServerConfig::state_file`]).
 //!
 //! # What is not modelled
 //!
 //! - Authentication, authorization (RBAC is stored, never enforced),
 //!   impersonation, admission (webhooks, quotas, limit ranges, pod security).
-//! - Most validation (only names, labels, annotations, workload selectors and
-//!   containers, a few immutable fields and CRD specs are checked).
+//! - Most validation beyond the list above (e.g. resource quantities,
+//!   container ports, probe shapes are accepted as written).
 //! - Defaulting beyond port protocols, Namespace status and CRD status;
 //!   no controllers: Deployments never get pods, status is whatever clients
 //!   write to `/status`, Services get no cluster IP, PVCs never bind.
@@ -68,7 +82,9 @@
 //!   conversion (versions of a CRD share storage; only `apiVersion`
 //!   changes). Built-in kinds use a merge-key table, not their OpenAPI.
 //! - Protobuf, Table output, `/scale` and other subresources, `/openapi`,
-//!   field selectors beyond plain equality, graceful deletion periods.
+//!   field selectors beyond plain equality, graceful deletion periods,
+//!   `Warning` headers, API priority and fairness (use [`Faults`] for 429s).
+//! - Concurrent use of one state file by two processes.
 
 mod catalog;
 mod discovery;
