@@ -7,6 +7,8 @@
 //! let server = TestApiServer::start().await?;
 //! // The 2nd PATCH to a configmaps URL answers 503, once.
 //! server.faults().inject(Fault::unavailable().method("PATCH").path_contains("/configmaps").nth(2));
+//! // The next server-side apply (any object) fails with 500.
+//! server.faults().inject(Fault::internal_error().verb("apply"));
 //! // Every request for the next 3 is throttled with Retry-After: 1.
 //! server.faults().inject(Fault::too_many_requests(1).times(3));
 //! # Ok(()) }
@@ -40,6 +42,7 @@ pub enum FaultAction {
 pub struct Fault {
     action: FaultAction,
     method: Option<String>,
+    verb: Option<String>,
     path: Option<String>,
     skip: usize,
     times: usize,
@@ -48,7 +51,7 @@ pub struct Fault {
 impl Fault {
     /// A fault doing `action` to the next matching request.
     pub fn new(action: FaultAction) -> Fault {
-        Fault { action, method: None, path: None, skip: 0, times: 1 }
+        Fault { action, method: None, verb: None, path: None, skip: 0, times: 1 }
     }
 
     /// Answer with an HTTP status (409, 500, 503, ...).
@@ -92,6 +95,14 @@ impl Fault {
         self
     }
 
+    /// Only requests with this Kubernetes verb (`get`, `list`, `watch`,
+    /// `create`, `update`, `patch`, `apply`, `delete`, `deletecollection`),
+    /// as [`crate::RecordedRequest::verb`] names them.
+    pub fn verb(mut self, verb: &str) -> Fault {
+        self.verb = Some(verb.to_string());
+        self
+    }
+
     /// Only requests whose path contains `fragment`.
     pub fn path_contains(mut self, fragment: &str) -> Fault {
         self.path = Some(fragment.to_string());
@@ -116,8 +127,10 @@ impl Fault {
         self.after(n.saturating_sub(1)).times(1)
     }
 
-    fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m == method) && self.path.as_deref().is_none_or(|p| path.contains(p))
+    fn matches(&self, req: &Request<'_>) -> bool {
+        self.method.as_deref().is_none_or(|m| m == req.method)
+            && self.verb.as_deref().is_none_or(|v| v == req.verb)
+            && self.path.as_deref().is_none_or(|p| req.path.contains(p))
     }
 }
 
@@ -125,6 +138,17 @@ impl Fault {
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     rules: Arc<Mutex<Vec<Fault>>>,
+}
+
+/// What fault rules match on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Request<'a> {
+    /// HTTP method.
+    pub(crate) method: &'a str,
+    /// Kubernetes verb.
+    pub(crate) verb: &'a str,
+    /// URL path.
+    pub(crate) path: &'a str,
 }
 
 /// What the server should do with one request.
@@ -158,10 +182,10 @@ impl Faults {
 
     /// Consumes the rules matching a request: all matching latencies add
     /// up, the first matching failure wins.
-    pub(crate) fn check(&self, method: &str, path: &str) -> Verdict {
+    pub(crate) fn check(&self, req: &Request<'_>) -> Verdict {
         let mut verdict = Verdict::default();
         let mut rules = self.lock();
-        for rule in rules.iter_mut().filter(|r| r.matches(method, path)) {
+        for rule in rules.iter_mut().filter(|r| r.matches(req)) {
             // Skips count every matching request, even one another rule fails.
             if rule.skip > 0 {
                 rule.skip -= 1;
@@ -186,15 +210,32 @@ impl Faults {
 mod tests {
     use super::*;
 
+    fn req<'a>(method: &'a str, path: &'a str) -> Request<'a> {
+        Request { method, verb: if method == "GET" { "get" } else { "create" }, path }
+    }
+
+    #[test]
+    fn verbs_match_kubernetes_verbs() {
+        let faults = Faults::default();
+        faults.inject(Fault::unavailable().verb("apply"));
+        let patch = Request { method: "PATCH", verb: "patch", path: "/a" };
+        assert_eq!(faults.check(&patch).failure, None);
+        let apply = Request { method: "PATCH", verb: "apply", path: "/a" };
+        assert_eq!(faults.check(&apply).failure, Some(FaultAction::Status(503)));
+    }
+
     #[test]
     fn nth_skips_then_hits_once() {
         let faults = Faults::default();
         faults.inject(Fault::unavailable().method("get").path_contains("/configmaps").nth(2));
-        assert_eq!(faults.check("GET", "/api/v1/namespaces/a/configmaps").failure, None);
-        assert_eq!(faults.check("POST", "/api/v1/namespaces/a/configmaps").failure, None);
-        assert_eq!(faults.check("GET", "/api/v1/namespaces/a/secrets").failure, None);
-        assert_eq!(faults.check("GET", "/api/v1/namespaces/a/configmaps").failure, Some(FaultAction::Status(503)));
-        assert_eq!(faults.check("GET", "/api/v1/namespaces/a/configmaps").failure, None);
+        assert_eq!(faults.check(&req("GET", "/api/v1/namespaces/a/configmaps")).failure, None);
+        assert_eq!(faults.check(&req("POST", "/api/v1/namespaces/a/configmaps")).failure, None);
+        assert_eq!(faults.check(&req("GET", "/api/v1/namespaces/a/secrets")).failure, None);
+        assert_eq!(
+            faults.check(&req("GET", "/api/v1/namespaces/a/configmaps")).failure,
+            Some(FaultAction::Status(503))
+        );
+        assert_eq!(faults.check(&req("GET", "/api/v1/namespaces/a/configmaps")).failure, None);
         assert_eq!(faults.pending(), 0);
     }
 
@@ -204,10 +245,10 @@ mod tests {
         faults.inject(Fault::latency(Duration::from_millis(5)).times(2));
         faults.inject(Fault::internal_error().times(2));
         faults.inject(Fault::drop_connection());
-        let v = faults.check("GET", "/x");
+        let v = faults.check(&req("GET", "/x"));
         assert_eq!(v.delay, Duration::from_millis(5));
         assert_eq!(v.failure, Some(FaultAction::Status(500)));
         faults.clear();
-        assert_eq!(faults.check("GET", "/x"), Verdict::default());
+        assert_eq!(faults.check(&req("GET", "/x")), Verdict::default());
     }
 }

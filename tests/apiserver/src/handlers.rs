@@ -97,7 +97,8 @@ pub(crate) async fn handle(
         field_manager: query.get("fieldManager").map(str::to_string),
     };
 
-    let verdict = shared.faults.check(method.as_str(), &path);
+    let verdict =
+        shared.faults.check(&crate::faults::Request { method: method.as_str(), verb: &entry.verb, path: &path });
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }

@@ -41,8 +41,11 @@ async fn kube_sees_throttling_and_unavailability_without_retries() {
     server.faults().inject(Fault::internal_error());
     assert_eq!(status_of(api.get_opt("x").await.unwrap_err()), (500, "InternalError".into()));
     assert!(api.get_opt("x").await.unwrap().is_none(), "faults are used up");
+    server.faults().inject(Fault::unavailable().verb("list"));
+    assert!(api.get_opt("x").await.unwrap().is_none(), "a get is not a list");
+    assert_eq!(status_of(api.list(&Default::default()).await.unwrap_err()).0, 503);
     let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [429, 503, 500, 404]);
+    assert_eq!(statuses, [429, 503, 500, 404, 404, 503]);
     server.shutdown().await;
 }
 
