@@ -21,8 +21,7 @@ use crate::resources::Resources;
 use crate::retry::RetryPolicy;
 use crate::{Error, FIELD_MANAGER, Result};
 
-/// Annotation holding the digest of the manifest last applied.
-pub const DIGEST_ANNOTATION: &str = "capstan.dev/applied-digest";
+pub use capstan_plan::normalize::DIGEST_ANNOTATION;
 
 /// What a sync did to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +115,11 @@ impl Applier {
             return Ok(Applied { object: object_ref, action: Action::Unchanged, live: Some(live.clone()) });
         }
         let desired = self.server_apply(&api, &object, true).await?;
+        // The digest is not compared (it is no drift), but a stale one is
+        // rewritten, or the fast check above would fail on every sync.
         if let Some(live) = &live
             && !compare(&desired, Some(live), &self.options.ignore, &self.masker).changed()
+            && digest(&desired) == digest(live)
         {
             return Ok(Applied { object: object_ref, action: Action::Unchanged, live: Some(live.clone()) });
         }
@@ -198,10 +200,13 @@ fn stamp_digest(object: &mut Object) {
 /// The no-request check: same manifest digest as last applied, and every
 /// manifest field still holds its value in the live object.
 fn unchanged_since_last_apply(object: &Object, live: &Value) -> bool {
-    let digest = |v: &Value| v.pointer("/metadata/annotations").and_then(|a| a.get(DIGEST_ANNOTATION)).cloned();
     digest(object.as_value()).is_some()
         && digest(object.as_value()) == digest(live)
         && contains(live, object.as_value())
+}
+
+fn digest(object: &Value) -> Option<&Value> {
+    object.pointer("/metadata/annotations")?.get(DIGEST_ANNOTATION)
 }
 
 /// Whether `live` holds every field of `wanted` with the same value

@@ -19,8 +19,12 @@ const SERVER_METADATA: [&str; 8] = [
     "deletionGracePeriodSeconds",
 ];
 
+/// The annotation in which apply records the digest of the manifest it
+/// applied (its fast no-op check).
+pub const DIGEST_ANNOTATION: &str = "capstan.dev/applied-digest";
+
 /// Annotations that record history, not intent.
-const HISTORY_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-configuration"];
+const HISTORY_ANNOTATIONS: [&str; 2] = ["kubectl.kubernetes.io/last-applied-configuration", DIGEST_ANNOTATION];
 
 /// A copy of `object` without server-populated fields, `status`, history
 /// annotations or empty `labels`/`annotations` maps.
@@ -60,7 +64,7 @@ mod tests {
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "a", "namespace": "n", "uid": "u", "resourceVersion": "7", "generation": 2,
                 "creationTimestamp": "2026-01-01T00:00:00Z", "managedFields": [{"manager": "capstan"}],
-                "labels": {}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "me"}},
+                "labels": {}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "capstan.dev/applied-digest": "ab", "keep": "me"}},
             "data": {"k": "v"}, "status": {"x": 1}
         });
         assert_eq!(
