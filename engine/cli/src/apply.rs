@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use capstan_apply::{Action, Applied, Applier, ApplyOptions, RetryPolicy};
-use capstan_health::{Assessment, Health};
+pub use capstan_health::{Assessment, Health};
 use capstan_plan::{IgnoreRules, PruneOptions};
 use capstan_types::Application;
 
