@@ -27,7 +27,7 @@ pub(crate) struct Shared {
     /// All objects.
     pub(crate) store: Mutex<Store>,
     /// The request log.
-    pub(crate) log: Mutex<Vec<RecordedRequest>>,
+    pub(crate) log: Mutex<RequestLog>,
     /// Fault rules.
     pub(crate) faults: Faults,
     /// `127.0.0.1:PORT`.
@@ -47,8 +47,42 @@ impl Shared {
     }
 
     /// Locks the request log.
-    pub(crate) fn lock_log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+    pub(crate) fn lock_log(&self) -> MutexGuard<'_, RequestLog> {
         self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The request log, in arrival order; entries get their status when the
+/// response is ready.
+#[derive(Default)]
+pub(crate) struct RequestLog {
+    next: u64,
+    entries: Vec<(u64, RecordedRequest)>,
+}
+
+impl RequestLog {
+    /// Appends an entry; returns its sequence number.
+    fn push(&mut self, entry: RecordedRequest) -> u64 {
+        self.next += 1;
+        self.entries.push((self.next, entry));
+        self.next
+    }
+
+    /// Updates the entry `seq`, unless the log was cleared since.
+    fn update(&mut self, seq: u64, f: impl FnOnce(&mut RecordedRequest)) {
+        if let Some((_, e)) = self.entries.iter_mut().rev().find(|(s, _)| *s == seq) {
+            f(e);
+        }
+    }
+
+    /// The entries.
+    pub(crate) fn entries(&self) -> Vec<RecordedRequest> {
+        self.entries.iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    /// Forgets all entries.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
     }
 }
 
@@ -86,7 +120,7 @@ pub(crate) async fn handle(
     let raw_query = req.uri().query().unwrap_or_default().to_string();
     let query = Query::parse(&raw_query);
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let mut entry = RecordedRequest {
+    let entry = RecordedRequest {
         method: method.to_string(),
         verb: verb_of(&method, &path, &query, content_type.as_deref()),
         path: path.clone(),
@@ -99,37 +133,36 @@ pub(crate) async fn handle(
 
     let verdict =
         shared.faults.check(&crate::faults::Request { method: method.as_str(), verb: &entry.verb, path: &path });
+    let seq = shared.lock_log().push(entry);
+    let mut dry_run = query.dry_run();
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }
     let response = match verdict.failure {
-        Some(FaultAction::DropConnection) => {
-            shared.lock_log().push(entry);
-            return Err(Dropped);
-        }
+        Some(FaultAction::DropConnection) => return Err(Dropped),
         Some(FaultAction::Status(code)) => error_response(&ApiError::injected(code, None)),
         Some(FaultAction::TooManyRequests { retry_after_secs }) => {
             error_response(&ApiError::injected(429, Some(retry_after_secs)))
         }
         Some(FaultAction::Latency(_)) | None => {
             let (parts, body) = req.into_parts();
-            let body = match axum::body::to_bytes(Body::new(body), BODY_LIMIT).await {
-                Ok(b) => b,
-                Err(_) => {
-                    return Ok(error_response(&ApiError::bad_request("failed to read the request body")));
+            match axum::body::to_bytes(Body::new(body), BODY_LIMIT).await {
+                Err(_) => error_response(&ApiError::bad_request("failed to read the request body")),
+                Ok(body) => {
+                    dry_run |= method == Method::DELETE && body_dry_run(&body);
+                    match serve(&shared, &method, &path, &query, &parts.headers, &body) {
+                        Ok(resp) => resp,
+                        Err(e) => error_response(&e),
+                    }
                 }
-            };
-            if method == Method::DELETE && body_dry_run(&body) {
-                entry.dry_run = true;
-            }
-            match serve(&shared, &method, &path, &query, &parts.headers, &body) {
-                Ok(resp) => resp,
-                Err(e) => error_response(&e),
             }
         }
     };
-    entry.status = response.status().as_u16();
-    shared.lock_log().push(entry);
+    let status = response.status().as_u16();
+    shared.lock_log().update(seq, |e| {
+        e.status = status;
+        e.dry_run = dry_run;
+    });
     Ok(response)
 }
 
@@ -442,4 +475,48 @@ fn delete_collection(
         200,
         json!({"apiVersion": rt.api_version(), "kind": format!("{}List", rt.kind), "metadata": meta, "items": deleted}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str) -> RecordedRequest {
+        RecordedRequest {
+            method: "GET".into(),
+            verb: "get".into(),
+            path: path.into(),
+            query: String::new(),
+            content_type: None,
+            status: 0,
+            dry_run: false,
+            field_manager: None,
+        }
+    }
+
+    #[test]
+    fn the_log_keeps_arrival_order_and_survives_clearing() {
+        let mut log = RequestLog::default();
+        let slow = log.push(entry("/slow"));
+        let fast = log.push(entry("/fast"));
+        log.update(fast, |e| e.status = 200);
+        log.update(slow, |e| e.status = 504);
+        let paths: Vec<(String, u16)> = log.entries().into_iter().map(|e| (e.path, e.status)).collect();
+        assert_eq!(paths, [("/slow".to_string(), 504), ("/fast".to_string(), 200)]);
+        log.clear();
+        log.update(slow, |e| e.status = 1);
+        assert!(log.entries().is_empty());
+    }
+
+    #[test]
+    fn verbs_and_default_managers() {
+        let q = Query::parse("watch=true");
+        assert_eq!(verb_of(&Method::GET, "/api/v1/namespaces/a/pods", &q, None), "watch");
+        assert_eq!(verb_of(&Method::GET, "/apis/apps/v1", &Query::default(), None), "get");
+        let apply = Some("application/apply-patch+yaml");
+        assert_eq!(verb_of(&Method::PATCH, "/api/v1/namespaces/a/pods/p", &Query::default(), apply), "apply");
+        assert_eq!(verb_of(&Method::DELETE, "/api/v1/namespaces/a/pods", &Query::default(), None), "deletecollection");
+        assert_eq!(default_manager("kubectl/v1.33.0 (linux/amd64)"), "kubectl");
+        assert_eq!(default_manager(""), "unknown");
+    }
 }

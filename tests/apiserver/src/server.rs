@@ -72,7 +72,7 @@ impl TestApiServer {
         let url = format!("http://{addr}");
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(Default::default()),
             faults: Faults::default(),
             address: addr.to_string(),
             writes: AtomicUsize::new(0),
@@ -124,9 +124,10 @@ impl TestApiServer {
         self.shared.faults.clone()
     }
 
-    /// The requests served so far, in arrival order.
+    /// The requests received so far, in arrival order (`status` is 0 while
+    /// a request is in flight, or when its connection was dropped).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock_log().clone()
+        self.shared.lock_log().entries()
     }
 
     /// Empties the request log.
