@@ -157,3 +157,40 @@ async fn injected_throttling_outages_and_dropped_connections_do_not_stop_a_sync(
         .unwrap();
     assert!(again.applied.iter().all(|a| a.action == Action::Unchanged), "{:?}", again.applied);
 }
+
+#[tokio::test]
+async fn hooks_rerun_each_sync_with_their_delete_policies() {
+    let repo = GitRepo::new();
+    repo.write("app/pre.yaml", &config_map("pre", "capstan.dev/hook: PreSync"))
+        .write(
+            "app/post.yaml",
+            &config_map("post", "capstan.dev/hook: PostSync, capstan.dev/hook-delete-policy: HookSucceeded"),
+        )
+        .write("app/plain.yaml", &config_map("plain", ""));
+    let head = repo.commit("hooks");
+    let target = test_target().await;
+    let Some(server) = target.server_or_skip("hooks_rerun_each_sync_with_their_delete_policies") else { return };
+    let engine = TestEngine::new();
+    let ns = "apply-rerun";
+    let file = app("rerun", &repo, &head, "app", &spec(ns));
+    engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    assert!(cms.get_opt("pre").await.unwrap().is_some(), "no HookSucceeded policy: the hook object stays");
+    assert!(
+        cms.get_opt("post").await.unwrap().is_none_or(|c| c.metadata.deletion_timestamp.is_some()),
+        "HookSucceeded deletes it"
+    );
+
+    server.clear_requests();
+    engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+    let prefix = format!("/api/v1/namespaces/{ns}/configmaps/");
+    let hook_writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| matches!(r.method.as_str(), "PATCH" | "DELETE") && !r.dry_run && r.path.starts_with(&prefix))
+        .map(|r| format!("{} {}", r.method, &r.path[prefix.len()..]))
+        .collect();
+    // BeforeHookCreation (the default) replaces the old PreSync object; the
+    // unchanged regular object is not written at all.
+    assert_eq!(hook_writes, ["DELETE pre", "PATCH pre", "PATCH post", "DELETE post"]);
+}

@@ -223,3 +223,29 @@ async fn drift_by_another_manager_shows_in_diff_and_sync_restores_it_unless_igno
     assert_eq!(live.template.spec.unwrap().containers[0].image.as_deref(), Some("nginx:1.27"));
     assert_eq!(diff(&engine.engine, &file, target.client.clone()).await.unwrap().exit_code(), 0);
 }
+
+#[tokio::test]
+async fn diff_never_shows_secret_values() {
+    let secret = |value: &str| {
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\ndata:\n  password: {value}\n")
+    };
+    let repo = GitRepo::new();
+    repo.write("app/secret.yaml", &secret("b2xkLXBhc3N3b3Jk"));
+    let first = repo.commit("old password");
+    repo.write("app/secret.yaml", &secret("bmV3LXBhc3N3b3Jk"));
+    let second = repo.commit("new password");
+    let target = test_target().await;
+    let engine = TestEngine::new();
+    let ns = "apply-secret";
+    engine
+        .engine
+        .sync(&app("secret", &repo, &first, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
+        .await
+        .unwrap();
+    let report =
+        diff(&engine.engine, &app("secret", &repo, &second, "app", &spec(ns)), target.client.clone()).await.unwrap();
+    assert_eq!(report.exit_code(), 1);
+    let text = capstan::diff::format(&report, false);
+    assert!(text.contains("-  password: (masked ") && text.contains("+  password: (masked "), "{text}");
+    assert!(!text.contains("b2xk") && !text.contains("bmV3"), "a Secret value leaked: {text}");
+}
