@@ -334,6 +334,17 @@ pub(crate) fn record_update(old: Option<&Value>, new: &mut Value, writer: &Write
             changed.insert(p.clone());
         }
     }
+    // An update that adds a whole map (not a struct) owns the map itself
+    // too, which fieldsV1 shows as `".": {}` (e.g. `f:labels: {.: {}, ..}`).
+    for map in [&["metadata", "labels"][..], &["metadata", "annotations"], &["data"], &["binaryData"], &["stringData"]]
+    {
+        let path = field_path(map);
+        let added = old.is_none_or(|o| get_at(o, &path, &schema).is_none());
+        let present = get_at(new, &path, &schema).and_then(Value::as_object).is_some_and(|m| !m.is_empty());
+        if added && present && !(writer.has_status && writer.subresource.is_some()) {
+            changed.insert(path);
+        }
+    }
     for e in entries.iter_mut() {
         e.set = e.set.difference(&removed).difference(&changed);
     }

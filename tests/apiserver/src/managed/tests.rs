@@ -121,3 +121,14 @@ fn status_is_not_owned_through_the_main_resource() {
     assert_eq!(ctl.subresource.as_deref(), Some("status"));
     assert_eq!(ctl.set.to_fields_v1(), json!({"f:status": {"f:replicas": {}}}));
 }
+
+#[test]
+fn updates_adding_a_map_own_the_map_itself() {
+    let mut created = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}},
+                             "data": {"k": "v"}});
+    let mut w = writer("kubectl-create");
+    w.has_status = false;
+    record_update(None, &mut created, &w);
+    let set = read_entries(&created)[0].set.to_fields_v1();
+    assert_eq!(set, json!({"f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}}));
+}
