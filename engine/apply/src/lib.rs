@@ -26,7 +26,7 @@ pub use hooks::HookRun;
 pub use inventory::{Inventory, InventoryStore};
 pub use kube::api::PropagationPolicy;
 pub use retry::RetryPolicy;
-pub use sync::{SyncOptions, SyncResult, Syncer};
+pub use sync::{ReadyCheck, SyncOptions, SyncResult, Syncer, WaveGate};
 
 /// The field manager Capstan applies with.
 pub const FIELD_MANAGER: &str = "capstan";
@@ -111,6 +111,14 @@ pub enum Error {
         object: capstan_types::ObjectRef,
         /// Its phase.
         phase: String,
+        /// Why.
+        reason: String,
+    },
+    /// An object of a wave failed; later waves were not applied.
+    #[error("{object} failed before the next wave could start: {reason}")]
+    WaveFailed {
+        /// The object.
+        object: capstan_types::ObjectRef,
         /// Why.
         reason: String,
     },

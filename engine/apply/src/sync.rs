@@ -22,6 +22,9 @@ use crate::hooks::{self, HookRun};
 use crate::inventory::{Inventory, InventoryStore, keyed};
 use crate::{Error, Result};
 
+/// How often a wave's objects are polled.
+const WAVE_POLL: Duration = Duration::from_millis(200);
+
 /// Options of one sync.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -43,6 +46,23 @@ pub struct SyncOptions {
     pub propagation: PropagationPolicy,
     /// Longest wait for one hook to finish.
     pub hook_timeout: Duration,
+    /// Between waves, wait until the objects of the finished wave are
+    /// ready (as Argo CD does); `None` starts the next wave at once.
+    pub wave_gate: Option<WaveGate>,
+}
+
+/// Whether a live object lets the next wave start: `Ok(true)` ready,
+/// `Ok(false)` not yet, `Err(reason)` failed (the sync stops).
+pub type ReadyCheck = fn(&serde_json::Value) -> std::result::Result<bool, String>;
+
+/// The wait between waves.
+#[derive(Debug, Clone, Copy)]
+pub struct WaveGate {
+    /// Judges each object of the finished wave (the health stage's
+    /// assessment in practice; apply does not depend on health).
+    pub ready: ReadyCheck,
+    /// Longest wait for one wave.
+    pub timeout: Duration,
 }
 
 impl SyncOptions {
@@ -58,6 +78,7 @@ impl SyncOptions {
             prune_options: PruneOptions::default(),
             propagation: PropagationPolicy::Background,
             hook_timeout: Duration::from_secs(300),
+            wave_gate: None,
         }
     }
 }
@@ -138,12 +159,19 @@ impl Syncer {
             self.applier.apply(namespace, false).await?;
         }
         self.run_hooks(&plan.pre_sync, HookPhase::PreSync, crd_kinds, result).await?;
-        for wave in &plan.waves {
+        for (index, wave) in plan.waves.iter().enumerate() {
+            let first = result.applied.len();
             for object in &wave.objects {
                 let applied = self.applier.apply(object.clone(), crd_kinds.contains(&kind_key(object))).await?;
                 result.applied.push(applied);
             }
             self.run_hooks(&wave.hooks, HookPhase::Sync, crd_kinds, result).await?;
+            if let Some(gate) = &self.options.wave_gate
+                && index + 1 < plan.waves.len()
+                && !self.options.apply.dry_run
+            {
+                self.wait_wave(&result.applied[first..], gate).await?;
+            }
         }
         let kept = self.prune(previous, result).await?;
         let inventory =
@@ -202,6 +230,29 @@ impl Syncer {
         }
         kept.reverse();
         Ok(kept)
+    }
+
+    /// Polls the objects of a finished wave until the gate lets them pass.
+    async fn wait_wave(&self, wave: &[Applied], gate: &WaveGate) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + gate.timeout;
+        for applied in wave {
+            loop {
+                let live = self.applier.get(&applied.object).await?;
+                let verdict = live.as_ref().map_or(Ok(false), gate.ready);
+                match verdict {
+                    Ok(true) => break,
+                    Err(reason) => return Err(Error::WaveFailed { object: applied.object.clone(), reason }),
+                    Ok(false) if tokio::time::Instant::now() >= deadline => {
+                        return Err(Error::Timeout {
+                            object: applied.object.clone(),
+                            waiting_for: "its wave to become healthy",
+                        });
+                    }
+                    Ok(false) => tokio::time::sleep(WAVE_POLL).await,
+                }
+            }
+        }
+        Ok(())
     }
 
     fn namespace_to_create(&self, plan: &Plan) -> Option<Object> {

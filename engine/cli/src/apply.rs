@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use capstan_apply::{Action, Applied, Applier, ApplyOptions, RetryPolicy};
+use capstan_apply::{Action, Applied, Applier, ApplyOptions, RetryPolicy, WaveGate};
 pub use capstan_health::{Assessment, Health};
 use capstan_plan::{IgnoreRules, PruneOptions};
 use capstan_types::Application;
@@ -41,7 +41,18 @@ pub fn sync_options(app: &Application, revision: &str, options: &SyncOptions) ->
     out.create_namespace = app.spec.sync.create_namespace;
     out.prune = options.prune;
     out.prune_options = PruneOptions { confirmed: options.confirm_prune, ..PruneOptions::default() };
+    out.wave_gate = options.wave_timeout.map(|timeout| WaveGate { ready: healthy, timeout });
     Ok(out)
+}
+
+/// The wave gate's check: Healthy passes, Degraded fails, the rest waits.
+fn healthy(live: &serde_json::Value) -> std::result::Result<bool, String> {
+    let assessment = capstan_health::assess(Some(live));
+    match assessment.health {
+        Health::Healthy => Ok(true),
+        Health::Degraded => Err(assessment.message),
+        _ => Ok(false),
+    }
 }
 
 /// Health of each object a sync applied (pruned and skipped ones have none).

@@ -74,6 +74,8 @@ pub struct SyncOptions {
     pub prune: bool,
     /// Allow a prune larger than the mass-prune guard's limit.
     pub confirm_prune: bool,
+    /// Wait up to this long for each sync wave to be healthy before the next.
+    pub wave_timeout: Option<std::time::Duration>,
 }
 
 /// The result of a sync.

@@ -68,7 +68,8 @@ enum Command {
         /// Allow a prune of more than half of the last sync's objects.
         #[arg(long, requires = "prune")]
         confirm_prune: bool,
-        /// Wait until every object is healthy (exit 1 if not in time).
+        /// Wait for each sync wave to be healthy before the next, and for
+        /// every object at the end (exit 1 if not in time).
         #[arg(long)]
         wait: bool,
         /// How long --wait waits: 90s, 5m, 1h.
@@ -154,7 +155,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Render { file, output } => render(&engine, &file, output),
         Command::Sync { file, dry_run, prune, confirm_prune, wait, timeout, cluster } => {
             let target = target_options(cluster, &cache_dir);
-            let options = SyncOptions { dry_run, prune, confirm_prune };
+            let options = SyncOptions { dry_run, prune, confirm_prune, wave_timeout: wait.then_some(timeout) };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(capstan::sync_cmd::run(&engine, &file, &target, &options, wait.then_some(timeout)))
         }

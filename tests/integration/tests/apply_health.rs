@@ -1,12 +1,13 @@
 //! Health after a sync: `sync --wait` polls until the objects are healthy
 //! (here a stand-in controller reports a Deployment's rollout), and a
-//! rollout that never finishes is reported, not waited on forever.
+//! rollout that never finishes is reported, not waited on forever; with
+//! `--wait`, a wave starts only once the previous one is healthy.
 
 use std::time::Duration;
 
 use capstan::SyncOptions;
 use capstan::apply::{apply_options, wait_healthy};
-use capstan_apiserver::test_target;
+use capstan_apiserver::{TestApiServer, test_target};
 use capstan_apply::Applier;
 use capstan_integration::{GitRepo, TestEngine, app};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -59,4 +60,51 @@ async fn wait_polls_until_the_rollout_is_reported_and_times_out_otherwise() {
     deployments.patch_status("web", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
     let health = wait_healthy(&applier, &mut report.applied, Duration::from_secs(60), |_, _| {}).await.unwrap();
     assert_eq!(verdicts(&health), ["Healthy", "Healthy"]);
+}
+
+/// Plays the Deployment controller once `web` exists: reports a finished rollout.
+async fn report_rollout(server: &TestApiServer, ns: &str) {
+    let deployments: Api<Deployment> = Api::namespaced(server.client(), ns);
+    for _ in 0..600 {
+        if let Some(d) = deployments.get_opt("web").await.unwrap() {
+            let generation = d.metadata.generation.unwrap();
+            let status = serde_json::json!({"status": {"observedGeneration": generation, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}});
+            deployments.patch_status("web", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the Deployment was never created");
+}
+
+#[tokio::test]
+async fn with_wait_a_wave_starts_once_the_previous_is_healthy() {
+    let repo = GitRepo::new();
+    repo.write("app/deploy.yaml", DEPLOYMENT).write(
+        "app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after\n  annotations: {capstan.dev/sync-wave: \"1\"}\n",
+    );
+    let head = repo.commit("two waves");
+    let target = test_target().await;
+    let Some(server) = target.server_or_skip("with_wait_a_wave_starts_once_the_previous_is_healthy") else { return };
+    let engine = TestEngine::new();
+    let ns = "apply-wavegate";
+    let file = app(
+        "gate",
+        &repo,
+        &head,
+        "app",
+        &format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n"),
+    );
+    let options = SyncOptions { wave_timeout: Some(Duration::from_secs(60)), ..SyncOptions::default() };
+    let (synced, ()) = tokio::join!(engine.engine.sync(&file, server.client(), &options), report_rollout(server, ns));
+    synced.unwrap();
+    let writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && !r.dry_run && r.path.contains(&format!("/namespaces/{ns}/")))
+        .filter(|r| !r.path.contains("capstan-inventory"))
+        .map(|r| r.path.rsplit_once(&format!("/namespaces/{ns}/")).map(|(_, p)| p.to_owned()).unwrap_or(r.path))
+        .collect();
+    assert_eq!(writes, ["deployments/web", "deployments/web/status", "configmaps/after"]);
 }
