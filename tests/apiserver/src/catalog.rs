@@ -172,6 +172,13 @@ pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
         .collect()
 }
 
+/// Whether a CRD serves `group`/`plural` (cheap check before [`from_crd`],
+/// which copies the schema).
+fn crd_serves(crd: &Value, group: &str, plural: &str) -> bool {
+    crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
+        && crd.pointer("/spec/names/plural").and_then(Value::as_str) == Some(plural)
+}
+
 /// Every served resource type: built-ins, then custom resources.
 pub(crate) fn all(store: &Store) -> Vec<ResourceType> {
     let mut out = builtins();
@@ -181,12 +188,30 @@ pub(crate) fn all(store: &Store) -> Vec<ResourceType> {
     out
 }
 
-/// The resource served at `group/version/plural`.
-pub(crate) fn lookup(store: &Store, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
-    all(store).into_iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+/// The storage keys of every served resource (without copying schemas).
+pub(crate) fn served_keys(store: &Store) -> std::collections::HashSet<String> {
+    let mut keys: std::collections::HashSet<String> = builtins().iter().map(ResourceType::key).collect();
+    for crd in store.list(CRD_KEY, None) {
+        let s = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+        keys.insert(format!("{}/{}", s("/spec/group"), s("/spec/names/plural")));
+    }
+    keys
 }
 
-/// Every resource type stored under `key` (all versions).
+/// The resource served at `group/version/plural`.
+pub(crate) fn lookup(store: &Store, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+    let matches = |r: &ResourceType| r.group == group && r.version == version && r.plural == plural;
+    if let Some(r) = builtins().into_iter().find(matches) {
+        return Some(r);
+    }
+    store.list(CRD_KEY, None).into_iter().filter(|crd| crd_serves(crd, group, plural)).flat_map(from_crd).find(matches)
+}
+
+/// A resource type stored under `key` (any served version).
 pub(crate) fn by_key(store: &Store, key: &str) -> Option<ResourceType> {
-    all(store).into_iter().find(|r| r.key() == key)
+    if let Some(r) = builtins().into_iter().find(|r| r.key() == key) {
+        return Some(r);
+    }
+    let (group, plural) = key.split_once('/')?;
+    store.list(CRD_KEY, None).into_iter().filter(|crd| crd_serves(crd, group, plural)).flat_map(from_crd).next()
 }

@@ -122,7 +122,7 @@ enum Action {
 
 /// Finds the first pending action, scanning storage once without copying it.
 fn next_action(store: &Store) -> Option<Action> {
-    let types: HashMap<String, ResourceType> = catalog::all(store).into_iter().map(|r| (r.key(), r)).collect();
+    let served = catalog::served_keys(store);
     let keys = store.keys();
     let all: Vec<(&str, &Value)> =
         keys.iter().flat_map(|k| store.list(k, None).into_iter().map(move |o| (k.as_str(), o))).collect();
@@ -145,10 +145,10 @@ fn next_action(store: &Store) -> Option<Action> {
     }
     let owned = |k: &str, o: &Value| (k.to_string(), o.clone());
     for &(key, obj) in &all {
-        let Some(rt) = types.get(key) else {
+        if !served.contains(key) {
             // A custom resource whose CRD is gone goes with it.
             return Some(Action::Remove(key.into(), obj.clone()));
-        };
+        }
         let uid = meta_str(obj, "uid").unwrap_or_default();
         let deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
         let fins = finalizers(obj);
@@ -186,7 +186,7 @@ fn next_action(store: &Store) -> Option<Action> {
             return Some(Action::Remove(key.into(), obj.clone()));
         }
         let ns = meta_str(obj, "namespace").unwrap_or_default();
-        if rt.namespaced && terminating.contains(ns) && !deleting {
+        if !ns.is_empty() && terminating.contains(ns) && !deleting {
             return Some(Action::Delete(key.into(), obj.clone(), Propagation::Background));
         }
         let mut owners = owner_uids(obj).peekable();
