@@ -30,8 +30,21 @@ pub fn apply_options(app: &Application, dry_run: bool) -> Result<ApplyOptions> {
         default_namespace: app.spec.destination.namespace.clone(),
         dry_run,
         ignore,
-        retry: RetryPolicy::default(),
+        retry: retry_policy(app),
     })
+}
+
+/// `spec.sync.retry.limit` (Argo CD's shape) as the retries of each API
+/// call; the default policy without it.
+fn retry_policy(app: &Application) -> RetryPolicy {
+    let limit = app.spec.sync.retry.as_ref().and_then(|r| r.get("limit")).and_then(serde_json::Value::as_u64);
+    match limit {
+        Some(limit) => RetryPolicy {
+            attempts: u32::try_from(limit).unwrap_or(u32::MAX).saturating_add(1),
+            ..RetryPolicy::default()
+        },
+        None => RetryPolicy::default(),
+    }
 }
 
 /// Sync options of an Application at `revision`.
@@ -96,5 +109,22 @@ pub async fn wait_healthy(
         }
         tokio::time::sleep(delay.min(deadline - tokio::time::Instant::now())).await;
         delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_limit_comes_from_the_application() {
+        let app = |sync: &str| {
+            let text = format!(
+                "apiVersion: capstan.dev/v1alpha1\nkind: Application\nmetadata: {{name: a}}\nspec:\n  source: {{repoURL: .}}\n{sync}"
+            );
+            Application::from_yaml(&text).unwrap()
+        };
+        assert_eq!(retry_policy(&app("  sync: {retry: {limit: 2}}\n")).attempts, 3);
+        assert_eq!(retry_policy(&app("")), RetryPolicy::default());
     }
 }
