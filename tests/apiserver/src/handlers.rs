@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) gc: Notify,
     /// How often watches with bookmarks get one.
     pub(crate) bookmark_interval: Duration,
+    /// Whether the controller stand-ins run.
+    pub(crate) simulate_controllers: bool,
 }
 
 impl Shared {
@@ -301,7 +303,8 @@ fn serve_resource(
     let needs_gc = |v: &Value| {
         v.pointer("/metadata/deletionTimestamp").is_some() || v.pointer("/metadata/ownerReferences").is_some()
     };
-    if changed && (*method == Method::DELETE || result.as_ref().is_ok_and(|(_, v)| needs_gc(v))) {
+    let simulated = shared.simulate_controllers && crate::controllers::SIMULATED.contains(&rt.key().as_str());
+    if changed && (simulated || *method == Method::DELETE || result.as_ref().is_ok_and(|(_, v)| needs_gc(v))) {
         shared.gc.notify_one();
     }
     let (code, value) = result?;

@@ -67,6 +67,8 @@
 //!   first (and refusing new ones meanwhile). These run in a background
 //!   collector, so they are eventually consistent: poll, as on a cluster.
 //! - Persistence to a JSON state file ([`ServerConfig::state_file`]).
+//! - Optionally ([`ServerConfig::simulate_controllers`]), stand-ins for the
+//!   controllers: workloads become ready, Jobs complete, PVCs bind.
 //!
 //! # What is not modelled
 //!
@@ -75,8 +77,9 @@
 //! - Most validation beyond the list above (e.g. resource quantities,
 //!   container ports, probe shapes are accepted as written).
 //! - Defaulting beyond port protocols, Namespace status and CRD status;
-//!   no controllers: Deployments never get pods, status is whatever clients
-//!   write to `/status`, Services get no cluster IP, PVCs never bind.
+//!   no real controllers: no pods, ReplicaSets or cluster IPs are ever
+//!   created, and without `simulate_controllers` status is only what
+//!   clients write to `/status`.
 //! - OpenAPI type validation of custom resources (their schemas do drive
 //!   pruning of unknown fields, `default`s and SSA list/map types), CRD
 //!   conversion (versions of a CRD share storage; only `apiVersion`
@@ -87,6 +90,7 @@
 //! - Concurrent use of one state file by two processes.
 
 mod catalog;
+mod controllers;
 mod discovery;
 mod error;
 mod faults;

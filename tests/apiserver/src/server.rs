@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::faults::Faults;
 use crate::handlers::{self, Shared};
 use crate::store::Store;
-use crate::{RecordedRequest, catalog, gc, meta};
+use crate::{RecordedRequest, catalog, controllers, gc, meta};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
@@ -29,11 +29,21 @@ pub struct ServerConfig {
     pub bookmark_interval: Duration,
     /// How many changes are kept for watches resuming from a resourceVersion.
     pub watch_history: usize,
+    /// Stand in for the cluster's controllers: Deployments, StatefulSets,
+    /// DaemonSets and ReplicaSets report every replica ready at their
+    /// current generation, Jobs complete, PVCs bind (default: off).
+    pub simulate_controllers: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
-        ServerConfig { state_file: None, port: None, bookmark_interval: Duration::from_secs(1), watch_history: 10_000 }
+        ServerConfig {
+            state_file: None,
+            port: None,
+            bookmark_interval: Duration::from_secs(1),
+            watch_history: 10_000,
+            simulate_controllers: false,
+        }
     }
 }
 
@@ -78,6 +88,7 @@ impl TestApiServer {
             writes: AtomicUsize::new(0),
             gc: tokio::sync::Notify::new(),
             bookmark_interval: config.bookmark_interval,
+            simulate_controllers: config.simulate_controllers,
         });
         let kube_config = kube::Config::new(url.parse().map_err(Error::Url)?);
         let client = kube::Client::try_from(kube_config).map_err(Error::Client)?;
@@ -228,7 +239,8 @@ fn sweep_all(shared: &Shared) {
         let mut store = shared.lock_store();
         let mut changed = false;
         for _ in 0..10_000 {
-            if !gc::sweep(&mut store) {
+            let progressed = gc::sweep(&mut store) || (shared.simulate_controllers && controllers::step(&mut store));
+            if !progressed {
                 break;
             }
             changed = true;

@@ -66,3 +66,28 @@ async fn event_recorder_publishes_events() {
     assert_eq!(ours[0].reason.as_deref(), Some("Synced"));
     cms.delete(&name, &Default::default()).await.unwrap();
 }
+
+#[tokio::test]
+async fn simulated_controllers_make_workloads_ready() {
+    if real_cluster_requested() {
+        println!("skipping simulated_controllers_make_workloads_ready: a real cluster has real controllers");
+        return;
+    }
+    let config = capstan_apiserver::ServerConfig { simulate_controllers: true, ..Default::default() };
+    let server = TestApiServer::start_with(config).await.unwrap();
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(server.client(), "default");
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                   "spec": {"replicas": 2, "selector": {"matchLabels": {"a": "b"}},
+                            "template": {"metadata": {"labels": {"a": "b"}},
+                                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
+    api.patch("web", &PatchParams::apply("capstan"), &Patch::Apply(&d)).await.unwrap();
+    for _ in 0..100 {
+        let status = api.get("web").await.unwrap().status.unwrap_or_default();
+        if status.observed_generation == Some(1) && status.ready_replicas == Some(2) {
+            server.shutdown().await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the deployment never became ready");
+}
