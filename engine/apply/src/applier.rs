@@ -114,7 +114,13 @@ impl Applier {
         {
             return Ok(Applied { object: object_ref, action: Action::Unchanged, live: Some(live.clone()) });
         }
-        let desired = self.server_apply(&api, &object, true).await?;
+        let desired = match self.server_apply(&api, &object, true).await {
+            // A dry run cannot create the namespace the real sync creates first.
+            Err(error) if self.options.dry_run && namespace_missing(&error) => {
+                return Ok(Applied { object: object_ref, action: Action::Created, live: None });
+            }
+            result => result?,
+        };
         // The digest is not compared (it is no drift), but a stale one is
         // rewritten, or the fast check above would fail on every sync.
         if let Some(live) = &live
@@ -183,6 +189,16 @@ impl Applier {
         let result = self.options.retry.run("apply", || api.patch(object.name(), &params, &patch)).await;
         let result = result.map_err(|source| Error::Apply { object: object.object_ref(), source })?;
         serde_json::to_value(result).map_err(|source| Error::Decode { object: object.object_ref(), source })
+    }
+}
+
+/// Whether apply failed because the object's namespace does not exist.
+pub fn namespace_missing(error: &Error) -> bool {
+    match error {
+        Error::Apply { source: kube::Error::Api(status), .. } => {
+            status.code == 404 && status.details.as_ref().is_some_and(|d| d.kind == "namespaces")
+        }
+        _ => false,
     }
 }
 

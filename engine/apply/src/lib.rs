@@ -21,7 +21,7 @@ mod resources;
 pub mod retry;
 mod sync;
 
-pub use applier::{Action, Applied, Applier, ApplyOptions, DIGEST_ANNOTATION, ObjectDiff};
+pub use applier::{Action, Applied, Applier, ApplyOptions, DIGEST_ANNOTATION, ObjectDiff, namespace_missing};
 pub use hooks::HookRun;
 pub use inventory::{Inventory, InventoryStore};
 pub use kube::api::PropagationPolicy;

@@ -69,11 +69,7 @@ pub async fn diff(engine: &Engine, file: &AppFile, client: kube::Client) -> Resu
                 diffs.push(to_be_created(object));
             }
             // Its namespace does not exist yet (the sync creates it): so neither does it.
-            Err(capstan_apply::Error::Apply { source: kube::Error::Api(status), .. })
-                if status.code == 404 && status.details.as_ref().is_some_and(|d| d.kind == "namespaces") =>
-            {
-                diffs.push(to_be_created(object));
-            }
+            Err(error) if capstan_apply::namespace_missing(&error) => diffs.push(to_be_created(object)),
             Err(error) => {
                 return Err(error).with_context(|| {
                     format!("application {}: diff of {} failed", app.metadata.name, object.object_ref())

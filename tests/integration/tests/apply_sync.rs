@@ -249,3 +249,25 @@ async fn diff_never_shows_secret_values() {
     assert!(text.contains("-  password: (masked ") && text.contains("+  password: (masked "), "{text}");
     assert!(!text.contains("b2xk") && !text.contains("bmV3"), "a Secret value leaked: {text}");
 }
+
+#[tokio::test]
+async fn dry_run_of_a_new_app_reports_creations_and_writes_nothing() {
+    let repo = GitRepo::new();
+    repo.write("app/cm.yaml", &config_map("settings", "v1")).write("app/deploy.yaml", &deployment(1, "nginx:1.27"));
+    let head = repo.commit("new app");
+    let target = test_target().await;
+    let Some(server) = target.server_or_skip("dry_run_of_a_new_app_reports_creations_and_writes_nothing") else {
+        return;
+    };
+    let engine = TestEngine::new();
+    let dry_run = SyncOptions { dry_run: true, ..SyncOptions::default() };
+    let report = engine
+        .engine
+        .sync(&app("dry", &repo, &head, "app", &spec("apply-dryrun")), server.client(), &dry_run)
+        .await
+        .unwrap();
+    let actions: Vec<_> = report.applied.iter().map(|a| (a.object.name.as_str(), a.action)).collect();
+    assert_eq!(actions, [("settings", Action::Created), ("web", Action::Created)]);
+    assert_eq!(server.write_count(), 0);
+    assert_eq!(writes(server), Vec::<String>::new());
+}
