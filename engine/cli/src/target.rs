@@ -1,6 +1,8 @@
 //! Which cluster a command talks to: the current kube context, or, when
 //! there is none, the embedded local API server (the same in-process server
-//! the test suite uses), whose state persists in a file between runs.
+//! the test suite uses), whose state persists in a file between runs and
+//! whose simulated controllers mark workloads ready, Jobs complete and PVCs
+//! bound.
 
 use std::path::{Path, PathBuf};
 
@@ -68,7 +70,10 @@ impl Target {
         if let Some(dir) = state_file.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
         }
-        let config = ServerConfig::with_state_file(state_file);
+        let mut config = ServerConfig::with_state_file(state_file);
+        // No kubelet or controllers run here: let workloads report ready so
+        // `sync --wait` behaves as it would on a healthy cluster.
+        config.simulate_controllers = true;
         let server = TestApiServer::start_with(config).await.context("failed to start the embedded local API server")?;
         Ok(Self::Local { server, state_file: state_file.to_owned(), chosen })
     }
