@@ -42,7 +42,10 @@ fn test() -> Result<(), String> {
     step("format (engine)", cargo(&root, &["fmt", "--all", "--", "--check"]))?;
     step("format (guests)", cargo(&guests, &["fmt", "--all", "--", "--check"]))?;
     step("clippy (engine)", cargo(&root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    step("clippy (guests)", cargo(&guests, &["clippy", "--workspace", "--target", WASM_TARGET, "--", "-D", "warnings"]))?;
+    step(
+        "clippy (guests)",
+        cargo(&guests, &["clippy", "--workspace", "--target", WASM_TARGET, "--", "-D", "warnings"]),
+    )?;
     step("tests (guests, native)", cargo(&guests, &["test", "--workspace", "--release"]))?;
     step("tests (engine)", cargo(&root, &["test", "--workspace"]))
 }
@@ -74,7 +77,10 @@ fn ensure_wasm_target() -> Result<(), String> {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
         Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
-        Ok(_) => step("install the wasm32-wasip2 target", Command::new("rustup").args(["target", "add", WASM_TARGET]).status()),
+        Ok(_) => step(
+            "install the wasm32-wasip2 target",
+            Command::new("rustup").args(["target", "add", WASM_TARGET]).status(),
+        ),
         Err(_) => Err(format!(
             "rustup not found: install the {WASM_TARGET} target another way (Debian: apt-get install rustc-web cargo-web rust-web-src lld-19 wasi-libc; see README)"
         )),

@@ -138,9 +138,9 @@ impl Engine {
             revision: &checkout.commit,
             params: &serde_json::Value::Null,
         };
-        let rendered = pipeline
-            .run(&self.host, &call, &file.base_dir)
-            .with_context(|| format!("application {}: render failed at {}", app.metadata.name, short(&checkout.commit)))?;
+        let rendered = pipeline.run(&self.host, &call, &file.base_dir).with_context(|| {
+            format!("application {}: render failed at {}", app.metadata.name, short(&checkout.commit))
+        })?;
         Ok(RenderOutput { checkout, stages: pipeline.render, rendered })
     }
 

@@ -51,7 +51,8 @@ impl Target {
         }
         let config = match &options.kubeconfig {
             Some(path) => {
-                let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("failed to read kubeconfig {}", path.display()))?;
+                let kubeconfig = Kubeconfig::read_from(path)
+                    .with_context(|| format!("failed to read kubeconfig {}", path.display()))?;
                 let kube_options = KubeConfigOptions { context: options.context.clone(), ..Default::default() };
                 kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options).await?
             }
@@ -61,7 +62,8 @@ impl Target {
             }
             None => kube::Config::infer().await.context("failed to load the kube configuration")?,
         };
-        let description = options.context.clone().map_or_else(|| config.cluster_url.to_string(), |c| format!("context {c}"));
+        let description =
+            options.context.clone().map_or_else(|| config.cluster_url.to_string(), |c| format!("context {c}"));
         let client = kube::Client::try_from(config).context("failed to create a Kubernetes client")?;
         Ok(Self::Kube { client, description })
     }
@@ -74,7 +76,8 @@ impl Target {
         // No kubelet or controllers run here: let workloads report ready so
         // `sync --wait` behaves as it would on a healthy cluster.
         config.simulate_controllers = true;
-        let server = TestApiServer::start_with(config).await.context("failed to start the embedded local API server")?;
+        let server =
+            TestApiServer::start_with(config).await.context("failed to start the embedded local API server")?;
         Ok(Self::Local { server, state_file: state_file.to_owned(), chosen })
     }
 

@@ -17,7 +17,9 @@ pub enum Error {
     #[error("failed to parse the Application")]
     Parse(#[source] serde_yaml::Error),
     /// `apiVersion` or `kind` is not ours.
-    #[error("not a Capstan Application: apiVersion {api_version:?}, kind {kind:?} (expected {API_VERSION}, Application)")]
+    #[error(
+        "not a Capstan Application: apiVersion {api_version:?}, kind {kind:?} (expected {API_VERSION}, Application)"
+    )]
     WrongKind {
         /// The apiVersion found.
         api_version: String,
@@ -275,7 +277,10 @@ impl Application {
         }
         let path = &self.spec.source.path;
         if path.starts_with('/') || path.split('/').any(|part| part == "..") {
-            return Err(invalid("spec.source.path", format!("{path:?} must be relative and stay inside the repository")));
+            return Err(invalid(
+                "spec.source.path",
+                format!("{path:?} must be relative and stay inside the repository"),
+            ));
         }
         if let Some(ns) = &self.spec.destination.namespace
             && !is_dns_label(ns)

@@ -188,7 +188,8 @@ mod tests {
 
     #[test]
     fn identity_is_checked() {
-        let ok = Object::new(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}})).unwrap();
+        let ok =
+            Object::new(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}})).unwrap();
         assert_eq!((ok.group(), ok.kind(), ok.name(), ok.namespace()), ("apps", "Deployment", "web", None));
         assert_eq!(ok.object_ref().to_string(), "Deployment/web");
         let missing = Object::new(json!({"apiVersion": "v1", "metadata": {"name": "x"}})).unwrap_err();

@@ -133,7 +133,10 @@ fn decode_file(text: &str, shown: &str, out: &mut Vec<Value>) -> Result<(), Erro
 /// Checks one object and unwraps `kind: List`.
 fn flatten(value: Value, at: &str, out: &mut Vec<Value>) -> Result<(), Error> {
     let Value::Object(map) = &value else {
-        return Err(Error::InvalidInput(format!("{at}: expected a Kubernetes object (a mapping), found {}", kind_of(&value))));
+        return Err(Error::InvalidInput(format!(
+            "{at}: expected a Kubernetes object (a mapping), found {}",
+            kind_of(&value)
+        )));
     };
     let field = |name: &str| map.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
     let kind = field("kind").ok_or_else(|| Error::InvalidInput(format!("{at}: missing field `kind`")))?;
@@ -146,7 +149,9 @@ fn flatten(value: Value, at: &str, out: &mut Vec<Value>) -> Result<(), Error> {
     }
     field("apiVersion").ok_or_else(|| Error::InvalidInput(format!("{at}: {kind}: missing field `apiVersion`")))?;
     let metadata = map.get("metadata").and_then(Value::as_object);
-    let named = metadata.is_some_and(|m| ["name", "generateName"].iter().any(|k| m.get(*k).and_then(Value::as_str).is_some_and(|s| !s.is_empty())));
+    let named = metadata.is_some_and(|m| {
+        ["name", "generateName"].iter().any(|k| m.get(*k).and_then(Value::as_str).is_some_and(|s| !s.is_empty()))
+    });
     if !named {
         return Err(Error::InvalidInput(format!("{at}: {kind}: missing field `metadata.name`")));
     }
@@ -201,7 +206,20 @@ mod tests {
     fn alias_bomb_is_refused() {
         let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
-            text.push_str(&format!("{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n", (b'a' + i) as char, (b'a' + i) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char));
+            text.push_str(&format!(
+                "{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n",
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char
+            ));
         }
         let err = decode(&text).unwrap_err();
         assert!(err.contains("repetition limit") || err.contains("recursion"), "{err}");

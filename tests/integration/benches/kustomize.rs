@@ -72,7 +72,14 @@ fn sandboxed(host: &PluginHost, plugin: &Plugin, cases: &[Case]) -> Duration {
             LoadRestrictor::None => json!({"loadRestrictor": "none"}),
             LoadRestrictor::RootOnly => json!({}),
         };
-        let call = RenderCall { snapshot: &c.input, path: &c.run, app: "bench", namespace: None, revision: "0", params: &params };
+        let call = RenderCall {
+            snapshot: &c.input,
+            path: &c.run,
+            app: "bench",
+            namespace: None,
+            revision: "0",
+            params: &params,
+        };
         let _ = host.render(plugin, &call, &Limits::default());
     }
     start.elapsed()
@@ -173,7 +180,9 @@ fn main() {
         println!("large overlay output identical to kubectl kustomize: {}", ours == theirs);
     }
 
-    println!("| workload | objects | builtin:kustomize (WASM) | same library, native | kubectl kustomize | ratio WASM ÷ kubectl (goal ≤ 0.5) |");
+    println!(
+        "| workload | objects | builtin:kustomize (WASM) | same library, native | kubectl kustomize | ratio WASM ÷ kubectl (goal ≤ 0.5) |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for (name, n, wasm, nat, kc) in [
         (format!("corpus ({} cases)", cases.len()), objects, corpus_wasm, corpus_native, corpus_kubectl),

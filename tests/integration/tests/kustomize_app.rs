@@ -20,7 +20,13 @@ const OVERLAY: &str = "podinfo/overlays/production";
 /// Copies the podinfo example into a fresh repository under `podinfo/`.
 fn podinfo_repo() -> GitRepo {
     let repo = GitRepo::new();
-    for file in ["base/kustomization.yaml", "base/deployment.yaml", "base/service.yaml", "overlays/production/kustomization.yaml", "overlays/production/resources.yaml"] {
+    for file in [
+        "base/kustomization.yaml",
+        "base/deployment.yaml",
+        "base/service.yaml",
+        "overlays/production/kustomization.yaml",
+        "overlays/production/resources.yaml",
+    ] {
         let text = std::fs::read_to_string(Path::new(EXAMPLE).join(file)).unwrap();
         repo.write(&format!("podinfo/{file}"), &text);
     }
@@ -43,7 +49,8 @@ async fn overlay_renders_like_kubectl_and_syncs() {
     let repo = podinfo_repo();
     let head = repo.commit("podinfo");
     let engine = TestEngine::new();
-    let file = app("podinfo", &repo, &head, OVERLAY, "  destination: {namespace: podinfo}\n  sync: {createNamespace: true}\n");
+    let file =
+        app("podinfo", &repo, &head, OVERLAY, "  destination: {namespace: podinfo}\n  sync: {createNamespace: true}\n");
 
     let out = engine.engine.render_async(&file).await.unwrap();
     assert_eq!(out.stages[0].plugin, "builtin:kustomize", "a kustomization selects builtin:kustomize");
@@ -51,8 +58,12 @@ async fn overlay_renders_like_kubectl_and_syncs() {
     if let Some(expected) = kubectl_kustomize(&repo.path().join(OVERLAY)) {
         assert_eq!(rendered, expected, "builtin:kustomize must match kubectl kustomize");
     }
-    let cm_name = rendered.iter().find(|o| o["kind"] == "ConfigMap").unwrap()["metadata"]["name"].as_str().unwrap().to_owned();
-    assert!(cm_name.starts_with("prod-podinfo-config-") && cm_name.len() == "prod-podinfo-config-".len() + 10, "{cm_name}");
+    let cm_name =
+        rendered.iter().find(|o| o["kind"] == "ConfigMap").unwrap()["metadata"]["name"].as_str().unwrap().to_owned();
+    assert!(
+        cm_name.starts_with("prod-podinfo-config-") && cm_name.len() == "prod-podinfo-config-".len() + 10,
+        "{cm_name}"
+    );
 
     let target = test_target().await;
     engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();

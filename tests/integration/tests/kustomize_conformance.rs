@@ -132,6 +132,11 @@ fn component_renders_every_corpus_case_like_the_library() {
         "builtin:kustomize in the sandbox: {rendered} cases rendered and {rejected} rejected as natively ({} refused by the host on purpose)",
         HOST_REFUSES.len()
     );
-    assert!(mismatches.is_empty(), "{} cases differ between the component and the library:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} cases differ between the component and the library:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     assert!(rendered >= 200, "only {rendered} cases rendered: is the corpus there?");
 }

@@ -4,8 +4,8 @@
 //! cluster `CAPSTAN_TEST_KUBECONFIG` names).
 
 use capstan::SyncOptions;
-use capstan_apply::Action;
 use capstan_apiserver::test_target;
+use capstan_apply::Action;
 use capstan_integration::{GitRepo, TestEngine, app};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -45,7 +45,11 @@ async fn two_commits_render_and_sync_through_wasm_and_kube_client() {
     let names: Vec<_> = rendered.rendered.objects.iter().map(|o| format!("{}/{}", o.kind(), o.name())).collect();
     assert_eq!(names, ["ConfigMap/web-config", "Deployment/web", "Service/web"]);
 
-    let report = engine.engine.sync(&app("web", &repo, &first, "apps/web", &spec), target.client.clone(), &SyncOptions::default()).await.unwrap();
+    let report = engine
+        .engine
+        .sync(&app("web", &repo, &first, "apps/web", &spec), target.client.clone(), &SyncOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.render.checkout.commit, first);
     let config_maps: Api<ConfigMap> = Api::namespaced(target.client.clone(), ns);
     let deployments: Api<Deployment> = Api::namespaced(target.client.clone(), ns);
@@ -56,13 +60,21 @@ async fn two_commits_render_and_sync_through_wasm_and_kube_client() {
     let spec_of = |d: &Deployment| d.spec.clone().unwrap();
     assert_eq!(spec_of(&deploy).replicas, Some(1));
     assert_eq!(spec_of(&deploy).template.spec.unwrap().containers[0].image.as_deref(), Some("nginx:1.25"));
-    let managers: Vec<_> = deploy.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
+    let managers: Vec<_> =
+        deploy.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
     assert!(managers.contains(&"capstan".to_owned()), "managers: {managers:?}");
 
-    let report = engine.engine.sync(&app("web", &repo, &second, "apps/web", &spec), target.client.clone(), &SyncOptions::default()).await.unwrap();
+    let report = engine
+        .engine
+        .sync(&app("web", &repo, &second, "apps/web", &spec), target.client.clone(), &SyncOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.render.checkout.commit, second);
     let action = |kind: &str| report.applied.iter().find(|a| a.object.kind == kind).unwrap().action;
-    assert_eq!((action("ConfigMap"), action("Deployment"), action("Service")), (Action::Configured, Action::Configured, Action::Unchanged));
+    assert_eq!(
+        (action("ConfigMap"), action("Deployment"), action("Service")),
+        (Action::Configured, Action::Configured, Action::Unchanged)
+    );
     assert_eq!(config_maps.get("web-config").await.unwrap().data.unwrap()["greeting"], "bonjour");
     let deploy = deployments.get("web").await.unwrap();
     assert_eq!(spec_of(&deploy).replicas, Some(3));
@@ -80,7 +92,15 @@ async fn malformed_yaml_names_file_and_line_and_applies_nothing() {
     let Some(server) = target.server_or_skip("malformed_yaml_names_file_and_line_and_applies_nothing") else { return };
     let engine = TestEngine::new();
 
-    let error = engine.engine.sync(&app("web", &repo, &head, "apps/web", "  destination: {namespace: default}\n"), server.client(), &SyncOptions::default()).await.unwrap_err();
+    let error = engine
+        .engine
+        .sync(
+            &app("web", &repo, &head, "apps/web", "  destination: {namespace: default}\n"),
+            server.client(),
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap_err();
     let message = format!("{error:#}");
     assert!(message.contains("render failed"), "{message}");
     assert!(message.contains("builtin:yaml"), "{message}");
@@ -98,7 +118,11 @@ async fn empty_render_is_refused_not_applied() {
     let target = test_target().await;
     let Some(server) = target.server_or_skip("empty_render_is_refused_not_applied") else { return };
     let engine = TestEngine::new();
-    let error = engine.engine.sync(&app("empty", &repo, &head, "apps/empty", ""), server.client(), &SyncOptions::default()).await.unwrap_err();
+    let error = engine
+        .engine
+        .sync(&app("empty", &repo, &head, "apps/empty", ""), server.client(), &SyncOptions::default())
+        .await
+        .unwrap_err();
     assert!(format!("{error:#}").contains("render produced no objects"), "{error:#}");
     assert_eq!(server.write_count(), 0);
 }
