@@ -5,8 +5,8 @@
 //!   check CI runs: formatting, clippy with `-D warnings` (engine and guest
 //!   workspaces), the engine's tests, and the guests' native tests (which
 //!   include the kustomize conformance corpus).
-//! - `plugins`: rebuilds the bundled plugins in release mode and refreshes
-//!   the committed copies in `plugins/dist/`.
+//! - `plugins`: rebuilds the guest components (as the tests do) and refreshes
+//!   the committed copies of the bundled plugins in `plugins/dist/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -52,19 +52,15 @@ fn test() -> Result<(), String> {
 
 fn plugins() -> Result<(), String> {
     ensure_wasm_target()?;
-    let guests = root().join("plugins");
-    let target_dir = guests.join("target");
-    let mut args = vec!["build", "--release", "--target", WASM_TARGET, "--target-dir"];
-    let target_arg = target_dir.display().to_string();
-    args.push(&target_arg);
-    for package in BUNDLED {
-        args.extend(["-p", package]);
-    }
-    step("build bundled plugins", cargo(&guests, &args))?;
+    let root = root();
+    // tests/artifacts/build.rs builds every guest (path-independent flags);
+    // the committed copies are exactly what the test suite runs.
+    step("build the guest components", cargo(&root, &["build", "--package", "capstan-test-artifacts"]))?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let built = target_dir.join("guests").join(WASM_TARGET).join("release");
     for package in BUNDLED {
         let file = format!("{}.wasm", package.replace('-', "_"));
-        let from = target_dir.join(WASM_TARGET).join("release").join(&file);
-        let to = guests.join("dist").join(&file);
+        let (from, to) = (built.join(&file), root.join("plugins/dist").join(&file));
         std::fs::copy(&from, &to).map_err(|e| format!("failed to copy {} to {}: {e}", from.display(), to.display()))?;
         println!("updated {}", to.display());
     }
