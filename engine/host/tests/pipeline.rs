@@ -56,16 +56,6 @@ fn run(f: &Fixture, spec: &str) -> Result<capstan_host::Rendered, Error> {
     pipeline.run(&f.host, &call, Path::new("/"))
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
-
 #[test]
 fn renderer_then_transformer_then_passing_policy() {
     let f = fixture();
@@ -119,7 +109,7 @@ fn a_stage_of_the_wrong_world_is_named() {
     let error = run(&f, &spec).unwrap_err();
     let plugin = Path::new(GUESTS).join("capstan_test_trivial.wasm").display().to_string();
     assert_eq!(
-        chain(&error),
+        format!("{:#}", anyhow::Error::new(error)),
         format!(
             "render[1] ({plugin}) failed: plugin {plugin}: is a renderer plugin, but this stage needs a transformer (exporting capstan:plugin/transform@0.1.0)"
         )
@@ -132,7 +122,7 @@ fn a_wrong_digest_is_refused_before_compiling() {
     let path = Path::new(GUESTS).join("capstan_test_trivial.wasm");
     let wrong = format!("sha256:{}", "0".repeat(64));
     let spec = format!("  render:\n  - {{plugin: {}, digest: \"{wrong}\"}}\n", path.display());
-    let error = chain(&run(&f, &spec).unwrap_err());
+    let error = format!("{:#}", anyhow::Error::new(run(&f, &spec).unwrap_err()));
     assert!(
         error.starts_with(&format!(
             "render[0] ({0}) failed: plugin {0}: digest mismatch: expected {wrong}, found sha256:",
@@ -142,7 +132,7 @@ fn a_wrong_digest_is_refused_before_compiling() {
     );
     let spec = format!("  render:\n  - {{plugin: {}}}\n", path.display());
     assert_eq!(
-        chain(&run(&f, &spec).unwrap_err()),
+        format!("{:#}", anyhow::Error::new(run(&f, &spec).unwrap_err())),
         format!(
             "render[0] ({0}) failed: plugin {0}: a `digest: sha256:<hex>` is required for plugins that are not builtin",
             path.display()
@@ -154,16 +144,16 @@ fn a_wrong_digest_is_refused_before_compiling() {
 fn spec_limits_reach_the_leash() {
     let f = fixture();
     let spec = format!("  render:\n  - {}\n  limits: {{timeout: 50ms}}\n", stage("spin", ""));
-    let error = chain(&run(&f, &spec).unwrap_err());
+    let error = format!("{:#}", anyhow::Error::new(run(&f, &spec).unwrap_err()));
     assert!(error.ends_with("deadline exceeded: stopped after 50ms"), "{error}");
     let spec = format!("  render:\n  - {}\n  limits: {{maxObjects: 1}}\n", stage("trivial", ""));
     assert_eq!(run(&f, &spec).unwrap().objects.len(), 1);
-    let error = chain(&run(&f, "  limits: {maxObjects: 1}\n").unwrap_err());
+    let error = format!("{:#}", anyhow::Error::new(run(&f, "  limits: {maxObjects: 1}\n").unwrap_err()));
     assert_eq!(
         error,
         "render[0] (builtin:yaml) failed: plugin builtin:yaml: output rejected: 2 objects, over the cap of 1"
     );
-    let error = chain(&run(&f, "  limits: {memory: 2Gi}\n").unwrap_err());
+    let error = format!("{:#}", anyhow::Error::new(run(&f, "  limits: {memory: 2Gi}\n").unwrap_err()));
     assert_eq!(
         error,
         "failed to read the plugin limits: invalid `spec.limits.memory`: \"2Gi\": must be between 1Mi and 1024Mi"

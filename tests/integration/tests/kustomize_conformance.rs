@@ -67,18 +67,7 @@ fn sandboxed(host: &PluginHost, plugin: &capstan_host::Plugin, case: &Case) -> R
     };
     host.render(plugin, &call, &Limits::default())
         .map(|out| out.objects.into_iter().map(|o| o.into_value()).collect())
-        .map_err(|e| chain(&e))
-}
-
-/// The error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
+        .map_err(|e| format!("{:#}", anyhow::Error::new(e)))
 }
 
 /// Drops ` (os error N)`: WASI and Linux number errno differently.
@@ -97,7 +86,6 @@ fn component_renders_every_corpus_case_like_the_library() {
     let host = PluginHost::new(HostConfig {
         cache_dir: None,
         builtins: Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR)),
-        ..HostConfig::default()
     })
     .unwrap();
     let plugin = host.load("builtin:kustomize", None, Path::new(".")).unwrap();

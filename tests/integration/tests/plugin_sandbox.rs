@@ -62,21 +62,10 @@ fn render(program: &str, params: Value, limits: &Limits) -> Result<Rendered, cap
     host().render(&plugin(program), &call(&params), limits)
 }
 
-/// The error and its causes, one line.
-fn error_text(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
-
 fn render_error(program: &str, params: Value, limits: &Limits) -> String {
     let error = render(program, params, limits).expect_err("the call must fail");
     assert_still_serves_normal_plugins();
-    error_text(&error)
+    format!("{:#}", anyhow::Error::new(error))
 }
 
 /// The host is intact after a failed call: a normal plugin renders fine.
