@@ -136,19 +136,3 @@ fn a_small_overlay_renders() {
     assert_eq!(names, ["p-cm", "p-gen-4h2mbtbbt6"]);
     assert!(out.iter().all(|o| o["metadata"]["namespace"] == "ns"));
 }
-
-/// Renders `KUSTOMIZE_RUN` under the root `KUSTOMIZE_DIR` (a directory of
-/// the host) and prints the objects
-/// as JSON lines: a helper for comparing ad-hoc trees with `kubectl
-/// kustomize` (`cargo test --test errors -- --ignored --nocapture render_dir`).
-#[test]
-#[ignore]
-fn render_dir() {
-    let dir = std::env::var("KUSTOMIZE_DIR").expect("KUSTOMIZE_DIR");
-    let run = std::env::var("KUSTOMIZE_RUN").unwrap_or_default();
-    let fs = capstan_kustomize::DirFs::new(&dir);
-    match build(&fs, Path::new(&run), &Options::default()) {
-        Ok(objs) => objs.iter().for_each(|o| println!("OBJ {o}")),
-        Err(e) => println!("ERR {}", chain(&e)),
-    }
-}

@@ -8,7 +8,7 @@
 //! parameters arrive as a typed, deserialised struct, objects leave as
 //! `serde_json::Value`s, and errors are the WIT `error` variant.
 //!
-//! ```ignore
+//! ```no_run
 //! struct Hello;
 //! impl capstan_plugin::Renderer for Hello {
 //!     type Params = serde_json::Value;
