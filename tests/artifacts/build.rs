@@ -40,12 +40,18 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    println!("cargo:rerun-if-env-changed=CAPSTAN_GUEST_TOOLCHAIN");
+    let debian = std::env::var("CAPSTAN_GUEST_TOOLCHAIN").is_ok_and(|v| v == "debian");
+    let mut rustflags = remap_flags(&root);
+    let mut cmd = if debian {
+        debian_cargo(&mut rustflags)
+    } else {
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    };
     cmd.current_dir(&guests)
         .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(&target_dir)
-        .env("RUSTFLAGS", remap_flags(&root));
+        .env("RUSTFLAGS", rustflags);
     for guest in GUESTS {
         cmd.args(["-p", guest]);
     }
@@ -87,6 +93,20 @@ fn main() {
     }
     consts.push_str(&foreach_program());
     std::fs::write(out_dir.join("artifacts.rs"), consts).unwrap();
+}
+
+/// Debian's route when rustup has no wasm32-wasip2 (`cargo xtask test`
+/// installs `rustc-web cargo-web rust-web-src lld-19 wasi-libc`): its cargo
+/// and rustc, the standard library built from source, Debian's wasi-libc.
+fn debian_cargo(rustflags: &mut String) -> Command {
+    rustflags.push_str(" -L /usr/lib/wasm32-wasi -C link-self-contained=no");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut cmd = Command::new("/usr/bin/cargo");
+    cmd.arg("-Zbuild-std=std,panic_abort")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("PATH", format!("/usr/lib/llvm-19/bin:{path}"));
+    cmd
 }
 
 /// Paths in panics and debug info would make the bytes depend on where the

@@ -1,7 +1,8 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
 //! - `test`: installs what the tests need on a fresh machine (the
-//!   `wasm32-wasip2` target, via rustup or Debian's packages), then runs every
+//!   `wasm32-wasip2` target via rustup, or else Debian's `rustc-web`
+//!   toolchain, which the guest build then uses with `-Zbuild-std`), then runs every
 //!   check CI runs: formatting, clippy with `-D warnings` (engine and guest
 //!   workspaces), the engine's tests, and the guests' native tests (which
 //!   include the kustomize conformance corpus).
@@ -36,28 +37,35 @@ fn root() -> PathBuf {
 }
 
 fn test() -> Result<(), String> {
-    ensure_wasm_target()?;
+    let route = ensure_wasm_target()?;
     let root = root();
     let guests = root.join("plugins");
-    step("format (engine)", cargo(&root, &["fmt", "--all", "--", "--check"]))?;
-    step("format (guests)", cargo(&guests, &["fmt", "--all", "--", "--check"]))?;
-    step("clippy (engine)", cargo(&root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    step(
-        "clippy (guests)",
-        cargo(&guests, &["clippy", "--workspace", "--all-targets", "--target", WASM_TARGET, "--", "-D", "warnings"]),
-    )?;
+    step("format (engine)", cargo(&root, &["fmt", "--all", "--", "--check"], route))?;
+    step("format (guests)", cargo(&guests, &["fmt", "--all", "--", "--check"], route))?;
+    step("clippy (engine)", cargo(&root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], route))?;
+    match route {
+        WasmRoute::Rustup => step(
+            "clippy (guests)",
+            cargo(
+                &guests,
+                &["clippy", "--workspace", "--all-targets", "--target", WASM_TARGET, "--", "-D", "warnings"],
+                route,
+            ),
+        )?,
+        WasmRoute::Debian => println!("skipping clippy on the guests: Debian's wasm toolchain has no clippy"),
+    }
     // The test programs under tests/programs are wasm-only (they trap on purpose).
     let native_tests = ["test", "--workspace", "--release", "--exclude", "capstan-test-*"];
-    step("tests (guests, native)", cargo(&guests, &native_tests))?;
-    step("tests (engine)", cargo(&root, &["test", "--workspace"]))
+    step("tests (guests, native)", cargo(&guests, &native_tests, route))?;
+    step("tests (engine)", cargo(&root, &["test", "--workspace"], route))
 }
 
 fn plugins() -> Result<(), String> {
-    ensure_wasm_target()?;
+    let route = ensure_wasm_target()?;
     let root = root();
     // tests/artifacts/build.rs builds every guest (path-independent flags);
     // the committed copies are exactly what the test suite runs.
-    step("build the guest components", cargo(&root, &["build", "--package", "capstan-test-artifacts"]))?;
+    step("build the guest components", cargo(&root, &["build", "--package", "capstan-test-artifacts"], route))?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let built = target_dir.join("guests").join(WASM_TARGET).join("release");
     for package in BUNDLED {
@@ -69,26 +77,40 @@ fn plugins() -> Result<(), String> {
     Ok(())
 }
 
-/// Installs the wasm32-wasip2 standard library if rustup can; otherwise
-/// says how to get it from Debian's packages.
-fn ensure_wasm_target() -> Result<(), String> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
-        Ok(_) => step(
-            "install the wasm32-wasip2 target",
-            Command::new("rustup").args(["target", "add", WASM_TARGET]).status(),
-        ),
-        Err(_) => Err(format!(
-            "rustup not found: install the {WASM_TARGET} target another way (Debian: apt-get install rustc-web cargo-web rust-web-src lld-19 wasi-libc; see README)"
-        )),
-    }
+/// Where the wasm32-wasip2 standard library comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WasmRoute {
+    /// rustup's `wasm32-wasip2` target.
+    Rustup,
+    /// Debian's `rustc-web` toolchain with `-Zbuild-std` (when rustup cannot).
+    Debian,
 }
 
-fn cargo(dir: &Path, args: &[&str]) -> std::io::Result<std::process::ExitStatus> {
+/// Installs the wasm32-wasip2 target with rustup, or else Debian's wasm
+/// toolchain (tests/artifacts/build.rs then builds the guests with it).
+fn ensure_wasm_target() -> Result<WasmRoute, String> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if installed.is_ok_and(|out| String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET)) {
+        return Ok(WasmRoute::Rustup);
+    }
+    if Command::new("rustup").args(["target", "add", WASM_TARGET]).status().is_ok_and(|s| s.success()) {
+        return Ok(WasmRoute::Rustup);
+    }
+    println!("rustup cannot provide {WASM_TARGET}: falling back to Debian's wasm toolchain");
+    step("apt-get update", Command::new("apt-get").args(["update", "-q"]).status())?;
+    let packages = ["install", "-y", "-q", "rustc-web", "cargo-web", "rust-web-src", "lld-19", "wasi-libc"];
+    step("install Debian's wasm toolchain", Command::new("apt-get").args(packages).status())?;
+    Ok(WasmRoute::Debian)
+}
+
+fn cargo(dir: &Path, args: &[&str], route: WasmRoute) -> std::io::Result<std::process::ExitStatus> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     println!("$ (cd {} && cargo {})", dir.display(), args.join(" "));
-    Command::new(cargo).args(args).current_dir(dir).status()
+    let mut command = Command::new(cargo);
+    if route == WasmRoute::Debian {
+        command.env("CAPSTAN_GUEST_TOOLCHAIN", "debian");
+    }
+    command.args(args).current_dir(dir).status()
 }
 
 fn step(name: &str, status: std::io::Result<std::process::ExitStatus>) -> Result<(), String> {
