@@ -15,7 +15,6 @@ use anyhow::{Context, Result, bail};
 use capstan_host::Builtins;
 use capstan_source::hydrate;
 use capstan_types::Object;
-use sha2::{Digest, Sha256};
 
 use crate::{AppFile, Engine, RenderOutput};
 
@@ -117,13 +116,13 @@ fn message(file: &AppFile, render: &RenderOutput, builtins: &Builtins) -> Result
     let mut text = format!(
         "capstan hydrate: {} at {}\n\nSource-Repo: {}\nSource-Revision: {}\nSource-Commit: {commit}\n",
         file.app.metadata.name,
-        &commit[..commit.len().min(12)],
+        crate::engine::short(commit),
         source.repo_url,
         source.revision
     );
     for stage in &render.stages {
         text.push_str(&format!(
-            "Plugin: {} sha256:{}\n",
+            "Plugin: {} {}\n",
             stage.plugin,
             plugin_digest(&stage.plugin, stage.digest.as_deref(), builtins)?
         ));
@@ -135,9 +134,9 @@ fn message(file: &AppFile, render: &RenderOutput, builtins: &Builtins) -> Result
 /// plugin only ran because its bytes matched its pinned digest.
 fn plugin_digest(plugin: &str, pinned: Option<&str>, builtins: &Builtins) -> Result<String> {
     match plugin.strip_prefix("builtin:") {
-        Some(name) => Ok(hex::encode(Sha256::digest(builtins.get(name)?))),
+        Some(name) => Ok(capstan_host::sha256_digest(&builtins.get(name)?)),
         None => pinned
-            .map(|d| d.trim_start_matches("sha256:").to_owned())
+            .map(|d| format!("sha256:{}", d.trim_start_matches("sha256:")))
             .with_context(|| format!("plugin {plugin} ran without a pinned digest")),
     }
 }
