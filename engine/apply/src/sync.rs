@@ -9,6 +9,7 @@
 //! nothing it created becomes an orphan the next prune cannot see.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use capstan_plan::prune::protection;
@@ -53,16 +54,22 @@ pub struct SyncOptions {
 
 /// Whether a live object lets the next wave start: `Ok(true)` ready,
 /// `Ok(false)` not yet, `Err(reason)` failed (the sync stops).
-pub type ReadyCheck = fn(&serde_json::Value) -> std::result::Result<bool, String>;
+pub type ReadyCheck = Arc<dyn Fn(&serde_json::Value) -> std::result::Result<bool, String> + Send + Sync>;
 
 /// The wait between waves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct WaveGate {
     /// Judges each object of the finished wave (the health stage's
     /// assessment in practice; apply does not depend on health).
     pub ready: ReadyCheck,
     /// Longest wait for one wave.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for WaveGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaveGate").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
 }
 
 impl SyncOptions {
@@ -238,7 +245,7 @@ impl Syncer {
         for applied in wave {
             loop {
                 let live = self.applier.get(&applied.object).await?;
-                let verdict = live.as_ref().map_or(Ok(false), gate.ready);
+                let verdict = live.as_ref().map_or(Ok(false), |live| (gate.ready)(live));
                 match verdict {
                     Ok(true) => break,
                     Err(reason) => return Err(Error::WaveFailed { object: applied.object.clone(), reason }),

@@ -1,11 +1,12 @@
 //! Glue from an Application to the apply stage: options, health of the
 //! synced objects, and `sync --wait`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use capstan_apply::{Action, Applied, Applier, ApplyOptions, RetryPolicy, WaveGate};
-pub use capstan_health::{Assessment, Health};
+pub use capstan_health::{Assessment, Assessor, Health};
 use capstan_plan::{IgnoreRules, PruneOptions};
 use capstan_types::Application;
 
@@ -47,20 +48,28 @@ fn retry_policy(app: &Application) -> RetryPolicy {
     }
 }
 
-/// Sync options of an Application at `revision`.
-pub fn sync_options(app: &Application, revision: &str, options: &SyncOptions) -> Result<capstan_apply::SyncOptions> {
+/// Sync options of an Application at `revision`; waves wait for `assessor`.
+pub fn sync_options(
+    app: &Application,
+    revision: &str,
+    options: &SyncOptions,
+    assessor: &Arc<Assessor>,
+) -> Result<capstan_apply::SyncOptions> {
     let mut out = capstan_apply::SyncOptions::new(&app.metadata.name, revision, &inventory_namespace(app));
     out.apply = apply_options(app, options.dry_run)?;
     out.create_namespace = app.spec.sync.create_namespace;
     out.prune = options.prune;
     out.prune_options = PruneOptions { confirmed: options.confirm_prune, ..PruneOptions::default() };
-    out.wave_gate = options.wave_timeout.map(|timeout| WaveGate { ready: healthy, timeout });
+    out.wave_gate = options.wave_timeout.map(|timeout| {
+        let assessor = assessor.clone();
+        WaveGate { ready: Arc::new(move |live| healthy(&assessor, live)), timeout }
+    });
     Ok(out)
 }
 
 /// The wave gate's check: Healthy passes, Degraded fails, the rest waits.
-fn healthy(live: &serde_json::Value) -> std::result::Result<bool, String> {
-    let assessment = capstan_health::assess(Some(live));
+fn healthy(assessor: &Assessor, live: &serde_json::Value) -> std::result::Result<bool, String> {
+    let assessment = assessor.assess(Some(live));
     match assessment.health {
         Health::Healthy => Ok(true),
         Health::Degraded => Err(assessment.message),
@@ -69,12 +78,12 @@ fn healthy(live: &serde_json::Value) -> std::result::Result<bool, String> {
 }
 
 /// Health of each object a sync applied (pruned and skipped ones have none).
-pub fn health_of(applied: &[Applied]) -> Vec<Option<Assessment>> {
+pub fn health_of(assessor: &Assessor, applied: &[Applied]) -> Vec<Option<Assessment>> {
     applied
         .iter()
         .map(|a| match a.action {
             Action::Pruned | Action::PruneSkipped => None,
-            _ => Some(capstan_health::assess(a.live.as_ref())),
+            _ => Some(assessor.assess(a.live.as_ref())),
         })
         .collect()
 }
@@ -83,6 +92,7 @@ pub fn health_of(applied: &[Applied]) -> Vec<Option<Assessment>> {
 /// `progress` hears each round's aggregate and the objects not healthy yet.
 /// Returns the final assessments.
 pub async fn wait_healthy(
+    assessor: &Assessor,
     applier: &Applier,
     applied: &mut [Applied],
     timeout: Duration,
@@ -94,7 +104,7 @@ pub async fn wait_healthy(
         for a in applied.iter_mut().filter(|a| !matches!(a.action, Action::Pruned | Action::PruneSkipped)) {
             a.live = applier.get(&a.object).await.with_context(|| format!("failed to read {}", a.object))?;
         }
-        let health = health_of(applied);
+        let health = health_of(assessor, applied);
         let pending: Vec<(String, Assessment)> = applied
             .iter()
             .zip(&health)

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use capstan_apply::{Applied, HookRun, Syncer};
+use capstan_health::{Assessor, Check};
 use capstan_host::pipeline::Pipeline;
-use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered};
+use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered, World};
 use capstan_source::{Checkout, Credentials, Source};
-use capstan_types::{Application, PluginStage};
+use capstan_types::{Application, HealthCheck, Object, PluginStage};
 
 /// An Application read from a file, with the directory relative paths start from.
 #[derive(Debug, Clone)]
@@ -87,6 +88,8 @@ pub struct SyncReport {
     pub applied: Vec<Applied>,
     /// The hooks that ran, in order.
     pub hooks: Vec<HookRun>,
+    /// The Application's health rules (its health plugins first).
+    pub assessor: Arc<Assessor>,
 }
 
 /// Runs the stages of a reconcile. Cloning is cheap: clones share the
@@ -148,6 +151,7 @@ impl Engine {
     /// applied unless the whole render succeeded and produced objects.
     pub async fn sync(&self, file: &AppFile, client: kube::Client, options: &SyncOptions) -> Result<SyncReport> {
         let render = self.render_async(file).await?;
+        let assessor = self.assessor_async(file).await?;
         let app = &file.app;
         if render.rendered.objects.is_empty() {
             bail!(
@@ -156,12 +160,59 @@ impl Engine {
                 short(&render.checkout.commit)
             );
         }
-        let syncer = Syncer::new(client, crate::apply::sync_options(app, &render.checkout.commit, options)?);
+        let sync_options = crate::apply::sync_options(app, &render.checkout.commit, options, &assessor)?;
+        let syncer = Syncer::new(client, sync_options);
         let plan = capstan_plan::Plan::new(render.rendered.objects.clone())
             .with_context(|| format!("application {}: plan failed", app.metadata.name))?;
         let result =
             syncer.sync(&plan).await.with_context(|| format!("application {}: sync failed", app.metadata.name))?;
-        Ok(SyncReport { render, applied: result.applied, hooks: result.hooks })
+        Ok(SyncReport { render, applied: result.applied, hooks: result.hooks, assessor })
+    }
+
+    /// [`Engine::assessor`] on a blocking thread (loading may compile).
+    pub async fn assessor_async(&self, file: &AppFile) -> Result<Arc<Assessor>> {
+        let (engine, file) = (self.clone(), file.clone());
+        tokio::task::spawn_blocking(move || engine.assessor(&file).map(Arc::new)).await?
+    }
+
+    /// The Application's health rules: its `spec.health` plugins, loaded
+    /// and checked to be health plugins, in front of the built-in rules.
+    pub fn assessor(&self, file: &AppFile) -> Result<Assessor> {
+        let app = &file.app;
+        let limits = match &app.spec.limits {
+            Some(overrides) => self.limits.with_overrides(overrides)?,
+            None => self.limits,
+        };
+        app.spec.health.iter().try_fold(Assessor::default(), |assessor, check| {
+            let plugin = self
+                .health_check(check, &file.base_dir, limits)
+                .with_context(|| format!("application {}: spec.health plugin {}", app.metadata.name, check.plugin))?;
+            Ok(assessor.with_check(&check.kinds, &check.plugin, plugin))
+        })
+    }
+
+    fn health_check(&self, check: &HealthCheck, base_dir: &Path, limits: Limits) -> Result<Check> {
+        let plugin = self.host.load(&check.plugin, check.digest.as_deref(), base_dir)?;
+        if plugin.world() != World::Health {
+            bail!("is a {} plugin, not a health plugin (exporting capstan:plugin/assess)", plugin.world());
+        }
+        let (host, params) = (self.host.clone(), check.params.clone());
+        Ok(Box::new(move |live| {
+            let object = Object::new(live.clone()).map_err(|e| e.to_string())?;
+            let verdict = host.assess(&plugin, &object, &params, &limits).map_err(|e| format!("{e:#}"))?;
+            Ok(capstan_health::Assessment::new(health(verdict.health), verdict.message))
+        }))
+    }
+}
+
+/// The health stage's verdict for a health plugin's.
+fn health(verdict: capstan_host::Health) -> capstan_health::Health {
+    match verdict {
+        capstan_host::Health::Healthy => capstan_health::Health::Healthy,
+        capstan_host::Health::Progressing => capstan_health::Health::Progressing,
+        capstan_host::Health::Degraded => capstan_health::Health::Degraded,
+        capstan_host::Health::Missing => capstan_health::Health::Missing,
+        capstan_host::Health::Unknown => capstan_health::Health::Unknown,
     }
 }
 

@@ -53,9 +53,9 @@ async fn sync_and_report(
         Some(timeout) if !options.dry_run => {
             let applier = Applier::new(cluster.client(), apply_options(&app.app, false)?);
             eprintln!("Waiting up to {timeout:?} for the application to be healthy…");
-            wait_healthy(&applier, &mut report.applied, timeout, progress).await?
+            wait_healthy(&report.assessor, &applier, &mut report.applied, timeout, progress).await?
         }
-        _ => health_of(&report.applied),
+        _ => health_of(&report.assessor, &report.applied),
     };
     print!("{}", sync_table(&report.applied, &health));
     for run in &report.hooks {

@@ -7,9 +7,13 @@
 //! `observedGeneration` behind `metadata.generation` is Progressing, a
 //! `Ready` (or `Available`) condition decides, `Stalled=True` is Degraded,
 //! no status at all is Healthy (nothing reports otherwise). [`aggregate`]
-//! folds object health into the Application's.
+//! folds object health into the Application's; [`Assessor`] puts custom
+//! checks (health plugins) in front of the built-in rules.
 
 mod builtin;
+mod custom;
+
+pub use custom::{Assessor, Check};
 
 use serde_json::Value;
 
@@ -50,7 +54,8 @@ pub struct Assessment {
 }
 
 impl Assessment {
-    pub(crate) fn new(health: Health, message: impl Into<String>) -> Self {
+    /// A verdict with its reason.
+    pub fn new(health: Health, message: impl Into<String>) -> Self {
         Self { health, message: message.into() }
     }
 
@@ -65,10 +70,15 @@ pub fn assess(live: Option<&Value>) -> Assessment {
     if object.pointer("/metadata/deletionTimestamp").is_some() {
         return Assessment::new(Health::Progressing, "being deleted");
     }
+    let (group, kind) = group_kind(object);
+    builtin::assess(group, kind, object).unwrap_or_else(|| kstatus(object))
+}
+
+/// API group (empty for the core group) and kind of an object.
+fn group_kind(object: &Value) -> (&str, &str) {
     let group =
         object.get("apiVersion").and_then(Value::as_str).unwrap_or_default().rsplit_once('/').map_or("", |(g, _)| g);
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
-    builtin::assess(group, kind, object).unwrap_or_else(|| kstatus(object))
+    (group, object.get("kind").and_then(Value::as_str).unwrap_or_default())
 }
 
 /// The Application's health: the worst of its objects' (Healthy when empty).

@@ -82,6 +82,11 @@ pub struct Spec {
     /// Validators that check the final objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy: Vec<PluginStage>,
+    /// Health checks as plugins, for kinds the built-in rules judge wrongly
+    /// or not at all (Argo CD's custom health checks); the first whose
+    /// `kinds` match an object decides its health.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthCheck>,
     /// Where the objects go.
     #[serde(default)]
     pub destination: Destination,
@@ -194,6 +199,23 @@ pub struct PluginStage {
     pub enforcement: Option<Enforcement>,
 }
 
+/// A health plugin and the kinds it judges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthCheck {
+    /// `GROUP/KIND` patterns: `apps/Deployment`, `/ConfigMap` for the core
+    /// group, `*` for any group or kind, `*.example.com/*` for a group suffix.
+    pub kinds: Vec<String>,
+    /// `builtin:NAME`, or a path or URL of a component of world `health`.
+    pub plugin: String,
+    /// `sha256:HEX`, required for anything but `builtin:` plugins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Parameters passed to the plugin as JSON.
+    #[serde(default, rename = "with", skip_serializing_if = "Value::is_null")]
+    pub params: Value,
+}
+
 /// How a policy's errors are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -287,7 +309,22 @@ impl Application {
         {
             return Err(invalid("spec.destination.namespace", format!("{ns:?} is not a DNS-1123 label")));
         }
-        Ok(())
+        self.spec.health.iter().try_for_each(HealthCheck::validate)
+    }
+}
+
+impl HealthCheck {
+    fn validate(&self) -> Result<(), Error> {
+        if self.kinds.is_empty() {
+            return Err(invalid("spec.health.kinds", format!("plugin {}: list at least one GROUP/KIND", self.plugin)));
+        }
+        match self.kinds.iter().find(|kind| kind.split('/').count() != 2 || kind.ends_with('/')) {
+            Some(kind) => Err(invalid(
+                "spec.health.kinds",
+                format!("plugin {}: {kind:?} is not GROUP/KIND (`/ConfigMap` for the core group)", self.plugin),
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -325,5 +362,15 @@ mod tests {
         assert!(Application::from_yaml(&escape).unwrap_err().to_string().contains("spec.source.path"));
         let kind = APP.replace("kind: Application", "kind: Deployment");
         assert!(Application::from_yaml(&kind).unwrap_err().to_string().contains("not a Capstan Application"));
+    }
+
+    #[test]
+    fn health_checks_need_group_slash_kind() {
+        let with = |kinds: &str| format!("{APP}  health:\n  - {{kinds: {kinds}, plugin: builtin:x}}\n");
+        assert_eq!(Application::from_yaml(&with("[example.com/Widget, /ConfigMap]")).unwrap().spec.health.len(), 1);
+        for bad in ["[]", "[Widget]", "[example.com/]", "[a/b/c]"] {
+            let error = Application::from_yaml(&with(bad)).unwrap_err().to_string();
+            assert!(error.contains("spec.health.kinds") && error.contains("builtin:x"), "{bad}: {error}");
+        }
     }
 }

@@ -98,6 +98,14 @@ impl Default for TestEngine {
     }
 }
 
+/// `{plugin: <test program path>, digest: <its sha256>, with: <with>}`: a
+/// test program as a pipeline stage, pinned by digest.
+pub fn program_stage(program: &str, with: &str) -> String {
+    let path = Path::new(capstan_test_artifacts::GUEST_DIR).join(format!("capstan_test_{program}.wasm"));
+    let digest = capstan_host::sha256_digest(&std::fs::read(&path).expect("test program is built"));
+    format!("{{plugin: {}, digest: \"{digest}\", with: {with}}}", path.display())
+}
+
 /// An Application for `repo` at `revision`, from YAML `spec` lines below `source`.
 pub fn app(name: &str, repo: &GitRepo, revision: &str, path: &str, extra_spec: &str) -> AppFile {
     let text = format!(

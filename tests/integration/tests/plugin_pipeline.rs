@@ -2,20 +2,11 @@
 //! sync before anything reaches the API server; a transformer stage that
 //! fixes the objects lets the same sync through.
 
-use std::path::Path;
-
 use capstan::SyncOptions;
 use capstan_apiserver::test_target;
-use capstan_integration::{GitRepo, TestEngine, app};
+use capstan_integration::{GitRepo, TestEngine, app, program_stage as stage};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-
-/// `{plugin: <test program path>, digest: <its sha256>, with: <with>}`.
-fn stage(program: &str, with: &str) -> String {
-    let path = Path::new(capstan_test_artifacts::GUEST_DIR).join(format!("capstan_test_{program}.wasm"));
-    let digest = capstan_host::sha256_digest(&std::fs::read(&path).unwrap());
-    format!("{{plugin: {}, digest: \"{digest}\", with: {with}}}", path.display())
-}
 
 #[tokio::test]
 async fn deny_policy_applies_nothing_and_a_transformer_fixes_it() {
