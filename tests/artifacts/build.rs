@@ -1,33 +1,32 @@
-//! Builds the guests of `plugins/Cargo.toml` listed in [`GUESTS`] (bundled
+//! Builds the guests of `plugins/Cargo.toml` listed by [`guests`] (bundled
 //! plugins and `tests/programs/*`) for wasm32-wasip2 in one cargo invocation, and emits
 //! their paths as constants, so tests use components built from this tree.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The guest packages the test suite uses: bundled plugins, then test programs.
-const GUESTS: &[&str] = &[
-    "capstan-yaml",
-    "capstan-kustomize",
-    "capstan-test-trivial",
-    "capstan-test-spin",
-    "capstan-test-hog",
-    "capstan-test-panic",
-    "capstan-test-trap",
-    "capstan-test-fs",
-    "capstan-test-env",
-    "capstan-test-socket",
-    "capstan-test-giant",
-    "capstan-test-garbage",
-    "capstan-test-labels",
-    "capstan-test-policy",
-    "capstan-test-health",
-];
+/// The guest packages the test suite uses: the bundled plugins (one per
+/// `plugins/dist/capstan_<name>.wasm`, package `capstan-<name>`), then the
+/// test programs (one per `tests/programs/<name>/`, package `capstan-test-<name>`).
+fn guests(root: &Path) -> Vec<String> {
+    let names = |dir: &str, name: fn(&str) -> Option<&str>| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap_or_else(|e| panic!("failed to read {dir}: {e}"))
+            .flatten()
+            .filter_map(|entry| name(entry.file_name().to_str()?).map(|n| n.replace('_', "-")))
+            .collect();
+        names.sort();
+        names
+    };
+    let bundled = names("plugins/dist", |f| f.strip_prefix("capstan_")?.strip_suffix(".wasm"));
+    let programs = names("tests/programs", |f| Some(f));
+    bundled.iter().map(|n| format!("capstan-{n}")).chain(programs.iter().map(|n| format!("capstan-test-{n}"))).collect()
+}
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let guests = root.join("plugins");
+    let workspace = root.join("plugins");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     // Own target dir (the outer cargo holds the lock on its own), beside the
     // outer one (OUT_DIR is TARGET/PROFILE/build/PKG-HASH/out) so that
@@ -48,11 +47,12 @@ fn main() {
     } else {
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
     };
-    cmd.current_dir(&guests)
+    cmd.current_dir(&workspace)
         .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(&target_dir)
         .env("RUSTFLAGS", rustflags);
-    for guest in GUESTS {
+    let packages = guests(&root);
+    for guest in &packages {
         cmd.args(["-p", guest]);
     }
     // The outer build's settings (clippy wrapper, its flags) must not leak in.
@@ -91,7 +91,7 @@ fn main() {
             path.display().to_string()
         ));
     }
-    consts.push_str(&foreach_program());
+    consts.push_str(&foreach_program(&packages));
     std::fs::write(out_dir.join("artifacts.rs"), consts).unwrap();
 }
 
@@ -123,8 +123,8 @@ fn remap_flags(root: &Path) -> String {
 
 /// `foreach_program!(m)` calls `m!(name)` for every test program
 /// (`capstan-test-<name>`), so a suite can require a test per program.
-fn foreach_program() -> String {
-    let names: Vec<String> = GUESTS
+fn foreach_program(guests: &[String]) -> String {
+    let names: Vec<String> = guests
         .iter()
         .filter_map(|g| g.strip_prefix("capstan-test-"))
         .map(|n| format!("$mac!({});", n.replace('-', "_")))

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// Guest packages whose release components are committed under `plugins/dist/`.
-const BUNDLED: &[&str] = &["capstan-yaml", "capstan-kustomize"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> ExitCode {
@@ -68,9 +67,12 @@ fn plugins() -> Result<(), String> {
     step("build the guest components", cargo(&root, &["build", "--package", "capstan-test-artifacts"], route))?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let built = target_dir.join("guests").join(WASM_TARGET).join("release");
-    for package in BUNDLED {
-        let file = format!("{}.wasm", package.replace('-', "_"));
-        let (from, to) = (built.join(&file), root.join("plugins/dist").join(&file));
+    // The bundled plugins are the files already in plugins/dist (the engine
+    // embeds exactly those); refresh each from the build.
+    let dist = root.join("plugins/dist");
+    let bundled = std::fs::read_dir(&dist).map_err(|e| format!("failed to read {}: {e}", dist.display()))?;
+    for file in bundled.flatten().map(|e| e.file_name()).filter(|f| f.to_string_lossy().ends_with(".wasm")) {
+        let (from, to) = (built.join(&file), dist.join(&file));
         std::fs::copy(&from, &to).map_err(|e| format!("failed to copy {} to {}: {e}", from.display(), to.display()))?;
         println!("updated {}", to.display());
     }

@@ -6,11 +6,9 @@ use std::path::PathBuf;
 
 use crate::{Error, Result};
 
-/// Name and component bytes of every bundled plugin.
-pub const BUILTINS: &[(&str, &[u8])] = &[
-    ("yaml", include_bytes!("../../../plugins/dist/capstan_yaml.wasm")),
-    ("kustomize", include_bytes!("../../../plugins/dist/capstan_kustomize.wasm")),
-];
+/// Name and component bytes of every bundled plugin: the files
+/// `plugins/dist/capstan_<name>.wasm`, embedded by `build.rs`.
+pub const BUILTINS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 /// Where `builtin:` plugins come from.
 #[derive(Debug, Clone, Default)]
