@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use capstan_host::Builtins;
 use capstan_source::hydrate;
 use capstan_types::Object;
 
@@ -53,13 +52,7 @@ pub struct Outcome {
 
 /// Renders `file` and commits its objects to `to` in `repo` (default: the
 /// Application's own local repository).
-pub fn run(
-    engine: &Engine,
-    builtins: &Builtins,
-    file: &AppFile,
-    to: &Destination,
-    repo: Option<&Path>,
-) -> Result<Outcome> {
+pub fn run(engine: &Engine, file: &AppFile, to: &Destination, repo: Option<&Path>) -> Result<Outcome> {
     let app = &file.app;
     let repo = match repo {
         Some(repo) => repo.to_owned(),
@@ -70,7 +63,7 @@ pub fn run(
         bail!("application {}: render produced no objects; refusing to hydrate an empty branch", app.metadata.name);
     }
     let files = manifests(&render.rendered.objects)?;
-    let message = message(file, &render, builtins)?;
+    let message = message(file, &render);
     let commit = hydrate::commit(&hydrate::Commit {
         repo: &repo,
         branch: &to.branch,
@@ -110,7 +103,7 @@ fn manifests(objects: &[Object]) -> Result<BTreeMap<String, Vec<u8>>> {
     Ok(files)
 }
 
-fn message(file: &AppFile, render: &RenderOutput, builtins: &Builtins) -> Result<String> {
+fn message(file: &AppFile, render: &RenderOutput) -> String {
     let source = &file.app.spec.source;
     let commit = &render.checkout.commit;
     let mut text = format!(
@@ -120,25 +113,10 @@ fn message(file: &AppFile, render: &RenderOutput, builtins: &Builtins) -> Result
         source.repo_url,
         source.revision
     );
-    for stage in &render.stages {
-        text.push_str(&format!(
-            "Plugin: {} {}\n",
-            stage.plugin,
-            plugin_digest(&stage.plugin, stage.digest.as_deref(), builtins)?
-        ));
+    for (plugin, digest) in &render.rendered.plugins {
+        text.push_str(&format!("Plugin: {plugin} {digest}\n"));
     }
-    Ok(text)
-}
-
-/// A builtin's digest is that of the bytes this binary runs; any other
-/// plugin only ran because its bytes matched its pinned digest.
-fn plugin_digest(plugin: &str, pinned: Option<&str>, builtins: &Builtins) -> Result<String> {
-    match plugin.strip_prefix("builtin:") {
-        Some(name) => Ok(capstan_host::sha256_digest(&builtins.get(name)?)),
-        None => pinned
-            .map(|d| format!("sha256:{}", d.trim_start_matches("sha256:")))
-            .with_context(|| format!("plugin {plugin} ran without a pinned digest")),
-    }
+    text
 }
 
 #[cfg(test)]

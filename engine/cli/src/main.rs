@@ -147,10 +147,9 @@ fn run(cli: Cli) -> Result<()> {
     for file in &cli.global.git_credentials {
         config.git_credentials.push(capstan_source::Credentials::from_file_with_url(file)?);
     }
-    let builtins = config.builtins.clone();
     let engine = Engine::new(config)?;
     match cli.command {
-        Command::Hydrate { file, to, repo } => hydrate(&engine, &builtins, &file, &to, repo.as_deref()),
+        Command::Hydrate { file, to, repo } => hydrate(&engine, &file, &to, repo.as_deref()),
         Command::Plugin { command } => capstan::plugin_cmd::run(command, &cache_dir),
         Command::Render { file, output } => render(&engine, &file, output),
         Command::Sync { file, dry_run, prune, confirm_prune, wait, timeout, cluster } => {
@@ -188,12 +187,11 @@ fn target_options(cluster: ClusterArgs, cache_dir: &std::path::Path) -> TargetOp
 
 fn hydrate(
     engine: &Engine,
-    builtins: &Builtins,
     file: &std::path::Path,
     to: &capstan::hydrate::Destination,
     repo: Option<&std::path::Path>,
 ) -> Result<()> {
-    let outcome = capstan::hydrate::run(engine, builtins, &AppFile::load(file)?, to, repo)?;
+    let outcome = capstan::hydrate::run(engine, &AppFile::load(file)?, to, repo)?;
     let count = outcome.render.rendered.objects.len();
     let objects = if count == 1 { "1 object".to_owned() } else { format!("{count} objects") };
     match outcome.commit {

@@ -55,6 +55,9 @@ pub struct Rendered {
     pub objects: Vec<Object>,
     /// The plugin's diagnostics.
     pub diagnostics: Vec<Diagnostic>,
+    /// Reference and `sha256:` digest of each plugin a pipeline ran, in
+    /// order (empty for a single call): what the output came from.
+    pub plugins: Vec<(String, String)>,
 }
 
 /// Health of one live object, as a health plugin assessed it.
@@ -256,7 +259,7 @@ fn decode_output(plugin: &str, output: types::Output, limits: &Limits) -> Result
             Object::from_json(text).map_err(|source| Error::Garbage { plugin: plugin.to_owned(), index, source })
         })
         .collect::<Result<_>>()?;
-    Ok(Rendered { objects, diagnostics: output.results.into_iter().map(diagnostic).collect() })
+    Ok(Rendered { objects, diagnostics: output.results.into_iter().map(diagnostic).collect(), plugins: Vec::new() })
 }
 
 /// Converts a WIT diagnostic into the engine's type.

@@ -84,6 +84,7 @@ impl Pipeline {
                 _ => host.transform(&plugin, &call, &rendered.objects, &self.limits),
             }
             .map_err(failed)?;
+            rendered.plugins.push((stage.plugin.clone(), plugin.digest().to_owned()));
             rendered.objects = output.objects;
             rendered.diagnostics.extend(output.diagnostics);
         }
@@ -96,6 +97,7 @@ impl Pipeline {
             if !errors.is_empty() && stage.enforcement.unwrap_or(Enforcement::Deny) == Enforcement::Deny {
                 return Err(Error::Denied { index, plugin: stage.plugin.clone(), errors });
             }
+            rendered.plugins.push((stage.plugin.clone(), plugin.digest().to_owned()));
             rendered.diagnostics.extend(found);
         }
         Ok(rendered)

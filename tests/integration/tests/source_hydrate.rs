@@ -19,26 +19,27 @@ fn hydration_commits_once_then_not_again_for_the_same_render() {
     let file = app("demo", &repo, "main", "deploy", "");
     let to: Destination = "hydrated:apps/demo".parse().unwrap();
 
-    let first = hydrate::run(&engine.engine, &builtins, &file, &to, None).unwrap();
+    let first = hydrate::run(&engine.engine, &file, &to, None).unwrap();
     let commit = first.commit.expect("the first hydration commits");
     let manifest = repo.git(&["show", "hydrated:apps/demo/configmap-settings.yaml"]);
     assert!(manifest.contains("color: blue") && manifest.contains("kind: ConfigMap"), "{manifest}");
     let message = repo.git(&["log", "-1", "--format=%B", "hydrated"]);
     assert!(message.contains(&format!("Source-Commit: {source}")), "{message}");
-    assert!(message.contains("Plugin: builtin:yaml sha256:"), "{message}");
+    let yaml = capstan_host::sha256_digest(&builtins.get("yaml").unwrap());
+    assert!(message.contains(&format!("Plugin: builtin:yaml {yaml}\n")), "{message}");
     assert_eq!(repo.git(&["rev-parse", "main"]).trim(), source, "the source branch is untouched");
 
-    let again = hydrate::run(&engine.engine, &builtins, &file, &to, None).unwrap();
+    let again = hydrate::run(&engine.engine, &file, &to, None).unwrap();
     assert_eq!(again.commit, None, "same input, no commit");
     repo.write("README.md", "more docs\n");
     repo.commit("docs only");
-    let docs = hydrate::run(&engine.engine, &builtins, &file, &to, None).unwrap();
+    let docs = hydrate::run(&engine.engine, &file, &to, None).unwrap();
     assert_eq!(docs.commit, None, "a source change that renders the same makes no commit");
     assert_eq!(repo.git(&["rev-parse", "hydrated"]).trim(), commit);
 
     repo.remove("deploy/cm.yaml").write("deploy/other.yaml", &CM.replace("settings", "other"));
     repo.commit("rename");
-    let changed = hydrate::run(&engine.engine, &builtins, &file, &to, None).unwrap();
+    let changed = hydrate::run(&engine.engine, &file, &to, None).unwrap();
     assert!(changed.commit.is_some());
     let files = repo.git(&["ls-tree", "-r", "--name-only", "hydrated"]);
     assert_eq!(files.trim(), "apps/demo/configmap-other.yaml", "objects that left the render leave the branch");
