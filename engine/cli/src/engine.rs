@@ -33,7 +33,8 @@ impl AppFile {
 /// Where the engine keeps its caches, and where builtin plugins come from.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Snapshots and compiled plugins go under this directory.
+    /// Snapshots, compiled plugins (`wasmtime/`) and downloaded plugins
+    /// (`plugins/sha256/<hex>`) go under this directory.
     pub cache_dir: PathBuf,
     /// Source of `builtin:` plugins.
     pub builtins: Builtins,
@@ -107,6 +108,7 @@ impl Engine {
         let host = PluginHost::new(HostConfig {
             cache_dir: Some(config.cache_dir.join("wasmtime")),
             builtins: config.builtins,
+            download_cache_dir: Some(config.cache_dir.join("plugins")),
         })?;
         let source =
             config.git_credentials.into_iter().fold(Source::new(&config.cache_dir), |source, (prefix, credentials)| {

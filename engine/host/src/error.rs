@@ -59,6 +59,116 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The `digest:` is not `sha256:` followed by 64 hex digits.
+    #[error("plugin {plugin}: invalid digest {digest:?}: expected `sha256:` and 64 hex digits")]
+    InvalidDigest {
+        /// The reference as written.
+        plugin: String,
+        /// The digest as written.
+        digest: String,
+    },
+    /// The reference has a `scheme://` that the host cannot fetch.
+    #[error("plugin {plugin}: unsupported scheme `{scheme}://` (use builtin:, a path, file://, http(s):// or oci://)")]
+    UnsupportedScheme {
+        /// The reference as written.
+        plugin: String,
+        /// The scheme.
+        scheme: String,
+    },
+    /// A URL or `oci://` reference is malformed.
+    #[error("plugin {plugin}: invalid reference: {reason}")]
+    InvalidReference {
+        /// The reference as written.
+        plugin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The server could not be reached, or the transfer failed (connection,
+    /// TLS, timeout, too many redirects, a dropped body).
+    #[error("plugin {plugin}: failed to fetch {url}")]
+    Unreachable {
+        /// The reference as written.
+        plugin: String,
+        /// The URL requested.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The HTTP client could not be set up (TLS roots, configuration).
+    #[error("plugin {plugin}: failed to set up the HTTP client")]
+    HttpClient {
+        /// The reference as written.
+        plugin: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The download thread or its runtime could not be started.
+    #[error("plugin {plugin}: failed to start the download")]
+    Download {
+        /// The reference as written.
+        plugin: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server answered with an error status.
+    #[error("plugin {plugin}: failed to fetch {url}: HTTP {status}")]
+    HttpStatus {
+        /// The reference as written.
+        plugin: String,
+        /// The URL requested.
+        url: String,
+        /// The status.
+        status: reqwest::StatusCode,
+    },
+    /// The download is larger than the cap.
+    #[error("plugin {plugin}: failed to fetch {url}: larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The reference as written.
+        plugin: String,
+        /// The URL requested.
+        url: String,
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// A registry's manifest or token answer is not JSON of the expected shape.
+    #[error("plugin {plugin}: {url} returned invalid JSON")]
+    InvalidResponse {
+        /// The reference as written.
+        plugin: String,
+        /// The URL requested (a manifest or the token service).
+        url: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A registry broke the distribution protocol (no token in the token
+    /// answer, a manifest that does not match the digest asked for…).
+    #[error("plugin {plugin}: registry error at {url}: {reason}")]
+    Registry {
+        /// The reference as written.
+        plugin: String,
+        /// The URL requested.
+        url: String,
+        /// What is wrong. Static, to keep [`Error`] small: the URL says which
+        /// manifest, token service or digest.
+        reason: &'static str,
+    },
+    /// The OCI manifest has no wasm layer, or more than one.
+    #[error(
+        "plugin {plugin}: expected exactly one wasm layer ({}) in the OCI manifest, found {found} (layers: {layers})",
+        crate::oci::WASM_LAYER_TYPES.join(" or ")
+    )]
+    NoWasmLayer {
+        /// The reference as written.
+        plugin: String,
+        /// How many wasm layers there are.
+        found: usize,
+        /// The media types of all layers.
+        layers: String,
+    },
     /// Compiling or linking the component failed.
     #[error("plugin {plugin}: failed to load the component")]
     Load {

@@ -13,6 +13,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Renderer;
+use crate::fetch::Fetcher;
 use crate::leash::{MAX_MEMORY_BYTES, MemoryCap, TICK};
 use crate::plugin::{Plugin, Pre, detect_world};
 use crate::state::HostState;
@@ -31,6 +32,10 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// Where `builtin:` plugins come from.
     pub builtins: Builtins,
+    /// Cache of downloaded (`http(s)://`, `oci://`) plugins, stored as
+    /// `<dir>/sha256/<hex>` once their digest matched; `None` downloads
+    /// every time.
+    pub download_cache_dir: Option<PathBuf>,
 }
 
 /// Runs plugins. Create one per process and share it.
@@ -38,6 +43,7 @@ pub struct PluginHost {
     pub(crate) engine: Engine,
     linker: Linker<HostState>,
     builtins: Builtins,
+    fetcher: Fetcher,
     loaded: Mutex<HashMap<String, Plugin>>,
     pooling: bool,
 }
@@ -63,7 +69,8 @@ impl PluginHost {
         // renderer's bindings link the imports of all four.
         Renderer::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(Error::Engine)?;
         spawn_ticker(&engine);
-        Ok(Self { engine, linker, builtins: config.builtins, loaded: Mutex::default(), pooling })
+        let fetcher = Fetcher::new(config.download_cache_dir);
+        Ok(Self { engine, linker, builtins: config.builtins, fetcher, loaded: Mutex::default(), pooling })
     }
 
     /// Whether instances come from the pooling allocator.
@@ -72,24 +79,15 @@ impl PluginHost {
     }
 
     /// Loads a plugin by reference: `builtin:NAME`, or a path (relative to
-    /// `base_dir`) whose bytes must match `digest` before anything compiles.
+    /// `base_dir`), `file://`, `http(s)://` or `oci://` reference whose bytes
+    /// must match `digest` before anything compiles (see `fetch.rs`).
+    /// Blocks on the network on a download-cache miss.
     pub fn load(&self, reference: &str, digest: Option<&str>, base_dir: &Path) -> Result<Plugin> {
         let bytes = match reference.strip_prefix("builtin:") {
             Some(name) => self.builtins.get(name)?,
             None => {
                 let expected = digest.ok_or_else(|| Error::DigestRequired { plugin: reference.to_owned() })?;
-                let path = base_dir.join(reference.strip_prefix("file://").unwrap_or(reference));
-                let bytes =
-                    std::fs::read(&path).map_err(|source| Error::Read { plugin: reference.to_owned(), source })?;
-                let actual = sha256_digest(&bytes);
-                if !actual.eq_ignore_ascii_case(expected) {
-                    return Err(Error::DigestMismatch {
-                        plugin: reference.to_owned(),
-                        expected: expected.to_owned(),
-                        actual,
-                    });
-                }
-                bytes.into()
+                self.fetcher.bytes(reference, expected, base_dir)?.into()
             }
         };
         self.load_bytes(reference, &bytes)

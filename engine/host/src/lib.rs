@@ -9,7 +9,9 @@
 //! is the snapshot, preopened read-only, and it has no network and no
 //! environment. [`pipeline`] runs an Application's ordered stages:
 //! renderer → transformers → validators. [`inspect`] describes a component
-//! without running it.
+//! without running it. Plugins that are not builtin come from a path or a
+//! URL (`http(s)://`, `oci://`) and are refused unless their bytes match the
+//! pinned `sha256:` digest; downloads are cached by that digest.
 //!
 //! The host knows nothing of Kubernetes clients or Git: it takes a snapshot
 //! directory and returns [`capstan_types::Object`]s.
@@ -18,9 +20,11 @@ mod bindings;
 mod builtin;
 mod call;
 mod error;
+mod fetch;
 mod host;
 pub mod inspect;
 mod leash;
+mod oci;
 pub mod pipeline;
 mod plugin;
 mod state;
@@ -28,6 +32,7 @@ mod state;
 pub use builtin::{BUILTINS, Builtins};
 pub use call::{Assessment, Health, RenderCall, Rendered};
 pub use error::{Error, PluginErrorKind, Result};
+pub use fetch::MAX_DOWNLOAD_BYTES;
 pub use host::{HostConfig, PluginHost, sha256_digest};
 pub use leash::{Limits, LimitsError, MAX_DEADLINE, MAX_MEMORY_BYTES};
 pub use plugin::{Plugin, World};

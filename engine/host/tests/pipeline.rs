@@ -20,7 +20,11 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let cache = TempDir::new().unwrap();
-    let config = HostConfig { cache_dir: Some(cache.path().to_owned()), builtins: Builtins::Dir(GUESTS.into()) };
+    let config = HostConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        builtins: Builtins::Dir(GUESTS.into()),
+        ..HostConfig::default()
+    };
     let snapshot = TempDir::new().unwrap();
     std::fs::create_dir_all(snapshot.path().join("app")).unwrap();
     let manifests = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, labels: {team: db}}\n";
