@@ -209,6 +209,7 @@ impl Source {
             interval: None,
             full_history: false,
             verify: None,
+            secret_ref: None,
         };
         self.checkout_source(&source, base_dir)
     }
