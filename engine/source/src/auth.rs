@@ -1,7 +1,9 @@
 //! Credentials for remote repositories, from a Kubernetes Secret's data or
 //! a local credentials file, using the keys Flux's `GitRepository` uses:
-//! `username` + `password` (or `bearerToken`) for HTTP(S), `identity` (an
-//! OpenSSH private key) and `known_hosts` for SSH.
+//! `username` + `password` (or `bearerToken`) for HTTP(S), `ca.crt` (or the
+//! older `caFile`: PEM certificates trusted for HTTPS on top of the system's
+//! roots, for a private CA), `identity` (an OpenSSH private key) and
+//! `known_hosts` for SSH.
 //!
 //! Secrets never reach the log or an error message; SSH keys are written to
 //! `0600` files inside the cache only for as long as `ssh` needs them.
@@ -45,6 +47,12 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// The CA key holds no PEM certificate.
+    #[error("failed to read credentials: key {key:?} holds no PEM certificate")]
+    BadCa {
+        /// `ca.crt` or `caFile`.
+        key: &'static str,
+    },
     /// Plain `http://` to a host that is not loopback: the password would
     /// cross the network in clear text.
     #[error("refusing to send credentials in clear text to {url}: use https://")]
@@ -70,6 +78,8 @@ pub struct Credentials {
     password: Option<String>,
     identity: Option<String>,
     known_hosts: Option<String>,
+    /// PEM certificates of a private CA (public: not redacted).
+    ca: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -79,6 +89,7 @@ impl std::fmt::Debug for Credentials {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("identity", &self.identity.as_ref().map(|_| "<redacted>"))
             .field("known_hosts", &self.known_hosts.is_some())
+            .field("ca", &self.ca.is_some())
             .finish()
     }
 }
@@ -92,6 +103,14 @@ impl Credentials {
                 .transpose()
         };
         let bearer = get("bearerToken")?;
+        // Flux renamed `caFile` to `ca.crt`; Secrets of either age work.
+        let (ca_key, ca) = match get("ca.crt")? {
+            Some(ca) => ("ca.crt", Some(ca)),
+            None => ("caFile", get("caFile")?),
+        };
+        if let Some(ca) = &ca {
+            parse_ca(ca, ca_key)?;
+        }
         Ok(Self {
             // A bearer token goes as the password of basic auth, which GitHub,
             // GitLab and Gitea all accept for HTTPS Git.
@@ -99,6 +118,7 @@ impl Credentials {
             password: get("password")?.or(bearer),
             identity: get("identity")?,
             known_hosts: get("known_hosts")?,
+            ca,
         })
     }
 
@@ -140,6 +160,12 @@ impl Credentials {
         Ok(Some((user, password)))
     }
 
+    /// The private CA's certificates, if the credentials have one.
+    pub(crate) fn ca_certificates(&self) -> Option<Vec<reqwest::Certificate>> {
+        // Checked when loaded, so parsing cannot fail here.
+        self.ca.as_deref().and_then(|ca| parse_ca(ca, "ca.crt").ok())
+    }
+
     /// Writes the SSH key (and known hosts) under `dir` and returns the
     /// command line of `program` (an OpenSSH client) that uses them, or
     /// `None` without a key.
@@ -155,6 +181,14 @@ impl Credentials {
             command.push_str(&format!(" -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes", file.display()));
         }
         Ok(Some(command))
+    }
+}
+
+/// The certificates of a PEM bundle; at least one.
+fn parse_ca(pem: &str, key: &'static str) -> Result<Vec<reqwest::Certificate>, Error> {
+    match reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        _ => Err(Error::BadCa { key }),
     }
 }
 
@@ -188,5 +222,14 @@ mod tests {
         assert!(matches!(creds.basic("http://git.example/repo"), Err(Error::ClearText { .. })));
         assert!(matches!(creds.basic("http://127.0.0.1.evil.example/repo"), Err(Error::ClearText { .. })));
         assert!(!format!("{creds:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_ca_key_must_hold_a_pem_certificate() {
+        for key in ["ca.crt", "caFile"] {
+            let data = BTreeMap::from([(key.to_owned(), b"not a certificate".to_vec())]);
+            let err = Credentials::from_secret_data(&data).unwrap_err();
+            assert_eq!(err.to_string(), format!("failed to read credentials: key {key:?} holds no PEM certificate"));
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Git servers on loopback for the source tests: `git daemon` (the `git://`
 //! protocol) and `git http-backend` behind a tiny HTTP/1.1 server written
 //! here, which logs every request so tests can see whether a pack was asked
-//! for, and can demand basic auth.
+//! for, and can demand basic auth. The HTTP server also speaks HTTPS
+//! (rustls), with a certificate from a private CA made at start (rcgen).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -77,23 +78,37 @@ pub struct Logged {
     pub wants_pack: bool,
 }
 
-/// `git http-backend` behind a minimal HTTP server on loopback.
+/// `git http-backend` behind a minimal HTTP(S) server on loopback.
 pub struct HttpGit {
     port: u16,
     log: Arc<Mutex<Vec<Logged>>>,
     stop: Arc<AtomicBool>,
+    /// The PEM certificate of the private CA, when serving HTTPS.
+    ca: Option<String>,
 }
 
 impl HttpGit {
-    /// Serves the repositories under `root`; with `auth`, every request must
-    /// carry these basic-auth credentials.
+    /// Serves the repositories under `root` over `http://`; with `auth`,
+    /// every request must carry these basic-auth credentials.
     pub fn start(root: &Path, auth: Option<(&str, &str)>) -> Self {
+        Self::serve(root, auth, None)
+    }
+
+    /// Like [`HttpGit::start`], over `https://` with a certificate for
+    /// `127.0.0.1` and `localhost` issued by a fresh private CA ([`HttpGit::ca_pem`]).
+    pub fn start_tls(root: &Path, auth: Option<(&str, &str)>) -> Self {
+        Self::serve(root, auth, Some(TestCa::new()))
+    }
+
+    fn serve(root: &Path, auth: Option<(&str, &str)>, tls: Option<TestCa>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let server =
             Server { root: root.to_owned(), auth: auth.map(|(u, p)| basic_header(u, p)), log: Arc::clone(&log) };
+        let ca = tls.as_ref().map(|tls| tls.ca_pem.clone());
+        let config = tls.map(|tls| tls.server_config);
         let stopped = Arc::clone(&stop);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -101,16 +116,30 @@ impl HttpGit {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let server = server.clone();
-                std::thread::spawn(move || server.handle(stream));
+                let (server, config) = (server.clone(), config.clone());
+                let mut stream = stream;
+                std::thread::spawn(move || match config {
+                    Some(config) => server.handle_tls(config, stream),
+                    None => server.handle(&mut stream),
+                });
             }
         });
-        Self { port, log, stop }
+        Self { port, log, stop, ca }
     }
 
-    /// The `http://` URL of repository `name`.
+    /// The URL of repository `name`: `https://` from [`HttpGit::start_tls`].
     pub fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/{name}", self.port)
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// The private CA's certificate (PEM) of an HTTPS server.
+    ///
+    /// # Panics
+    ///
+    /// On a plain HTTP server.
+    pub fn ca_pem(&self) -> &str {
+        self.ca.as_deref().expect("ca_pem needs HttpGit::start_tls")
     }
 
     /// Everything seen so far.
@@ -172,9 +201,58 @@ impl Request {
     }
 }
 
+/// A private CA and the rustls server configuration of a certificate it issued.
+struct TestCa {
+    ca_pem: String,
+    server_config: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+        use rcgen::{KeyUsagePurpose as Usage, SanType};
+        let mut ca = CertificateParams::new(Vec::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "Capstan test CA");
+        ca.key_usages = vec![Usage::KeyCertSign, Usage::CrlSign, Usage::DigitalSignature];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+
+        let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        leaf.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+        leaf.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+        leaf.use_authority_key_identifier_extension = true;
+        leaf.key_usages = vec![Usage::DigitalSignature];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key.into())
+            .unwrap();
+        Self { ca_pem: ca_cert.pem(), server_config: Arc::new(server_config) }
+    }
+}
+
 impl Server {
-    fn handle(&self, stream: TcpStream) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
+    /// Serves one HTTPS connection; a client that refuses the certificate
+    /// ends it during the handshake, before any request is logged.
+    fn handle_tls(&self, config: Arc<rustls::ServerConfig>, stream: TcpStream) {
+        let Ok(connection) = rustls::ServerConnection::new(config) else { return };
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        self.handle(&mut tls);
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
+
+    fn handle<S: Read + Write>(&self, stream: &mut S) {
+        let mut reader = BufReader::new(stream);
         let Some(request) = read_request(&mut reader) else { return };
         let (status, headers, body) = if self.auth.is_some() && request.header("authorization") != self.auth.as_deref()
         {
@@ -190,7 +268,7 @@ impl Server {
             status,
             wants_pack,
         });
-        let mut stream = stream;
+        let stream = reader.into_inner();
         let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -198,6 +276,7 @@ impl Server {
         head.push_str("\r\n");
         let _ = stream.write_all(head.as_bytes());
         let _ = stream.write_all(&body);
+        let _ = stream.flush();
     }
 
     /// Runs `git http-backend` as a CGI program.
@@ -247,7 +326,7 @@ fn parse_cgi(out: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     (status, headers, out[end + sep..].to_vec())
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
@@ -278,7 +357,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     Some(request)
 }
 
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     for _ in 0..1_000_000 {
         let mut size = String::new();
