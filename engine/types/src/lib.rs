@@ -9,7 +9,7 @@ mod application;
 mod object;
 
 pub use application::{
-    Application, Destination, Enforcement, Error, IgnoreDifference, Metadata, PluginLimits, PluginStage, SecretRef, Source,
-    Spec, SyncPolicy, Verify, VerifyMode,
+    Application, Destination, Enforcement, Error, IgnoreDifference, Metadata, PluginLimits, PluginStage, SecretRef,
+    Source, Spec, SyncPolicy, Verify, VerifyMode,
 };
 pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};
