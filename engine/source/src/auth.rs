@@ -71,6 +71,9 @@ pub enum Error {
     },
 }
 
+/// The file in the key directory that `ssh` writes its messages to.
+pub(crate) const SSH_LOG: &str = "ssh.log";
+
 /// Credentials of one repository. `Debug` shows which keys are set, never values.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
@@ -168,17 +171,27 @@ impl Credentials {
 
     /// Writes the SSH key (and known hosts) under `dir` and returns the
     /// command line of `program` (an OpenSSH client) that uses them, or
-    /// `None` without a key.
+    /// `None` without a key. `ssh` logs to [`SSH_LOG`] in `dir`, so that a
+    /// refusal can be explained.
+    ///
+    /// Host keys are always checked strictly: against `known_hosts` only
+    /// when the credentials have it (as Flux does), else against the user's
+    /// known-hosts files. An unknown host is refused, never added.
     pub(crate) fn ssh_command(&self, dir: &Path, program: &Path) -> Result<Option<String>, Error> {
         let Some(identity) = &self.identity else { return Ok(None) };
         fs::create_dir_all(dir).map_err(|source| Error::WriteKey { path: dir.to_owned(), source })?;
         let key = dir.join("identity");
         write_private(&key, identity)?;
-        let mut command = format!("{} -i {} -o IdentitiesOnly=yes -o BatchMode=yes", program.display(), key.display());
+        let mut command = format!(
+            "{} -i {} -E {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes",
+            program.display(),
+            key.display(),
+            dir.join(SSH_LOG).display()
+        );
         if let Some(known_hosts) = &self.known_hosts {
             let file = dir.join("known_hosts");
             write_private(&file, known_hosts)?;
-            command.push_str(&format!(" -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes", file.display()));
+            command.push_str(&format!(" -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null", file.display()));
         }
         Ok(Some(command))
     }

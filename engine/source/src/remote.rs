@@ -25,7 +25,7 @@ use gix::remote::fetch::Shallow;
 use gix_transport::client::blocking_io::http;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Credentials;
+use crate::auth::{Credentials, SSH_LOG};
 use crate::revision::{self, RemoteRef, Wanted};
 use crate::{Error, GixError, Result};
 
@@ -73,7 +73,7 @@ impl Fetch<'_> {
         let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ssh_dir = dir.with_extension(format!("ssh-{}-{n}", std::process::id()));
         self.configure(&mut repo, &ssh_dir)?;
-        let result = self.fetch(&repo);
+        let result = self.fetch(&repo).map_err(|e| explain_ssh(e, &ssh_dir));
         // The key is only needed while `ssh` runs.
         let _ = std::fs::remove_dir_all(&ssh_dir);
         result.map(|(commit, tag, fetched)| (repo, commit, tag, fetched))
@@ -267,6 +267,37 @@ impl Fetch<'_> {
         };
         Error::Remote { url: self.url.to_owned(), what: what.to_owned(), source }
     }
+}
+
+/// What `ssh` said before it gave up, as the cause of a failed fetch.
+#[derive(Debug, thiserror::Error)]
+#[error("ssh: {said}")]
+struct SshSaid {
+    said: String,
+    #[source]
+    source: Option<GixError>,
+}
+
+/// Explains a failed SSH fetch from `ssh`'s log (gix sees only a closed
+/// connection): a refused host key or a refused client key get a message
+/// of their own. Other errors pass unchanged.
+fn explain_ssh(error: Error, ssh_dir: &Path) -> Error {
+    let Error::Remote { url, what, source } = error else { return error };
+    let log = std::fs::read_to_string(ssh_dir.join(SSH_LOG)).unwrap_or_default();
+    // The last lines carry the verdict; the ones before are banners.
+    let lines: Vec<&str> = log.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('@')).collect();
+    if lines.is_empty() {
+        return Error::Remote { url, what, source };
+    }
+    let said = lines[lines.len().saturating_sub(2)..].join(" ");
+    let what = if log.contains("Host key verification failed") {
+        "refusing the SSH server: its host key is not a known host (`known_hosts` in the credentials)".to_owned()
+    } else if log.contains("Permission denied") {
+        "failed to authenticate over SSH: the server refused the key in `identity`".to_owned()
+    } else {
+        what
+    };
+    Error::Remote { url, what, source: Some(Box::new(SshSaid { said, source })) }
 }
 
 /// Whether rustls refused the server's certificate somewhere in the chain.

@@ -3,6 +3,7 @@
 //! here, which logs every request so tests can see whether a pack was asked
 //! for, and can demand basic auth. The HTTP server also speaks HTTPS
 //! (rustls), with a certificate from a private CA made at start (rcgen).
+//! [`Sshd`] runs a real OpenSSH server when `openssh-server` is installed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -62,6 +63,129 @@ impl Drop for GitDaemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Where Debian's `openssh-server` puts the daemon.
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A real OpenSSH server on loopback, run as the current user with its own
+/// host key, config and authorized keys in a temporary directory. Clients
+/// run the login shell's `git-upload-pack`, as on any Git-over-SSH host.
+pub struct Sshd {
+    child: Child,
+    port: u16,
+    user: String,
+    dir: tempfile::TempDir,
+}
+
+/// An OpenSSH key pair made with `ssh-keygen`.
+pub struct SshKey {
+    /// The private key (OpenSSH format), as a Secret's `identity` holds it.
+    pub private: String,
+    /// The public key line, as `authorized_keys` and `known_hosts` hold it.
+    pub public: String,
+}
+
+impl SshKey {
+    /// A fresh ed25519 key pair.
+    pub fn generate() -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("key");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "capstan-test", "-f"])
+            .arg(&path)
+            .status()
+            .expect("failed to run ssh-keygen");
+        assert!(status.success(), "ssh-keygen failed");
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        Self { private: read(&path), public: read(&path.with_extension("pub")).trim().to_owned() }
+    }
+}
+
+impl Sshd {
+    /// Starts `sshd` accepting `client` (a public key line), or returns
+    /// `None` after printing why `test` is skipped when `sshd` is not installed.
+    pub fn start_or_skip(test: &str, client: &str) -> Option<Self> {
+        if !Path::new(SSHD).exists() {
+            println!("skipping {test}: {SSHD} is not installed (apt-get install openssh-server)");
+            return None;
+        }
+        let dir = tempfile::TempDir::new().unwrap();
+        let host_key = dir.path().join("host_key");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&host_key)
+            .status()
+            .expect("failed to run ssh-keygen");
+        assert!(status.success(), "ssh-keygen failed for the host key");
+        let authorized = dir.path().join("authorized_keys");
+        std::fs::write(&authorized, format!("{client}\n")).unwrap();
+        let user = current_user();
+        if is_root(dir.path()) {
+            // sshd started as root needs its privilege-separation directory,
+            // which the Debian service creates at boot.
+            std::fs::create_dir_all("/run/sshd").expect("failed to create /run/sshd");
+        }
+        let port = free_port();
+        let config = dir.path().join("sshd_config");
+        let d = dir.path().display();
+        std::fs::write(
+            &config,
+            format!(
+                "ListenAddress 127.0.0.1:{port}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {d}/sshd.pid\n\
+                 StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PermitRootLogin prohibit-password\nAllowUsers {user}\n",
+                host_key.display(),
+                authorized.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("sshd.log")).unwrap();
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("failed to start sshd");
+        wait_for(port);
+        Some(Self { child, port, user, dir })
+    }
+
+    /// The `ssh://` URL of the repository at the absolute path `path`.
+    pub fn url(&self, path: &Path) -> String {
+        format!("ssh://{}@127.0.0.1:{}{}", self.user, self.port, path.display())
+    }
+
+    /// A `known_hosts` line for this server's host key.
+    pub fn known_hosts(&self) -> String {
+        let key = std::fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
+        format!("[127.0.0.1]:{} {}", self.port, key.trim())
+    }
+
+    /// What sshd logged so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The name sshd must accept a login for: the user running the tests.
+fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("failed to run id");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Whether the tests run as root (files they create belong to uid 0).
+fn is_root(created: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(created).is_ok_and(|m| m.uid() == 0)
 }
 
 /// One request the HTTP server saw.
