@@ -47,6 +47,14 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// The credentials lack what the URL's transport needs.
+    #[error("failed to use the credentials for {url}: {missing}")]
+    Missing {
+        /// The repository URL.
+        url: String,
+        /// Which keys are missing.
+        missing: &'static str,
+    },
     /// The CA key holds no PEM certificate.
     #[error("failed to read credentials: key {key:?} holds no PEM certificate")]
     BadCa {
@@ -145,6 +153,28 @@ impl Credentials {
         Ok((url, credentials))
     }
 
+    /// Checks that these credentials can serve `url`: `identity` for SSH;
+    /// for HTTP(S) `username` with `password`, `bearerToken`, or at least a CA.
+    pub fn check_for(&self, url: &str) -> Result<(), Error> {
+        let missing = |missing| Err(Error::Missing { url: url.to_owned(), missing });
+        let ssh = url.starts_with("ssh://") || url.starts_with("git@");
+        if ssh {
+            return if self.identity.is_some() {
+                Ok(())
+            } else {
+                missing("key `identity` (an SSH private key) is missing")
+            };
+        }
+        match (&self.username, &self.password) {
+            (Some(_), None) => missing("key `username` is set but `password` is missing"),
+            (None, Some(_)) => missing("key `password` is set but `username` is missing"),
+            (None, None) if self.ca.is_none() => {
+                missing("none of the keys `username`/`password`, `bearerToken`, `ca.crt` (or `caFile`) is set")
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Username and password for HTTP(S) to `url`, if both are set.
     pub(crate) fn basic(&self, url: &str) -> Result<Option<(&str, &str)>, Error> {
         let (Some(user), Some(password)) = (self.username.as_deref(), self.password.as_deref()) else {
@@ -235,6 +265,19 @@ mod tests {
         assert!(matches!(creds.basic("http://git.example/repo"), Err(Error::ClearText { .. })));
         assert!(matches!(creds.basic("http://127.0.0.1.evil.example/repo"), Err(Error::ClearText { .. })));
         assert!(!format!("{creds:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn credentials_must_fit_the_transport() {
+        let only =
+            |key: &str| Credentials::from_secret_data(&BTreeMap::from([(key.to_owned(), b"x".to_vec())])).unwrap();
+        assert!(only("bearerToken").check_for("https://git.example/r").is_ok());
+        let err = only("username").check_for("https://git.example/r").unwrap_err().to_string();
+        assert!(err.contains("`password` is missing") && err.contains("https://git.example/r"), "{err}");
+        let err = only("known_hosts").check_for("ssh://git@git.example/r").unwrap_err().to_string();
+        assert!(err.contains("`identity`"), "{err}");
+        let err = only("identity").check_for("https://git.example/r").unwrap_err().to_string();
+        assert!(err.contains("none of the keys"), "{err}");
     }
 
     #[test]

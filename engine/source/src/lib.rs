@@ -265,6 +265,11 @@ impl Source {
         snapshot::gc(&self.cache_dir, &in_use.into_iter().collect())
     }
 
+    /// Whether credentials were given for `url` (by a matching prefix).
+    pub fn has_credentials_for(&self, url: &str) -> bool {
+        self.credentials_for(url).is_some()
+    }
+
     fn credentials_for(&self, url: &str) -> Option<&Credentials> {
         self.credentials
             .iter()
