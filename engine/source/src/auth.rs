@@ -214,17 +214,24 @@ impl Credentials {
         write_private(&key, identity)?;
         let mut command = format!(
             "{} -i {} -E {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes",
-            program.display(),
-            key.display(),
-            dir.join(SSH_LOG).display()
+            shell_quote(program),
+            shell_quote(&key),
+            shell_quote(&dir.join(SSH_LOG))
         );
         if let Some(known_hosts) = &self.known_hosts {
             let file = dir.join("known_hosts");
             write_private(&file, known_hosts)?;
-            command.push_str(&format!(" -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null", file.display()));
+            command
+                .push_str(&format!(" -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null", shell_quote(&file)));
         }
         Ok(Some(command))
     }
+}
+
+/// `path` as one word for `sh`: gix runs a `core.sshCommand` with spaces
+/// through the shell, and a cache directory may contain spaces.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
 /// The certificates of a PEM bundle; at least one.
@@ -278,6 +285,22 @@ mod tests {
         assert!(err.contains("`identity`"), "{err}");
         let err = only("identity").check_for("https://git.example/r").unwrap_err().to_string();
         assert!(err.contains("none of the keys"), "{err}");
+    }
+
+    #[test]
+    fn ssh_commands_quote_paths_and_never_skip_host_checks() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let keys = dir.path().join("it's here");
+        let data = BTreeMap::from([
+            ("identity".to_owned(), b"key".to_vec()),
+            ("known_hosts".to_owned(), b"host ssh-ed25519 AAAA".to_vec()),
+        ]);
+        let command =
+            Credentials::from_secret_data(&data).unwrap().ssh_command(&keys, Path::new("ssh")).unwrap().unwrap();
+        let quoted = format!("'{}'", keys.join("identity").display().to_string().replace('\'', r"'\''"));
+        assert!(command.starts_with(&format!("'ssh' -i {quoted} ")), "{command}");
+        assert!(command.contains("StrictHostKeyChecking=yes") && !command.contains("=no"), "{command}");
+        assert!(command.contains("GlobalKnownHostsFile=/dev/null"), "{command}");
     }
 
     #[test]
