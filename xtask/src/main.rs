@@ -2,8 +2,9 @@
 //!
 //! - `test`: installs what the tests need on a fresh machine (the
 //!   `wasm32-wasip2` target via rustup, or else Debian's `rustc-web`
-//!   toolchain, which the guest build then uses with `-Zbuild-std`), then runs every
-//!   check CI runs: formatting, clippy with `-D warnings` (engine and guest
+//!   toolchain, which the guest build then uses with `-Zbuild-std`), and, when
+//!   it can, Debian's `openssh-server` for the SSH source tests (they skip
+//!   without it); then runs every check CI runs: formatting, clippy with `-D warnings` (engine and guest
 //!   workspaces), the engine's tests, and the guests' native tests (which
 //!   include the kustomize conformance corpus).
 //! - `plugins`: rebuilds the guest components (as the tests do) and refreshes
@@ -37,6 +38,7 @@ fn root() -> PathBuf {
 
 fn test() -> Result<(), String> {
     let route = ensure_wasm_target()?;
+    ensure_sshd();
     let root = root();
     let guests = root.join("plugins");
     step("format (engine)", cargo(&root, &["fmt", "--all", "--", "--check"], route))?;
@@ -103,6 +105,22 @@ fn ensure_wasm_target() -> Result<WasmRoute, String> {
     let packages = ["install", "-y", "-q", "rustc-web", "cargo-web", "rust-web-src", "lld-19", "wasi-libc"];
     step("install Debian's wasm toolchain", Command::new("apt-get").args(packages).status())?;
     Ok(WasmRoute::Debian)
+}
+
+/// Installs `openssh-server` with apt-get if `sshd` is missing. Best effort:
+/// without it the SSH source tests print that they skip.
+fn ensure_sshd() {
+    const SSHD: &str = "/usr/sbin/sshd";
+    if Path::new(SSHD).exists() {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
+    };
+    println!("{SSHD} is missing: installing openssh-server for the SSH source tests");
+    if !(apt(&["update", "-q"]) && apt(&["install", "-y", "-q", "openssh-server"])) {
+        println!("could not install openssh-server: the SSH source tests will skip");
+    }
 }
 
 fn cargo(dir: &Path, args: &[&str], route: WasmRoute) -> std::io::Result<std::process::ExitStatus> {

@@ -44,7 +44,7 @@ impl DiffReport {
 /// Renders the Application and compares every object with the cluster.
 pub async fn diff(engine: &Engine, file: &AppFile, client: kube::Client) -> Result<DiffReport> {
     let app = &file.app;
-    let render = engine.render_async(file).await?;
+    let render = engine.render_in_cluster(file, &client).await?;
     let plan = Plan::new(render.rendered.objects.clone())
         .with_context(|| format!("application {}: plan failed", app.metadata.name))?;
     let applier = Applier::new(client.clone(), apply_options(app, true)?);

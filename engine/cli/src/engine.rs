@@ -125,12 +125,33 @@ impl Engine {
     }
 
     /// Source and render: the objects the Application wants, at a commit.
-    /// Blocks; from async code use [`Engine::render_async`].
+    /// Blocks; from async code use [`Engine::render_async`]. An Application
+    /// whose credentials are in a Secret (`spec.source.secretRef`) needs
+    /// [`Engine::render_in_cluster`], or a credentials file for its URL.
     pub fn render(&self, file: &AppFile) -> Result<RenderOutput> {
+        let url = &file.app.spec.source.repo_url;
+        crate::git_secret::without_cluster(&file.app, self.source.has_credentials_for(url))?;
+        self.render_with(&self.source, file)
+    }
+
+    /// [`Engine::render_async`] with the credentials of the Application's
+    /// `spec.source.secretRef`, read from its namespace through `client`
+    /// (they win over a credentials file for the same URL).
+    pub async fn render_in_cluster(&self, file: &AppFile, client: &kube::Client) -> Result<RenderOutput> {
+        let source = match crate::git_secret::credentials(&file.app, client).await? {
+            Some(credentials) => {
+                self.source.clone().with_credentials(file.app.spec.source.repo_url.clone(), credentials)
+            }
+            None => self.source.clone(),
+        };
+        let (engine, file) = (self.clone(), file.clone());
+        tokio::task::spawn_blocking(move || engine.render_with(&source, &file)).await?
+    }
+
+    fn render_with(&self, source_stage: &Source, file: &AppFile) -> Result<RenderOutput> {
         let app = &file.app;
         let source = &app.spec.source;
-        let checkout = self
-            .source
+        let checkout = source_stage
             .checkout_source(source, &file.base_dir)
             .with_context(|| format!("application {}: source failed", app.metadata.name))?;
         let pipeline = Pipeline::for_app(&app.spec, checkout.snapshot.root(), &source.path, &self.limits)
@@ -149,10 +170,11 @@ impl Engine {
         Ok(RenderOutput { checkout, stages: pipeline.render, rendered })
     }
 
-    /// Render, then apply everything with server-side apply. Nothing is
-    /// applied unless the whole render succeeded and produced objects.
+    /// Render (with the credentials of `spec.source.secretRef`, if any),
+    /// then apply everything with server-side apply. Nothing is applied
+    /// unless the whole render succeeded and produced objects.
     pub async fn sync(&self, file: &AppFile, client: kube::Client, options: &SyncOptions) -> Result<SyncReport> {
-        let render = self.render_async(file).await?;
+        let render = self.render_in_cluster(file, &client).await?;
         let assessor = self.assessor_async(file).await?;
         let app = &file.app;
         if render.rendered.objects.is_empty() {

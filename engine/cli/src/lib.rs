@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod diff;
 mod engine;
+mod git_secret;
 pub mod hydrate;
 pub mod output;
 pub mod plugin_cmd;

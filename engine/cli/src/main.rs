@@ -30,7 +30,9 @@ struct Global {
     #[arg(long, global = true, env = "CAPSTAN_BUILTIN_DIR")]
     builtin_dir: Option<PathBuf>,
     /// Git credentials file (YAML: `url` prefix plus `username`/`password`,
-    /// `bearerToken`, or `identity`/`known_hosts` for SSH); repeatable.
+    /// `bearerToken`, `ca.crt` for a private CA, or `identity`/`known_hosts`
+    /// for SSH); repeatable. An Application's `spec.source.secretRef` wins
+    /// for its URL in `sync` and `diff`.
     #[arg(long = "git-credentials", global = true, env = "CAPSTAN_GIT_CREDENTIALS")]
     git_credentials: Vec<PathBuf>,
     /// More log output (-v: info, -vv: debug).

@@ -1,7 +1,9 @@
 //! Credentials for remote repositories, from a Kubernetes Secret's data or
 //! a local credentials file, using the keys Flux's `GitRepository` uses:
-//! `username` + `password` (or `bearerToken`) for HTTP(S), `identity` (an
-//! OpenSSH private key) and `known_hosts` for SSH.
+//! `username` + `password` (or `bearerToken`) for HTTP(S), `ca.crt` (or the
+//! older `caFile`: PEM certificates trusted for HTTPS on top of the system's
+//! roots, for a private CA), `identity` (an OpenSSH private key) and
+//! `known_hosts` for SSH.
 //!
 //! Secrets never reach the log or an error message; SSH keys are written to
 //! `0600` files inside the cache only for as long as `ssh` needs them.
@@ -45,6 +47,20 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// The credentials lack what the URL's transport needs.
+    #[error("failed to use the credentials for {url}: {missing}")]
+    Missing {
+        /// The repository URL.
+        url: String,
+        /// Which keys are missing.
+        missing: &'static str,
+    },
+    /// The CA key holds no PEM certificate.
+    #[error("failed to read credentials: key {key:?} holds no PEM certificate")]
+    BadCa {
+        /// `ca.crt` or `caFile`.
+        key: &'static str,
+    },
     /// Plain `http://` to a host that is not loopback: the password would
     /// cross the network in clear text.
     #[error("refusing to send credentials in clear text to {url}: use https://")]
@@ -63,6 +79,9 @@ pub enum Error {
     },
 }
 
+/// The file in the key directory that `ssh` writes its messages to.
+pub(crate) const SSH_LOG: &str = "ssh.log";
+
 /// Credentials of one repository. `Debug` shows which keys are set, never values.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
@@ -70,6 +89,8 @@ pub struct Credentials {
     password: Option<String>,
     identity: Option<String>,
     known_hosts: Option<String>,
+    /// PEM certificates of a private CA (public: not redacted).
+    ca: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -79,6 +100,7 @@ impl std::fmt::Debug for Credentials {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("identity", &self.identity.as_ref().map(|_| "<redacted>"))
             .field("known_hosts", &self.known_hosts.is_some())
+            .field("ca", &self.ca.is_some())
             .finish()
     }
 }
@@ -92,6 +114,14 @@ impl Credentials {
                 .transpose()
         };
         let bearer = get("bearerToken")?;
+        // Flux renamed `caFile` to `ca.crt`; Secrets of either age work.
+        let (ca_key, ca) = match get("ca.crt")? {
+            Some(ca) => ("ca.crt", Some(ca)),
+            None => ("caFile", get("caFile")?),
+        };
+        if let Some(ca) = &ca {
+            parse_ca(ca, ca_key)?;
+        }
         Ok(Self {
             // A bearer token goes as the password of basic auth, which GitHub,
             // GitLab and Gitea all accept for HTTPS Git.
@@ -99,6 +129,7 @@ impl Credentials {
             password: get("password")?.or(bearer),
             identity: get("identity")?,
             known_hosts: get("known_hosts")?,
+            ca,
         })
     }
 
@@ -122,6 +153,28 @@ impl Credentials {
         Ok((url, credentials))
     }
 
+    /// Checks that these credentials can serve `url`: `identity` for SSH;
+    /// for HTTP(S) `username` with `password`, `bearerToken`, or at least a CA.
+    pub fn check_for(&self, url: &str) -> Result<(), Error> {
+        let missing = |missing| Err(Error::Missing { url: url.to_owned(), missing });
+        let ssh = url.starts_with("ssh://") || url.starts_with("git@");
+        if ssh {
+            return if self.identity.is_some() {
+                Ok(())
+            } else {
+                missing("key `identity` (an SSH private key) is missing")
+            };
+        }
+        match (&self.username, &self.password) {
+            (Some(_), None) => missing("key `username` is set but `password` is missing"),
+            (None, Some(_)) => missing("key `password` is set but `username` is missing"),
+            (None, None) if self.ca.is_none() => {
+                missing("none of the keys `username`/`password`, `bearerToken`, `ca.crt` (or `caFile`) is set")
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Username and password for HTTP(S) to `url`, if both are set.
     pub(crate) fn basic(&self, url: &str) -> Result<Option<(&str, &str)>, Error> {
         let (Some(user), Some(password)) = (self.username.as_deref(), self.password.as_deref()) else {
@@ -140,21 +193,52 @@ impl Credentials {
         Ok(Some((user, password)))
     }
 
+    /// The private CA's certificates, if the credentials have one.
+    pub(crate) fn ca_certificates(&self) -> Option<Vec<reqwest::Certificate>> {
+        // Checked when loaded, so parsing cannot fail here.
+        self.ca.as_deref().and_then(|ca| parse_ca(ca, "ca.crt").ok())
+    }
+
     /// Writes the SSH key (and known hosts) under `dir` and returns the
     /// command line of `program` (an OpenSSH client) that uses them, or
-    /// `None` without a key.
+    /// `None` without a key. `ssh` logs to [`SSH_LOG`] in `dir`, so that a
+    /// refusal can be explained.
+    ///
+    /// Host keys are always checked strictly: against `known_hosts` only
+    /// when the credentials have it (as Flux does), else against the user's
+    /// known-hosts files. An unknown host is refused, never added.
     pub(crate) fn ssh_command(&self, dir: &Path, program: &Path) -> Result<Option<String>, Error> {
         let Some(identity) = &self.identity else { return Ok(None) };
         fs::create_dir_all(dir).map_err(|source| Error::WriteKey { path: dir.to_owned(), source })?;
         let key = dir.join("identity");
         write_private(&key, identity)?;
-        let mut command = format!("{} -i {} -o IdentitiesOnly=yes -o BatchMode=yes", program.display(), key.display());
+        let mut command = format!(
+            "{} -i {} -E {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes",
+            shell_quote(program),
+            shell_quote(&key),
+            shell_quote(&dir.join(SSH_LOG))
+        );
         if let Some(known_hosts) = &self.known_hosts {
             let file = dir.join("known_hosts");
             write_private(&file, known_hosts)?;
-            command.push_str(&format!(" -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes", file.display()));
+            command
+                .push_str(&format!(" -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null", shell_quote(&file)));
         }
         Ok(Some(command))
+    }
+}
+
+/// `path` as one word for `sh`: gix runs a `core.sshCommand` with spaces
+/// through the shell, and a cache directory may contain spaces.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+/// The certificates of a PEM bundle; at least one.
+fn parse_ca(pem: &str, key: &'static str) -> Result<Vec<reqwest::Certificate>, Error> {
+    match reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        _ => Err(Error::BadCa { key }),
     }
 }
 
@@ -188,5 +272,43 @@ mod tests {
         assert!(matches!(creds.basic("http://git.example/repo"), Err(Error::ClearText { .. })));
         assert!(matches!(creds.basic("http://127.0.0.1.evil.example/repo"), Err(Error::ClearText { .. })));
         assert!(!format!("{creds:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn credentials_must_fit_the_transport() {
+        let only =
+            |key: &str| Credentials::from_secret_data(&BTreeMap::from([(key.to_owned(), b"x".to_vec())])).unwrap();
+        assert!(only("bearerToken").check_for("https://git.example/r").is_ok());
+        let err = only("username").check_for("https://git.example/r").unwrap_err().to_string();
+        assert!(err.contains("`password` is missing") && err.contains("https://git.example/r"), "{err}");
+        let err = only("known_hosts").check_for("ssh://git@git.example/r").unwrap_err().to_string();
+        assert!(err.contains("`identity`"), "{err}");
+        let err = only("identity").check_for("https://git.example/r").unwrap_err().to_string();
+        assert!(err.contains("none of the keys"), "{err}");
+    }
+
+    #[test]
+    fn ssh_commands_quote_paths_and_never_skip_host_checks() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let keys = dir.path().join("it's here");
+        let data = BTreeMap::from([
+            ("identity".to_owned(), b"key".to_vec()),
+            ("known_hosts".to_owned(), b"host ssh-ed25519 AAAA".to_vec()),
+        ]);
+        let command =
+            Credentials::from_secret_data(&data).unwrap().ssh_command(&keys, Path::new("ssh")).unwrap().unwrap();
+        let quoted = format!("'{}'", keys.join("identity").display().to_string().replace('\'', r"'\''"));
+        assert!(command.starts_with(&format!("'ssh' -i {quoted} ")), "{command}");
+        assert!(command.contains("StrictHostKeyChecking=yes") && !command.contains("=no"), "{command}");
+        assert!(command.contains("GlobalKnownHostsFile=/dev/null"), "{command}");
+    }
+
+    #[test]
+    fn a_ca_key_must_hold_a_pem_certificate() {
+        for key in ["ca.crt", "caFile"] {
+            let data = BTreeMap::from([(key.to_owned(), b"not a certificate".to_vec())]);
+            let err = Credentials::from_secret_data(&data).unwrap_err();
+            assert_eq!(err.to_string(), format!("failed to read credentials: key {key:?} holds no PEM certificate"));
+        }
     }
 }

@@ -209,6 +209,7 @@ impl Source {
             interval: None,
             full_history: false,
             verify: None,
+            secret_ref: None,
         };
         self.checkout_source(&source, base_dir)
     }
@@ -262,6 +263,11 @@ impl Source {
     /// staging directory a crash left behind).
     pub fn gc<'a>(&self, in_use: impl IntoIterator<Item = &'a str>) -> Result<GcReport> {
         snapshot::gc(&self.cache_dir, &in_use.into_iter().collect())
+    }
+
+    /// Whether credentials were given for `url` (by a matching prefix).
+    pub fn has_credentials_for(&self, url: &str) -> bool {
+        self.credentials_for(url).is_some()
     }
 
     fn credentials_for(&self, url: &str) -> Option<&Credentials> {

@@ -10,19 +10,22 @@
 //!
 //! Transports: `file://` (gix runs `git-upload-pack` locally, as Git does),
 //! `git://`, `http(s)://` (reqwest with rustls on *ring*, the provider kube
-//! already builds, so no second crypto library is compiled) and `ssh://`
+//! already builds, so no second crypto library is compiled; a private CA from
+//! the credentials is trusted on top of the system's roots) and `ssh://`
 //! (gix runs the `ssh` program with a key from the credentials).
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use gix::ObjectId;
 use gix::remote::Direction;
 use gix::remote::fetch::Shallow;
+use gix_transport::client::blocking_io::http;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Credentials;
+use crate::auth::{Credentials, SSH_LOG};
 use crate::revision::{self, RemoteRef, Wanted};
 use crate::{Error, GixError, Result};
 
@@ -70,7 +73,7 @@ impl Fetch<'_> {
         let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ssh_dir = dir.with_extension(format!("ssh-{}-{n}", std::process::id()));
         self.configure(&mut repo, &ssh_dir)?;
-        let result = self.fetch(&repo);
+        let result = self.fetch(&repo).map_err(|e| explain_ssh(e, &ssh_dir));
         // The key is only needed while `ssh` runs.
         let _ = std::fs::remove_dir_all(&ssh_dir);
         result.map(|(commit, tag, fetched)| (repo, commit, tag, fetched))
@@ -177,8 +180,11 @@ impl Fetch<'_> {
         if self.url.starts_with("https://") || self.url.starts_with("http://") {
             install_tls_provider();
         }
-        let connection =
+        let mut connection =
             remote.connect(Direction::Fetch).map_err(|e| self.gix_error("failed to connect", Some(e.into())))?;
+        if let Some(options) = self.http_options(remote.repo())? {
+            connection.set_transport_options(options);
+        }
         let basic = match self.credentials {
             Some(credentials) => credentials
                 .basic(self.url)
@@ -199,6 +205,26 @@ impl Fetch<'_> {
             }
             _ => Ok(None),
         }))
+    }
+
+    /// gix's HTTP options for this URL with the credentials' private CA
+    /// added to the roots reqwest trusts, or `None` without a CA. (gix's
+    /// reqwest backend ignores `http.sslCAInfo`; its client hook does not.)
+    fn http_options(&self, repo: &gix::Repository) -> Result<Option<Box<dyn std::any::Any>>> {
+        let Some(certs) = self.credentials.and_then(Credentials::ca_certificates) else { return Ok(None) };
+        if !self.url.starts_with("https://") {
+            return Ok(None);
+        }
+        let configured = repo
+            .transport_options(self.url, None)
+            .map_err(|e| self.gix_error("failed to read the HTTP configuration", Some(e.into())))?;
+        let mut options =
+            configured.and_then(|o| o.downcast::<http::Options>().ok()).map_or_else(Default::default, |o| *o);
+        let configure: Box<http::reqwest::ConfigureClientFn> =
+            Box::new(move |builder| Ok(builder.tls_certs_merge(certs.iter().cloned())));
+        let backend = http::reqwest::Options { configure_client: Some(configure), configure_request: None };
+        options.backend = Some(Arc::new(Mutex::new(backend)));
+        Ok(Some(Box::new(options)))
     }
 
     /// Points gix's `ssh` at the key of the credentials, if any.
@@ -232,8 +258,56 @@ impl Fetch<'_> {
     }
 
     fn gix_error(&self, what: &str, source: Option<GixError>) -> Error {
+        let what = match &source {
+            Some(e) if is_certificate_error(e.as_ref()) => {
+                "failed to verify the server's TLS certificate; for a private CA, put its PEM certificate under \
+                 `ca.crt` in the credentials"
+            }
+            _ => what,
+        };
         Error::Remote { url: self.url.to_owned(), what: what.to_owned(), source }
     }
+}
+
+/// What `ssh` said before it gave up, as the cause of a failed fetch.
+#[derive(Debug, thiserror::Error)]
+#[error("ssh: {said}")]
+struct SshSaid {
+    said: String,
+    #[source]
+    source: Option<GixError>,
+}
+
+/// Explains a failed SSH fetch from `ssh`'s log (gix sees only a closed
+/// connection): a refused host key or a refused client key get a message
+/// of their own. Other errors pass unchanged.
+fn explain_ssh(error: Error, ssh_dir: &Path) -> Error {
+    let Error::Remote { url, what, source } = error else { return error };
+    let log = std::fs::read_to_string(ssh_dir.join(SSH_LOG)).unwrap_or_default();
+    // The last lines carry the verdict; the ones before are banners.
+    let lines: Vec<&str> = log.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('@')).collect();
+    if lines.is_empty() {
+        return Error::Remote { url, what, source };
+    }
+    let said = lines[lines.len().saturating_sub(2)..].join(" ");
+    let what = if log.contains("Host key verification failed") {
+        "refusing the SSH server: its host key is not a known host (`known_hosts` in the credentials)".to_owned()
+    } else if log.contains("Permission denied") {
+        "failed to authenticate over SSH: the server refused the key in `identity`".to_owned()
+    } else {
+        what
+    };
+    Error::Remote { url, what, source: Some(Box::new(SshSaid { said, source })) }
+}
+
+/// Whether rustls refused the server's certificate somewhere in the chain.
+/// (`io::Error::source` skips the error it wraps, so look inside it too.)
+fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return matches!(tls, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented);
+    }
+    let wrapped = error.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref);
+    wrapped.is_some_and(|inner| is_certificate_error(inner)) || error.source().is_some_and(is_certificate_error)
 }
 
 /// The ref in the cache that mirrors remote ref `name`; the remote's `HEAD`

@@ -151,6 +151,20 @@ pub struct Source {
     /// Require a trusted signature on the resolved commit (or tag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verify>,
+    /// A Secret in the Application's namespace holding the repository's
+    /// credentials, with the keys of Flux's `GitRepository.spec.secretRef`:
+    /// `username`/`password` or `bearerToken` for HTTPS, `identity` and
+    /// `known_hosts` for SSH, `ca.crt` (or the older `caFile`) for a private CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+}
+
+/// A Secret in the same namespace as the object that names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretRef {
+    /// Name of the Secret.
+    pub name: String,
 }
 
 /// Commit-signature verification of a [`Source`].
@@ -304,6 +318,11 @@ impl Application {
                 format!("{path:?} must be relative and stay inside the repository"),
             ));
         }
+        if let Some(secret) = &self.spec.source.secret_ref
+            && !is_dns_subdomain(&secret.name)
+        {
+            return Err(invalid("spec.source.secretRef.name", format!("{:?} is not a Secret name", secret.name)));
+        }
         if let Some(ns) = &self.spec.destination.namespace
             && !is_dns_label(ns)
         {
@@ -341,6 +360,11 @@ pub(crate) fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// RFC 1123 subdomain: dot-separated labels, at most 253 bytes (Secret names).
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,5 +396,14 @@ mod tests {
             let error = Application::from_yaml(&with(bad)).unwrap_err().to_string();
             assert!(error.contains("spec.health.kinds") && error.contains("builtin:x"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn secret_ref_names_a_secret() {
+        let with = APP.replace("path: examples", "secretRef: {name: git.creds}, path: examples");
+        let app = Application::from_yaml(&with).unwrap();
+        assert_eq!(app.spec.source.secret_ref, Some(SecretRef { name: "git.creds".into() }));
+        let bad = APP.replace("path: examples", "secretRef: {name: Git_Creds}, path: examples");
+        assert!(Application::from_yaml(&bad).unwrap_err().to_string().contains("spec.source.secretRef.name"));
     }
 }

@@ -10,6 +10,6 @@ mod object;
 
 pub use application::{
     Application, Destination, Enforcement, Error, HealthCheck, IgnoreDifference, Metadata, PluginLimits, PluginStage,
-    Source, Spec, SyncPolicy, Verify, VerifyMode,
+    SecretRef, Source, Spec, SyncPolicy, Verify, VerifyMode,
 };
 pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};

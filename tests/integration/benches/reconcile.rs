@@ -73,12 +73,14 @@ fn main() {
         .build()
         .unwrap();
     let server = server_runtime.block_on(TestApiServer::start()).expect("failed to start the test API server");
-    let engine_runtime = tokio::runtime::Builder::new_current_thread().thread_name("engine").enable_all().build().unwrap();
+    let engine_runtime =
+        tokio::runtime::Builder::new_current_thread().thread_name("engine").enable_all().build().unwrap();
     let client = engine_runtime.block_on(async { kube::Client::try_from(server.kube_config()).unwrap() });
 
     let repo = repository(objects);
     let engine = TestEngine::new();
-    let file = app("bench", &repo, "main", "app", "  destination: {namespace: bench}\n  sync: {createNamespace: true}\n");
+    let file =
+        app("bench", &repo, "main", "app", "  destination: {namespace: bench}\n  sync: {createNamespace: true}\n");
     let sync = || {
         let report = engine_runtime.block_on(engine.engine.sync(&file, client.clone(), &SyncOptions::default()));
         report.expect("sync failed").applied.len()

@@ -1,7 +1,9 @@
 //! Git servers on loopback for the source tests: `git daemon` (the `git://`
 //! protocol) and `git http-backend` behind a tiny HTTP/1.1 server written
 //! here, which logs every request so tests can see whether a pack was asked
-//! for, and can demand basic auth.
+//! for, and can demand basic auth. The HTTP server also speaks HTTPS
+//! (rustls), with a certificate from a private CA made at start (rcgen).
+//! [`Sshd`] runs a real OpenSSH server when `openssh-server` is installed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -63,6 +65,129 @@ impl Drop for GitDaemon {
     }
 }
 
+/// Where Debian's `openssh-server` puts the daemon.
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A real OpenSSH server on loopback, run as the current user with its own
+/// host key, config and authorized keys in a temporary directory. Clients
+/// run the login shell's `git-upload-pack`, as on any Git-over-SSH host.
+pub struct Sshd {
+    child: Child,
+    port: u16,
+    user: String,
+    dir: tempfile::TempDir,
+}
+
+/// An OpenSSH key pair made with `ssh-keygen`.
+pub struct SshKey {
+    /// The private key (OpenSSH format), as a Secret's `identity` holds it.
+    pub private: String,
+    /// The public key line, as `authorized_keys` and `known_hosts` hold it.
+    pub public: String,
+}
+
+impl SshKey {
+    /// A fresh ed25519 key pair.
+    pub fn generate() -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("key");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "capstan-test", "-f"])
+            .arg(&path)
+            .status()
+            .expect("failed to run ssh-keygen");
+        assert!(status.success(), "ssh-keygen failed");
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        Self { private: read(&path), public: read(&path.with_extension("pub")).trim().to_owned() }
+    }
+}
+
+impl Sshd {
+    /// Starts `sshd` accepting `client` (a public key line), or returns
+    /// `None` after printing why `test` is skipped when `sshd` is not installed.
+    pub fn start_or_skip(test: &str, client: &str) -> Option<Self> {
+        if !Path::new(SSHD).exists() {
+            println!("skipping {test}: {SSHD} is not installed (apt-get install openssh-server)");
+            return None;
+        }
+        let dir = tempfile::TempDir::new().unwrap();
+        let host_key = dir.path().join("host_key");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&host_key)
+            .status()
+            .expect("failed to run ssh-keygen");
+        assert!(status.success(), "ssh-keygen failed for the host key");
+        let authorized = dir.path().join("authorized_keys");
+        std::fs::write(&authorized, format!("{client}\n")).unwrap();
+        let user = current_user();
+        if is_root(dir.path()) {
+            // sshd started as root needs its privilege-separation directory,
+            // which the Debian service creates at boot.
+            std::fs::create_dir_all("/run/sshd").expect("failed to create /run/sshd");
+        }
+        let port = free_port();
+        let config = dir.path().join("sshd_config");
+        let d = dir.path().display();
+        std::fs::write(
+            &config,
+            format!(
+                "ListenAddress 127.0.0.1:{port}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {d}/sshd.pid\n\
+                 StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PermitRootLogin prohibit-password\nAllowUsers {user}\n",
+                host_key.display(),
+                authorized.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("sshd.log")).unwrap();
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("failed to start sshd");
+        wait_for(port);
+        Some(Self { child, port, user, dir })
+    }
+
+    /// The `ssh://` URL of the repository at the absolute path `path`.
+    pub fn url(&self, path: &Path) -> String {
+        format!("ssh://{}@127.0.0.1:{}{}", self.user, self.port, path.display())
+    }
+
+    /// A `known_hosts` line for this server's host key.
+    pub fn known_hosts(&self) -> String {
+        let key = std::fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
+        format!("[127.0.0.1]:{} {}", self.port, key.trim())
+    }
+
+    /// What sshd logged so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The name sshd must accept a login for: the user running the tests.
+fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("failed to run id");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Whether the tests run as root (files they create belong to uid 0).
+fn is_root(created: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(created).is_ok_and(|m| m.uid() == 0)
+}
+
 /// One request the HTTP server saw.
 #[derive(Debug, Clone)]
 pub struct Logged {
@@ -77,23 +202,37 @@ pub struct Logged {
     pub wants_pack: bool,
 }
 
-/// `git http-backend` behind a minimal HTTP server on loopback.
+/// `git http-backend` behind a minimal HTTP(S) server on loopback.
 pub struct HttpGit {
     port: u16,
     log: Arc<Mutex<Vec<Logged>>>,
     stop: Arc<AtomicBool>,
+    /// The PEM certificate of the private CA, when serving HTTPS.
+    ca: Option<String>,
 }
 
 impl HttpGit {
-    /// Serves the repositories under `root`; with `auth`, every request must
-    /// carry these basic-auth credentials.
+    /// Serves the repositories under `root` over `http://`; with `auth`,
+    /// every request must carry these basic-auth credentials.
     pub fn start(root: &Path, auth: Option<(&str, &str)>) -> Self {
+        Self::serve(root, auth, None)
+    }
+
+    /// Like [`HttpGit::start`], over `https://` with a certificate for
+    /// `127.0.0.1` and `localhost` issued by a fresh private CA ([`HttpGit::ca_pem`]).
+    pub fn start_tls(root: &Path, auth: Option<(&str, &str)>) -> Self {
+        Self::serve(root, auth, Some(TestCa::new()))
+    }
+
+    fn serve(root: &Path, auth: Option<(&str, &str)>, tls: Option<TestCa>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let server =
             Server { root: root.to_owned(), auth: auth.map(|(u, p)| basic_header(u, p)), log: Arc::clone(&log) };
+        let ca = tls.as_ref().map(|tls| tls.ca_pem.clone());
+        let config = tls.map(|tls| tls.server_config);
         let stopped = Arc::clone(&stop);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -101,16 +240,30 @@ impl HttpGit {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let server = server.clone();
-                std::thread::spawn(move || server.handle(stream));
+                let (server, config) = (server.clone(), config.clone());
+                let mut stream = stream;
+                std::thread::spawn(move || match config {
+                    Some(config) => server.handle_tls(config, stream),
+                    None => server.handle(&mut stream),
+                });
             }
         });
-        Self { port, log, stop }
+        Self { port, log, stop, ca }
     }
 
-    /// The `http://` URL of repository `name`.
+    /// The URL of repository `name`: `https://` from [`HttpGit::start_tls`].
     pub fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/{name}", self.port)
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// The private CA's certificate (PEM) of an HTTPS server.
+    ///
+    /// # Panics
+    ///
+    /// On a plain HTTP server.
+    pub fn ca_pem(&self) -> &str {
+        self.ca.as_deref().expect("ca_pem needs HttpGit::start_tls")
     }
 
     /// Everything seen so far.
@@ -172,9 +325,58 @@ impl Request {
     }
 }
 
+/// A private CA and the rustls server configuration of a certificate it issued.
+struct TestCa {
+    ca_pem: String,
+    server_config: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+        use rcgen::{KeyUsagePurpose as Usage, SanType};
+        let mut ca = CertificateParams::new(Vec::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "Capstan test CA");
+        ca.key_usages = vec![Usage::KeyCertSign, Usage::CrlSign, Usage::DigitalSignature];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+
+        let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        leaf.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+        leaf.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+        leaf.use_authority_key_identifier_extension = true;
+        leaf.key_usages = vec![Usage::DigitalSignature];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key.into())
+            .unwrap();
+        Self { ca_pem: ca_cert.pem(), server_config: Arc::new(server_config) }
+    }
+}
+
 impl Server {
-    fn handle(&self, stream: TcpStream) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
+    /// Serves one HTTPS connection; a client that refuses the certificate
+    /// ends it during the handshake, before any request is logged.
+    fn handle_tls(&self, config: Arc<rustls::ServerConfig>, stream: TcpStream) {
+        let Ok(connection) = rustls::ServerConnection::new(config) else { return };
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        self.handle(&mut tls);
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
+
+    fn handle<S: Read + Write>(&self, stream: &mut S) {
+        let mut reader = BufReader::new(stream);
         let Some(request) = read_request(&mut reader) else { return };
         let (status, headers, body) = if self.auth.is_some() && request.header("authorization") != self.auth.as_deref()
         {
@@ -190,7 +392,7 @@ impl Server {
             status,
             wants_pack,
         });
-        let mut stream = stream;
+        let stream = reader.into_inner();
         let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -198,6 +400,7 @@ impl Server {
         head.push_str("\r\n");
         let _ = stream.write_all(head.as_bytes());
         let _ = stream.write_all(&body);
+        let _ = stream.flush();
     }
 
     /// Runs `git http-backend` as a CGI program.
@@ -247,7 +450,7 @@ fn parse_cgi(out: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     (status, headers, out[end + sep..].to_vec())
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
@@ -278,7 +481,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     Some(request)
 }
 
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     for _ in 0..1_000_000 {
         let mut size = String::new();

@@ -190,7 +190,7 @@ key=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -i) key="$2"; shift 2 ;;
-    -o|-p|-l) shift 2 ;;
+    -o|-p|-l|-E) shift 2 ;;
     -*) shift ;;
     *) host="$1"; shift; break ;;
   esac

@@ -91,6 +91,7 @@ fn check_url(url: &str, revision: &str, policy: &Verify) -> Result<String, verif
         interval: None,
         full_history: false,
         verify: Some(policy.clone()),
+        secret_ref: None,
     };
     match Source::new(cache.path()).checkout_source(&source, cache.path()) {
         Ok(checkout) => Ok(checkout.signer.expect("a verified checkout names its signer")),
