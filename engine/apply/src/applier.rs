@@ -1,7 +1,8 @@
 //! [`Applier`]: one object at a time — compare, then server-side apply only
 //! what differs; get and delete for hooks and prune.
 //!
-//! An unchanged object costs one GET and nothing else: each applied object
+//! An unchanged object costs one GET (or its share of a LIST, see
+//! [`crate::read_ahead`]) and nothing else: each applied object
 //! carries [`DIGEST_ANNOTATION`], a digest of the manifest Capstan applied.
 //! When the live object has the digest of the current manifest and every
 //! manifest field still has its value in the live object, nothing can have
@@ -17,6 +18,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Propagatio
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::read_ahead::LiveObjects;
 use crate::resources::Resources;
 use crate::retry::RetryPolicy;
 use crate::{Error, FIELD_MANAGER, Result};
@@ -104,11 +106,20 @@ impl Applier {
 
     /// Applies one object if it differs from the live one. `wait_for_crd`:
     /// a CRD of this run serves its kind, so wait for discovery.
-    pub async fn apply(&self, mut object: Object, wait_for_crd: bool) -> Result<Applied> {
+    pub async fn apply(&self, object: Object, wait_for_crd: bool) -> Result<Applied> {
+        self.apply_known(object, wait_for_crd, &LiveObjects::default()).await
+    }
+
+    /// [`Applier::apply`], taking the live object from `known` when it was
+    /// read ahead.
+    pub async fn apply_known(&self, mut object: Object, wait_for_crd: bool, known: &LiveObjects) -> Result<Applied> {
         let api = self.resources.api_for(&mut object, self.options.default_namespace.as_deref(), wait_for_crd).await?;
         stamp_digest(&mut object);
         let object_ref = object.object_ref();
-        let live = self.get_live(&api, &object_ref).await?;
+        let live = match known.lookup(&object_ref) {
+            Some(live) => live.cloned(),
+            None => self.get_live(&api, &object_ref).await?,
+        };
         if let Some(live) = &live
             && unchanged_since_last_apply(&object, live)
         {
@@ -146,6 +157,24 @@ impl Applier {
             object: object_ref,
             comparison: compare(&desired, live.as_ref(), &self.options.ignore, &self.masker),
         })
+    }
+
+    /// Reads ahead the live objects of `objects` whose kind is served now,
+    /// with one LIST per kind and namespace that holds many of them.
+    pub async fn read_ahead(&self, objects: &[Object]) -> LiveObjects {
+        let mut refs = Vec::with_capacity(objects.len());
+        for object in objects {
+            if let Ok(object_ref) = self.resolve_ref(&mut object.clone(), false).await {
+                refs.push(object_ref);
+            }
+        }
+        let mut live = LiveObjects::default();
+        for sample in LiveObjects::groups_worth_listing(&refs) {
+            if let Ok(api) = self.resources.api_for_ref(sample).await {
+                live.list(&api, sample, &self.options.retry).await;
+            }
+        }
+        live
     }
 
     /// The reference of `object` as it will be applied (namespace filled in).

@@ -17,6 +17,7 @@
 mod applier;
 mod hooks;
 pub mod inventory;
+pub mod read_ahead;
 mod resources;
 pub mod retry;
 mod sync;
@@ -25,6 +26,7 @@ pub use applier::{Action, Applied, Applier, ApplyOptions, DIGEST_ANNOTATION, Obj
 pub use hooks::HookRun;
 pub use inventory::{Inventory, InventoryStore};
 pub use kube::api::PropagationPolicy;
+pub use read_ahead::LiveObjects;
 pub use retry::RetryPolicy;
 pub use sync::{ReadyCheck, SyncOptions, SyncResult, Syncer, WaveGate};
 

@@ -168,9 +168,13 @@ impl Syncer {
         self.run_hooks(&plan.pre_sync, HookPhase::PreSync, crd_kinds, result).await?;
         for (index, wave) in plan.waves.iter().enumerate() {
             let first = result.applied.len();
+            // Kinds whose CRD this run creates are not served yet: GET those.
+            let listable: Vec<Object> =
+                wave.objects.iter().filter(|o| !crd_kinds.contains(&kind_key(o))).cloned().collect();
+            let known = self.applier.read_ahead(&listable).await;
             for object in &wave.objects {
-                let applied = self.applier.apply(object.clone(), crd_kinds.contains(&kind_key(object))).await?;
-                result.applied.push(applied);
+                let wait_for_crd = crd_kinds.contains(&kind_key(object));
+                result.applied.push(self.applier.apply_known(object.clone(), wait_for_crd, &known).await?);
             }
             self.run_hooks(&wave.hooks, HookPhase::Sync, crd_kinds, result).await?;
             if let Some(gate) = &self.options.wave_gate

@@ -2,11 +2,12 @@
 //! server: no-op syncs write nothing, prune removes exactly what left Git
 //! and nothing after a failed or empty render, a CRD and its CR sync in one
 //! run, drift by another manager shows in `diff` and is restored by `sync`
-//! unless ignored.
+//! unless ignored; many objects of one kind are read with a LIST, not a
+//! GET each, and a LIST that fails falls back to GETs.
 
 use capstan::SyncOptions;
 use capstan::diff::diff;
-use capstan_apiserver::{TestApiServer, test_target};
+use capstan_apiserver::{Fault, TestApiServer, test_target};
 use capstan_apply::Action;
 use capstan_integration::{GitRepo, TestEngine, app};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -62,6 +63,50 @@ async fn second_sync_of_unchanged_app_makes_no_writes_and_no_dry_runs() {
     assert_eq!(server.write_count(), before, "a no-op sync must not change storage");
     assert_eq!(writes(server), Vec::<String>::new(), "a no-op sync must not send write requests");
     assert!(server.requests().iter().all(|r| !r.dry_run), "unchanged objects need no dry-run either");
+}
+
+#[tokio::test]
+async fn many_objects_of_a_kind_are_read_with_one_list_and_a_failed_list_falls_back_to_gets() {
+    let repo = GitRepo::new();
+    let many: String = (0..40).map(|i| config_map(&format!("cm-{i}"), "v1") + "---\n").collect();
+    repo.write("app/cms.yaml", &many).write("app/deploy.yaml", &deployment(1, "nginx:1.27"));
+    let head = repo.commit("many");
+    let target = test_target().await;
+    let name = "many_objects_of_a_kind_are_read_with_one_list_and_a_failed_list_falls_back_to_gets";
+    let Some(server) = target.server_or_skip(name) else { return };
+    let engine = TestEngine::new();
+    let ns = "apply-read-ahead";
+    let file = app("many", &repo, &head, "app", &spec(ns));
+    engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+
+    let reads = |server: &TestApiServer| {
+        let prefix = format!("/api/v1/namespaces/{ns}/configmaps");
+        let requests = server.requests();
+        let lists = requests.iter().filter(|r| r.verb == "list" && r.path == prefix).count();
+        let gets = requests.iter().filter(|r| r.verb == "get" && r.path.starts_with(&format!("{prefix}/cm-"))).count();
+        (lists, gets)
+    };
+    server.clear_requests();
+    let second = engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+    assert_eq!(second.applied.iter().filter(|a| a.action == Action::Unchanged).count(), 41);
+    assert_eq!(reads(server), (1, 0), "40 ConfigMaps: one LIST, no GETs");
+    assert!(
+        server.requests().iter().any(|r| r.verb == "get" && r.path.ends_with("/deployments/web")),
+        "one Deployment: a GET"
+    );
+
+    server.clear_requests();
+    server.faults().inject(Fault::status(403).verb("list").path_contains("/configmaps").times(1));
+    repo.write("app/cms.yaml", &many.replace("cm-7\ndata:\n  key: \"v1\"", "cm-7\ndata:\n  key: \"v2\""));
+    let head = repo.commit("one changed");
+    let file = app("many", &repo, &head, "app", &spec(ns));
+    let third = engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+    let configured: Vec<String> =
+        third.applied.iter().filter(|a| a.action == Action::Configured).map(|a| a.object.name.clone()).collect();
+    assert_eq!(configured, ["cm-7"]);
+    assert_eq!(reads(server), (1, 40), "a refused LIST: one GET per ConfigMap instead");
+    let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    assert_eq!(config_maps.get("cm-7").await.unwrap().data.unwrap()["key"], "v2");
 }
 
 #[tokio::test]
