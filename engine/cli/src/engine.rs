@@ -216,6 +216,10 @@ impl Engine {
     }
 
     fn health_check(&self, check: &HealthCheck, base_dir: &Path, limits: Limits) -> Result<Check> {
+        let limits = match &check.limits {
+            Some(overrides) => limits.with_overrides(overrides).map_err(|e| e.within("limits"))?,
+            None => limits,
+        };
         let plugin = self.host.load(&check.plugin, check.digest.as_deref(), base_dir)?;
         if plugin.world() != World::Health {
             bail!("is a {} plugin, not a health plugin (exporting capstan:plugin/assess)", plugin.world());

@@ -44,10 +44,12 @@ impl Default for Limits {
     }
 }
 
-/// A `spec.limits` field the host cannot accept.
+/// A `limits` field the host cannot accept.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid `spec.limits.{field}`: {value:?}: {reason}")]
+#[error("invalid `{scope}.{field}`: {value:?}: {reason}")]
 pub struct LimitsError {
+    /// Where the `limits` are: `spec.limits`, or a stage's.
+    pub scope: String,
     /// The field, as written in the Application.
     pub field: &'static str,
     /// The value found.
@@ -93,7 +95,14 @@ impl Limits {
 }
 
 fn invalid(field: &'static str, value: &str, reason: String) -> LimitsError {
-    LimitsError { field, value: value.to_owned(), reason }
+    LimitsError { scope: "spec.limits".into(), field, value: value.to_owned(), reason }
+}
+
+impl LimitsError {
+    /// The same error about the `limits` at `scope` (e.g. `spec.render[1].limits`).
+    pub fn within(self, scope: impl Into<String>) -> Self {
+        Self { scope: scope.into(), ..self }
+    }
 }
 
 /// `500ms`, `5s`, `2m`: an integer and a unit.

@@ -42,7 +42,7 @@ pub enum Error {
         /// The error-level diagnostics.
         errors: Vec<Diagnostic>,
     },
-    /// `spec.limits` could not be read.
+    /// `spec.limits`, or a stage's `limits`, could not be read.
     #[error("failed to read the plugin limits")]
     Limits(#[source] LimitsError),
 }
@@ -54,8 +54,11 @@ pub struct Pipeline {
     pub render: Vec<PluginStage>,
     /// The validators.
     pub policy: Vec<PluginStage>,
-    /// The leash of every call.
+    /// The leash of every call (`spec.limits` over the defaults).
     pub limits: Limits,
+    /// Each render stage's leash, then each policy stage's (their
+    /// `limits` over [`Pipeline::limits`]).
+    stage_limits: Vec<Limits>,
 }
 
 impl Pipeline {
@@ -68,7 +71,17 @@ impl Pipeline {
             None => *defaults,
         };
         let render = if spec.render.is_empty() { detect(snapshot, path) } else { spec.render.clone() };
-        Ok(Self { render, policy: spec.policy.clone(), limits })
+        let stages = render.iter().enumerate().map(|(i, s)| ("render", i, s));
+        let stage_limits = stages
+            .chain(spec.policy.iter().enumerate().map(|(i, s)| ("policy", i, s)))
+            .map(|(section, index, stage)| match &stage.limits {
+                Some(overrides) => limits
+                    .with_overrides(overrides)
+                    .map_err(|e| Error::Limits(e.within(format!("spec.{section}[{index}].limits")))),
+                None => Ok(limits),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { render, policy: spec.policy.clone(), limits, stage_limits })
     }
 
     /// Runs the stages in order. Plugin paths are relative to `base_dir`.
@@ -79,9 +92,10 @@ impl Pipeline {
             let failed = |source| stage_error("render", index, stage, source);
             let plugin = host.load(&stage.plugin, stage.digest.as_deref(), base_dir).map_err(failed)?;
             let call = RenderCall { params: &stage.params, ..call.clone() };
+            let limits = &self.stage_limits[index];
             let output = match index {
-                0 => host.render(&plugin, &call, &self.limits),
-                _ => host.transform(&plugin, &call, &rendered.objects, &self.limits),
+                0 => host.render(&plugin, &call, limits),
+                _ => host.transform(&plugin, &call, &rendered.objects, limits),
             }
             .map_err(failed)?;
             rendered.plugins.push((stage.plugin.clone(), plugin.digest().to_owned()));
@@ -92,7 +106,8 @@ impl Pipeline {
             let failed = |source| stage_error("policy", index, stage, source);
             let plugin = host.load(&stage.plugin, stage.digest.as_deref(), base_dir).map_err(failed)?;
             let call = RenderCall { params: &stage.params, ..call.clone() };
-            let found = host.validate(&plugin, &call, &rendered.objects, &self.limits).map_err(failed)?;
+            let limits = &self.stage_limits[self.render.len() + index];
+            let found = host.validate(&plugin, &call, &rendered.objects, limits).map_err(failed)?;
             let errors: Vec<Diagnostic> = found.iter().filter(|d| d.severity == Severity::Error).cloned().collect();
             if !errors.is_empty() && stage.enforcement.unwrap_or(Enforcement::Deny) == Enforcement::Deny {
                 return Err(Error::Denied { index, plugin: stage.plugin.clone(), errors });
@@ -114,7 +129,13 @@ pub fn detect(snapshot: &Path, path: &str) -> Vec<PluginStage> {
     let kustomize = ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| dir.join(f).is_file())
         && BUILTINS.iter().any(|(name, _)| *name == "kustomize");
     let plugin = if kustomize { "builtin:kustomize" } else { "builtin:yaml" };
-    vec![PluginStage { plugin: plugin.to_owned(), digest: None, params: serde_json::Value::Null, enforcement: None }]
+    vec![PluginStage {
+        plugin: plugin.to_owned(),
+        digest: None,
+        params: serde_json::Value::Null,
+        enforcement: None,
+        limits: None,
+    }]
 }
 
 /// `Kind/name field: message; …` for an error message.

@@ -163,3 +163,20 @@ fn spec_limits_reach_the_leash() {
         "failed to read the plugin limits: invalid `spec.limits.memory`: \"2Gi\": must be between 1Mi and 1024Mi"
     );
 }
+
+#[test]
+fn a_stage_limits_override_spec_limits_for_that_stage_only() {
+    let f = fixture();
+    let spin = stage("spin", ", limits: {timeout: 50ms}");
+    let spec = format!("  render:\n  - {spin}\n  limits: {{timeout: 30s}}\n");
+    let error = format!("{:#}", anyhow::Error::new(run(&f, &spec).unwrap_err()));
+    assert!(error.starts_with("render[0] (") && error.ends_with("deadline exceeded: stopped after 50ms"), "{error}");
+    let roomy = "  render:\n  - {plugin: builtin:yaml, limits: {maxObjects: 2}}\n  limits: {maxObjects: 1}\n";
+    assert_eq!(run(&f, roomy).unwrap().objects.len(), 2);
+    let other = roomy.replace("  limits:", &format!("  - {}\n  limits:", stage("labels", ", with: {team: web}")));
+    let error = format!("{:#}", anyhow::Error::new(run(&f, &other).unwrap_err()));
+    assert!(error.starts_with("render[1]") && error.ends_with("over the cap of 1"), "others keep spec.limits: {error}");
+    let bad = "  policy:\n  - {plugin: builtin:yaml, limits: {timeout: 1h}}\n";
+    let error = format!("{:#}", anyhow::Error::new(run(&f, bad).unwrap_err()));
+    assert!(error.contains("invalid `spec.policy[0].limits.timeout`: \"1h\""), "{error}");
+}

@@ -211,6 +211,10 @@ pub struct PluginStage {
     /// For policies: whether errors block the sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<Enforcement>,
+    /// This stage's leash, over `spec.limits` (a slow policy may get a
+    /// longer deadline without loosening every other plugin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<PluginLimits>,
 }
 
 /// A health plugin and the kinds it judges.
@@ -228,6 +232,9 @@ pub struct HealthCheck {
     /// Parameters passed to the plugin as JSON.
     #[serde(default, rename = "with", skip_serializing_if = "Value::is_null")]
     pub params: Value,
+    /// This check's leash, over `spec.limits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<PluginLimits>,
 }
 
 /// How a policy's errors are treated.
