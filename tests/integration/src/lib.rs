@@ -11,6 +11,9 @@ use capstan_host::Builtins;
 use capstan_types::Application;
 use tempfile::TempDir;
 
+/// The manifest of [`GitRepo::with_config_map`].
+pub const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {color: blue}\n";
+
 /// A throw-away Git repository with a working tree.
 pub struct GitRepo {
     dir: TempDir,
@@ -48,6 +51,22 @@ impl GitRepo {
         self.git(&["add", "--all"]);
         self.git(&["commit", "--quiet", "--allow-empty", "-m", message]);
         self.git(&["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    /// A repository whose first commit holds one ConfigMap (`settings`,
+    /// `color: blue`) at `deploy/cm.yaml`.
+    pub fn with_config_map() -> Self {
+        let repo = Self::new();
+        repo.write("deploy/cm.yaml", CONFIG_MAP);
+        repo.commit("first");
+        repo
+    }
+
+    /// Where a Git server serves it from, and its name there: the parent
+    /// directory, and the repository's directory name.
+    pub fn served(&self) -> (&Path, String) {
+        let name = self.path().file_name().unwrap().to_string_lossy().into_owned();
+        (self.path().parent().unwrap(), name)
     }
 
     /// Runs git with a fixed identity; panics on failure.

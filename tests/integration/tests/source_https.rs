@@ -4,26 +4,10 @@
 //! Flux does.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use capstan_integration::GitRepo;
 use capstan_integration::git_server::HttpGit;
 use capstan_source::{Credentials, Fetched, Source};
-
-const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {color: blue}\n";
-
-fn repo_with_manifest() -> GitRepo {
-    let repo = GitRepo::new();
-    repo.write("deploy/cm.yaml", CM);
-    repo.commit("first");
-    repo
-}
-
-/// Serving base and repository name of a test repository.
-fn served(repo: &GitRepo) -> (&Path, String) {
-    let name = repo.path().file_name().unwrap().to_string_lossy().into_owned();
-    (repo.path().parent().unwrap(), name)
-}
 
 fn credentials(pairs: &[(&str, &str)]) -> Credentials {
     let data = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec())).collect::<BTreeMap<_, _>>();
@@ -32,8 +16,8 @@ fn credentials(pairs: &[(&str, &str)]) -> Credentials {
 
 #[test]
 fn https_with_the_private_ca_clones_and_an_unchanged_poll_downloads_no_pack() {
-    let repo = repo_with_manifest();
-    let (base, name) = served(&repo);
+    let repo = GitRepo::with_config_map();
+    let (base, name) = repo.served();
     let server = HttpGit::start_tls(base, None);
     let url = server.url(&name);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
@@ -67,8 +51,8 @@ fn https_with_the_private_ca_clones_and_an_unchanged_poll_downloads_no_pack() {
 
 #[test]
 fn https_basic_auth_and_bearer_tokens_go_with_the_ca() {
-    let repo = repo_with_manifest();
-    let (base, name) = served(&repo);
+    let repo = GitRepo::with_config_map();
+    let (base, name) = repo.served();
     let head = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
     // A bearer token is sent as the password of user `git`.
     let server = HttpGit::start_tls(base, Some(("git", "t0ken")));
@@ -97,8 +81,8 @@ fn https_basic_auth_and_bearer_tokens_go_with_the_ca() {
 
 #[test]
 fn https_without_the_ca_fails_with_a_certificate_error_naming_the_url() {
-    let repo = repo_with_manifest();
-    let (base, name) = served(&repo);
+    let repo = GitRepo::with_config_map();
+    let (base, name) = repo.served();
     let server = HttpGit::start_tls(base, None);
     let url = server.url(&name);
     let cache = tempfile::TempDir::new().unwrap();

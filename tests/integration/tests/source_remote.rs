@@ -2,28 +2,12 @@
 //! `git http-backend`, fetched into the shared bare cache with gix.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use capstan::AppFile;
 use capstan_integration::git_server::{GitDaemon, HttpGit};
-use capstan_integration::{GitRepo, TestEngine};
+use capstan_integration::{CONFIG_MAP, GitRepo, TestEngine};
 use capstan_source::{Credentials, Fetched, Source};
 use capstan_types::Application;
-
-const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {color: blue}\n";
-
-fn repo_with_manifest() -> GitRepo {
-    let repo = GitRepo::new();
-    repo.write("deploy/cm.yaml", CM);
-    repo.commit("first");
-    repo
-}
-
-/// Serving base and repository name of a test repository.
-fn served(repo: &GitRepo) -> (&Path, String) {
-    let name = repo.path().file_name().unwrap().to_string_lossy().into_owned();
-    (repo.path().parent().unwrap(), name)
-}
 
 fn app_at(url: &str, revision: &str) -> AppFile {
     let text = format!(
@@ -34,8 +18,8 @@ fn app_at(url: &str, revision: &str) -> AppFile {
 
 #[test]
 fn http_poll_of_an_unchanged_remote_downloads_no_pack_and_a_new_commit_is_rendered() {
-    let repo = repo_with_manifest();
-    let (base, name) = served(&repo);
+    let repo = GitRepo::with_config_map();
+    let (base, name) = repo.served();
     let server = HttpGit::start(base, None);
     let engine = TestEngine::new();
     let app = app_at(&server.url(&name), "main");
@@ -59,7 +43,7 @@ fn http_poll_of_an_unchanged_remote_downloads_no_pack_and_a_new_commit_is_render
         "unchanged remote: ref advertisement only, got {log:#?}"
     );
 
-    repo.write("deploy/cm.yaml", &CM.replace("blue", "green"));
+    repo.write("deploy/cm.yaml", &CONFIG_MAP.replace("blue", "green"));
     let second = repo.commit("second");
     server.clear_log();
     let after = engine.engine.render(&app).unwrap();
@@ -73,9 +57,9 @@ fn http_poll_of_an_unchanged_remote_downloads_no_pack_and_a_new_commit_is_render
 
 #[test]
 fn git_daemon_fetches_are_incremental_and_shallow_by_default() {
-    let repo = repo_with_manifest();
+    let repo = GitRepo::with_config_map();
     repo.commit("second");
-    let (base, name) = served(&repo);
+    let (base, name) = repo.served();
     let daemon = GitDaemon::start(base);
     let cache = tempfile::TempDir::new().unwrap();
     let source = Source::new(cache.path());
@@ -110,11 +94,11 @@ fn git_daemon_fetches_are_incremental_and_shallow_by_default() {
 
 #[test]
 fn full_shas_short_shas_and_tags_resolve_over_the_network() {
-    let repo = repo_with_manifest();
+    let repo = GitRepo::with_config_map();
     let old = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
     repo.git(&["tag", "-a", "v1.0.0", "-m", "release"]);
     repo.commit("later");
-    let (base, name) = served(&repo);
+    let (base, name) = repo.served();
     let daemon = GitDaemon::start(base);
     let cache = tempfile::TempDir::new().unwrap();
     let source = Source::new(cache.path());
@@ -134,11 +118,11 @@ fn semver_ranges_resolve_to_the_highest_matching_tag() {
     let repo = GitRepo::new();
     let mut tags = BTreeMap::new();
     for version in ["v1.0.0", "v1.2.0", "v1.2.7", "v1.3.1", "v2.0.0", "v2.1.0-rc.1"] {
-        repo.write("deploy/cm.yaml", &CM.replace("blue", version));
+        repo.write("deploy/cm.yaml", &CONFIG_MAP.replace("blue", version));
         tags.insert(version, repo.commit(version));
         repo.git(&["tag", version]);
     }
-    let (base, name) = served(&repo);
+    let (base, name) = repo.served();
     let server = HttpGit::start(base, None);
     let cache = tempfile::TempDir::new().unwrap();
     let source = Source::new(cache.path());
@@ -159,8 +143,8 @@ fn semver_ranges_resolve_to_the_highest_matching_tag() {
 
 #[test]
 fn http_basic_auth_comes_from_the_credentials() {
-    let repo = repo_with_manifest();
-    let (base, name) = served(&repo);
+    let repo = GitRepo::with_config_map();
+    let (base, name) = repo.served();
     let server = HttpGit::start(base, Some(("deploy-bot", "t0ken")));
     let url = server.url(&name);
     let cache = tempfile::TempDir::new().unwrap();
@@ -203,7 +187,7 @@ exec sh -c "$*"
 #[test]
 fn ssh_urls_use_the_key_from_the_credentials() {
     use std::os::unix::fs::PermissionsExt;
-    let repo = repo_with_manifest();
+    let repo = GitRepo::with_config_map();
     let tools = tempfile::TempDir::new().unwrap();
     let ssh = tools.path().join("ssh");
     std::fs::write(&ssh, FAKE_SSH).unwrap();
@@ -236,8 +220,8 @@ fn ssh_urls_use_the_key_from_the_credentials() {
 
 #[test]
 fn the_engine_takes_credentials_files_for_a_url_prefix() {
-    let repo = repo_with_manifest();
-    let (base, name) = served(&repo);
+    let repo = GitRepo::with_config_map();
+    let (base, name) = repo.served();
     let server = HttpGit::start(base, Some(("ci", "s3cret")));
     let dir = tempfile::TempDir::new().unwrap();
     let file = dir.path().join("git-credentials.yaml");

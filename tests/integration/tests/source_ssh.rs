@@ -9,13 +9,6 @@ use capstan_integration::GitRepo;
 use capstan_integration::git_server::{SshKey, Sshd};
 use capstan_source::{Credentials, Fetched, Source};
 
-fn repo_with_manifest() -> GitRepo {
-    let repo = GitRepo::new();
-    repo.write("deploy/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n");
-    repo.commit("first");
-    repo
-}
-
 fn secret(identity: &str, known_hosts: &str) -> Credentials {
     let data = BTreeMap::from([
         ("identity".to_owned(), identity.as_bytes().to_vec()),
@@ -44,7 +37,7 @@ fn ssh_fetches_with_the_identity_and_known_hosts_of_the_secret() {
     else {
         return;
     };
-    let repo = repo_with_manifest();
+    let repo = GitRepo::with_config_map();
     let url = sshd.url(repo.path());
     let cache = tempfile::TempDir::new().unwrap();
     let source = Source::new(cache.path()).with_credentials(&url, secret(&key.private, &sshd.known_hosts()));
@@ -70,7 +63,7 @@ fn ssh_fetches_with_the_identity_and_known_hosts_of_the_secret() {
 fn ssh_with_a_key_the_server_does_not_know_is_an_authentication_error() {
     let (key, wrong) = (SshKey::generate(), SshKey::generate());
     let Some(sshd) = Sshd::start_or_skip("ssh_with_a_key_the_server_does_not_know", &key.public) else { return };
-    let repo = repo_with_manifest();
+    let repo = GitRepo::with_config_map();
     let url = sshd.url(repo.path());
     let message = refused(&sshd, &url, secret(&wrong.private, &sshd.known_hosts()));
     assert!(message.contains("failed to authenticate over SSH: the server refused the key in `identity`"), "{message}");
@@ -83,7 +76,7 @@ fn ssh_refuses_a_server_whose_host_key_is_not_known() {
     let Some(sshd) = Sshd::start_or_skip("ssh_refuses_a_server_whose_host_key_is_not_known", &key.public) else {
         return;
     };
-    let repo = repo_with_manifest();
+    let repo = GitRepo::with_config_map();
     let url = sshd.url(repo.path());
     let impostor = SshKey::generate();
     let port = url.split(':').nth(2).and_then(|rest| rest.split('/').next()).unwrap();
