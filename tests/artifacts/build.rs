@@ -22,6 +22,7 @@ const GUESTS: &[&str] = &[
     "capstan-test-labels",
     "capstan-test-policy",
     "capstan-test-health",
+    "capstan-test-nap",
 ];
 
 fn main() {

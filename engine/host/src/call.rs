@@ -164,6 +164,9 @@ impl PluginHost {
         let result = run(&mut store);
         forward_output(&plugin.name, "stdout", &pipes.stdout);
         forward_output(&plugin.name, "stderr", &pipes.stderr);
+        if store.data().deadline.overslept() {
+            return Err(Error::Deadline { plugin: plugin.name.to_string(), deadline: limits.deadline });
+        }
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(plugin_error(&plugin.name, error)),

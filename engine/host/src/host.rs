@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -13,6 +14,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Renderer;
+use crate::clock::{self, Deadline};
 use crate::leash::{MAX_MEMORY_BYTES, MemoryCap, TICK};
 use crate::plugin::{Plugin, Pre, detect_world};
 use crate::state::HostState;
@@ -59,6 +61,7 @@ impl PluginHost {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Engine)?;
+        clock::add_to_linker(&mut linker).map_err(Error::Engine)?;
         // Every world imports exactly the `host` world (`log`), so the
         // renderer's bindings link the imports of all four.
         Renderer::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(Error::Engine)?;
@@ -113,7 +116,8 @@ impl PluginHost {
 
     /// A fresh store for one call: deny-by-default WASI (no env, no args, no
     /// network, no stdin, stdout/stderr into memory pipes), at most one
-    /// read-only preopen, the memory cap and the CPU deadline.
+    /// read-only preopen, the memory cap and the deadline (for wasm code and
+    /// for clock waits).
     pub(crate) fn store(
         &self,
         plugin: &Plugin,
@@ -136,6 +140,7 @@ impl PluginHost {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             memory: MemoryCap { cap: limits.memory_bytes, exceeded: false },
+            deadline: Deadline { at: Instant::now() + limits.deadline, cut: false },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);

@@ -17,6 +17,7 @@
 mod bindings;
 mod builtin;
 mod call;
+mod clock;
 mod error;
 mod host;
 pub mod inspect;

@@ -6,15 +6,18 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{log, types};
+use crate::clock::Deadline;
 use crate::leash::MemoryCap;
 
 /// The data of a store: the WASI context (deny-by-default, one read-only
-/// preopen), its resource table, the memory cap and the plugin's name.
+/// preopen), its resource table, the memory cap, the deadline clock waits
+/// are cut at, and the plugin's name.
 pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryCap,
+    pub(crate) deadline: Deadline,
 }
 
 impl WasiView for HostState {
