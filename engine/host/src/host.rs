@@ -14,6 +14,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Renderer;
+use crate::cache::CodeCache;
 use crate::clock::{self, Deadline};
 use crate::leash::{MAX_MEMORY_BYTES, MemoryCap, TICK};
 use crate::plugin::{Plugin, Pre, detect_world};
@@ -34,8 +35,9 @@ const TABLE_KEEP_RESIDENT: usize = 1 << 20;
 /// How the host is set up.
 #[derive(Debug, Clone, Default)]
 pub struct HostConfig {
-    /// Directory of wasmtime's compiled-code cache (keyed by component digest,
-    /// engine configuration and wasmtime version); `None` disables it.
+    /// Directory of the compiled-component cache (one file per component
+    /// digest and engine configuration, wasmtime version included; created
+    /// private); `None` disables it.
     pub cache_dir: Option<PathBuf>,
     /// Where `builtin:` plugins come from.
     pub builtins: Builtins,
@@ -46,6 +48,7 @@ pub struct PluginHost {
     pub(crate) engine: Engine,
     linker: Linker<HostState>,
     builtins: Builtins,
+    cache: Option<CodeCache>,
     loaded: Mutex<HashMap<String, Plugin>>,
     pooling: bool,
 }
@@ -53,16 +56,17 @@ pub struct PluginHost {
 impl PluginHost {
     /// Creates the engine (pooling allocator when the address space can be
     /// reserved, on-demand otherwise), the linker with WASI p2 and the host
-    /// imports, and the epoch ticker thread (which ends with the host).
+    /// imports, and the epoch ticker thread (which ends with the host). A
+    /// cache directory that cannot be used is reported and left out.
     pub fn new(config: HostConfig) -> Result<Self> {
-        let (engine, pooling) = match Engine::new(&engine_config(&config, true)?) {
+        let (engine, pooling) = match Engine::new(&engine_config(true)) {
             Ok(engine) => (engine, true),
             Err(error) => {
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "failed to reserve the pooling allocator's address space; falling back to on-demand instance allocation (slower calls)"
                 );
-                (Engine::new(&engine_config(&config, false)?).map_err(Error::Engine)?, false)
+                (Engine::new(&engine_config(false)).map_err(Error::Engine)?, false)
             }
         };
         let mut linker = Linker::new(&engine);
@@ -71,8 +75,13 @@ impl PluginHost {
         // Every world imports exactly the `host` world (`log`), so the
         // renderer's bindings link the imports of all four.
         Renderer::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(Error::Engine)?;
+        let cache = config.cache_dir.and_then(|dir| {
+            CodeCache::open(&dir, &engine)
+                .inspect_err(|error| tracing::warn!(error = %error, "compiling plugins without a cache"))
+                .ok()
+        });
         spawn_ticker(&engine);
-        Ok(Self { engine, linker, builtins: config.builtins, loaded: Mutex::default(), pooling })
+        Ok(Self { engine, linker, builtins: config.builtins, cache, loaded: Mutex::default(), pooling })
     }
 
     /// Whether instances come from the pooling allocator.
@@ -112,12 +121,33 @@ impl PluginHost {
             return Ok(Plugin { name: name.into(), ..plugin.clone() });
         }
         let load = |source| Error::Load { plugin: name.to_owned(), source };
-        let component = Component::new(&self.engine, bytes).map_err(load)?;
+        let component = self.component(name, &digest, bytes)?;
         let world = detect_world(name, &component, &self.engine)?;
         let pre = self.linker.instantiate_pre(&component).map_err(load)?;
         let plugin = Plugin { name: name.into(), digest: digest.clone(), pre: Pre::new(world, pre).map_err(load)? };
         self.loaded.lock().expect("plugin table poisoned").insert(digest, plugin.clone());
         Ok(plugin)
+    }
+
+    /// The compiled component of `bytes`: from the disk cache, or compiled
+    /// and written there. A cache file that cannot be used is reported and
+    /// replaced; the cache never makes a load fail.
+    pub(crate) fn component(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<Component> {
+        let Some(cache) = &self.cache else {
+            return Component::new(&self.engine, bytes)
+                .map_err(|source| Error::Load { plugin: name.to_owned(), source });
+        };
+        match cache.get(&self.engine, digest) {
+            Ok(Some(component)) => return Ok(component),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(plugin = name, error = %error, "recompiling the component"),
+        }
+        let component =
+            Component::new(&self.engine, bytes).map_err(|source| Error::Load { plugin: name.to_owned(), source })?;
+        if let Err(error) = cache.put(digest, &component) {
+            tracing::warn!(plugin = name, error = %error, "compiled component not cached");
+        }
+        Ok(component)
     }
 
     /// A fresh store for one call: deny-by-default WASI (no env, no args, no
@@ -168,18 +198,13 @@ impl Pipes {
     }
 }
 
-fn engine_config(config: &HostConfig, pooling: bool) -> Result<wasmtime::Config> {
+fn engine_config(pooling: bool) -> wasmtime::Config {
     let mut wasm = wasmtime::Config::new();
     wasm.epoch_interruption(true).wasm_component_model(true);
-    if let Some(dir) = &config.cache_dir {
-        let mut cache = wasmtime::CacheConfig::new();
-        cache.with_directory(dir);
-        wasm.cache(Some(wasmtime::Cache::new(cache).map_err(Error::Engine)?));
-    }
     if pooling {
         wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling_config()));
     }
-    Ok(wasm)
+    wasm
 }
 
 /// Slots for [`INSTANCE_SLOTS`] component instances. A Rust wasip2 component

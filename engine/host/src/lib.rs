@@ -16,6 +16,7 @@
 
 mod bindings;
 mod builtin;
+mod cache;
 mod call;
 mod clock;
 mod error;
