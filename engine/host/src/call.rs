@@ -160,10 +160,13 @@ impl PluginHost {
         run: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
     ) -> Result<T> {
         let pipes = Pipes::new(limits);
-        let mut store = self.store(plugin, snapshot, limits, &pipes)?;
+        let mut store = self.store(plugin, snapshot, limits, &pipes);
         let result = run(&mut store);
         forward_output(&plugin.name, "stdout", &pipes.stdout);
         forward_output(&plugin.name, "stderr", &pipes.stderr);
+        if let Some(source) = store.data_mut().snapshot.error.take() {
+            return Err(Error::Sandbox { plugin: plugin.name.to_string(), source: source.into() });
+        }
         if store.data().deadline.overslept() {
             return Err(Error::Deadline { plugin: plugin.name.to_string(), deadline: limits.deadline });
         }

@@ -10,14 +10,15 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Renderer;
 use crate::cache::CodeCache;
 use crate::clock::{self, Deadline};
 use crate::leash::{MAX_MEMORY_BYTES, MemoryCap, TICK};
 use crate::plugin::{Plugin, Pre, detect_world};
+use crate::preopen::{self, Snapshot};
 use crate::state::HostState;
 use crate::{Builtins, Error, Limits, Result};
 
@@ -72,6 +73,7 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Engine)?;
         clock::add_to_linker(&mut linker).map_err(Error::Engine)?;
+        preopen::add_to_linker(&mut linker).map_err(Error::Engine)?;
         // Every world imports exactly the `host` world (`log`), so the
         // renderer's bindings link the imports of all four.
         Renderer::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(Error::Engine)?;
@@ -152,37 +154,34 @@ impl PluginHost {
 
     /// A fresh store for one call: deny-by-default WASI (no env, no args, no
     /// network, no stdin, stdout/stderr into memory pipes), at most one
-    /// read-only preopen, the memory cap and the deadline (for wasm code and
-    /// for clock waits).
+    /// read-only preopen (opened on first use), the memory cap and the
+    /// deadline (for wasm code and for clock waits).
     pub(crate) fn store(
         &self,
         plugin: &Plugin,
         snapshot: Option<&Path>,
         limits: &Limits,
         pipes: &Pipes,
-    ) -> Result<Store<HostState>> {
+    ) -> Store<HostState> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(pipes.stdout.clone()).stderr(pipes.stderr.clone());
         // The default address check already refuses every address; turning
         // TCP, UDP and name lookup off (on by default) denies them earlier,
         // at socket creation, and keeps DNS queries from leaking names.
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-        if let Some(snapshot) = snapshot {
-            wasi.preopened_dir(snapshot, "/", FsPerms::ReadOnly)
-                .map_err(|source| Error::Sandbox { plugin: plugin.name.to_string(), source })?;
-        }
         let state = HostState {
             plugin: plugin.name.clone(),
             wasi: wasi.build(),
             table: ResourceTable::new(),
             memory: MemoryCap { cap: limits.memory_bytes, exceeded: false },
             deadline: Deadline { at: Instant::now() + limits.deadline, cut: false },
+            snapshot: Snapshot::new(snapshot.map(Path::to_path_buf)),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(limits.deadline_ticks());
         store.epoch_deadline_trap();
-        Ok(store)
+        store
     }
 }
 

@@ -25,6 +25,7 @@ pub mod inspect;
 mod leash;
 pub mod pipeline;
 mod plugin;
+mod preopen;
 mod state;
 
 pub use builtin::{BUILTINS, Builtins};
