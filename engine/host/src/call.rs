@@ -159,6 +159,8 @@ impl PluginHost {
         limits: &Limits,
         run: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
     ) -> Result<T> {
+        // Declared first, dropped last: the slot outlives the store's instance.
+        let _slot = self.slot();
         let pipes = Pipes::new(limits);
         let mut store = self.store(plugin, snapshot, limits, &pipes);
         let result = run(&mut store);

@@ -1,6 +1,6 @@
 //! [`PluginHost`]: engine (pooling allocator, on-disk compiled cache),
-//! linker, the per-digest table of pre-linked plugins, and the sandbox of
-//! one call.
+//! linker, the per-digest table of pre-linked plugins, the queue in front of
+//! the instance pool, and the sandbox of one call.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,13 +19,21 @@ use crate::clock::{self, Deadline};
 use crate::leash::{MAX_MEMORY_BYTES, MemoryCap, TICK};
 use crate::plugin::{Plugin, Pre, detect_world};
 use crate::preopen::{self, Snapshot};
+use crate::slots::{Slot, Slots};
 use crate::state::HostState;
 use crate::{Builtins, Error, Limits, Result};
 
-/// How many plugin instances may be alive at once in the pooling allocator.
-/// Calls are short and run on a few threads; this bounds reserved address
-/// space (slots × [`MAX_MEMORY_BYTES`] plus guards), not real memory.
+/// How many plugin instances may be alive at once; further calls wait for a
+/// slot. Calls are short and run on a few threads; this bounds reserved
+/// address space (slots × memories × 4 GiB plus guards), not real memory.
 const INSTANCE_SLOTS: u32 = 64;
+/// The most one component instance may hold: a Rust wasip2 component has
+/// a few core instances (the program, shims, maybe the WASI adapter), one
+/// memory and a few tables. The pool has room for [`INSTANCE_SLOTS`]
+/// instances at these maxima, so a call holding a slot gets its instance.
+const CORE_INSTANCES: u32 = 16;
+const MEMORIES: u32 = 4;
+const TABLES: u32 = 8;
 /// Bytes of linear memory, and of tables, a freed instance keeps resident
 /// (reset in place, only the pages it dirtied where the kernel can scan for
 /// them) for the next instance: page faults and `madvise` were half of a
@@ -51,6 +59,7 @@ pub struct PluginHost {
     builtins: Builtins,
     cache: Option<CodeCache>,
     loaded: Mutex<HashMap<String, Plugin>>,
+    slots: Slots,
     pooling: bool,
 }
 
@@ -83,7 +92,15 @@ impl PluginHost {
                 .ok()
         });
         spawn_ticker(&engine);
-        Ok(Self { engine, linker, builtins: config.builtins, cache, loaded: Mutex::default(), pooling })
+        Ok(Self {
+            engine,
+            linker,
+            builtins: config.builtins,
+            cache,
+            loaded: Mutex::default(),
+            slots: Slots::new(INSTANCE_SLOTS),
+            pooling,
+        })
     }
 
     /// Whether instances come from the pooling allocator.
@@ -152,6 +169,12 @@ impl PluginHost {
         Ok(component)
     }
 
+    /// Waits for one of the pool's instance slots; hold it until the
+    /// call's store is dropped.
+    pub(crate) fn slot(&self) -> Slot<'_> {
+        self.slots.acquire()
+    }
+
     /// A fresh store for one call: deny-by-default WASI (no env, no args, no
     /// network, no stdin, stdout/stderr into memory pipes), at most one
     /// read-only preopen (opened on first use), the memory cap and the
@@ -206,21 +229,19 @@ fn engine_config(pooling: bool) -> wasmtime::Config {
     wasm
 }
 
-/// Slots for [`INSTANCE_SLOTS`] component instances. A Rust wasip2 component
-/// holds a few core instances (the program, the WASI adapter, shims) with
-/// up to two memories and a few tables; kustomize-sized programs have large
-/// function tables. Freed slots stay warm: the next instance of the same
-/// component reuses the slot's memory image, and dirty pages are reset in
-/// place rather than unmapped.
+/// Room for [`INSTANCE_SLOTS`] component instances at the per-component
+/// maxima; kustomize-sized programs have large function tables. Freed slots
+/// stay warm: the next instance of the same component reuses the slot's
+/// memory image, and dirty pages are reset in place rather than unmapped.
 fn pooling_config() -> wasmtime::PoolingAllocationConfig {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
     pool.total_component_instances(INSTANCE_SLOTS)
-        .max_core_instances_per_component(16)
-        .total_core_instances(INSTANCE_SLOTS * 8)
-        .max_memories_per_component(4)
-        .total_memories(INSTANCE_SLOTS * 2)
-        .max_tables_per_component(8)
-        .total_tables(INSTANCE_SLOTS * 4)
+        .max_core_instances_per_component(CORE_INSTANCES)
+        .total_core_instances(INSTANCE_SLOTS * CORE_INSTANCES)
+        .max_memories_per_component(MEMORIES)
+        .total_memories(INSTANCE_SLOTS * MEMORIES)
+        .max_tables_per_component(TABLES)
+        .total_tables(INSTANCE_SLOTS * TABLES)
         .table_elements(100_000)
         // Fiber stacks serve async calls only; calls here are synchronous.
         // The default 1,000 stacks cost 1,000 `mprotect`s: 4 of the 4.3 ms

@@ -1,12 +1,14 @@
 //! The host around the calls: compiled components come back from the disk
-//! cache in a new host, and a damaged cache file is recompiled rather than
-//! trusted.
+//! cache in a new host, a damaged cache file is recompiled rather than
+//! trusted, and more concurrent calls than the pool has instance slots wait
+//! for a slot instead of failing.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Barrier;
 
 use capstan_host::{HostConfig, Limits, PluginHost, RenderCall};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
 fn program(name: &str) -> Vec<u8> {
@@ -62,4 +64,34 @@ fn a_cache_directory_others_may_write_is_not_used_but_plugins_still_load() {
     std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     assert_eq!(render_trivial(cache.path(), snapshot.path()), "queued");
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "nothing written to a shared directory");
+}
+
+/// More threads than the pool's 64 instance slots, released at once, each
+/// rendering with `nap` (a 500 ms sleep, so every call holds its instance
+/// while the others start): without the queue, the calls beyond the pool
+/// fail with "maximum concurrent instance limit"; with it they wait.
+#[test]
+fn more_concurrent_calls_than_instance_slots_all_succeed() {
+    const THREADS: usize = 96;
+    let (cache, snapshot) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let host = host(cache.path());
+    assert!(host.is_pooling(), "the queue is in front of the pooling allocator");
+    let plugin = host.load_bytes("nap", &program("nap")).unwrap();
+    let params = json!({"ms": 500});
+    let start = Barrier::new(THREADS);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    host.render(&plugin, &call(snapshot.path(), &params), &Limits::default())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (thread, result) in results.into_iter().enumerate() {
+        let rendered = result.unwrap_or_else(|e| panic!("call {thread} failed: {e}"));
+        assert_eq!(rendered.objects[0].as_value()["data"]["slept"], "500");
+    }
 }
