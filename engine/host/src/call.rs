@@ -162,11 +162,19 @@ impl PluginHost {
         limits: &Limits,
         run: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
     ) -> Result<T> {
+        // Declared first, dropped last: the slot outlives the store's instance.
+        let _slot = self.slot();
         let pipes = Pipes::new(limits);
-        let mut store = self.store(plugin, snapshot, limits, &pipes)?;
+        let mut store = self.store(plugin, snapshot, limits, &pipes);
         let result = run(&mut store);
         forward_output(&plugin.name, "stdout", &pipes.stdout);
         forward_output(&plugin.name, "stderr", &pipes.stderr);
+        if let Some(source) = store.data_mut().snapshot.error.take() {
+            return Err(Error::Sandbox { plugin: plugin.name.to_string(), source: source.into() });
+        }
+        if store.data().deadline.overslept() {
+            return Err(Error::Deadline { plugin: plugin.name.to_string(), deadline: limits.deadline });
+        }
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(plugin_error(&plugin.name, error)),

@@ -1,8 +1,6 @@
 //! [`Inspection`]: what a component is (world, WIT version, imports,
 //! exports, digest, size) without running it; `capstan plugin inspect`.
 
-use wasmtime::component::Component;
-
 use crate::host::sha256_digest;
 use crate::plugin::detect_world;
 use crate::{Error, PluginHost, Result, World};
@@ -29,8 +27,8 @@ pub struct Inspection {
 impl PluginHost {
     /// Compiles (or takes from the cache) a component and describes it.
     pub fn inspect(&self, name: &str, bytes: &[u8]) -> Result<Inspection> {
-        let component =
-            Component::new(&self.engine, bytes).map_err(|source| Error::Load { plugin: name.to_owned(), source })?;
+        let digest = sha256_digest(bytes);
+        let component = self.component(name, &digest, bytes)?;
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_owned()).collect();
         let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
@@ -42,15 +40,7 @@ impl PluginHost {
             Err(Error::Incompatible { reason, .. }) => (None, Some(reason)),
             Err(other) => return Err(other),
         };
-        Ok(Inspection {
-            digest: sha256_digest(bytes),
-            size: bytes.len(),
-            world,
-            wit_version,
-            problem,
-            imports,
-            exports,
-        })
+        Ok(Inspection { digest, size: bytes.len(), world, wit_version, problem, imports, exports })
     }
 }
 

@@ -1,7 +1,7 @@
 //! The plugin host: runs Capstan's WebAssembly components on a leash.
 //!
-//! Start with [`PluginHost`]: one wasmtime `Engine` (pooling allocator,
-//! on-disk compiled cache) and `Linker` per process, one pre-instantiated
+//! Start with [`PluginHost`]: one wasmtime `Engine` (pooling allocator
+//! behind a queue, on-disk compiled cache) and `Linker` per process, one pre-instantiated
 //! component per plugin digest ([`Plugin`], of one [`World`]), and a fresh
 //! `Store` and instance for every call, so nothing leaks between calls or
 //! Applications. [`Limits`] is the leash of a call: CPU deadline (epoch
@@ -18,7 +18,9 @@
 
 mod bindings;
 mod builtin;
+mod cache;
 mod call;
+mod clock;
 mod error;
 mod fetch;
 mod host;
@@ -27,6 +29,8 @@ mod leash;
 mod oci;
 pub mod pipeline;
 mod plugin;
+mod preopen;
+mod slots;
 mod state;
 
 pub use builtin::{BUILTINS, Builtins};

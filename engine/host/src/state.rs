@@ -6,15 +6,20 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{log, types};
+use crate::clock::Deadline;
 use crate::leash::MemoryCap;
+use crate::preopen::Snapshot;
 
-/// The data of a store: the WASI context (deny-by-default, one read-only
-/// preopen), its resource table, the memory cap and the plugin's name.
+/// The data of a store: the WASI context (deny-by-default), its resource
+/// table, the memory cap, the deadline clock waits are cut at, the one
+/// read-only directory, and the plugin's name.
 pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryCap,
+    pub(crate) deadline: Deadline,
+    pub(crate) snapshot: Snapshot,
 }
 
 impl WasiView for HostState {

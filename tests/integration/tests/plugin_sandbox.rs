@@ -93,6 +93,21 @@ fn spin() {
     assert_eq!(render_error("spin", json!({}), &limits), "plugin test:spin: deadline exceeded: stopped after 200ms");
 }
 
+/// A sleep is a WASI clock wait, outside wasm code where epochs cannot stop
+/// it: the host cuts it at the deadline, so a year-long nap fails in 200 ms
+/// (uncut, this test would hang for a year); a short nap renders.
+#[test]
+fn nap() {
+    let limits = Limits { deadline: Duration::from_millis(200), ..Limits::default() };
+    let year_ms = 365 * 24 * 3600 * 1000_u64;
+    assert_eq!(
+        render_error("nap", json!({"ms": year_ms}), &limits),
+        "plugin test:nap: deadline exceeded: stopped after 200ms"
+    );
+    let rendered = render("nap", json!({"ms": 1}), &limits).unwrap();
+    assert_eq!(data(&rendered)["slept"], "1");
+}
+
 #[test]
 fn hog() {
     let limits = Limits { memory_bytes: 64 << 20, ..Limits::default() };
