@@ -157,7 +157,7 @@ impl Fetcher {
 
 /// The lower-case hex of `sha256:<64 hex digits>`. It names a cache file,
 /// so nothing else may pass.
-fn digest_hex(reference: &str, digest: &str) -> Result<String> {
+pub(crate) fn digest_hex(reference: &str, digest: &str) -> Result<String> {
     match digest.strip_prefix("sha256:") {
         Some(hex) if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) => Ok(hex.to_ascii_lowercase()),
         _ => Err(Error::InvalidDigest { plugin: reference.to_owned(), digest: digest.to_owned() }),

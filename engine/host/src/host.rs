@@ -16,7 +16,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use crate::bindings::Renderer;
 use crate::cache::CodeCache;
 use crate::clock::{self, Deadline};
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, digest_hex};
 use crate::leash::{MAX_MEMORY_BYTES, MemoryCap, TICK};
 use crate::plugin::{Plugin, Pre, detect_world};
 use crate::preopen::{self, Snapshot};
@@ -64,7 +64,11 @@ pub struct PluginHost {
     builtins: Builtins,
     fetcher: Fetcher,
     cache: Option<CodeCache>,
+    /// Pre-linked plugins by digest.
     loaded: Mutex<HashMap<String, Plugin>>,
+    /// Digests of the builtins loaded so far, by name: a builtin's bytes
+    /// are hashed once per host, not on every render.
+    builtin_digests: Mutex<HashMap<String, String>>,
     slots: Slots,
     pooling: bool,
 }
@@ -105,6 +109,7 @@ impl PluginHost {
             fetcher: Fetcher::new(config.download_cache_dir),
             cache,
             loaded: Mutex::default(),
+            builtin_digests: Mutex::default(),
             slots: Slots::new(INSTANCE_SLOTS),
             pooling,
         })
@@ -119,23 +124,43 @@ impl PluginHost {
     /// `base_dir`), `file://`, `http(s)://` or `oci://` reference whose bytes
     /// must match `digest` before anything compiles (see `fetch.rs`).
     /// Blocks on the network on a download-cache miss.
+    /// A plugin already loaded under its pinned digest is served without
+    /// reading anything: the digest names its bytes.
     pub fn load(&self, reference: &str, digest: Option<&str>, base_dir: &Path) -> Result<Plugin> {
-        let bytes = match reference.strip_prefix("builtin:") {
-            Some(name) => self.builtins.get(name)?,
-            None => {
-                let expected = digest.ok_or_else(|| Error::DigestRequired { plugin: reference.to_owned() })?;
-                self.fetcher.bytes(reference, expected, base_dir)?.into()
+        let Some(name) = reference.strip_prefix("builtin:") else {
+            let expected = digest.ok_or_else(|| Error::DigestRequired { plugin: reference.to_owned() })?;
+            let pinned = format!("sha256:{}", digest_hex(reference, expected)?);
+            if let Some(plugin) = self.loaded_as(&pinned, reference) {
+                return Ok(plugin);
             }
+            let bytes = self.fetcher.bytes(reference, expected, base_dir)?;
+            return self.load_digested(reference, &bytes, pinned);
         };
-        self.load_bytes(reference, &bytes)
+        let known = self.builtin_digests.lock().expect("builtin table poisoned").get(name).cloned();
+        if let Some(plugin) = known.and_then(|digest| self.loaded_as(&digest, reference)) {
+            return Ok(plugin);
+        }
+        let plugin = self.load_bytes(reference, &self.builtins.get(name)?)?;
+        self.builtin_digests.lock().expect("builtin table poisoned").insert(name.to_owned(), plugin.digest.clone());
+        Ok(plugin)
     }
 
     /// Compiles (or takes from the on-disk cache) and pre-links a component;
     /// the result is kept per digest for the life of the host.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Plugin> {
-        let digest = sha256_digest(bytes);
-        if let Some(plugin) = self.loaded.lock().expect("plugin table poisoned").get(&digest) {
-            return Ok(Plugin { name: name.into(), ..plugin.clone() });
+        self.load_digested(name, bytes, sha256_digest(bytes))
+    }
+
+    /// The plugin of `digest` if it is loaded, called `name`.
+    fn loaded_as(&self, digest: &str, name: &str) -> Option<Plugin> {
+        let loaded = self.loaded.lock().expect("plugin table poisoned");
+        loaded.get(digest).map(|plugin| Plugin { name: name.into(), ..plugin.clone() })
+    }
+
+    /// [`PluginHost::load_bytes`] for bytes already known to hash to `digest`.
+    fn load_digested(&self, name: &str, bytes: &[u8], digest: String) -> Result<Plugin> {
+        if let Some(plugin) = self.loaded_as(&digest, name) {
+            return Ok(plugin);
         }
         let load = |source| Error::Load { plugin: name.to_owned(), source };
         let component = self.component(name, &digest, bytes)?;

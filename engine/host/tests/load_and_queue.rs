@@ -1,7 +1,8 @@
 //! The host around the calls: compiled components come back from the disk
 //! cache in a new host, a damaged cache file is recompiled rather than
 //! trusted, and more concurrent calls than the pool has instance slots wait
-//! for a slot instead of failing.
+//! for a slot instead of failing; a plugin loaded under its pinned digest is
+//! not read again.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -94,4 +95,21 @@ fn more_concurrent_calls_than_instance_slots_all_succeed() {
         let rendered = result.unwrap_or_else(|e| panic!("call {thread} failed: {e}"));
         assert_eq!(rendered.objects[0].as_value()["data"]["slept"], "500");
     }
+}
+
+#[test]
+fn a_plugin_loaded_under_its_digest_is_not_read_again() {
+    let (cache, dir) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let host = host(cache.path());
+    let bytes = program("trivial");
+    let digest = capstan_host::sha256_digest(&bytes);
+    std::fs::write(dir.path().join("trivial.wasm"), &bytes).unwrap();
+    let first = host.load("trivial.wasm", Some(&digest), dir.path()).unwrap();
+    std::fs::remove_file(dir.path().join("trivial.wasm")).unwrap();
+    let again =
+        host.load("./trivial.wasm", Some(&digest.to_uppercase().replace("SHA256", "sha256")), dir.path()).unwrap();
+    assert_eq!((again.name(), again.digest()), ("./trivial.wasm", first.digest()));
+    let other = format!("sha256:{}", "0".repeat(64));
+    let error = host.load("trivial.wasm", Some(&other), dir.path()).err().expect("another digest reads the file");
+    assert!(error.to_string().contains("failed to read the component"), "{error}");
 }
