@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::{Result, msg};
-use crate::fieldspec::{self, Create};
+use crate::fieldspec::{self, Create, FieldSpec};
 use crate::resource::{Gvk, ResId, Resource};
 
 struct Cand {
@@ -101,7 +101,6 @@ fn could_be_referenced(c: &Cand, r: &Referrer) -> bool {
 }
 
 /// Updates every name reference.
-#[allow(clippy::needless_range_loop)] // the index names the referrer in messages and borrows
 pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
     let list: Vec<Cand> = res
         .iter()
@@ -126,13 +125,31 @@ pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
         }
     }
     let cands = Cands { list, by_name };
-    for i in 0..res.len() {
-        let org = res[i].org_id();
-        let cur = res[i].id();
+    let targets: Vec<Gvk> = config.name_reference.iter().map(|nr| nr.gvk()).collect();
+    // The (referent, field spec) pairs for each referrer kind, found once
+    // per kind rather than once per object.
+    let mut specs_by_kind: Vec<(Gvk, Vec<(usize, &FieldSpec)>)> = Vec::new();
+    for r in res.iter_mut() {
+        let org = r.org_id();
+        let specs = match specs_by_kind.iter().position(|(g, _)| *g == org.gvk) {
+            Some(k) => k,
+            None => {
+                let specs = config
+                    .name_reference
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(t, nr)| nr.field_specs.iter().map(move |fs| (t, fs)))
+                    .filter(|(_, fs)| fs.applies_to(&org.gvk))
+                    .collect();
+                specs_by_kind.push((org.gvk.clone(), specs));
+                specs_by_kind.len() - 1
+            }
+        };
+        let specs = &specs_by_kind[specs].1;
+        let cur = r.id();
+        let Resource { obj, prefixes, suffixes, .. } = r;
         let rb_namespaces: Vec<String> = if cur.gvk.kind == "RoleBinding" {
-            res[i]
-                .obj
-                .get("subjects")
+            obj.get("subjects")
                 .and_then(Value::as_array)
                 .map(|a| {
                     a.iter()
@@ -144,22 +161,13 @@ pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
         } else {
             Vec::new()
         };
-        let (prefixes, suffixes) = (res[i].prefixes.clone(), res[i].suffixes.clone());
-        let referrer = Referrer { cur, prefixes: &prefixes, suffixes: &suffixes, rb_namespaces };
-        let role_kind = crate::resource::str_at(&res[i].obj, &["roleRef", "kind"]).to_string();
-        for nr in &config.name_reference {
-            let target = nr.gvk();
-            for fs in &nr.field_specs {
-                if !fs.applies_to(&org.gvk) {
-                    continue;
-                }
-                let role = fs.path.ends_with("roleRef/name").then_some(role_kind.as_str());
-                let mut fs = fs.clone();
-                fs.create = false;
-                fieldspec::apply(&mut res[i].obj, &fs, Create::Scalar, &mut |node| {
-                    set_node(node, &cands, &target, role, &referrer)
-                })?;
-            }
+        let referrer = Referrer { cur, prefixes, suffixes, rb_namespaces };
+        let role_kind = crate::resource::str_at(obj, &["roleRef", "kind"]).to_string();
+        for (t, fs) in specs {
+            let role = fs.path.ends_with("roleRef/name").then_some(role_kind.as_str());
+            fieldspec::apply_path(obj, &fs.path, false, Create::Scalar, &mut |node| {
+                set_node(node, &cands, &targets[*t], role, &referrer)
+            })?;
         }
     }
     Ok(())
