@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Result, msg};
-use crate::resource::{Gvk, GvkRef, Resource};
+use crate::resource::{Gvk, GvkRef, Resource, field, field_mut};
 
 /// One field spec (`path`, optional gvk, `create`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -152,7 +152,7 @@ fn walk(
                 Some(n) => (n, true),
                 None => (&*seg, false),
             };
-            if !m.contains_key(name) {
+            if field(m, name).is_none() {
                 if !create || is_seq {
                     return Ok(());
                 }
@@ -160,7 +160,7 @@ fn walk(
                     if rest.is_none() && kind == Create::Scalar { Value::Null } else { Value::Object(Map::new()) };
                 m.insert(name.to_string(), new);
             }
-            let child = m.get_mut(name).expect("present");
+            let child = field_mut(m, name).expect("present");
             if child.is_null() && rest.is_some() {
                 if is_seq {
                     return Ok(());

@@ -261,11 +261,31 @@ impl Resource {
     }
 }
 
+/// Maps up to this size are searched by comparing keys, which is cheaper
+/// than hashing the key (SipHash) for the few fields of an object's maps;
+/// id and field-spec lookups dominate a build's time otherwise.
+const SCAN: usize = 16;
+
+/// `m[key]`, scanning small maps.
+pub fn field<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if m.len() <= SCAN { m.iter().find(|(k, _)| *k == key).map(|(_, v)| v) } else { m.get(key) }
+}
+
+/// `m[key]`, mutably, scanning small maps.
+pub fn field_mut<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
+    if m.len() <= SCAN { m.iter_mut().find(|(k, _)| *k == key).map(|(_, v)| v) } else { m.get_mut(key) }
+}
+
+/// `v[key]` when `v` is a map (as [`Value::get`], scanning small maps).
+pub fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_object().and_then(|m| field(m, key))
+}
+
 /// The string at a path of map keys ("" when absent or not a string).
 pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     let mut cur = v;
     for p in path {
-        match cur.get(p) {
+        match get(cur, p) {
             Some(n) => cur = n,
             None => return "",
         }
@@ -277,7 +297,7 @@ pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 pub fn map_at(v: &Value, path: &[&str]) -> Map<String, Value> {
     let mut cur = v;
     for p in path {
-        match cur.get(p) {
+        match get(cur, p) {
             Some(n) => cur = n,
             None => return Map::new(),
         }
