@@ -325,6 +325,12 @@ pub fn set_at(v: &mut Value, path: &[&str], value: Value) {
 /// is flattened, empty documents are skipped.
 pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Value>> {
     let mut out = Vec::new();
+    if let Some(docs) = crate::yaml::parse(text) {
+        for v in docs {
+            push_object(v, path, &mut out)?;
+        }
+        return Ok(out);
+    }
     for doc in serde_yaml::Deserializer::from_str(text) {
         let v: Value =
             serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
@@ -379,6 +385,9 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
 
 /// Returns the one document of a YAML text (for patches and configs).
 pub fn parse_docs(text: &str, path: &str) -> Result<Vec<Value>> {
+    if let Some(docs) = crate::yaml::parse(text) {
+        return Ok(docs);
+    }
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         let v: Value =
