@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Result, msg};
-use crate::resource::{Gvk, GvkRef, Resource, field, field_mut};
+use crate::resource::{Gvk, field, field_mut};
 
 /// One field spec (`path`, optional gvk, `create`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -37,19 +37,9 @@ impl FieldSpec {
     pub fn gvk(&self) -> Gvk {
         Gvk { group: self.group.clone(), version: self.version.clone(), kind: self.kind.clone() }
     }
-    /// Whether the spec applies to a resource.
-    pub fn applies(&self, r: &Resource) -> bool {
-        self.applies_to_ref(r.gvk_ref())
-    }
-
     /// Whether the spec applies to objects of `g`.
     pub fn applies_to(&self, g: &Gvk) -> bool {
-        self.applies_to_ref(g.as_ref())
-    }
-
-    /// Whether the spec applies to objects of `g`.
-    pub fn applies_to_ref(&self, g: GvkRef) -> bool {
-        !self.skip && g.selected_by_parts(&self.group, &self.version, &self.kind)
+        !self.skip && g.as_ref().selected_by_parts(&self.group, &self.version, &self.kind)
     }
 }
 
