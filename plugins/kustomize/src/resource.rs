@@ -219,10 +219,6 @@ impl Resource {
     pub fn id(&self) -> ResId {
         ResId { gvk: self.gvk(), name: self.name().to_string(), namespace: self.namespace().to_string() }
     }
-    /// The original id (before any rename).
-    pub fn org_id(&self) -> ResId {
-        self.prev.first().cloned().unwrap_or_else(|| self.id())
-    }
     /// Every id this object had or has.
     pub fn all_ids(&self) -> impl Iterator<Item = ResId> + '_ {
         self.prev.iter().cloned().chain(std::iter::once(self.id()))
