@@ -67,8 +67,12 @@ fn plugins() -> Result<(), String> {
     // tests/artifacts/build.rs builds every guest (path-independent flags);
     // the committed copies are exactly what the test suite runs.
     step("build the guest components", cargo(&root, &["build", "--package", "capstan-test-artifacts"], route))?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let built = target_dir.join("guests").join(WASM_TARGET).join("release");
+    // Where tests/artifacts/build.rs put them: CAPSTAN_GUEST_TARGET_DIR, else
+    // `guests` in the target directory.
+    let guests = std::env::var_os("CAPSTAN_GUEST_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from).join("guests")
+    });
+    let built = guests.join(WASM_TARGET).join("release");
     // The bundled plugins are the files already in plugins/dist (the engine
     // embeds exactly those); refresh each from the build.
     let dist = root.join("plugins/dist");

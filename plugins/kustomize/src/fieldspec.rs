@@ -1,11 +1,13 @@
 //! Field specs: "apply this to path P of objects of kind K", the way every
 //! built-in transformer finds its fields, plus kustomize's default specs.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Result, msg};
-use crate::resource::{Gvk, Resource};
+use crate::resource::{Gvk, field, field_mut};
 
 /// One field spec (`path`, optional gvk, `create`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -35,17 +37,9 @@ impl FieldSpec {
     pub fn gvk(&self) -> Gvk {
         Gvk { group: self.group.clone(), version: self.version.clone(), kind: self.kind.clone() }
     }
-    /// Whether the spec applies to a resource.
-    pub fn applies(&self, r: &Resource) -> bool {
-        self.applies_to(&r.gvk())
-    }
-
-    /// Whether the spec applies to objects of `g` (without allocating).
+    /// Whether the spec applies to objects of `g`.
     pub fn applies_to(&self, g: &Gvk) -> bool {
-        !self.skip
-            && (self.group.is_empty() || self.group == g.group)
-            && (self.version.is_empty() || self.version == g.version)
-            && (self.kind.is_empty() || self.kind == g.kind)
+        !self.skip && g.as_ref().selected_by_parts(&self.group, &self.version, &self.kind)
     }
 }
 
@@ -86,45 +80,78 @@ pub enum Create {
     Map,
 }
 
+/// The first segment of a field-spec path (unescaped) and the rest, if any
+/// (as [`split_path`], without allocating unless the segment has escapes).
+fn first_segment(path: &str) -> (Cow<'_, str>, Option<&str>) {
+    let bytes = path.as_bytes();
+    let mut escaped = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if bytes.get(i + 1) == Some(&b'/') => {
+                escaped = true;
+                i += 2;
+            }
+            b'/' => break,
+            _ => i += 1,
+        }
+    }
+    let (seg, rest) = if i < bytes.len() { (&path[..i], Some(&path[i + 1..])) } else { (path, None) };
+    let seg = if escaped { Cow::Owned(seg.replace("\\/", "/")) } else { Cow::Borrowed(seg) };
+    (seg, rest)
+}
+
 /// Calls `f` on every node at `fs.path` in `obj` (descending into lists),
 /// creating missing fields when the spec says so.
 pub fn apply(obj: &mut Value, fs: &FieldSpec, kind: Create, f: &mut dyn FnMut(&mut Value) -> Result<()>) -> Result<()> {
-    let segs = split_path(&fs.path);
-    walk(obj, &segs, fs.create, kind, f)
+    apply_path(obj, &fs.path, fs.create, kind, f)
 }
 
-fn walk(
-    node: &mut Value,
-    segs: &[String],
+/// [`apply`] on a path, with `create` given apart from a spec.
+pub fn apply_path(
+    obj: &mut Value,
+    path: &str,
     create: bool,
     kind: Create,
     f: &mut dyn FnMut(&mut Value) -> Result<()>,
 ) -> Result<()> {
-    if segs.is_empty() {
+    walk(obj, Some(path), create, kind, f)
+}
+
+/// Walks the segments of `path` (`None` once they are used up).
+fn walk(
+    node: &mut Value,
+    path: Option<&str>,
+    create: bool,
+    kind: Create,
+    f: &mut dyn FnMut(&mut Value) -> Result<()>,
+) -> Result<()> {
+    let Some(path) = path else {
         return f(node);
-    }
+    };
     match node {
         Value::Array(items) => {
             for it in items {
-                walk(it, segs, create, kind, f)?;
+                walk(it, Some(path), create, kind, f)?;
             }
             Ok(())
         }
         Value::Object(m) => {
-            let (name, is_seq) = match segs[0].strip_suffix("[]") {
+            let (seg, rest) = first_segment(path);
+            let (name, is_seq) = match seg.strip_suffix("[]") {
                 Some(n) => (n, true),
-                None => (segs[0].as_str(), false),
+                None => (&*seg, false),
             };
-            if !m.contains_key(name) {
+            if field(m, name).is_none() {
                 if !create || is_seq {
                     return Ok(());
                 }
                 let new =
-                    if segs.len() == 1 && kind == Create::Scalar { Value::Null } else { Value::Object(Map::new()) };
+                    if rest.is_none() && kind == Create::Scalar { Value::Null } else { Value::Object(Map::new()) };
                 m.insert(name.to_string(), new);
             }
-            let child = m.get_mut(name).expect("present");
-            if child.is_null() && segs.len() > 1 {
+            let child = field_mut(m, name).expect("present");
+            if child.is_null() && rest.is_some() {
                 if is_seq {
                     return Ok(());
                 }
@@ -132,9 +159,9 @@ fn walk(
             } else if child.is_null() && kind == Create::Map {
                 *child = Value::Object(Map::new());
             }
-            walk(child, &segs[1..], create, kind, f)
+            walk(child, rest, create, kind, f)
         }
         Value::Null => Ok(()),
-        _ => Err(msg(format!("expected sequence or mapping node at '{}'", segs.join("/")))),
+        _ => Err(msg(format!("expected sequence or mapping node at '{}'", split_path(path).join("/")))),
     }
 }

@@ -112,9 +112,7 @@ pub fn set_image(res: &mut [Resource], img: &Image, specs: &[FieldSpec]) -> Resu
             if !fs.applies_to(&gvk) {
                 continue;
             }
-            let mut fs = fs.clone();
-            fs.create = false;
-            fieldspec::apply(&mut r.obj, &fs, Create::Scalar, &mut |node| {
+            fieldspec::apply_path(&mut r.obj, &fs.path, false, Create::Scalar, &mut |node| {
                 if let Value::String(s) = node
                     && let Some(n) = update(s, img, &m)
                 {
@@ -131,8 +129,13 @@ pub fn set_image(res: &mut [Resource], img: &Image, specs: &[FieldSpec]) -> Resu
 pub fn set_replicas(res: &mut [Resource], rep: &Replica, specs: &[FieldSpec]) -> Result<()> {
     let mut found = false;
     for fs in specs {
+        if fs.skip {
+            continue;
+        }
+        let sel = fs.gvk();
         for r in res.iter_mut() {
-            if fs.skip || !r.all_ids().any(|id| id.name == rep.name && id.gvk.selected_by(&fs.gvk())) {
+            let had = r.prev.iter().any(|id| id.name == rep.name && id.gvk.selected_by(&sel));
+            if !(had || (r.name() == rep.name && r.gvk_ref().selected_by(&sel))) {
                 continue;
             }
             found = true;

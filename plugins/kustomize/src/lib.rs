@@ -57,6 +57,7 @@ mod smp;
 mod sort;
 mod target;
 mod vars;
+mod yaml;
 mod yamlpath;
 
 use std::path::Path;

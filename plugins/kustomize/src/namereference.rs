@@ -6,18 +6,18 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::{Result, msg};
-use crate::fieldspec::{self, Create};
+use crate::fieldspec::{self, Create, FieldSpec};
 use crate::resource::{Gvk, ResId, Resource};
 
-struct Cand {
-    past: Vec<ResId>,
-    cur: ResId,
-    prefixes: Vec<String>,
-    suffixes: Vec<String>,
+struct Cand<'a> {
+    past: &'a [ResId],
+    cur: &'a ResId,
+    prefixes: &'a [String],
+    suffixes: &'a [String],
 }
 
 struct Referrer<'a> {
-    cur: ResId,
+    cur: &'a ResId,
     prefixes: &'a [String],
     suffixes: &'a [String],
     rb_namespaces: Vec<String>,
@@ -28,20 +28,20 @@ fn ns_equal(a: &ResId, b: &ResId) -> bool {
 }
 
 /// Candidates, indexed by every name they had.
-struct Cands {
-    list: Vec<Cand>,
-    by_name: std::collections::HashMap<String, Vec<usize>>,
+struct Cands<'a> {
+    list: Vec<Cand<'a>>,
+    by_name: std::collections::HashMap<&'a str, Vec<usize>>,
 }
 
-fn select<'c>(
-    cands: &'c Cands,
+fn select<'c, 'a>(
+    cands: &'c Cands<'a>,
     old: &str,
     target: &Gvk,
     role_kind: Option<&str>,
     referrer: &Referrer,
     ns_filter: Option<&str>,
     is_map: bool,
-) -> Result<Option<&'c Cand>> {
+) -> Result<Option<&'c Cand<'a>>> {
     let Some(named) = cands.by_name.get(old) else { return Ok(None) };
     let mut c: Vec<&Cand> = named
         .iter()
@@ -53,7 +53,7 @@ fn select<'c>(
             ns_filter.is_none_or(|ns| {
                 c.past
                     .iter()
-                    .chain([&c.cur])
+                    .chain([c.cur])
                     .any(|id| id.namespace == ns || (ns == "default" && id.namespace.is_empty()))
             })
         })
@@ -61,12 +61,12 @@ fn select<'c>(
     if !referrer.cur.gvk.namespaced() {
         // cluster-scoped referrers may point anywhere
     } else {
-        c.retain(|x| !x.cur.gvk.namespaced() || x.cur.gvk.kind == "ServiceAccount" || ns_equal(&x.cur, &referrer.cur));
+        c.retain(|x| !x.cur.gvk.namespaced() || x.cur.gvk.kind == "ServiceAccount" || ns_equal(x.cur, referrer.cur));
     }
     if c.len() == 1 {
         return Ok(Some(c[0]));
     }
-    c.retain(|x| same_ending(&x.prefixes, referrer.prefixes) && same_ending(&x.suffixes, referrer.suffixes));
+    c.retain(|x| same_ending(x.prefixes, referrer.prefixes) && same_ending(x.suffixes, referrer.suffixes));
     match c.len() {
         0 => Ok(None),
         1 => Ok(Some(c[0])),
@@ -94,45 +94,69 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
 }
 
 fn could_be_referenced(c: &Cand, r: &Referrer) -> bool {
-    if !r.cur.gvk.namespaced() || !c.cur.gvk.namespaced() || ns_equal(&c.cur, &r.cur) {
+    if !r.cur.gvk.namespaced() || !c.cur.gvk.namespaced() || ns_equal(c.cur, r.cur) {
         return true;
     }
     r.rb_namespaces.contains(&c.cur.namespace)
 }
 
 /// Updates every name reference.
-#[allow(clippy::needless_range_loop)] // the index names the referrer in messages and borrows
 pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
+    // The objects are edited while every resource's ids stay readable as
+    // candidates: take them out for the duration.
+    let ids: Vec<ResId> = res.iter().map(Resource::id).collect();
+    let mut objs: Vec<Value> = res.iter_mut().map(|r| std::mem::take(&mut r.obj)).collect();
+    let fixed = fix_objects(res, &ids, &mut objs, config);
+    for (r, obj) in res.iter_mut().zip(objs) {
+        r.obj = obj;
+    }
+    fixed
+}
+
+/// [`fix`] on `objs`, the objects of `res` (whose ids are `ids`).
+fn fix_objects(res: &[Resource], ids: &[ResId], objs: &mut [Value], config: &Config) -> Result<()> {
     let list: Vec<Cand> = res
         .iter()
-        .map(|r| Cand {
-            // Only objects whose id changed can need their referrers fixed
-            // (kustomize matches previous ids only).
-            past: r.prev.clone(),
-            cur: r.id(),
-            prefixes: r.prefixes.clone(),
-            suffixes: r.suffixes.clone(),
-        })
+        .zip(ids)
+        .map(|(r, cur)| Cand { past: &r.prev, cur, prefixes: &r.prefixes, suffixes: &r.suffixes })
         .collect();
-    let mut by_name: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+    // Only objects whose id changed can need their referrers fixed
+    // (kustomize matches previous ids only).
+    let mut by_name: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
     for (i, c) in list.iter().enumerate() {
         let mut names: Vec<&str> = c.past.iter().map(|id| id.name.as_str()).collect();
         names.dedup();
         for n in names {
-            let v = by_name.entry(n.to_string()).or_default();
+            let v = by_name.entry(n).or_default();
             if v.last() != Some(&i) {
                 v.push(i);
             }
         }
     }
     let cands = Cands { list, by_name };
-    for i in 0..res.len() {
-        let org = res[i].org_id();
-        let cur = res[i].id();
+    let targets: Vec<Gvk> = config.name_reference.iter().map(|nr| nr.gvk()).collect();
+    // The (referent, field spec) pairs for each referrer kind, found once
+    // per kind rather than once per object.
+    let mut specs_by_kind: Vec<(&Gvk, Vec<(usize, &FieldSpec)>)> = Vec::new();
+    for ((r, cur), obj) in res.iter().zip(ids).zip(objs) {
+        let org = &r.prev.first().unwrap_or(cur).gvk;
+        let specs = match specs_by_kind.iter().position(|(g, _)| *g == org) {
+            Some(k) => k,
+            None => {
+                let specs = config
+                    .name_reference
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(t, nr)| nr.field_specs.iter().map(move |fs| (t, fs)))
+                    .filter(|(_, fs)| fs.applies_to(org))
+                    .collect();
+                specs_by_kind.push((org, specs));
+                specs_by_kind.len() - 1
+            }
+        };
+        let specs = &specs_by_kind[specs].1;
         let rb_namespaces: Vec<String> = if cur.gvk.kind == "RoleBinding" {
-            res[i]
-                .obj
-                .get("subjects")
+            obj.get("subjects")
                 .and_then(Value::as_array)
                 .map(|a| {
                     a.iter()
@@ -144,22 +168,13 @@ pub fn fix(res: &mut [Resource], config: &Config) -> Result<()> {
         } else {
             Vec::new()
         };
-        let (prefixes, suffixes) = (res[i].prefixes.clone(), res[i].suffixes.clone());
-        let referrer = Referrer { cur, prefixes: &prefixes, suffixes: &suffixes, rb_namespaces };
-        let role_kind = crate::resource::str_at(&res[i].obj, &["roleRef", "kind"]).to_string();
-        for nr in &config.name_reference {
-            let target = nr.gvk();
-            for fs in &nr.field_specs {
-                if !fs.applies_to(&org.gvk) {
-                    continue;
-                }
-                let role = fs.path.ends_with("roleRef/name").then_some(role_kind.as_str());
-                let mut fs = fs.clone();
-                fs.create = false;
-                fieldspec::apply(&mut res[i].obj, &fs, Create::Scalar, &mut |node| {
-                    set_node(node, &cands, &target, role, &referrer)
-                })?;
-            }
+        let referrer = Referrer { cur, prefixes: &r.prefixes, suffixes: &r.suffixes, rb_namespaces };
+        let role_kind = crate::resource::str_at(obj, &["roleRef", "kind"]).to_string();
+        for (t, fs) in specs {
+            let role = fs.path.ends_with("roleRef/name").then_some(role_kind.as_str());
+            fieldspec::apply_path(obj, &fs.path, false, Create::Scalar, &mut |node| {
+                set_node(node, &cands, &targets[*t], role, &referrer)
+            })?;
         }
     }
     Ok(())

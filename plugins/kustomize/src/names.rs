@@ -24,12 +24,15 @@ pub fn prefix_suffix(
     specs: &[FieldSpec],
 ) -> Result<()> {
     for r in res.iter_mut() {
-        let org = r.org_id();
-        if skipped(&org.gvk) {
+        let org = match r.prev.first() {
+            Some(id) => id.gvk.clone(),
+            None => r.gvk(),
+        };
+        if skipped(&org) {
             continue;
         }
         for fs in specs {
-            if !fs.applies_to(&org.gvk) {
+            if !fs.applies_to(&org) {
                 continue;
             }
             if fs.path == "metadata/name" {

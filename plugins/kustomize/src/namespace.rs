@@ -32,8 +32,7 @@ pub fn set(res: &mut [Resource], ns: &str, specs: &[FieldSpec], unset_only: bool
         r.remember_id();
         let gvk = r.gvk();
         if gvk.namespaced() {
-            let fs = FieldSpec::any("metadata/namespace", true);
-            fieldspec::apply(&mut r.obj, &fs, Create::Scalar, &mut { setter })?;
+            fieldspec::apply_path(&mut r.obj, "metadata/namespace", true, Create::Scalar, &mut { setter })?;
         }
         if matches!(gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
             && subjects != Subjects::None
@@ -51,13 +50,13 @@ pub fn set(res: &mut [Resource], ns: &str, specs: &[FieldSpec], unset_only: bool
                 }
             }
         }
-        let api = crate::resource::str_at(&r.obj, &["apiVersion"]).to_string();
+        let core_v1 = crate::resource::str_at(&r.obj, &["apiVersion"]) == "v1";
         for fs in specs {
             // Subjects are handled above, whatever the field specs say.
             if fs.path == "metadata/namespace"
                 || fs.path.starts_with("subjects")
-                || (fs.path == "metadata/name" && api != "v1")
-                || !fs.applies(r)
+                || (fs.path == "metadata/name" && !core_v1)
+                || !fs.applies_to(&gvk)
             {
                 continue;
             }

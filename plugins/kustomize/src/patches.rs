@@ -97,7 +97,7 @@ pub fn apply_smp(r: &mut Resource, patch: &Value, allow_name: bool, allow_kind: 
 }
 
 fn find_by_id(res: &[Resource], id: &ResId) -> Result<usize> {
-    let hits: Vec<usize> = (0..res.len()).filter(|i| res[*i].all_ids().any(|x| x.equals(id))).collect();
+    let hits: Vec<usize> = (0..res.len()).filter(|i| res[*i].had(id)).collect();
     match hits.as_slice() {
         [i] => Ok(*i),
         [] => {

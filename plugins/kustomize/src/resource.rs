@@ -16,26 +16,72 @@ pub struct Gvk {
     pub kind: String,
 }
 
-impl Gvk {
-    /// Parses `apiVersion` and `kind`.
-    pub fn from_api(api_version: &str, kind: &str) -> Gvk {
-        let (group, version) = match api_version.rsplit_once('/') {
-            Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), api_version.to_string()),
-        };
-        Gvk { group, version, kind: kind.to_string() }
-    }
+/// Group and version of an `apiVersion` ("v1" is the core group).
+pub fn split_api(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
 
+/// A gvk borrowed from an object: the hot paths compare ids of thousands
+/// of objects and must not allocate for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GvkRef<'a> {
+    /// API group ("" for core).
+    pub group: &'a str,
+    /// API version.
+    pub version: &'a str,
+    /// Kind.
+    pub kind: &'a str,
+}
+
+impl GvkRef<'_> {
     /// Whether this gvk is selected by `sel` (empty selector fields match anything).
     pub fn selected_by(&self, sel: &Gvk) -> bool {
-        (sel.group.is_empty() || sel.group == self.group)
-            && (sel.version.is_empty() || sel.version == self.version)
-            && (sel.kind.is_empty() || sel.kind == self.kind)
+        self.selected_by_parts(&sel.group, &sel.version, &sel.kind)
+    }
+
+    /// [`GvkRef::selected_by`] a selector given as its three fields.
+    pub fn selected_by_parts(&self, group: &str, version: &str, kind: &str) -> bool {
+        (group.is_empty() || group == self.group)
+            && (version.is_empty() || version == self.version)
+            && (kind.is_empty() || kind == self.kind)
+    }
+
+    /// Whether this is `g`.
+    pub fn is(&self, g: &Gvk) -> bool {
+        self.kind == g.kind && self.group == g.group && self.version == g.version
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(&self) -> bool {
-        crate::schema::namespaced(self)
+        crate::schema::namespaced(self.group, self.kind)
+    }
+
+    /// An owned copy.
+    pub fn to_owned(self) -> Gvk {
+        Gvk { group: self.group.into(), version: self.version.into(), kind: self.kind.into() }
+    }
+}
+
+impl Gvk {
+    /// Parses `apiVersion` and `kind`.
+    pub fn from_api(api_version: &str, kind: &str) -> Gvk {
+        let (group, version) = split_api(api_version);
+        GvkRef { group, version, kind }.to_owned()
+    }
+
+    /// This gvk, borrowed.
+    pub fn as_ref(&self) -> GvkRef<'_> {
+        GvkRef { group: &self.group, version: &self.version, kind: &self.kind }
+    }
+
+    /// Whether this gvk is selected by `sel` (empty selector fields match anything).
+    pub fn selected_by(&self, sel: &Gvk) -> bool {
+        self.as_ref().selected_by(sel)
+    }
+
+    /// Whether objects of this kind live in a namespace.
+    pub fn namespaced(&self) -> bool {
+        self.as_ref().namespaced()
     }
 
     /// The string kustomize uses to order equal kinds.
@@ -56,16 +102,22 @@ pub struct ResId {
     pub namespace: String,
 }
 
+/// Namespace `ns` of an object of `gvk`, with "" read as "default" for
+/// namespaced kinds ("" for cluster-scoped ones).
+pub fn effective_ns<'a>(gvk: GvkRef, ns: &'a str) -> &'a str {
+    if !gvk.namespaced() {
+        ""
+    } else if ns.is_empty() {
+        "default"
+    } else {
+        ns
+    }
+}
+
 impl ResId {
     /// Namespace with "" read as "default" for namespaced kinds.
     pub fn effective_ns(&self) -> &str {
-        if !self.gvk.namespaced() {
-            ""
-        } else if self.namespace.is_empty() {
-            "default"
-        } else {
-            &self.namespace
-        }
+        effective_ns(self.gvk.as_ref(), &self.namespace)
     }
 
     /// Equality as kustomize's `ResId.Equals` (namespace "" == "default").
@@ -148,7 +200,12 @@ impl Resource {
 
     /// The object's gvk.
     pub fn gvk(&self) -> Gvk {
-        Gvk::from_api(str_at(&self.obj, &["apiVersion"]), str_at(&self.obj, &["kind"]))
+        self.gvk_ref().to_owned()
+    }
+    /// The object's gvk, borrowed.
+    pub fn gvk_ref(&self) -> GvkRef<'_> {
+        let (group, version) = split_api(str_at(&self.obj, &["apiVersion"]));
+        GvkRef { group, version, kind: str_at(&self.obj, &["kind"]) }
     }
     /// `metadata.name`.
     pub fn name(&self) -> &str {
@@ -162,20 +219,28 @@ impl Resource {
     pub fn id(&self) -> ResId {
         ResId { gvk: self.gvk(), name: self.name().to_string(), namespace: self.namespace().to_string() }
     }
-    /// The original id (before any rename).
-    pub fn org_id(&self) -> ResId {
-        self.prev.first().cloned().unwrap_or_else(|| self.id())
-    }
     /// Every id this object had or has.
     pub fn all_ids(&self) -> impl Iterator<Item = ResId> + '_ {
         self.prev.iter().cloned().chain(std::iter::once(self.id()))
     }
+    /// Whether the current id equals `id` (as [`ResId::equals`]).
+    pub fn is(&self, id: &ResId) -> bool {
+        let gvk = self.gvk_ref();
+        gvk.is(&id.gvk) && self.name() == id.name && effective_ns(gvk, self.namespace()) == id.effective_ns()
+    }
+    /// Whether this object has or had `id` (as [`ResId::equals`]).
+    pub fn had(&self, id: &ResId) -> bool {
+        self.prev.iter().any(|x| x.equals(id)) || self.is(id)
+    }
     /// Records the current id before a rename.
     pub fn remember_id(&mut self) {
-        let id = self.id();
-        if self.prev.last() != Some(&id) {
-            self.prev.push(id);
+        if !self.prev.last().is_some_and(|last| self.is_exactly(last)) {
+            self.prev.push(self.id());
         }
+    }
+    /// Whether the current id is `id`, field by field (no namespace defaulting).
+    fn is_exactly(&self, id: &ResId) -> bool {
+        self.gvk_ref().is(&id.gvk) && self.name() == id.name && self.namespace() == id.namespace
     }
     /// Sets `metadata.name`, remembering the old id.
     pub fn set_name(&mut self, name: &str) {
@@ -192,11 +257,31 @@ impl Resource {
     }
 }
 
+/// Maps up to this size are searched by comparing keys, which is cheaper
+/// than hashing the key (SipHash) for the few fields of an object's maps;
+/// id and field-spec lookups dominate a build's time otherwise.
+const SCAN: usize = 16;
+
+/// `m[key]`, scanning small maps.
+pub fn field<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if m.len() <= SCAN { m.iter().find(|(k, _)| *k == key).map(|(_, v)| v) } else { m.get(key) }
+}
+
+/// `m[key]`, mutably, scanning small maps.
+pub fn field_mut<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
+    if m.len() <= SCAN { m.iter_mut().find(|(k, _)| *k == key).map(|(_, v)| v) } else { m.get_mut(key) }
+}
+
+/// `v[key]` when `v` is a map (as [`Value::get`], scanning small maps).
+pub fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_object().and_then(|m| field(m, key))
+}
+
 /// The string at a path of map keys ("" when absent or not a string).
 pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     let mut cur = v;
     for p in path {
-        match cur.get(p) {
+        match get(cur, p) {
             Some(n) => cur = n,
             None => return "",
         }
@@ -208,7 +293,7 @@ pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 pub fn map_at(v: &Value, path: &[&str]) -> Map<String, Value> {
     let mut cur = v;
     for p in path {
-        match cur.get(p) {
+        match get(cur, p) {
             Some(n) => cur = n,
             None => return Map::new(),
         }
@@ -236,6 +321,12 @@ pub fn set_at(v: &mut Value, path: &[&str], value: Value) {
 /// is flattened, empty documents are skipped.
 pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Value>> {
     let mut out = Vec::new();
+    if let Some(docs) = crate::yaml::parse(text) {
+        for v in docs {
+            push_object(v, path, &mut out)?;
+        }
+        return Ok(out);
+    }
     for doc in serde_yaml::Deserializer::from_str(text) {
         let v: Value =
             serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
@@ -290,6 +381,9 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
 
 /// Returns the one document of a YAML text (for patches and configs).
 pub fn parse_docs(text: &str, path: &str) -> Result<Vec<Value>> {
+    if let Some(docs) = crate::yaml::parse(text) {
+        return Ok(docs);
+    }
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         let v: Value =

@@ -127,30 +127,29 @@ fn find_kind(gvk: &Gvk) -> Option<&'static Kind> {
     })
 }
 
-/// Whether objects of `gvk` are namespaced (unknown kinds are).
-pub fn namespaced(gvk: &Gvk) -> bool {
-    if gvk.kind.is_empty() {
+/// Whether objects of `group` and `kind` are namespaced (unknown kinds are).
+pub fn namespaced(group: &str, kind: &str) -> bool {
+    if kind.is_empty() {
         return true;
     }
     // A build asks this for the same few kinds again and again.
     thread_local! {
         static SEEN: RefCell<Vec<(String, String, bool)>> = const { RefCell::new(Vec::new()) };
     }
-    if let Some(hit) = SEEN.with(|s| s.borrow().iter().find(|(g, k, _)| *g == gvk.group && *k == gvk.kind).map(|x| x.2))
-    {
+    if let Some(hit) = SEEN.with(|s| s.borrow().iter().find(|(g, k, _)| g == group && k == kind).map(|x| x.2)) {
         return hit;
     }
-    let v = lookup_namespaced(gvk);
-    SEEN.with(|s| s.borrow_mut().push((gvk.group.clone(), gvk.kind.clone(), v)));
+    let v = lookup_namespaced(group, kind);
+    SEEN.with(|s| s.borrow_mut().push((group.to_string(), kind.to_string(), v)));
     v
 }
 
-fn lookup_namespaced(gvk: &Gvk) -> bool {
-    match data::KINDS.iter().find(|k| k.kind == gvk.kind && k.group == gvk.group) {
+fn lookup_namespaced(group: &str, kind: &str) -> bool {
+    match data::KINDS.iter().find(|k| k.kind == kind && k.group == group) {
         Some(k) => k.namespaced,
         None => data::KINDS
             .iter()
-            .find(|k| k.kind == gvk.kind && (gvk.group.is_empty() || k.group.is_empty() || gvk.group == "extensions"))
+            .find(|k| k.kind == kind && (group.is_empty() || k.group.is_empty() || group == "extensions"))
             .map(|k| k.namespaced)
             .unwrap_or(true),
     }

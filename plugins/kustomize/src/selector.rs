@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Result, msg};
-use crate::resource::Resource;
+use crate::resource::{Resource, effective_ns};
 
 /// A `target`/`select` selector.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -57,27 +57,30 @@ impl Selector {
 impl Compiled {
     /// Whether `r` is selected.
     pub fn matches(&self, r: &Resource) -> Result<bool> {
-        let cur = r.id();
-        let org = r.org_id();
-        if let Some(ns) = &self.ns
-            && !ns.is_match(org.effective_ns())
-            && !ns.is_match(cur.effective_ns())
-        {
-            return Ok(false);
-        }
-        if let Some(n) = &self.name
-            && !n.is_match(&org.name)
-            && !n.is_match(&cur.name)
-        {
-            return Ok(false);
-        }
-        let g = &cur.gvk;
-        let s = &self.sel;
-        for (re, v) in self.gvk.iter().zip([&g.group, &g.version, &g.kind]) {
+        let g = r.gvk_ref();
+        for (re, v) in self.gvk.iter().zip([g.group, g.version, g.kind]) {
             if re.as_ref().is_some_and(|re| !re.is_match(v)) {
                 return Ok(false);
             }
         }
+        let (name, ns) = (r.name(), effective_ns(g, r.namespace()));
+        let (org_name, org_ns) = match r.prev.first() {
+            Some(org) => (org.name.as_str(), org.effective_ns()),
+            None => (name, ns),
+        };
+        if let Some(re) = &self.ns
+            && !re.is_match(org_ns)
+            && !re.is_match(ns)
+        {
+            return Ok(false);
+        }
+        if let Some(re) = &self.name
+            && !re.is_match(org_name)
+            && !re.is_match(name)
+        {
+            return Ok(false);
+        }
+        let s = &self.sel;
         if !s.label_selector.is_empty() && !label_match(&s.label_selector, &r.labels())? {
             return Ok(false);
         }

@@ -3,6 +3,7 @@
 //! (hash suffixes, name references, vars, sorting).
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -11,7 +12,7 @@ use crate::config::Config;
 use crate::error::{Error, Result, msg};
 use crate::fs::{self, Fs, show};
 use crate::kustfile::{FILE_NAMES, Kustomization};
-use crate::resource::{Behavior, Resource, parse_objects};
+use crate::resource::{Behavior, Gvk, Resource, parse_objects};
 use crate::vars::Var;
 use crate::{LoadRestrictor, Options};
 
@@ -31,16 +32,17 @@ impl Acc {
         Acc { res: Vec::new(), config: Config::defaults(), vars: Vec::new() }
     }
 
-    /// Appends objects, refusing an id that is already present.
-    pub fn append(&mut self, new: Vec<Resource>) -> Result<()> {
-        let key = |r: &Resource| {
-            let id = r.id();
-            let ns = id.effective_ns().to_string();
-            (id.gvk, id.name, ns)
-        };
-        let mut seen: std::collections::HashSet<_> = self.res.iter().map(key).collect();
+    /// The ids of the objects so far, for [`Acc::append`].
+    pub fn ids(&self) -> Ids {
+        Ids(self.res.iter().map(id_key).collect())
+    }
+
+    /// Appends objects, refusing an id that is already present; `ids` holds
+    /// the ids of `self.res` (from [`Acc::ids`], kept up to date here, so
+    /// that appending many files costs no rescan of the objects so far).
+    pub fn append(&mut self, new: Vec<Resource>, ids: &mut Ids) -> Result<()> {
         for r in new {
-            if !seen.insert(key(&r)) {
+            if !ids.0.insert(id_key(&r)) {
                 return Err(msg(format!("may not add resource with an already registered id: {}", r.id())));
             }
             self.res.push(r);
@@ -52,8 +54,7 @@ impl Acc {
     pub fn absorb(&mut self, new: Vec<Resource>) -> Result<()> {
         for mut r in new {
             let id = r.id();
-            let matches: Vec<usize> =
-                (0..self.res.len()).filter(|i| self.res[*i].all_ids().any(|x| x.equals(&id))).collect();
+            let matches: Vec<usize> = (0..self.res.len()).filter(|i| self.res[*i].had(&id)).collect();
             let behavior = r.behavior.unwrap_or_default();
             match matches.as_slice() {
                 [] => match behavior {
@@ -117,6 +118,15 @@ impl Acc {
         }
         Ok(())
     }
+}
+
+/// The ids of an [`Acc`]'s objects (gvk, name, effective namespace).
+pub struct Ids(HashSet<(Gvk, String, String)>);
+
+fn id_key(r: &Resource) -> (Gvk, String, String) {
+    let gvk = r.gvk_ref();
+    let ns = crate::resource::effective_ns(gvk, r.namespace()).to_string();
+    (gvk.to_owned(), r.name().to_string(), ns)
 }
 
 fn set_meta_map(obj: &mut Value, key: &str, m: serde_json::Map<String, Value>) {
@@ -260,8 +270,9 @@ impl<'a> Loader<'a> {
             let doc: Value = serde_yaml::from_str(&text).map_err(|source| Error::Yaml { path: show(&full), source })?;
             crate::schema::set_custom(Some(doc));
         }
+        let mut ids = acc.ids();
         for r in &k.resources {
-            self.add_resource(&ctx, r, acc)
+            self.add_resource(&ctx, r, acc, &mut ids)
                 .map_err(|e| match e {
                     e @ (Error::Escape { .. } | Error::Field { .. } | Error::Cycle { .. }) => e,
                     e => Error::Accumulate { entry: r.clone(), source: Box::new(e) },
@@ -306,7 +317,7 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    fn add_resource(&self, ctx: &Ctx, entry: &str, acc: &mut Acc) -> Result<()> {
+    fn add_resource(&self, ctx: &Ctx, entry: &str, acc: &mut Acc, ids: &mut Ids) -> Result<()> {
         let p = ctx.resolve("resources", entry, false)?;
         if self.fs.is_file(&p) {
             let (_, text) = ctx.read("resources", entry)?;
@@ -316,7 +327,7 @@ impl<'a> Loader<'a> {
                 let rel = crate::origin::relative(&self.top, &p);
                 res.iter_mut().for_each(|r| crate::origin::from_file(r, &rel));
             }
-            return acc.append(res);
+            return acc.append(res, ids);
         }
         if !self.fs.is_dir(&p) {
             return Err(msg(format!(
@@ -336,7 +347,7 @@ impl<'a> Loader<'a> {
         let r = self.accumulate(&p, &k, &file, &mut sub);
         self.leave();
         r?;
-        acc.append(sub.res)?;
+        acc.append(sub.res, ids)?;
         for v in sub.vars {
             if acc.vars.iter().any(|x| x.name == v.name) {
                 return Err(msg(format!("var '{}' already encountered", v.name)));

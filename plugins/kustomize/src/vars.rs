@@ -153,9 +153,7 @@ pub fn resolve(res: &mut [Resource], vars: &[Var], config: &Config) -> Result<()
             if !fs.applies_to(&gvk) {
                 continue;
             }
-            let mut fs = fs.clone();
-            fs.create = false;
-            fieldspec::apply(&mut r.obj, &fs, Create::Scalar, &mut |node| {
+            fieldspec::apply_path(&mut r.obj, &fs.path, false, Create::Scalar, &mut |node| {
                 subst(node, &vals);
                 Ok(())
             })?;

@@ -1,0 +1,484 @@
+//! A fast reader for the plain block YAML that manifests are mostly written
+//! in, with serde_yaml as the reference: [`parse`] returns exactly what
+//! serde_yaml would (documents as `serde_json::Value`s, null documents
+//! left out), or `None` when the text uses anything outside the subset it
+//! knows. The caller then parses with serde_yaml, which also reports errors.
+//!
+//! Why: parsing resource files was half of a large render's time inside
+//! the sandbox (libyaml's event layer allocates for every token).
+//!
+//! The subset: `---` separators, comments, block mappings and sequences,
+//! single-line plain and quoted scalars, `[]` and `{}`. Not in it (so
+//! `None`): block scalars (`|`, `>`), multi-line scalars, flow collections
+//! with content, anchors, aliases, tags, directives, complex keys, tabs,
+//! carriage returns and odd indentation. Plain scalars resolve as serde_yaml
+//! resolves them (null, bool, int, float, else string).
+
+use serde_json::{Map, Value};
+
+/// serde_yaml refuses nesting deeper than 128; stay well below.
+const MAX_DEPTH: usize = 64;
+
+/// The documents of `text` that are not null, or `None` outside the subset.
+pub fn parse(text: &str) -> Option<Vec<Value>> {
+    // Characters YAML refuses or treats specially: libyaml reports the errors.
+    let odd = |c: char| {
+        (c < ' ' && c != '\n')
+            || ('\u{7f}'..='\u{9f}').contains(&c)
+            || matches!(c, '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+    };
+    if text.contains(odd) {
+        return None;
+    }
+    let mut docs = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
+    for raw in text.lines() {
+        let content = raw.trim_start_matches(' ');
+        let indent = raw.len() - content.len();
+        if indent == 0 && (content.starts_with("---") || content.starts_with("...") || content.starts_with('%')) {
+            let rest = content.strip_prefix("---")?;
+            if !rest.is_empty() && !rest.starts_with(' ') || !is_blank(rest) {
+                return None;
+            }
+            docs.extend(document(std::mem::take(&mut lines))?);
+            continue;
+        }
+        if !is_blank(content) {
+            lines.push(Line { indent, text: content.trim_end_matches(' ') });
+        }
+    }
+    docs.extend(document(lines)?);
+    Some(docs)
+}
+
+/// Whether a line's content is empty or a comment.
+fn is_blank(content: &str) -> bool {
+    let t = content.trim_start_matches(' ');
+    t.is_empty() || t.starts_with('#')
+}
+
+/// One line holding content: its indentation and text (no trailing spaces).
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    indent: usize,
+    text: &'a str,
+}
+
+/// The value of one document (`None` inside means a null document).
+fn document(lines: Vec<Line>) -> Option<Option<Value>> {
+    let Some(first) = lines.first() else { return Some(None) };
+    let col = first.indent;
+    let mut p = Parser { lines, pos: 0, depth: 0 };
+    let v = p.block(col)?;
+    (p.pos == p.lines.len()).then_some(Some(v))
+}
+
+struct Parser<'a> {
+    lines: Vec<Line<'a>>,
+    pos: usize,
+    depth: usize,
+}
+
+/// A line of a block mapping: `key: rest`, or not a key at all.
+enum Entry<'a> {
+    Key(String, &'a str),
+    NotKey,
+}
+
+fn is_dash(text: &str) -> bool {
+    text == "-" || text.starts_with("- ")
+}
+
+impl<'a> Parser<'a> {
+    fn next_indent(&self) -> Option<usize> {
+        self.lines.get(self.pos).map(|l| l.indent)
+    }
+
+    /// The node starting at the current line, at column `col`.
+    fn block(&mut self, col: usize) -> Option<Value> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        let v = if is_dash(self.lines[self.pos].text) { self.sequence(col) } else { self.mapping(col) };
+        self.depth -= 1;
+        let v = v?;
+        // What follows must close this node, not be indented into it.
+        match self.next_indent() {
+            Some(i) if i > col => None,
+            _ => Some(v),
+        }
+    }
+
+    fn mapping(&mut self, col: usize) -> Option<Value> {
+        let mut m = Map::new();
+        while let Some(line) = self.lines.get(self.pos).copied().filter(|l| l.indent == col) {
+            if is_dash(line.text) {
+                return None;
+            }
+            let Entry::Key(key, rest) = entry(line.text)? else { return None };
+            self.pos += 1;
+            let v = self.value(col, rest, true)?;
+            m.insert(key, v);
+        }
+        Some(Value::Object(m))
+    }
+
+    fn sequence(&mut self, col: usize) -> Option<Value> {
+        let mut items = Vec::new();
+        while let Some(line) = self.lines.get(self.pos).copied().filter(|l| l.indent == col && is_dash(l.text)) {
+            let after = &line.text[1..];
+            let content = after.trim_start_matches(' ');
+            if is_blank(content) {
+                self.pos += 1;
+                items.push(self.value(col, "", false)?);
+                continue;
+            }
+            if content.starts_with('-') && is_dash(content) {
+                return None;
+            }
+            match entry(content)? {
+                Entry::Key(..) => {
+                    // A mapping starting on the dash's line: its keys sit
+                    // at the column of the first one.
+                    let inner = col + 1 + (after.len() - content.len());
+                    self.lines[self.pos] = Line { indent: inner, text: content };
+                    items.push(self.block(inner)?);
+                }
+                Entry::NotKey => {
+                    self.pos += 1;
+                    items.push(self.value(col, content, false)?);
+                }
+            }
+        }
+        Some(Value::Array(items))
+    }
+
+    /// The value after `key:` (or `-`) on a line at column `col`: `rest`
+    /// inline, else the lines indented below (or, for a mapping value, a
+    /// sequence at the same column), else null.
+    fn value(&mut self, col: usize, rest: &str, in_mapping: bool) -> Option<Value> {
+        let rest = rest.trim_start_matches(' ');
+        if is_blank(rest) {
+            return match self.lines.get(self.pos) {
+                Some(l) if l.indent > col => self.block(l.indent),
+                Some(l) if in_mapping && l.indent == col && is_dash(l.text) => {
+                    self.depth += 1;
+                    let v = if self.depth > MAX_DEPTH { None } else { self.sequence(col) };
+                    self.depth -= 1;
+                    v
+                }
+                _ => Some(Value::Null),
+            };
+        }
+        // A scalar continued on the next lines is not in the subset.
+        if self.next_indent().is_some_and(|i| i > col) {
+            return None;
+        }
+        scalar(rest)
+    }
+}
+
+/// Splits `key: rest`; `None` when unsure.
+fn entry(text: &str) -> Option<Entry<'_>> {
+    if let Some(q) = text.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let (key, after) = quoted(text, q)?;
+        return match after.strip_prefix(':') {
+            Some(rest) if rest.is_empty() || rest.starts_with(' ') => Some(Entry::Key(key, rest)),
+            _ => Some(Entry::NotKey),
+        };
+    }
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'#' if i > 0 && bytes[i - 1] == b' ' => return Some(Entry::NotKey),
+            b':' if i + 1 == bytes.len() || bytes[i + 1] == b' ' => {
+                let key = &text[..i];
+                if key.is_empty() || key.ends_with(' ') || starts_with_indicator(key) {
+                    return None;
+                }
+                return Some(Entry::Key(key.to_string(), &text[i + 1..]));
+            }
+            _ => {}
+        }
+    }
+    Some(Entry::NotKey)
+}
+
+fn starts_with_indicator(s: &str) -> bool {
+    s.starts_with(['-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`'])
+}
+
+/// A single-line scalar (no leading spaces, not blank).
+fn scalar(text: &str) -> Option<Value> {
+    if let Some(q) = text.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let (s, after) = quoted(text, q)?;
+        return (after.is_empty() || after.starts_with(' ') && is_blank(after)).then_some(Value::String(s));
+    }
+    if let Some(rest) = text.strip_prefix("[]").or_else(|| text.strip_prefix("{}")) {
+        if !rest.is_empty() && !rest.starts_with(' ') || !is_blank(rest) {
+            return None;
+        }
+        return Some(if text.starts_with('[') { Value::Array(Vec::new()) } else { Value::Object(Map::new()) });
+    }
+    // A plain scalar may start with `-` when no space follows (`-1`, `-x`).
+    let dash_plain = text.starts_with('-') && !is_dash(text);
+    if starts_with_indicator(text) && !dash_plain {
+        return None;
+    }
+    let plain = match text.find(" #") {
+        Some(i) => text[..i].trim_end_matches(' '),
+        None => text,
+    };
+    if plain.contains(": ") || plain.ends_with(':') {
+        return None;
+    }
+    resolve(plain)
+}
+
+/// A quoted scalar at the start of `text` and what follows it; `None` for
+/// escapes outside the common ones or a scalar not closed on the line.
+fn quoted(text: &str, quote: char) -> Option<(String, &str)> {
+    let body = &text[1..];
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' if quote == '\'' => {
+                if body[i + 1..].starts_with('\'') {
+                    chars.next();
+                    out.push('\'');
+                } else {
+                    return Some((out, &body[i + 1..]));
+                }
+            }
+            '"' if quote == '"' => return Some((out, &body[i + 1..])),
+            '\\' if quote == '"' => match chars.next()?.1 {
+                '\\' => out.push('\\'),
+                '"' => out.push('"'),
+                '/' => out.push('/'),
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                '0' => out.push('\0'),
+                _ => return None,
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// Resolves a plain scalar as serde_yaml does.
+fn resolve(s: &str) -> Option<Value> {
+    match s {
+        "null" | "Null" | "NULL" | "~" => return Some(Value::Null),
+        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        // Neither an int nor a finite float can start so.
+        return Some(Value::String(s.to_string()));
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        if s.len() > 1 && first == b'0' {
+            // A leading zero makes digits a string (YAML 1.2).
+            return Some(Value::String(s.to_string()));
+        }
+        return s.parse::<u64>().ok().map(Value::from);
+    }
+    if s.starts_with("--") || s.starts_with("..") {
+        return None;
+    }
+    // Rarer numeric-looking scalars (`-1`, `1.5`, `0x1f`, `100m`): let
+    // serde_yaml resolve the scalar alone, as it would in place.
+    match serde_yaml::from_str::<Value>(s).ok()? {
+        v @ (Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_)) => Some(v),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::Value;
+
+    use super::parse;
+
+    /// What serde_yaml makes of `text` (null documents left out).
+    fn reference(text: &str) -> Option<Vec<Value>> {
+        let mut out = Vec::new();
+        for doc in serde_yaml::Deserializer::from_str(text) {
+            let v: Value = serde::Deserialize::deserialize(doc).ok()?;
+            if !v.is_null() {
+                out.push(v);
+            }
+        }
+        Some(out)
+    }
+
+    /// `parse` either declines or agrees with serde_yaml, key order included.
+    fn check(text: &str) -> bool {
+        let Some(fast) = parse(text) else { return false };
+        let slow = reference(text);
+        let show = |v: &Option<Vec<Value>>| serde_json::to_string(v).unwrap();
+        assert_eq!(show(&Some(fast)), show(&slow), "fast YAML reader differs from serde_yaml on:\n{text}");
+        true
+    }
+
+    #[test]
+    fn agrees_with_serde_yaml_on_every_corpus_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus");
+        let (mut files, mut taken) = (0, 0);
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(text) = std::fs::read_to_string(&p) {
+                    files += 1;
+                    taken += usize::from(check(&text));
+                }
+            }
+        }
+        // Most files are in the subset; the rest fall back.
+        eprintln!("fast YAML reader: {taken} of {files} corpus files");
+        assert!(taken * 2 > files, "only {taken} of {files} corpus files were read by the fast reader");
+    }
+
+    /// Documents put together from awkward pieces (a fixed pseudo-random
+    /// sequence): whatever the reader takes must match serde_yaml.
+    #[test]
+    fn agrees_with_serde_yaml_on_generated_documents() {
+        const KEYS: &[&str] =
+            &["a", "b", "name", "\"q k\"", "'s k'", "k k", "x.y/z", "-k", "k#", "<<", "null", "1", "a:b", "\"a\"b"];
+        const VALUES: &[&str] = &[
+            "",
+            "v",
+            "1",
+            "01",
+            "-1",
+            "+1",
+            "1.5",
+            ".5",
+            "1e3",
+            "0x1f",
+            "-0o7",
+            "~",
+            "null",
+            "True",
+            "no",
+            "100m",
+            "256Mi",
+            "\"s\"",
+            "'s'",
+            "''",
+            "\"a\\nb\"",
+            "\"\\u00e9\"",
+            "'it''s'",
+            "[]",
+            "{}",
+            "[1]",
+            "a # c",
+            "a#c",
+            "# c",
+            "a: b",
+            "a:",
+            "http://h:1/p",
+            "-",
+            "- x",
+            "-x",
+            "---",
+            "...",
+            "&a x",
+            "*a",
+            "!t x",
+            "|",
+            ">",
+            "\"x\" # c",
+            "\"x\"#c",
+            "é ü",
+            "a  b",
+            ".inf",
+            "-.nan",
+            "1_0",
+            "18446744073709551616",
+            "@x",
+            "`x`",
+            "%x",
+            "?x",
+            ":x",
+            ",x",
+            "=",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        let (mut taken, total) = (0, 20_000);
+        for _ in 0..total {
+            let mut text = String::new();
+            for _ in 0..1 + next(8) {
+                let indent = " ".repeat([0, 0, 2, 2, 4, 1, 3, 6][next(8)]);
+                let line = match next(10) {
+                    0 => format!("{indent}- {}", VALUES[next(VALUES.len())]),
+                    1 => format!("{indent}- {}: {}", KEYS[next(KEYS.len())], VALUES[next(VALUES.len())]),
+                    2 => format!("{indent}-"),
+                    3 => ["---", "# comment", "", "--- # c", "  # c"][next(5)].to_string(),
+                    _ => format!("{indent}{}: {}", KEYS[next(KEYS.len())], VALUES[next(VALUES.len())]),
+                };
+                text.push_str(&line);
+                text.push('\n');
+            }
+            taken += usize::from(check(&text));
+        }
+        assert!(taken > total / 10, "only {taken} of {total} generated documents were read by the fast reader");
+    }
+
+    #[test]
+    fn agrees_with_serde_yaml_on_edge_cases() {
+        let taken = [
+            "a: 1\nb: -1\nc: 1.5\nd: 0x1f\ne: 0123\nf: 100m\ng: .inf\nh: 1e3\ni: -0x1f\nj: +1\nk: 1_000\n",
+            "a: ~\nb: null\nc:\nd: true\ne: False\nf: yes\ng: \"x\\ny\"\nh: 'it''s'\ni: []\nj: {}\n",
+            "a: b # comment\nc: 'd' # comment\n# whole line\n  # indented comment\ne: f#g\n",
+            "dup: 1\nother: 2\ndup: 3\n",
+            "list:\n- a\n-   b\n- name: x\n  v: 1\n-\n  nested: true\n- \n- c: d\n  e:\n  - f\n",
+            "---\n---\na: 1\n---\n# only a comment\n---\nb: 2\n",
+            "  indented: root\n  second: key\n",
+            "key with spaces: value with  spaces\n\"quoted key\": v\n'single': v\n<<: merge\nurl: http://x:80/y\n",
+        ];
+        for text in taken {
+            assert!(check(text), "fast YAML reader declined:\n{text}");
+        }
+        let declined = [
+            "a: |\n  block\n",
+            "a: >\n  folded\n",
+            "a: &x 1\nb: *x\n",
+            "a: !tag 1\n",
+            "a: [1, 2]\n",
+            "a: multi\n  line\n",
+            "a:\n\tb: 1\n",
+            "a: 1\r\n",
+            "a:\n    b: 1\n  c: 2\n",
+            "%YAML 1.2\n---\na: 1\n",
+            "? complex\n: key\n",
+            "a: \"unclosed\n",
+            "plain scalar document\n",
+            "a: b: c\n",
+            "--- a: 1\n",
+            "- - nested\n",
+            "a: - b\n",
+            "a: 18446744073709551616\n",
+            "a: \"x\"#c\n",
+            "a: \u{1}\n",
+        ];
+        for text in declined {
+            assert!(parse(text).is_none(), "fast YAML reader should decline:\n{text}");
+        }
+    }
+}
