@@ -164,7 +164,7 @@ impl Applier {
     pub async fn read_ahead(&self, objects: &[Object]) -> LiveObjects {
         let mut refs = Vec::with_capacity(objects.len());
         for object in objects {
-            if let Ok(object_ref) = self.resolve_ref(&mut object.clone(), false).await {
+            if let Ok(object_ref) = self.resources.reference(object, self.options.default_namespace.as_deref()).await {
                 refs.push(object_ref);
             }
         }

@@ -37,17 +37,20 @@ impl Resources {
         wait_for_crd: bool,
     ) -> Result<Api<DynamicObject>> {
         let (resource, caps) = self.resolve(object.api_version(), object.kind(), wait_for_crd).await?;
-        Ok(match caps.scope {
-            Scope::Cluster => Api::all_with(self.client.clone(), &resource),
-            Scope::Namespaced => {
-                let ns = match object.namespace().or(default_namespace) {
-                    Some(ns) => ns.to_owned(),
-                    None => return Err(Error::NoNamespace { object: object.object_ref() }),
-                };
+        Ok(match namespace_of(object, &caps.scope, default_namespace)? {
+            None => Api::all_with(self.client.clone(), &resource),
+            Some(ns) => {
                 object.set_namespace(&ns);
                 Api::namespaced_with(self.client.clone(), &ns, &resource)
             }
         })
+    }
+
+    /// The reference `object` will be applied under, without changing it.
+    pub(crate) async fn reference(&self, object: &Object, default_namespace: Option<&str>) -> Result<ObjectRef> {
+        let (_, caps) = self.resolve(object.api_version(), object.kind(), false).await?;
+        let namespace = namespace_of(object, &caps.scope, default_namespace)?;
+        Ok(ObjectRef { namespace, ..object.object_ref() })
     }
 
     /// The Api for an object already named by a reference.
@@ -88,5 +91,17 @@ impl Resources {
         };
         self.found.lock().await.insert(gvk, found.clone());
         Ok(found)
+    }
+}
+
+/// The namespace of `object` under `scope`: none for cluster-scoped kinds,
+/// its own or else `default_namespace` for namespaced ones.
+fn namespace_of(object: &Object, scope: &Scope, default_namespace: Option<&str>) -> Result<Option<String>> {
+    match scope {
+        Scope::Cluster => Ok(None),
+        Scope::Namespaced => match object.namespace().or(default_namespace) {
+            Some(ns) => Ok(Some(ns.to_owned())),
+            None => Err(Error::NoNamespace { object: object.object_ref() }),
+        },
     }
 }
