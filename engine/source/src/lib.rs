@@ -12,8 +12,12 @@
 //! Snapshots live under `CACHE/snapshots/<tree-sha>`: two Applications on the
 //! same tree share one, and a snapshot never changes once written, so it
 //! needs no invalidation; [`Source::gc`] removes those no longer in use.
-//! Symlinks that would lead out of the snapshot and submodules are not
-//! materialised (see [`Checkout::skipped`]).
+//! A repository author controls the tree's contents and nothing outside it:
+//! `tree` checks the whole tree first (names Git would refuse, duplicate and
+//! unsorted entries, object sizes from their headers, where each symlink
+//! resolves) and `snapshot` writes it without resolving any path. Symlinks
+//! that would lead out of the snapshot and submodules are not materialised
+//! (see [`Checkout::skipped`]).
 //!
 //! Around the stage: [`poll::Poller`] (interval plus jitter), the push
 //! webhook receiver [`webhook`], and [`hydrate`] (commit rendered manifests
@@ -25,6 +29,7 @@ pub mod poll;
 pub mod remote;
 pub mod revision;
 mod snapshot;
+mod tree;
 pub mod verify;
 pub mod webhook;
 
@@ -33,6 +38,7 @@ use std::path::{Path, PathBuf};
 pub use auth::Credentials;
 pub use remote::Fetched;
 pub use snapshot::{GcReport, Limits, Snapshot};
+pub use tree::{MAX_DEPTH as MAX_TREE_DEPTH, TreeProblem};
 
 /// A boxed error from gix (its error types differ per call).
 pub type GixError = Box<dyn std::error::Error + Send + Sync>;
@@ -101,10 +107,10 @@ pub enum Error {
         source: GixError,
     },
     /// Reading an object of the commit's tree failed.
-    #[error("failed to read {path} at commit {commit}")]
+    #[error("failed to read {path:?} at commit {commit}")]
     ReadObject {
-        /// Path in the tree.
-        path: String,
+        /// Path in the tree (empty for the commit and its root tree).
+        path: gix::bstr::BString,
         /// The commit.
         commit: String,
         /// Why.
@@ -112,7 +118,7 @@ pub enum Error {
         source: GixError,
     },
     /// Writing the snapshot failed.
-    #[error("failed to write snapshot file {path}")]
+    #[error("failed to write snapshot file {path:?}")]
     Write {
         /// File or directory being written.
         path: PathBuf,
@@ -127,6 +133,18 @@ pub enum Error {
         commit: String,
         /// Which cap was hit.
         what: String,
+    },
+    /// The tree holds an entry Git itself would refuse to check out: the
+    /// whole tree is refused and nothing of it is written.
+    #[error("refused the tree of commit {commit}: entry {path:?}")]
+    TreeEntry {
+        /// Path of the entry in the tree (escaped when printed).
+        path: gix::bstr::BString,
+        /// The commit.
+        commit: String,
+        /// What is wrong with it.
+        #[source]
+        problem: TreeProblem,
     },
     /// The Application's path does not exist in the tree.
     #[error("path {path:?} does not exist at commit {commit}")]
@@ -233,11 +251,12 @@ impl Source {
             (repo, commit, tag, Fetched::Local)
         };
         let commit_hex = commit_id.to_string();
-        let commit = repo.find_commit(commit_id).map_err(|e| Error::ReadObject {
-            path: String::new(),
-            commit: commit_hex.clone(),
-            source: e.into(),
-        })?;
+        let read_error =
+            |e: GixError| Error::ReadObject { path: Default::default(), commit: commit_hex.clone(), source: e };
+        // A commit is inflated whole: check its size from the header first.
+        let header = repo.find_header(commit_id).map_err(|e| read_error(e.into()))?;
+        tree::check_object_size(header.size(), &self.limits, &commit_hex, "".into())?;
+        let commit = repo.find_commit(commit_id).map_err(|e| read_error(e.into()))?;
         let signer = match &source.verify {
             Some(policy) => Some(
                 verify::check(&repo, &commit, tag, policy)
@@ -245,15 +264,11 @@ impl Source {
             ),
             None => None,
         };
-        let tree = commit.tree().map_err(|e| Error::ReadObject {
-            path: String::new(),
-            commit: commit_hex.clone(),
-            source: e.into(),
-        })?;
-        let tree_id = tree.id.to_string();
+        let tree = commit.tree_id().map_err(|e| read_error(e.into()))?.detach();
+        let tree_id = tree.to_string();
         tracing::debug!(url = %url, revision = %source.revision, commit = %commit_hex, "resolved revision");
-        let (snapshot, skipped) = snapshot::materialise(&self.cache_dir, &tree, &commit_hex, &self.limits)?;
-        if !snapshot.root().join(&source.path).is_dir() {
+        let (snapshot, skipped) = snapshot::materialise(&self.cache_dir, &repo, tree, &commit_hex, &self.limits)?;
+        if !inside(&source.path) || !snapshot.root().join(&source.path).is_dir() {
             return Err(Error::MissingPath { path: source.path.clone(), commit: commit_hex });
         }
         Ok(Checkout { commit: commit_hex, tree: tree_id, snapshot, skipped, fetched, signer })
@@ -277,6 +292,12 @@ impl Source {
             .max_by_key(|(p, _)| p.len())
             .map(|(_, c)| c)
     }
+}
+
+/// Whether an Application's `path` names a place inside the snapshot
+/// (relative, no `..`).
+fn inside(path: &str) -> bool {
+    Path::new(path).components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
 }
 
 /// Whether `repo_url` is fetched into the cache rather than opened in place.

@@ -1,27 +1,43 @@
-//! Materialising a tree: read-only, content-addressed, never outside itself;
-//! and collecting the snapshots no Application uses any more.
+//! Materialising a checked tree ([`crate::tree`]): read-only,
+//! content-addressed, and never outside itself; and collecting the
+//! snapshots no Application uses any more.
+//!
+//! Every directory, file and link is created by one name relative to an open
+//! handle of its parent directory (`mkdirat`, `openat` with `O_CREAT |
+//! O_EXCL | O_NOFOLLOW`, `symlinkat`): no path is ever resolved, so nothing
+//! is written through a symbolic link, and an entry the file system already
+//! holds (two names it takes for one) is an error, never an overwrite.
 
 use std::collections::HashSet;
 use std::fs;
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use gix::object::tree::EntryKind;
+use gix::ObjectId;
+use gix::bstr::{BStr, BString, ByteSlice};
+use rustix::fs::{Mode, OFlags};
 
+use crate::tree::{Index, Kind, Leads, Reader, TreeProblem};
 use crate::{Error, Result};
 
-/// Caps against repository bombs.
+/// Caps against repository bombs, all checked from the tree and object
+/// headers before anything is inflated or written.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Most files in one snapshot.
+    /// Most entries (files, directories, links) in one snapshot.
     pub max_files: usize,
     /// Most bytes of file content in one snapshot.
     pub max_bytes: u64,
+    /// Most bytes of one object (a file, a tree, the commit): each is held
+    /// in memory whole while it is written.
+    pub max_object_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_files: 100_000, max_bytes: 1 << 30 }
+        Self { max_files: 100_000, max_bytes: 1 << 30, max_object_bytes: 64 << 20 }
     }
 }
 
@@ -38,141 +54,146 @@ impl Snapshot {
     }
 }
 
-struct Writer<'a> {
-    commit: &'a str,
-    limits: &'a Limits,
-    files: usize,
-    bytes: u64,
-    skipped: Vec<String>,
-}
-
 /// Writes `tree` under `cache/snapshots/<tree-id>` unless it is already there.
 pub(crate) fn materialise(
     cache: &Path,
-    tree: &gix::Tree<'_>,
+    repo: &gix::Repository,
+    tree: ObjectId,
     commit: &str,
     limits: &Limits,
 ) -> Result<(Snapshot, Vec<String>)> {
     let snapshots = cache.join("snapshots");
-    let root = snapshots.join(tree.id.to_string());
+    let root = snapshots.join(tree.to_string());
     if root.is_dir() {
         return Ok((Snapshot { root }, Vec::new()));
     }
-    // Write beside the final place, then rename: a crash leaves no half snapshot.
-    let staging = snapshots.join(format!(".staging-{}-{}", tree.id, std::process::id()));
-    let _ = make_writable_and_remove(&staging);
-    create_dir(&staging)?;
-    let mut writer = Writer { commit, limits, files: 0, bytes: 0, skipped: Vec::new() };
-    writer.write_tree(tree, &staging, "")?;
-    seal(&staging)?;
-    if let Err(source) = fs::rename(&staging, &root) {
+    // Checked whole before the first write: a refused tree writes nothing.
+    let index = Reader::new(repo, commit, limits).read(tree)?;
+    fs::create_dir_all(&snapshots).map_err(io(&snapshots))?;
+    // Write beside the final place, then rename: a crash leaves no half
+    // snapshot, and the guard removes the staging copy on every error.
+    let name = format!(".staging-{tree}-{}-{:016x}", std::process::id(), fastrand::u64(..));
+    let mut staging = Staging::create(snapshots.join(name))?;
+    let skipped = {
+        let mut writer = Writer { repo, commit, index: &index, staging: &staging.path, skipped: Vec::new() };
+        writer.write_dir(&staging.open()?, 0, BStr::new(""))?;
+        writer.skipped
+    };
+    if let Err(source) = fs::rename(&staging.path, &root) {
         // Another process won the race with the same content: keep theirs.
-        let _ = make_writable_and_remove(&staging);
         if !root.is_dir() {
             return Err(Error::Write { path: root, source });
         }
+    } else {
+        staging.path = PathBuf::new();
     }
-    Ok((Snapshot { root }, writer.skipped))
+    Ok((Snapshot { root }, skipped))
 }
 
-impl Writer<'_> {
-    fn write_tree(&mut self, tree: &gix::Tree<'_>, dir: &Path, prefix: &str) -> Result<()> {
-        for entry in tree.iter() {
-            let entry = entry.map_err(|e| self.read_error(prefix, e.into()))?;
-            let name = entry.filename().to_string();
-            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-            if name.contains('/') || name == ".." || name == "." {
-                self.skipped.push(format!("{rel}: invalid file name"));
-                continue;
-            }
-            let path = dir.join(&name);
-            match entry.kind() {
-                EntryKind::Tree => {
-                    let subtree = entry.object().map_err(|e| self.read_error(&rel, e.into()))?.into_tree();
-                    create_dir(&path)?;
-                    self.write_tree(&subtree, &path, &rel)?;
+/// A staging directory, removed when dropped unless it was renamed into place.
+struct Staging {
+    path: PathBuf,
+}
+
+impl Staging {
+    fn create(path: PathBuf) -> Result<Self> {
+        fs::create_dir(&path).map_err(io(&path))?;
+        Ok(Self { path })
+    }
+
+    fn open(&self) -> Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        rustix::fs::open(&self.path, flags, Mode::empty())
+            .map_err(|e| Error::Write { path: self.path.clone(), source: e.into() })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty()
+            && let Err(e) = make_writable_and_remove(&self.path)
+        {
+            tracing::warn!(path = ?self.path, error = %e, "failed to remove a staging directory");
+        }
+    }
+}
+
+struct Writer<'a> {
+    repo: &'a gix::Repository,
+    commit: &'a str,
+    index: &'a Index,
+    staging: &'a Path,
+    skipped: Vec<String>,
+}
+
+impl<'a> Writer<'a> {
+    /// Writes the children of `node` into the open directory `dir`, then
+    /// makes it read-only.
+    fn write_dir(&mut self, dir: &OwnedFd, node: usize, path: &BStr) -> Result<()> {
+        let index: &'a Index = self.index;
+        for (name, child) in index.children(node) {
+            let rel = join(path, name);
+            match &index.nodes[child].kind {
+                Kind::Dir(_) => {
+                    rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755))
+                        .map_err(|e| self.create_error(rel.as_bstr(), e))?;
+                    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                    let sub = rustix::fs::openat(dir, name, flags, Mode::empty())
+                        .map_err(|e| self.write_error(rel.as_bstr(), e))?;
+                    self.write_dir(&sub, child, rel.as_bstr())?;
                 }
-                EntryKind::Blob | EntryKind::BlobExecutable => {
-                    let blob = entry.object().map_err(|e| self.read_error(&rel, e.into()))?;
-                    self.count(blob.data.len() as u64)?;
-                    fs::write(&path, &blob.data).map_err(|source| Error::Write { path: path.clone(), source })?;
+                Kind::File(id) => {
+                    let object = self.repo.find_object(*id).map_err(|e| Error::ReadObject {
+                        path: rel.clone(),
+                        commit: self.commit.to_owned(),
+                        source: e.into(),
+                    })?;
+                    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                    let file = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o444))
+                        .map_err(|e| self.create_error(rel.as_bstr(), e))?;
+                    fs::File::from(file).write_all(&object.data).map_err(|e| self.write_error(rel.as_bstr(), e))?;
                 }
-                EntryKind::Link => {
-                    let blob = entry.object().map_err(|e| self.read_error(&rel, e.into()))?;
-                    let target = String::from_utf8_lossy(&blob.data).into_owned();
-                    if stays_inside(&rel, &target) {
-                        std::os::unix::fs::symlink(&target, &path)
-                            .map_err(|source| Error::Write { path: path.clone(), source })?;
-                    } else {
-                        self.skipped.push(format!("{rel}: symlink to {target:?} leads outside the repository"));
+                Kind::Link(target) => match target {
+                    Some(target) if index.leads(child) == Leads::Inside => {
+                        rustix::fs::symlinkat(target.as_slice(), dir, name)
+                            .map_err(|e| self.create_error(rel.as_bstr(), e))?;
                     }
-                }
-                EntryKind::Commit => self.skipped.push(format!("{rel}: submodule (not fetched)")),
+                    Some(target) => {
+                        self.skipped.push(format!("{rel:?}: symlink to {target:?} leads outside the repository"));
+                    }
+                    None => self.skipped.push(format!("{rel:?}: symlink target too long")),
+                },
+                Kind::Submodule => self.skipped.push(format!("{rel:?}: submodule (not fetched)")),
             }
         }
-        Ok(())
+        rustix::fs::fchmod(dir, Mode::from_raw_mode(0o555)).map_err(|e| self.write_error(path, e))
     }
 
-    fn count(&mut self, bytes: u64) -> Result<()> {
-        self.files += 1;
-        self.bytes += bytes;
-        let over = if self.files > self.limits.max_files {
-            Some(format!("more than {} files", self.limits.max_files))
-        } else if self.bytes > self.limits.max_bytes {
-            Some(format!("more than {} bytes", self.limits.max_bytes))
-        } else {
-            None
-        };
-        over.map_or(Ok(()), |what| Err(Error::TooLarge { commit: self.commit.to_owned(), what }))
-    }
-
-    fn read_error(&self, path: &str, source: crate::GixError) -> Error {
-        Error::ReadObject { path: path.to_owned(), commit: self.commit.to_owned(), source }
-    }
-}
-
-/// Whether a symlink at `link` (relative path) pointing to `target` resolves inside the tree.
-fn stays_inside(link: &str, target: &str) -> bool {
-    let target = Path::new(target);
-    if target.is_absolute() {
-        return false;
-    }
-    let mut depth: usize = link.matches('/').count();
-    for component in target.components() {
-        match component {
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::ParentDir => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return false,
-            },
-            Component::RootDir | Component::Prefix(_) => return false,
+    /// An entry that already exists was made by this tree: on this file
+    /// system two of its names are one.
+    fn create_error(&self, rel: &BStr, errno: rustix::io::Errno) -> Error {
+        if errno == rustix::io::Errno::EXIST {
+            return Error::TreeEntry {
+                path: rel.to_owned(),
+                commit: self.commit.to_owned(),
+                problem: TreeProblem::Collision,
+            };
         }
+        self.write_error(rel, errno)
     }
-    true
+
+    fn write_error(&self, rel: &BStr, errno: impl Into<std::io::Error>) -> Error {
+        let path = self.staging.join(rel.to_str_lossy().as_ref());
+        Error::Write { path, source: errno.into() }
+    }
 }
 
-fn create_dir(path: &Path) -> Result<()> {
-    fs::create_dir_all(path).map_err(|source| Error::Write { path: path.to_owned(), source })
+fn join(prefix: &BStr, name: &str) -> BString {
+    crate::tree::join(prefix, name.into())
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Write { path: path.to_owned(), source }
-}
-
-/// Makes every file and directory read-only, deepest first.
-fn seal(dir: &Path) -> Result<()> {
-    for entry in fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let path = entry.path();
-        let file_type = entry.file_type().map_err(io(&path))?;
-        if file_type.is_dir() {
-            seal(&path)?;
-        } else if file_type.is_file() {
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).map_err(io(&path))?;
-        }
-    }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o555)).map_err(io(dir))
 }
 
 /// What [`crate::Source::gc`] removed.
@@ -234,18 +255,4 @@ fn make_writable_and_remove(dir: &Path) -> std::io::Result<()> {
     }
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
     fs::remove_dir_all(dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::stays_inside;
-
-    #[test]
-    fn symlink_targets_are_checked_lexically() {
-        assert!(stays_inside("a/link", "../b/file"));
-        assert!(stays_inside("link", "./b"));
-        assert!(!stays_inside("link", "../outside"));
-        assert!(!stays_inside("a/link", "../../etc/passwd"));
-        assert!(!stays_inside("link", "/etc/passwd"));
-    }
 }

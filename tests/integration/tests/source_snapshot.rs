@@ -2,7 +2,7 @@
 //! repository bombs, and GC removes snapshots no Application uses.
 
 use capstan_integration::{GitRepo, TestEngine, app};
-use capstan_source::{Error, Limits, Source};
+use capstan_source::{Error, Limits, Source, TreeProblem};
 
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {color: blue}\n";
 
@@ -27,7 +27,7 @@ fn symlinks_out_of_the_repository_are_not_followed_by_the_render() {
 }
 
 #[test]
-fn dot_dot_tree_entries_are_never_written_outside_the_snapshot() {
+fn dot_dot_tree_entries_are_refused_and_never_written() {
     let repo = GitRepo::new();
     repo.write("deploy/cm.yaml", CM);
     repo.commit("base");
@@ -54,10 +54,13 @@ fn dot_dot_tree_entries_are_never_written_outside_the_snapshot() {
     let commit = repo.git(&["commit-tree", &root, "-m", "hostile tree"]).trim().to_owned();
 
     let cache = tempfile::TempDir::new().unwrap();
-    let checkout = Source::new(cache.path())
+    let err = Source::new(cache.path())
         .checkout(&repo.path().display().to_string(), cache.path(), &commit, "deploy")
-        .unwrap();
-    assert!(checkout.skipped.iter().any(|s| s.contains("invalid file name")), "{:?}", checkout.skipped);
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::TreeEntry { path, problem: TreeProblem::InvalidName(_), .. } if path == "deploy/.."),
+        "{err:?}"
+    );
     let written: Vec<_> = walk(cache.path()).into_iter().filter(|p| p.ends_with("escaped.yaml")).collect();
     assert!(written.is_empty(), "escaped.yaml written at {written:?}");
 }
@@ -83,9 +86,9 @@ fn file_count_and_size_caps_stop_repository_bombs() {
     repo.commit("many files");
     let cache = tempfile::TempDir::new().unwrap();
     let url = repo.path().display().to_string();
-    let few = Source::new(cache.path()).with_limits(Limits { max_files: 10, max_bytes: 1 << 20 });
+    let few = Source::new(cache.path()).with_limits(Limits { max_files: 10, max_bytes: 1 << 20, ..Limits::default() });
     assert!(matches!(few.checkout(&url, cache.path(), "main", "deploy"), Err(Error::TooLarge { .. })));
-    let small = Source::new(cache.path()).with_limits(Limits { max_files: 100, max_bytes: 500 });
+    let small = Source::new(cache.path()).with_limits(Limits { max_files: 100, max_bytes: 500, ..Limits::default() });
     let err = small.checkout(&url, cache.path(), "main", "deploy").unwrap_err();
     assert!(err.to_string().contains("more than 500 bytes"), "{err}");
     assert!(
