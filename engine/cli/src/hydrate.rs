@@ -109,7 +109,7 @@ fn message(file: &AppFile, render: &RenderOutput) -> String {
     let mut text = format!(
         "capstan hydrate: {} at {}\n\nSource-Repo: {}\nSource-Revision: {}\nSource-Commit: {commit}\n",
         file.app.metadata.name,
-        crate::engine::short(commit),
+        capstan_reconcile::short(commit),
         source.repo_url,
         source.revision
     );

@@ -1,21 +1,17 @@
 //! Capstan's edge: the one place that wires the stages together.
 //!
-//! [`Engine`] runs one reconcile step by step — source ([`capstan_source`]),
-//! render pipeline ([`capstan_host`]), apply ([`capstan_apply`]) — for an
-//! [`AppFile`]. The `capstan` binary (`main.rs`) is a thin clap layer over
-//! it, and [`target`] picks the cluster: the current kube context, or the
-//! embedded local API server when there is none. Later the in-cluster
+//! [`Engine`] (from [`capstan_reconcile`]) runs one reconcile step by step
+//! for an [`AppFile`]. The `capstan` binary (`main.rs`) is a thin clap layer
+//! over it, and [`target`] picks the cluster: the current kube context, or
+//! the embedded local API server when there is none. The in-cluster
 //! controller drives the same [`Engine`], so local and in-cluster results
 //! cannot differ.
 
-pub mod apply;
 pub mod diff;
-mod engine;
-mod git_secret;
 pub mod hydrate;
 pub mod output;
 pub mod plugin_cmd;
 pub mod sync_cmd;
 pub mod target;
 
-pub use engine::{AppFile, Engine, EngineConfig, RenderOutput, SyncOptions, SyncReport};
+pub use capstan_reconcile::{AppFile, Engine, EngineConfig, RenderOutput, SyncOptions, SyncReport, apply};

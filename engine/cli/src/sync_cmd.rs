@@ -66,7 +66,7 @@ async fn sync_and_report(
     let count = |action| report.applied.iter().filter(|a| a.action == action).count();
     println!(
         "Synced at {}: {} created, {} configured, {} unchanged, {} pruned, {} left Git but kept; health {overall}.",
-        crate::engine::short(&report.render.checkout.commit),
+        capstan_reconcile::short(&report.render.checkout.commit),
         count(Action::Created),
         count(Action::Configured),
         count(Action::Unchanged),

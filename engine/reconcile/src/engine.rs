@@ -245,6 +245,6 @@ fn health(verdict: capstan_host::Health) -> capstan_health::Health {
 }
 
 /// The first 12 hex digits of a SHA, as people read them.
-pub(crate) fn short(sha: &str) -> &str {
+pub fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
