@@ -322,6 +322,26 @@ fn a_refused_tree_leaves_no_staging_copy() {
     assert_eq!(cache.staging_dirs(), Vec::<PathBuf>::new());
 }
 
+/// A tree bomb: each level names the level below ten times, so 40 small
+/// objects expand to 10^4 entries. The entry cap counts them expanded.
+#[test]
+fn shared_subtrees_count_against_the_entry_cap_as_expanded() {
+    let repo = GitRepo::new();
+    let objects = Objects(&repo);
+    let names: Vec<Vec<u8>> = (0..10).map(|i| format!("n{i}").into_bytes()).collect();
+    let blob = objects.blob(b"a: 1\n");
+    let mut level = objects.tree(&names.iter().map(|n| (FILE, n.as_slice(), blob.as_str())).collect::<Vec<_>>());
+    for _ in 0..3 {
+        level = objects.tree(&names.iter().map(|n| (DIR, n.as_slice(), level.as_str())).collect::<Vec<_>>());
+    }
+    let commit = objects.commit_with(&[(DIR, b"bomb", &level)]);
+    let cache = Cache::new();
+    let before = cache.listing();
+    let err = cache.checkout_with(&repo, &commit, Limits { max_files: 5_000, ..Limits::default() }).unwrap_err();
+    assert!(err.to_string().ends_with("too large: more than 5000 files and directories"), "{err}");
+    assert_eq!(cache.listing(), before, "refused before anything is written");
+}
+
 const BOMB_SIZE: u64 = 256 << 20;
 
 /// A repository whose `main` holds `data/zeros.bin`, a 256 MiB blob of
