@@ -139,7 +139,6 @@ impl<'a> Reader<'a> {
             if name.len() > MAX_NAME_BYTES {
                 return refuse(TreeProblem::TooLong);
             }
-            self.count_entry()?;
             let kind = match mode.kind() {
                 EntryKind::Tree if depth + 1 >= MAX_DEPTH => return refuse(TreeProblem::TooDeep),
                 EntryKind::Tree => Kind::Dir(BTreeMap::new()),
@@ -166,15 +165,22 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn entries_of(&self, id: ObjectId, path: &BStr) -> Result<Vec<(BString, gix::objs::tree::EntryMode, ObjectId)>> {
+    /// The entries of the tree `id`, counted against the entry cap as they
+    /// are decoded, so that no more than the cap is ever held.
+    fn entries_of(
+        &mut self,
+        id: ObjectId,
+        path: &BStr,
+    ) -> Result<Vec<(BString, gix::objs::tree::EntryMode, ObjectId)>> {
         self.object_size(id, path)?;
         let object = self.repo.find_object(id).map_err(|e| self.read_error(path, e.into()))?;
-        gix::objs::TreeRefIter::from_bytes(&object.data, self.repo.object_hash())
-            .map(|entry| {
-                let entry = entry.map_err(|e| self.read_error(path, e.into()))?;
-                Ok((entry.filename.to_owned(), entry.mode, entry.oid.to_owned()))
-            })
-            .collect()
+        let mut entries = Vec::new();
+        for entry in gix::objs::TreeRefIter::from_bytes(&object.data, self.repo.object_hash()) {
+            let entry = entry.map_err(|e| self.read_error(path, e.into()))?;
+            self.count_entry()?;
+            entries.push((entry.filename.to_owned(), entry.mode, entry.oid.to_owned()));
+        }
+        Ok(entries)
     }
 
     /// The size of an object from its header, refused over the per-object cap
