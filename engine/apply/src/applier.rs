@@ -10,11 +10,20 @@
 //! another manager changed fails the containment check). Anything else
 //! goes through a `dryRun=All` apply compared with the live object
 //! ([`capstan_plan::compare`]), and only a real difference is written.
+//!
+//! Each object applied carries the Application's tracking annotation
+//! ([`capstan_plan::bounds::TRACKING_ANNOTATION`]); an object another
+//! Application manages is not taken over, and [`Applier::delete`] deletes
+//! only an object whose live annotation names this Application, re-read
+//! and verified on each attempt, with the server checking that it did not
+//! change in between (delete preconditions).
 
-use capstan_plan::{Comparison, IgnoreRules, Masker, compare};
+use std::collections::HashMap;
+
+use capstan_plan::{Bounds, Comparison, IgnoreRules, Masker, PruneOptions, compare};
 use capstan_types::{Object, ObjectRef};
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -75,6 +84,8 @@ pub struct ApplyOptions {
     pub ignore: IgnoreRules,
     /// Retries of every API call.
     pub retry: RetryPolicy,
+    /// What the Application may reach; the default reaches nothing.
+    pub bounds: Bounds,
 }
 
 /// The diff of one object, for `capstan diff`.
@@ -96,7 +107,44 @@ pub struct Applier {
 impl Applier {
     /// An applier over `client`.
     pub fn new(client: Client, options: ApplyOptions) -> Self {
-        Self { resources: Resources::new(client), options, masker: Masker::new() }
+        Self { resources: Resources::new(client, options.bounds.clone()), options, masker: Masker::new() }
+    }
+
+    /// Checks `objects` (a whole plan, hooks included) against the bounds
+    /// before anything is written: names and reserved objects first, with
+    /// no request at all, then each kind's scope from discovery (or from a
+    /// CRD among `objects`) and its namespace. The first refusal is returned.
+    pub async fn check<'a>(&self, objects: impl IntoIterator<Item = &'a Object>) -> Result<()> {
+        let objects: Vec<&Object> = objects.into_iter().collect();
+        for object in &objects {
+            self.resources.bounds().check_static(object)?;
+        }
+        let crd_scopes = capstan_plan::bounds::crd_scopes(objects.iter().copied());
+        for object in objects {
+            self.resources.reference(object, self.options.default_namespace.as_deref(), &crd_scopes).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the destination namespace unless it exists
+    /// (`spec.sync.createNamespace`). It is the engine's, not the render's:
+    /// not tracked, not in the inventory, so never pruned.
+    pub async fn create_destination_namespace(&self) -> Result<()> {
+        let Some((name, api)) = self.resources.api_for_destination_namespace() else { return Ok(()) };
+        let object_ref = ObjectRef { api_version: "v1".into(), kind: "Namespace".into(), namespace: None, name };
+        object_ref.validate().map_err(capstan_plan::Refusal::from)?;
+        let live = self.options.retry.run("get", || api.get_opt(&object_ref.name)).await;
+        if live.map_err(|source| Error::Get { object: object_ref.clone(), source })?.is_some() || self.options.dry_run {
+            return Ok(());
+        }
+        let namespace =
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": object_ref.name}});
+        let params = PatchParams::apply(FIELD_MANAGER);
+        let patch = Patch::Apply(&namespace);
+        let result = self.options.retry.run("apply", || api.patch(&object_ref.name, &params, &patch)).await;
+        result.map_err(|source| Error::Apply { object: object_ref.clone(), source })?;
+        tracing::info!(namespace = %object_ref.name, "created the destination namespace");
+        Ok(())
     }
 
     /// The options in use.
@@ -114,12 +162,16 @@ impl Applier {
     /// read ahead.
     pub async fn apply_known(&self, mut object: Object, wait_for_crd: bool, known: &LiveObjects) -> Result<Applied> {
         let api = self.resources.api_for(&mut object, self.options.default_namespace.as_deref(), wait_for_crd).await?;
+        self.options.bounds.stamp(&mut object);
         stamp_digest(&mut object);
         let object_ref = object.object_ref();
         let live = match known.lookup(&object_ref) {
             Some(live) => live.cloned(),
             None => self.get_live(&api, &object_ref).await?,
         };
+        if let Some(live) = &live {
+            self.options.bounds.check_adopt(&object, live)?;
+        }
         if let Some(live) = &live
             && unchanged_since_last_apply(&object, live)
         {
@@ -149,9 +201,13 @@ impl Applier {
     /// Compares one object with the live one through a dry-run apply.
     pub async fn diff(&self, mut object: Object) -> Result<ObjectDiff> {
         let api = self.resources.api_for(&mut object, self.options.default_namespace.as_deref(), false).await?;
+        self.options.bounds.stamp(&mut object);
         stamp_digest(&mut object);
         let object_ref = object.object_ref();
         let live = self.get_live(&api, &object_ref).await?;
+        if let Some(live) = &live {
+            self.options.bounds.check_adopt(&object, live)?;
+        }
         let desired = self.server_apply(&api, &object, true).await?;
         Ok(ObjectDiff {
             object: object_ref,
@@ -163,8 +219,11 @@ impl Applier {
     /// with one LIST per kind and namespace that holds many of them.
     pub async fn read_ahead(&self, objects: &[Object]) -> LiveObjects {
         let mut refs = Vec::with_capacity(objects.len());
+        let no_crds = HashMap::new();
         for object in objects {
-            if let Ok(object_ref) = self.resources.reference(object, self.options.default_namespace.as_deref()).await {
+            if let Ok(object_ref) =
+                self.resources.reference(object, self.options.default_namespace.as_deref(), &no_crds).await
+            {
                 refs.push(object_ref);
             }
         }
@@ -189,19 +248,60 @@ impl Applier {
         self.get_live(&api, object).await
     }
 
-    /// Deletes an object (already gone counts as deleted).
-    pub async fn delete(&self, object: &ObjectRef, propagation: PropagationPolicy) -> Result<()> {
+    /// Deletes an object this Application created (already gone counts as
+    /// deleted). Each attempt reads the live object, checks it with
+    /// [`Bounds::check_delete`] (tracking annotation, then the prune guards
+    /// of `guards`) and deletes it on the condition that it is still that
+    /// version: a change in between (another Application adopting it) is a
+    /// conflict, and the next attempt checks again. `action` names what
+    /// deletes it in a refusal.
+    pub async fn delete(
+        &self,
+        object: &ObjectRef,
+        guards: &PruneOptions,
+        action: &str,
+        propagation: PropagationPolicy,
+    ) -> Result<()> {
         let api = self.resources.api_for_ref(object).await?;
-        let mut params = DeleteParams { propagation_policy: Some(propagation), ..DeleteParams::default() };
-        if self.options.dry_run {
-            params = params.dry_run();
+        let attempt = || async {
+            let Some(live) = api.get_opt(&object.name).await? else { return Ok(None) };
+            let live = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
+            if let Err(refused) = self.options.bounds.check_delete(object, &live, guards, action) {
+                return Ok(Some(refused));
+            }
+            let text = |pointer: &str| live.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+            let preconditions =
+                Preconditions { uid: text("/metadata/uid"), resource_version: text("/metadata/resourceVersion") };
+            let mut params = DeleteParams {
+                propagation_policy: Some(propagation.clone()),
+                preconditions: Some(preconditions),
+                ..DeleteParams::default()
+            };
+            if self.options.dry_run {
+                params = params.dry_run();
+            }
+            match api.delete(&object.name, &params).await {
+                Ok(_) => Ok(None),
+                Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+                Err(error) => Err(error),
+            }
+        };
+        let result = self.options.retry.run("delete", attempt).await;
+        match result.map_err(|source| Error::Delete { object: object.clone(), source })? {
+            Some(refused) => Err(refused.into()),
+            None => Ok(()),
         }
-        let result = self.options.retry.run("delete", || api.delete(&object.name, &params)).await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(source) => Err(Error::Delete { object: object.clone(), source }),
-        }
+    }
+
+    /// Whether the live object is this Application's own (its tracking
+    /// annotation names this Application and this object).
+    pub fn owns(&self, object: &ObjectRef, live: &Value) -> bool {
+        self.options.bounds.owns(object, live)
+    }
+
+    /// What this applier may reach.
+    pub fn bounds(&self) -> &Bounds {
+        &self.options.bounds
     }
 
     async fn get_live(&self, api: &Api<DynamicObject>, object: &ObjectRef) -> Result<Option<Value>> {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use capstan_plan::{DeletePolicy, Hook, HookPhase};
+use capstan_plan::{DeletePolicy, Hook, HookPhase, PruneOptions, Refusal};
 use capstan_types::{Object, ObjectRef};
 use kube::api::PropagationPolicy;
 use serde_json::Value;
@@ -43,15 +43,28 @@ pub(crate) async fn run(
     // Background deletion would let the old Job's pods linger; a hook
     // re-run must start clean.
     let propagation = PropagationPolicy::Foreground;
-    if hook.delete_policies.contains(&DeletePolicy::BeforeHookCreation) && applier.get(&object_ref).await?.is_some() {
-        applier.delete(&object_ref, propagation.clone()).await?;
+    // Hooks never take the prune's `allow_protected`: only the object's own opt-in.
+    let guards = PruneOptions::default();
+    let live = applier.get(&object_ref).await?;
+    if let Some(live) = &live
+        && !applier.owns(&object_ref, live)
+    {
+        return Err(Refusal::NotOwned {
+            object: Box::new(object_ref),
+            action: format!("run the {phase:?} hook (policies {:?}) over", hook.delete_policies),
+            tracking: "it existed before the hook".into(),
+        }
+        .into());
+    }
+    if hook.delete_policies.contains(&DeletePolicy::BeforeHookCreation) && live.is_some() {
+        applier.delete(&object_ref, &guards, "delete (hook BeforeHookCreation)", propagation.clone()).await?;
         wait_gone(applier, &object_ref, timeout).await?;
     }
     applier.apply(object, wait_for_crd).await?;
     let outcome = wait_finished(applier, &object_ref, timeout).await?;
     let policy = if outcome.is_ok() { DeletePolicy::HookSucceeded } else { DeletePolicy::HookFailed };
     if hook.delete_policies.contains(&policy) {
-        applier.delete(&object_ref, propagation).await?;
+        applier.delete(&object_ref, &guards, &format!("delete (hook {policy:?})"), propagation).await?;
     }
     tracing::info!(hook = %object_ref, ?phase, ?outcome, "hook finished");
     Ok(HookRun { object: object_ref, phase, outcome })

@@ -3,7 +3,11 @@
 //! controller) prunes from the same record.
 //!
 //! It lives in ConfigMaps named `capstan-inventory-<app>` (plus `-1`, `-2`,
-//! … when large) in a namespace the caller picks. One line per object,
+//! … when large) in the Application's own namespace, never a destination:
+//! a render cannot produce these names or their label
+//! ([`capstan_plan::Bounds::check_static`]), and even a forged entry
+//! deletes nothing, because a prune deletes only objects whose tracking
+//! annotation names the Application. The namespace is created when missing. One line per object,
 //! `apiVersion kind namespace name` separated by tabs; lines are split into
 //! chunks of at most [`CHUNK_BYTES`] per ConfigMap, so an inventory of any
 //! size stays far below the API server's 1.5 MiB object limit. Writes
@@ -11,8 +15,9 @@
 
 use std::collections::BTreeMap;
 
+use capstan_plan::bounds::{INVENTORY_LABEL, INVENTORY_PREFIX};
 use capstan_types::ObjectRef;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
@@ -35,6 +40,8 @@ pub struct Inventory {
 /// Reads and writes one Application's inventory.
 pub struct InventoryStore {
     api: Api<ConfigMap>,
+    namespaces: Api<Namespace>,
+    namespace: String,
     app: String,
     retry: RetryPolicy,
 }
@@ -42,20 +49,30 @@ pub struct InventoryStore {
 impl InventoryStore {
     /// The store of `app` in `namespace`.
     pub fn new(client: Client, namespace: &str, app: &str, retry: RetryPolicy) -> Self {
-        Self { api: Api::namespaced(client, namespace), app: app.to_owned(), retry }
+        Self {
+            api: Api::namespaced(client.clone(), namespace),
+            namespaces: Api::all(client),
+            namespace: namespace.to_owned(),
+            app: app.to_owned(),
+            retry,
+        }
     }
 
     fn name(&self, chunk: usize) -> String {
         if chunk == 0 {
-            format!("capstan-inventory-{}", self.app)
+            format!("{INVENTORY_PREFIX}{}", self.app)
         } else {
-            format!("capstan-inventory-{}-{chunk}", self.app)
+            format!("{INVENTORY_PREFIX}{}-{chunk}", self.app)
         }
     }
 
     /// The stored inventory; empty if there is none yet.
     pub async fn load(&self) -> Result<Inventory> {
         let Some(head) = self.get(0).await? else { return Ok(Inventory::default()) };
+        let label = head.metadata.labels.as_ref().and_then(|l| l.get(INVENTORY_LABEL));
+        if label != Some(&self.app) {
+            return Err(self.corrupt(format!("{} is not labelled {INVENTORY_LABEL}={}", self.name(0), self.app)));
+        }
         let data = head.data.unwrap_or_default();
         let chunks: usize = data.get("chunks").and_then(|c| c.parse().ok()).unwrap_or(1);
         let mut text = data.get("objects").cloned().unwrap_or_default();
@@ -111,12 +128,30 @@ impl InventoryStore {
     async fn put(&self, chunk: usize, data: serde_json::Value) -> Result<()> {
         let name = self.name(chunk);
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "capstan", "capstan.dev/inventory": self.app}},
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "capstan", INVENTORY_LABEL: self.app}},
             "data": data});
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let patch = Patch::Apply(&cm);
-        let result = self.retry.run("store inventory", || self.api.patch(&name, &params, &patch)).await;
+        let mut result = self.retry.run("store inventory", || self.api.patch(&name, &params, &patch)).await;
+        if matches!(&result, Err(kube::Error::Api(s)) if s.code == 404 && s.details.as_ref().is_some_and(|d| d.kind == "namespaces"))
+        {
+            self.create_namespace().await?;
+            result = self.retry.run("store inventory", || self.api.patch(&name, &params, &patch)).await;
+        }
         result.map(drop).map_err(|source| Error::Inventory { name, source })
+    }
+
+    /// Creates the Application's namespace for its inventory (the CLI's
+    /// Application files have none in the cluster yet).
+    async fn create_namespace(&self) -> Result<()> {
+        let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}});
+        let params = PatchParams::apply(FIELD_MANAGER);
+        let patch = Patch::Apply(&namespace);
+        let result = self
+            .retry
+            .run("create inventory namespace", || self.namespaces.patch(&self.namespace, &params, &patch))
+            .await;
+        result.map(drop).map_err(|source| Error::Inventory { name: format!("namespace {}", self.namespace), source })
     }
 
     fn corrupt(&self, reason: String) -> Error {

@@ -8,6 +8,10 @@
 //! retried on transient failures ([`retry`]). [`Applier::diff`] is the
 //! dry-run comparison behind `capstan diff`.
 //!
+//! Every request for an object is checked against the Application's
+//! [`capstan_plan::Bounds`] first (in the discovery module), and a sync checks
+//! its whole plan before the first write ([`Applier::check`]).
+//!
 //! Apply knows nothing of Git or plugins: it takes [`capstan_types::Object`]s.
 
 // Errors carry the object and the kube error with its Status: large, but
@@ -135,6 +139,10 @@ pub enum Error {
     /// The prune was refused by a guard.
     #[error("failed to plan the prune")]
     Prune(#[source] capstan_plan::Error),
+    /// The object is out of the Application's bounds, or not its own to
+    /// take over or delete; nothing was sent for it.
+    #[error(transparent)]
+    Refused(#[from] capstan_plan::Refusal),
 }
 
 impl From<capstan_plan::Error> for Error {

@@ -1,10 +1,16 @@
 //! Discovery: from an object's `apiVersion`/`kind` to its API resource and
 //! an [`Api`] handle, cached per run; CRs whose CRD is applied in the same
 //! run wait until the API server serves them.
+//!
+//! Every handle for an object passes the Application's [`Bounds`] here,
+//! names first (before discovery builds a URL from the group and version),
+//! then the namespace or cluster-scoped kind once discovery knows the
+//! scope: no request for an object reaches the API server unchecked.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use capstan_plan::{Bounds, Scope as BoundsScope};
 use capstan_types::{Object, ObjectRef};
 use kube::Client;
 use kube::api::{Api, DynamicObject};
@@ -20,24 +26,34 @@ const CRD_WAIT: Duration = Duration::from_secs(30);
 /// A per-run cache of discovered resources.
 pub(crate) struct Resources {
     client: Client,
+    bounds: Bounds,
     found: Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>,
 }
 
 impl Resources {
-    pub(crate) fn new(client: Client) -> Self {
-        Self { client, found: Mutex::default() }
+    pub(crate) fn new(client: Client, bounds: Bounds) -> Self {
+        Self { client, bounds, found: Mutex::default() }
     }
 
-    /// The Api for `object`, setting its namespace to `default_namespace`
-    /// when it is namespaced and has none.
+    /// The bounds every handle is checked against.
+    pub(crate) fn bounds(&self) -> &Bounds {
+        &self.bounds
+    }
+
+    /// The Api for writing `object`, setting its namespace to
+    /// `default_namespace` when it is namespaced and has none. Refuses an
+    /// object out of bounds ([`Bounds::check_static`], [`Bounds::check_ref`]).
     pub(crate) async fn api_for(
         &self,
         object: &mut Object,
         default_namespace: Option<&str>,
         wait_for_crd: bool,
     ) -> Result<Api<DynamicObject>> {
+        self.bounds.check_static(object)?;
         let (resource, caps) = self.resolve(object.api_version(), object.kind(), wait_for_crd).await?;
-        Ok(match namespace_of(object, &caps.scope, default_namespace)? {
+        let namespace = namespace_of(object, &caps.scope, default_namespace)?;
+        self.bounds.check_ref(&ObjectRef { namespace: namespace.clone(), ..object.object_ref() }, scope(&caps))?;
+        Ok(match namespace {
             None => Api::all_with(self.client.clone(), &resource),
             Some(ns) => {
                 object.set_namespace(&ns);
@@ -46,16 +62,45 @@ impl Resources {
         })
     }
 
-    /// The reference `object` will be applied under, without changing it.
-    pub(crate) async fn reference(&self, object: &Object, default_namespace: Option<&str>) -> Result<ObjectRef> {
-        let (_, caps) = self.resolve(object.api_version(), object.kind(), false).await?;
-        let namespace = namespace_of(object, &caps.scope, default_namespace)?;
-        Ok(ObjectRef { namespace, ..object.object_ref() })
+    /// The Api for the destination namespace the engine creates
+    /// (`spec.sync.createNamespace`): the one cluster-scoped write that
+    /// needs no `spec.allow.clusterResources`, and only for the destination.
+    pub(crate) fn api_for_destination_namespace(&self) -> Option<(String, Api<k8s_openapi::api::core::v1::Namespace>)> {
+        let namespace = self.bounds.destination()?.to_owned();
+        Some((namespace, Api::all(self.client.clone())))
     }
 
-    /// The Api for an object already named by a reference.
+    /// The reference `object` will be applied under, without changing it;
+    /// `crd_scopes` gives the scope of kinds discovery does not serve yet
+    /// because a CRD of the same render defines them.
+    pub(crate) async fn reference(
+        &self,
+        object: &Object,
+        default_namespace: Option<&str>,
+        crd_scopes: &HashMap<(String, String), BoundsScope>,
+    ) -> Result<ObjectRef> {
+        self.bounds.check_static(object)?;
+        let scope = match self.resolve(object.api_version(), object.kind(), false).await {
+            Ok((_, caps)) => caps.scope,
+            Err(error) => match crd_scopes.get(&(object.group().to_owned(), object.kind().to_owned())) {
+                Some(BoundsScope::Cluster) => Scope::Cluster,
+                Some(BoundsScope::Namespaced) => Scope::Namespaced,
+                None => return Err(error),
+            },
+        };
+        let namespace = namespace_of(object, &scope, default_namespace)?;
+        let reference = ObjectRef { namespace, ..object.object_ref() };
+        self.bounds.check_ref(&reference, bounds_scope(&scope))?;
+        Ok(reference)
+    }
+
+    /// The Api for an object already named by a reference (read, delete),
+    /// refused when out of bounds: an inventory entry is checked like an
+    /// object of the render.
     pub(crate) async fn api_for_ref(&self, object: &ObjectRef) -> Result<Api<DynamicObject>> {
+        object.validate().map_err(capstan_plan::Refusal::from)?;
         let (resource, caps) = self.resolve(&object.api_version, &object.kind, false).await?;
+        self.bounds.check_ref(object, scope(&caps))?;
         Ok(match (&caps.scope, &object.namespace) {
             (Scope::Namespaced, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &resource),
             _ => Api::all_with(self.client.clone(), &resource),
@@ -91,6 +136,17 @@ impl Resources {
         };
         self.found.lock().await.insert(gvk, found.clone());
         Ok(found)
+    }
+}
+
+fn scope(caps: &ApiCapabilities) -> BoundsScope {
+    bounds_scope(&caps.scope)
+}
+
+fn bounds_scope(scope: &Scope) -> BoundsScope {
+    match scope {
+        Scope::Cluster => BoundsScope::Cluster,
+        Scope::Namespaced => BoundsScope::Namespaced,
     }
 }
 

@@ -7,6 +7,14 @@
 //! Only objects of the stored inventory are candidates. A failed sync still
 //! records the objects it created (old inventory plus what it applied), so
 //! nothing it created becomes an orphan the next prune cannot see.
+//!
+//! Before anything else (the inventory read included), the whole plan,
+//! hooks included, is checked against the Application's bounds
+//! ([`Applier::check`]): one object out of bounds and nothing is written.
+//! A prune candidate is deleted only when its live tracking annotation
+//! names this Application; an inventory entry out of bounds is not even
+//! read, and one that names an object this Application does not own is
+//! dropped from the inventory, so a forged inventory deletes nothing.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -37,7 +45,7 @@ pub struct SyncOptions {
     pub revision: String,
     /// Namespace of the inventory ConfigMaps.
     pub inventory_namespace: String,
-    /// Create `apply.default_namespace` first if no object of the plan does.
+    /// Create the destination namespace first when it does not exist.
     pub create_namespace: bool,
     /// Delete objects that left Git (otherwise they are reported and kept).
     pub prune: bool,
@@ -122,6 +130,7 @@ impl Syncer {
     /// Syncs `plan`. On failure the error says what failed; SyncFail hooks
     /// have run and nothing was pruned.
     pub async fn sync(&self, plan: &Plan) -> Result<SyncResult> {
+        self.applier.check(plan.all_objects()).await?;
         let store = InventoryStore::new(
             self.client.clone(),
             &self.options.inventory_namespace,
@@ -162,8 +171,8 @@ impl Syncer {
         result: &mut SyncResult,
     ) -> Result<()> {
         // The destination namespace is a precondition of everything, PreSync hooks included.
-        if let Some(namespace) = self.namespace_to_create(plan) {
-            self.applier.apply(namespace, false).await?;
+        if self.options.create_namespace {
+            self.applier.create_destination_namespace().await?;
         }
         self.run_hooks(&plan.pre_sync, HookPhase::PreSync, crd_kinds, result).await?;
         for (index, wave) in plan.waves.iter().enumerate() {
@@ -227,7 +236,22 @@ impl Syncer {
         let mut kept = Vec::new();
         // Reverse apply order: workloads before the config and namespaces they use.
         for object in plan.candidates.iter().rev() {
-            let Some(live) = self.applier.get(object).await? else { continue };
+            let live = match self.applier.get(object).await {
+                // Out of bounds (bounds narrowed, or a forged entry): not even read; kept on record.
+                Err(Error::Refused(refusal)) => {
+                    tracing::warn!(object = %object, %refusal, "prune skipped");
+                    kept.push(object.clone());
+                    result.applied.push(Applied { object: object.clone(), action: Action::PruneSkipped, live: None });
+                    continue;
+                }
+                live => live?,
+            };
+            let Some(live) = live else { continue };
+            if !self.applier.owns(object, &live) {
+                tracing::warn!(object = %object, "prune skipped: its tracking annotation does not name this Application; dropped from the inventory");
+                result.applied.push(Applied { object: object.clone(), action: Action::PruneSkipped, live: Some(live) });
+                continue;
+            }
             let guarded = protection(&live, &self.options.prune_options);
             if !self.options.prune || guarded.is_some() {
                 tracing::info!(object = %object, reason = ?guarded, "prune skipped");
@@ -235,7 +259,8 @@ impl Syncer {
                 result.applied.push(Applied { object: object.clone(), action: Action::PruneSkipped, live: Some(live) });
                 continue;
             }
-            self.applier.delete(object, self.options.propagation.clone()).await?;
+            let guards = &self.options.prune_options;
+            self.applier.delete(object, guards, "delete (prune)", self.options.propagation.clone()).await?;
             tracing::info!(object = %object, "pruned");
             result.applied.push(Applied { object: object.clone(), action: Action::Pruned, live: None });
         }
@@ -265,14 +290,6 @@ impl Syncer {
         }
         Ok(())
     }
-
-    fn namespace_to_create(&self, plan: &Plan) -> Option<Object> {
-        let ns = self.options.apply.default_namespace.as_deref().filter(|_| self.options.create_namespace)?;
-        if plan.sync_objects().any(|o| o.kind() == "Namespace" && o.name() == ns) {
-            return None;
-        }
-        Object::new(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).ok()
-    }
 }
 
 fn applied_refs(result: &SyncResult) -> Vec<ObjectRef> {
@@ -298,11 +315,5 @@ fn kind_key(object: &Object) -> (String, String) {
 
 /// `(group, kind)` of every custom resource a CRD of the plan defines.
 fn crd_kinds(plan: &Plan) -> HashSet<(String, String)> {
-    plan.sync_objects()
-        .filter(|o| o.kind() == "CustomResourceDefinition")
-        .filter_map(|crd| {
-            let spec = crd.as_value().get("spec")?;
-            Some((spec.get("group")?.as_str()?.to_owned(), spec.get("names")?.get("kind")?.as_str()?.to_owned()))
-        })
-        .collect()
+    capstan_plan::bounds::crd_scopes(plan.sync_objects()).into_keys().collect()
 }

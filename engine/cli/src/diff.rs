@@ -48,16 +48,12 @@ pub async fn diff(engine: &Engine, file: &AppFile, client: kube::Client) -> Resu
     let plan = Plan::new(render.rendered.objects.clone())
         .with_context(|| format!("application {}: plan failed", app.metadata.name))?;
     let applier = Applier::new(client.clone(), apply_options(app, true)?);
-    let crd_kinds: HashSet<(String, String)> = plan
-        .sync_objects()
-        .filter(|o| o.kind() == "CustomResourceDefinition")
-        .filter_map(|crd| {
-            Some((
-                crd.as_value().pointer("/spec/group")?.as_str()?.to_owned(),
-                crd.as_value().pointer("/spec/names/kind")?.as_str()?.to_owned(),
-            ))
-        })
-        .collect();
+    applier
+        .check(plan.all_objects())
+        .await
+        .with_context(|| format!("application {}: diff refused", app.metadata.name))?;
+    let crd_kinds: HashSet<(String, String)> =
+        capstan_plan::bounds::crd_scopes(plan.sync_objects()).into_keys().collect();
     let mut diffs = Vec::new();
     for object in plan.sync_objects() {
         match applier.diff(object.clone()).await {

@@ -6,9 +6,12 @@
 //! from the live one, after [`normalize`]-ing both, honouring
 //! `ignoreDifferences` ([`ignore`]) and masking Secret values ([`mask`]).
 //! [`prune::plan_prune`] computes what left Git, with its guards.
+//! [`Bounds`] decides what one Application may write, adopt and delete;
+//! apply, hooks and prune all go through it.
 //!
 //! Everything here is pure: values in, values out.
 
+pub mod bounds;
 pub mod diff;
 pub mod hooks;
 pub mod ignore;
@@ -18,6 +21,7 @@ pub mod order;
 mod plan;
 pub mod prune;
 
+pub use bounds::{Bounds, Owner, Refusal, Scope};
 pub use diff::{Comparison, compare};
 pub use hooks::{DeletePolicy, Hook, HookPhase};
 pub use ignore::IgnoreRules;

@@ -70,6 +70,13 @@ impl Plan {
     pub fn sync_objects(&self) -> impl Iterator<Item = &Object> {
         self.waves.iter().flat_map(|w| &w.objects)
     }
+
+    /// Every object a sync may apply: the sync phase's, then the hooks of
+    /// every phase (what the bounds check before the first write).
+    pub fn all_objects(&self) -> impl Iterator<Item = &Object> {
+        let hooks = self.pre_sync.iter().chain(self.waves.iter().flat_map(|w| &w.hooks));
+        self.sync_objects().chain(hooks.chain(&self.post_sync).chain(&self.sync_fail).map(|(object, _)| object))
+    }
 }
 
 fn group_waves(regular: Vec<(Option<i64>, Object)>, sync_hooks: Vec<(i64, Object, Hook)>) -> Vec<Wave> {
@@ -138,6 +145,7 @@ mod tests {
             (vec!["migrate"], vec!["smoke"], vec!["alert"])
         );
         assert_eq!(plan.sync_objects().count(), 5);
+        assert_eq!(plan.all_objects().count(), 9, "every hook that runs, once per phase");
     }
 
     #[test]

@@ -7,20 +7,16 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use capstan_apply::{Action, Applied, Applier, ApplyOptions, RetryPolicy, WaveGate};
 pub use capstan_health::{Assessment, Assessor, Health};
-use capstan_plan::{IgnoreRules, PruneOptions};
+use capstan_plan::{Bounds, IgnoreRules, Owner, PruneOptions};
 use capstan_types::Application;
 
 use crate::SyncOptions;
 
-/// Where an Application's inventory lives: its destination namespace, else
-/// the Application's own namespace, else `default`.
+/// Where an Application's inventory lives: the Application's own namespace
+/// (`capstan-system` for a file that names none), never its destination,
+/// so the objects a render writes and the engine's record of them are apart.
 pub fn inventory_namespace(app: &Application) -> String {
-    app.spec
-        .destination
-        .namespace
-        .clone()
-        .or_else(|| app.metadata.namespace.clone())
-        .unwrap_or_else(|| "default".into())
+    Owner::of(app).namespace
 }
 
 /// Apply options of an Application.
@@ -32,6 +28,7 @@ pub fn apply_options(app: &Application, dry_run: bool) -> Result<ApplyOptions> {
         dry_run,
         ignore,
         retry: retry_policy(app),
+        bounds: Bounds::for_application(app),
     })
 }
 

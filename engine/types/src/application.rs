@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::names::{is_dns_label, is_dns_subdomain};
+
 /// The API version Capstan reads.
 pub const API_VERSION: &str = "capstan.dev/v1alpha1";
 
@@ -90,6 +92,10 @@ pub struct Spec {
     /// Where the objects go.
     #[serde(default)]
     pub destination: Destination,
+    /// What the Application may reach beyond its destination namespace:
+    /// more namespaces, cluster-scoped kinds. Nothing unless listed.
+    #[serde(default, skip_serializing_if = "Allow::is_empty")]
+    pub allow: Allow,
     /// Service account impersonated for apply (in-cluster controller).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
@@ -258,6 +264,41 @@ pub struct Destination {
     pub namespace: Option<String>,
 }
 
+/// `spec.allow`: what an Application may reach besides namespaced objects
+/// in its destination namespace, in the spirit of Argo CD's AppProject
+/// (`destinations`, `clusterResourceWhitelist`). Patterns are globs (`*`
+/// any text, `?` one character).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Allow {
+    /// Namespaces, besides the destination, that namespaced objects may
+    /// name: `[team-a-*, shared]`; `["*"]` for any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Cluster-scoped kinds the Application may manage (Namespaces, CRDs,
+    /// ClusterRoles …): `[{group: rbac.authorization.k8s.io, kind: ClusterRole}]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_resources: Vec<GroupKind>,
+}
+
+impl Allow {
+    /// Whether nothing beyond the destination is allowed.
+    pub fn is_empty(&self) -> bool {
+        self.namespaces.is_empty() && self.cluster_resources.is_empty()
+    }
+}
+
+/// A `group`/`kind` pattern pair; `group: ""` is the core group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupKind {
+    /// API group glob; `""` for the core group, `"*"` for any.
+    #[serde(default)]
+    pub group: String,
+    /// Kind glob: `ClusterRole`, `*`.
+    pub kind: String,
+}
+
 /// `spec.sync`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -271,6 +312,10 @@ pub struct SyncPolicy {
     /// Retry policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Value>,
+    /// Take over objects whose tracking annotation names another
+    /// Application (or an Argo CD application); refused otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 /// One `ignoreDifferences` entry (Argo CD's shape).
@@ -335,7 +380,36 @@ impl Application {
         {
             return Err(invalid("spec.destination.namespace", format!("{ns:?} is not a DNS-1123 label")));
         }
+        if let Some(ns) = &self.metadata.namespace
+            && !is_dns_label(ns)
+        {
+            return Err(invalid("metadata.namespace", format!("{ns:?} is not a DNS-1123 label")));
+        }
+        self.spec.allow.validate()?;
         self.spec.health.iter().try_for_each(HealthCheck::validate)
+    }
+}
+
+impl Allow {
+    fn validate(&self) -> Result<(), Error> {
+        let glob = |s: &str, extra: &[u8]| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"*?-".contains(&b) || extra.contains(&b))
+        };
+        if let Some(ns) = self.namespaces.iter().find(|ns| !glob(ns, b"")) {
+            return Err(invalid("spec.allow.namespaces", format!("{ns:?} is not a namespace or a glob of one")));
+        }
+        for entry in &self.cluster_resources {
+            if !glob(&entry.kind, b"") {
+                return Err(invalid("spec.allow.clusterResources.kind", format!("{:?} is not a kind", entry.kind)));
+            }
+            if !entry.group.is_empty() && !glob(&entry.group, b".") {
+                return Err(invalid(
+                    "spec.allow.clusterResources.group",
+                    format!("{:?} is not an API group", entry.group),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -356,20 +430,6 @@ impl HealthCheck {
 
 fn invalid(field: &'static str, reason: String) -> Error {
     Error::Invalid { field, reason }
-}
-
-/// RFC 1123 label: what Kubernetes requires of namespace and most names.
-pub(crate) fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// RFC 1123 subdomain: dot-separated labels, at most 253 bytes (Secret names).
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
 #[cfg(test)]
@@ -402,6 +462,25 @@ mod tests {
         for bad in ["[]", "[Widget]", "[example.com/]", "[a/b/c]"] {
             let error = Application::from_yaml(&with(bad)).unwrap_err().to_string();
             assert!(error.contains("spec.health.kinds") && error.contains("builtin:x"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn allow_lists_namespaces_and_cluster_kinds() {
+        let with = format!(
+            "{APP}  allow:\n    namespaces: [team-a-*, shared]\n    clusterResources: [{{group: \"\", kind: Namespace}}, {{group: rbac.authorization.k8s.io, kind: ClusterRole}}]\n  sync: {{adopt: true}}\n"
+        );
+        let app = Application::from_yaml(&with).unwrap();
+        assert_eq!(app.spec.allow.namespaces, ["team-a-*", "shared"]);
+        assert_eq!(app.spec.allow.cluster_resources[0], GroupKind { group: String::new(), kind: "Namespace".into() });
+        assert!(app.spec.sync.adopt);
+        for (bad, field) in [
+            ("{namespaces: [../x]}", "spec.allow.namespaces"),
+            ("{clusterResources: [{kind: \"\"}]}", "spec.allow.clusterResources.kind"),
+            ("{clusterResources: [{group: a/b, kind: X}]}", "spec.allow.clusterResources.group"),
+        ] {
+            let error = Application::from_yaml(&format!("{APP}  allow: {bad}\n")).unwrap_err().to_string();
+            assert!(error.contains(field), "{bad}: {error}");
         }
     }
 

@@ -6,10 +6,12 @@
 //! runtime and no plugin host. Start with [`Application`].
 
 mod application;
+pub mod names;
 mod object;
 
 pub use application::{
-    Application, Destination, Enforcement, Error, HealthCheck, IgnoreDifference, Metadata, PluginLimits, PluginStage,
-    SecretRef, Source, Spec, SyncPolicy, Verify, VerifyMode,
+    Allow, Application, Destination, Enforcement, Error, GroupKind, HealthCheck, IgnoreDifference, Metadata,
+    PluginLimits, PluginStage, SecretRef, Source, Spec, SyncPolicy, Verify, VerifyMode,
 };
+pub use names::NameError;
 pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};

@@ -133,3 +133,18 @@ pub fn app(name: &str, repo: &GitRepo, revision: &str, path: &str, extra_spec: &
     );
     AppFile { app: Application::from_yaml(&text).expect("test Application is valid"), base_dir: repo.path().to_owned() }
 }
+
+/// `spec` lines sending objects to namespace `ns`, creating it when missing.
+pub fn destination(ns: &str) -> String {
+    format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n")
+}
+
+/// The writes (not dry runs) `server` saw, as `METHOD path`, in order.
+pub fn writes(server: &capstan_apiserver::TestApiServer) -> Vec<String> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !r.dry_run)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}

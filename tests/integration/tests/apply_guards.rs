@@ -83,17 +83,16 @@ async fn opted_out_and_protected_objects_are_kept() {
     let target = test_target().await;
     let engine = TestEngine::new();
     let ns = "apply-protected";
+    // The render's own Namespace is a cluster-scoped kind: allowed explicitly.
+    let spec = format!("{}  allow: {{clusterResources: [{{group: \"\", kind: Namespace}}]}}\n", spec(ns));
     engine
         .engine
-        .sync(&app("guarded", &repo, &first, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
+        .sync(&app("guarded", &repo, &first, "app", &spec), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
     let prune = SyncOptions { prune: true, ..SyncOptions::default() };
-    let report = engine
-        .engine
-        .sync(&app("guarded", &repo, &second, "app", &spec(ns)), target.client.clone(), &prune)
-        .await
-        .unwrap();
+    let report =
+        engine.engine.sync(&app("guarded", &repo, &second, "app", &spec), target.client.clone(), &prune).await.unwrap();
     let outcome: Vec<_> = report
         .applied
         .iter()
@@ -108,8 +107,9 @@ async fn opted_out_and_protected_objects_are_kept() {
     assert!(exists(&cms, "keep").await && !exists(&cms, "go").await);
     let namespaces: Api<Namespace> = Api::all(target.client.clone());
     assert!(namespaces.get_opt("apply-protected-extra").await.unwrap().is_some());
-    // Kept objects stay in the inventory: a later, opted-in prune still sees them.
-    let store = InventoryStore::new(target.client.clone(), ns, "guarded", RetryPolicy::default());
+    // Kept objects stay in the inventory (in the Application's namespace): a
+    // later, opted-in prune still sees them.
+    let store = InventoryStore::new(target.client.clone(), "capstan-system", "guarded", RetryPolicy::default());
     let names: Vec<_> = store.load().await.unwrap().objects.into_iter().map(|o| o.name).collect();
     assert!(names.contains(&"keep".to_owned()) && names.contains(&"apply-protected-extra".to_owned()), "{names:?}");
 }

@@ -135,7 +135,7 @@ async fn a_health_plugin_judges_its_kinds_and_the_rest_keeps_the_builtin_rules()
     let ns = "apply-health-plugin";
     let spec = |program: &str| {
         format!(
-            "  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n  health:\n  - {{kinds: [example.com/Widget], {}\n",
+            "  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n  allow: {{clusterResources: [{{group: apiextensions.k8s.io, kind: CustomResourceDefinition}}]}}\n  health:\n  - {{kinds: [example.com/Widget], {}\n",
             program_stage(program, "{}").trim_start_matches('{')
         )
     };

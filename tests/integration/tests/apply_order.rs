@@ -149,7 +149,9 @@ async fn injected_throttling_outages_and_dropped_connections_do_not_stop_a_sync(
     let mut names: Vec<_> =
         cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
     names.sort();
-    assert_eq!(names, ["a", "b", "c", "capstan-inventory-faults", "d"], "every object exactly once");
+    assert_eq!(names, ["a", "b", "c", "d"], "every object exactly once");
+    let inventory: Api<ConfigMap> = Api::namespaced(client.clone(), "capstan-system");
+    assert!(inventory.get_opt("capstan-inventory-faults").await.unwrap().is_some(), "in the Application's namespace");
     let again = engine
         .engine
         .sync(&app("faults", &repo, &head, "app", &spec(ns)), client, &SyncOptions::default())

@@ -9,7 +9,7 @@ use capstan::SyncOptions;
 use capstan::diff::diff;
 use capstan_apiserver::{Fault, TestApiServer, test_target};
 use capstan_apply::Action;
-use capstan_integration::{GitRepo, TestEngine, app};
+use capstan_integration::{GitRepo, TestEngine, app, destination as spec, writes};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -23,19 +23,6 @@ fn deployment(replicas: u32, image: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n"
     )
-}
-
-fn spec(ns: &str) -> String {
-    format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n")
-}
-
-fn writes(server: &TestApiServer) -> Vec<String> {
-    server
-        .requests()
-        .into_iter()
-        .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !r.dry_run)
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
 }
 
 fn prune() -> SyncOptions {
@@ -215,16 +202,20 @@ async fn crd_and_cr_in_one_commit_sync_in_one_run() {
     let head = repo.commit("crd and cr");
     let target = test_target().await;
     let engine = TestEngine::new();
+    let spec = format!(
+        "{}  allow: {{clusterResources: [{{group: apiextensions.k8s.io, kind: CustomResourceDefinition}}]}}\n",
+        spec("apply-crd")
+    );
     let report = engine
         .engine
-        .sync(&app("widgets", &repo, &head, "app", &spec("apply-crd")), target.client.clone(), &SyncOptions::default())
+        .sync(&app("widgets", &repo, &head, "app", &spec), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
     let kinds: Vec<_> = report.applied.iter().map(|a| (a.object.kind.as_str(), a.action)).collect();
     assert_eq!(kinds, [("CustomResourceDefinition", Action::Created), ("Widget", Action::Created)]);
     let again = engine
         .engine
-        .sync(&app("widgets", &repo, &head, "app", &spec("apply-crd")), target.client.clone(), &SyncOptions::default())
+        .sync(&app("widgets", &repo, &head, "app", &spec), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
     assert!(again.applied.iter().all(|a| a.action == Action::Unchanged), "{:?}", again.applied);
