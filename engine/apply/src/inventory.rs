@@ -94,7 +94,7 @@ impl InventoryStore {
             match result {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(source) => return Err(Error::Inventory { name, source }),
+                Err(source) => return Err(Error::Inventory { name, source: source.into() }),
             }
         }
         Ok(())
@@ -105,7 +105,7 @@ impl InventoryStore {
         self.retry
             .run("get inventory", || self.api.get_opt(&name))
             .await
-            .map_err(|source| Error::Inventory { name, source })
+            .map_err(|source| Error::Inventory { name, source: source.into() })
     }
 
     async fn put(&self, chunk: usize, data: serde_json::Value) -> Result<()> {
@@ -116,7 +116,7 @@ impl InventoryStore {
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let patch = Patch::Apply(&cm);
         let result = self.retry.run("store inventory", || self.api.patch(&name, &params, &patch)).await;
-        result.map(drop).map_err(|source| Error::Inventory { name, source })
+        result.map(drop).map_err(|source| Error::Inventory { name, source: source.into() })
     }
 
     fn corrupt(&self, reason: String) -> Error {

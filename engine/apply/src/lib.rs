@@ -15,14 +15,17 @@
 #![allow(clippy::result_large_err)]
 
 mod applier;
+pub mod errors;
 mod hooks;
 pub mod inventory;
 pub mod read_ahead;
+mod record;
 mod resources;
 pub mod retry;
 mod sync;
 
 pub use applier::{Action, Applied, Applier, ApplyOptions, DIGEST_ANNOTATION, ObjectDiff, namespace_missing};
+pub use errors::ApiFailure;
 pub use hooks::HookRun;
 pub use inventory::{Inventory, InventoryStore};
 pub use kube::api::PropagationPolicy;
@@ -45,7 +48,7 @@ pub enum Error {
         kind: String,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// Reading the live object failed.
     #[error("failed to read {object}")]
@@ -54,7 +57,7 @@ pub enum Error {
         object: capstan_types::ObjectRef,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// Server-side apply (or its dry run) of an object failed.
     #[error("failed to apply {object}")]
@@ -63,7 +66,7 @@ pub enum Error {
         object: capstan_types::ObjectRef,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// Deleting an object (prune or hook) failed.
     #[error("failed to delete {object}")]
@@ -72,7 +75,7 @@ pub enum Error {
         object: capstan_types::ObjectRef,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// The server returned an object that is not valid JSON for it.
     #[error("failed to decode {object} as returned by the server")]
@@ -96,7 +99,7 @@ pub enum Error {
         name: String,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// The stored inventory cannot be read; nothing is pruned.
     #[error("failed to read the inventory of application {app}: {reason}")]
@@ -135,6 +138,16 @@ pub enum Error {
     /// The prune was refused by a guard.
     #[error("failed to plan the prune")]
     Prune(#[source] capstan_plan::Error),
+    /// The sync failed (`first`), and so did steps that run after a
+    /// failure (storing the partial inventory, SyncFail hooks).
+    #[error("the sync failed; afterwards also failed: {}", later.join("; "))]
+    AlsoFailed {
+        /// The failure that stopped the sync.
+        #[source]
+        first: Box<Error>,
+        /// What failed after it, one line each.
+        later: Vec<String>,
+    },
 }
 
 impl From<capstan_plan::Error> for Error {
