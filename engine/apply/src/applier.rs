@@ -2,13 +2,12 @@
 //! what differs; get and delete for hooks and prune.
 //!
 //! An unchanged object costs one GET (or its share of a LIST, see
-//! [`crate::read_ahead`]) and nothing else: each applied object
-//! carries [`DIGEST_ANNOTATION`], a digest of the manifest Capstan applied.
-//! When the live object has the digest of the current manifest and every
-//! manifest field still has its value in the live object, nothing can have
-//! changed (a field dropped from the manifest changes the digest; a field
-//! another manager changed fails the containment check). Anything else
-//! goes through a `dryRun=All` apply compared with the live object
+//! [`crate::read_ahead`]) and nothing else: each applied object records
+//! the digest of its manifest and of the fields Capstan owns
+//! ([`crate::record`]). When both still match, nothing can have changed (a
+//! field dropped from the manifest changes the manifest digest; a field
+//! another writer changed or removed leaves Capstan's field set). Anything
+//! else goes through a `dryRun=All` apply compared with the live object
 //! ([`capstan_plan::compare`]), and only a real difference is written.
 //!
 //! Each object applied carries the Application's tracking annotation
@@ -25,14 +24,14 @@ use capstan_types::{Object, ObjectRef};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::read_ahead::LiveObjects;
+use crate::record;
 use crate::resources::Resources;
 use crate::retry::RetryPolicy;
 use crate::{Error, FIELD_MANAGER, Result};
 
-pub use capstan_plan::normalize::DIGEST_ANNOTATION;
+pub use crate::record::DIGEST_ANNOTATION;
 
 /// What a sync did to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +133,7 @@ impl Applier {
         let object_ref = ObjectRef { api_version: "v1".into(), kind: "Namespace".into(), namespace: None, name };
         object_ref.validate().map_err(capstan_plan::Refusal::from)?;
         let live = self.options.retry.run("get", || api.get_opt(&object_ref.name)).await;
-        if live.map_err(|source| Error::Get { object: object_ref.clone(), source })?.is_some() || self.options.dry_run {
+        if live.map_err(|source| Error::Get { object: object_ref.clone(), source: source.into() })?.is_some() || self.options.dry_run {
             return Ok(());
         }
         let namespace =
@@ -142,7 +141,7 @@ impl Applier {
         let params = PatchParams::apply(FIELD_MANAGER);
         let patch = Patch::Apply(&namespace);
         let result = self.options.retry.run("apply", || api.patch(&object_ref.name, &params, &patch)).await;
-        result.map_err(|source| Error::Apply { object: object_ref.clone(), source })?;
+        result.map_err(|source| Error::Apply { object: object_ref.clone(), source: source.into() })?;
         tracing::info!(namespace = %object_ref.name, "created the destination namespace");
         Ok(())
     }
@@ -163,7 +162,7 @@ impl Applier {
     pub async fn apply_known(&self, mut object: Object, wait_for_crd: bool, known: &LiveObjects) -> Result<Applied> {
         let api = self.resources.api_for(&mut object, self.options.default_namespace.as_deref(), wait_for_crd).await?;
         self.options.bounds.stamp(&mut object);
-        stamp_digest(&mut object);
+        let manifest = record::manifest_digest(object.as_value());
         let object_ref = object.object_ref();
         let live = match known.lookup(&object_ref) {
             Some(live) => live.cloned(),
@@ -173,22 +172,29 @@ impl Applier {
             self.options.bounds.check_adopt(&object, live)?;
         }
         if let Some(live) = &live
-            && unchanged_since_last_apply(&object, live)
+            && record::unchanged_since_last_apply(&manifest, live)
         {
             return Ok(Applied { object: object_ref, action: Action::Unchanged, live: Some(live.clone()) });
         }
+        prepare(&mut object, &manifest, live.as_ref(), &self.options);
         let desired = match self.server_apply(&api, &object, true).await {
             // A dry run cannot create the namespace the real sync creates first.
             Err(error) if self.options.dry_run && namespace_missing(&error) => {
                 return Ok(Applied { object: object_ref, action: Action::Created, live: None });
             }
+            Err(error) if !self.options.dry_run && dry_run_refused(&error) => {
+                return self.apply_without_dry_run(&api, object, live.is_some(), &manifest, &error).await;
+            }
             result => result?,
         };
-        // The digest is not compared (it is no drift), but a stale one is
-        // rewritten, or the fast check above would fail on every sync.
+        // The record is no drift, but a stale one is rewritten, or the
+        // check above would fail on every sync.
+        let fields = record::fields_digest(&desired);
+        record::stamp(object.as_value_mut(), &manifest, fields.as_deref());
         if let Some(live) = &live
             && !compare(&desired, Some(live), &self.options.ignore, &self.masker).changed()
-            && digest(&desired) == digest(live)
+            && record::recorded(live) == record::recorded(object.as_value())
+            && record::fields_digest(live) == fields
         {
             return Ok(Applied { object: object_ref, action: Action::Unchanged, live: Some(live.clone()) });
         }
@@ -198,16 +204,43 @@ impl Applier {
         Ok(Applied { object: object_ref, action, live: Some(result) })
     }
 
+    /// Applies `object` when an admission webhook refused its dry run (one
+    /// with side effects): without the comparison, saying so. A second
+    /// apply records the field set the first left (see [`crate::record`]),
+    /// so later unchanged syncs need no dry run.
+    async fn apply_without_dry_run(
+        &self,
+        api: &Api<DynamicObject>,
+        mut object: Object,
+        existed: bool,
+        manifest: &str,
+        refusal: &Error,
+    ) -> Result<Applied> {
+        let object_ref = object.object_ref();
+        let reason = refusal_reason(refusal);
+        tracing::warn!(object = %object_ref, %reason, "an admission webhook refused the dry run; applying without comparing first");
+        let first = self.server_apply(api, &object, false).await?;
+        record::stamp(object.as_value_mut(), manifest, record::fields_digest(&first).as_deref());
+        let result = if record::recorded(&first) == record::recorded(object.as_value()) {
+            first
+        } else {
+            self.server_apply(api, &object, false).await?
+        };
+        let action = if existed { Action::Configured } else { Action::Created };
+        Ok(Applied { object: object_ref, action, live: Some(result) })
+    }
+
     /// Compares one object with the live one through a dry-run apply.
     pub async fn diff(&self, mut object: Object) -> Result<ObjectDiff> {
         let api = self.resources.api_for(&mut object, self.options.default_namespace.as_deref(), false).await?;
         self.options.bounds.stamp(&mut object);
-        stamp_digest(&mut object);
+        let manifest = record::manifest_digest(object.as_value());
         let object_ref = object.object_ref();
         let live = self.get_live(&api, &object_ref).await?;
         if let Some(live) = &live {
             self.options.bounds.check_adopt(&object, live)?;
         }
+        prepare(&mut object, &manifest, live.as_ref(), &self.options);
         let desired = self.server_apply(&api, &object, true).await?;
         Ok(ObjectDiff {
             object: object_ref,
@@ -287,7 +320,7 @@ impl Applier {
             }
         };
         let result = self.options.retry.run("delete", attempt).await;
-        match result.map_err(|source| Error::Delete { object: object.clone(), source })? {
+        match result.map_err(|source| Error::Delete { object: object.clone(), source: source.into() })? {
             Some(refused) => Err(refused.into()),
             None => Ok(()),
         }
@@ -306,17 +339,19 @@ impl Applier {
 
     async fn get_live(&self, api: &Api<DynamicObject>, object: &ObjectRef) -> Result<Option<Value>> {
         let live = self.options.retry.run("get", || api.get_opt(&object.name)).await;
-        let live = live.map_err(|source| Error::Get { object: object.clone(), source })?;
+        let live = live.map_err(|source| Error::Get { object: object.clone(), source: source.into() })?;
         live.map(|l| serde_json::to_value(l).map_err(|source| Error::Decode { object: object.clone(), source }))
             .transpose()
     }
 
     async fn server_apply(&self, api: &Api<DynamicObject>, object: &Object, dry_run: bool) -> Result<Value> {
-        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        // Strict: the server names unknown and duplicate fields instead of
+        // dropping them.
+        let mut params = PatchParams::apply(FIELD_MANAGER).force().validation_strict();
         params.dry_run = dry_run;
         let patch = Patch::Apply(object.as_value());
         let result = self.options.retry.run("apply", || api.patch(object.name(), &params, &patch)).await;
-        let result = result.map_err(|source| Error::Apply { object: object.object_ref(), source })?;
+        let result = result.map_err(|source| Error::Apply { object: object.object_ref(), source: source.into() })?;
         serde_json::to_value(result).map_err(|source| Error::Decode { object: object.object_ref(), source })
     }
 }
@@ -324,79 +359,38 @@ impl Applier {
 /// Whether apply failed because the object's namespace does not exist.
 pub fn namespace_missing(error: &Error) -> bool {
     match error {
-        Error::Apply { source: kube::Error::Api(status), .. } => {
+        Error::Apply { source, .. } => source.status().is_some_and(|status| {
             status.code == 404 && status.details.as_ref().is_some_and(|d| d.kind == "namespaces")
-        }
+        }),
         _ => false,
     }
 }
 
-/// Adds [`DIGEST_ANNOTATION`] with the digest of the object as rendered.
-fn stamp_digest(object: &mut Object) {
-    let digest = hex::encode(Sha256::digest(object.as_value().to_string().as_bytes()));
-    let Some(meta) = object.as_value_mut().get_mut("metadata").and_then(Value::as_object_mut) else { return };
-    let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Default::default()));
-    if !annotations.is_object() {
-        *annotations = Value::Object(Default::default());
-    }
-    annotations[DIGEST_ANNOTATION] = Value::String(digest[..32].to_owned());
-}
-
-/// The no-request check: same manifest digest as last applied, and every
-/// manifest field still holds its value in the live object.
-fn unchanged_since_last_apply(object: &Object, live: &Value) -> bool {
-    digest(object.as_value()).is_some()
-        && digest(object.as_value()) == digest(live)
-        && contains(live, object.as_value())
-}
-
-fn digest(object: &Value) -> Option<&Value> {
-    object.pointer("/metadata/annotations")?.get(DIGEST_ANNOTATION)
-}
-
-/// Whether `live` holds every field of `wanted` with the same value
-/// (extra live fields, such as server defaults, are fine).
-fn contains(live: &Value, wanted: &Value) -> bool {
-    match (live, wanted) {
-        (Value::Object(live), Value::Object(wanted)) => wanted.iter().all(|(k, w)| match live.get(k) {
-            Some(l) => contains(l, w),
-            None => w.is_null(),
-        }),
-        (Value::Array(live), Value::Array(wanted)) => {
-            live.len() == wanted.len() && live.iter().zip(wanted).all(|(l, w)| contains(l, w))
-        }
-        _ => live == wanted,
+/// Whether an admission webhook refused a dry-run apply: one that declares
+/// side effects (`does not support dry run`), or one that denies dry runs
+/// itself. A webhook that denies the object outright denies the real apply
+/// too, so falling back costs nothing but that request.
+fn dry_run_refused(error: &Error) -> bool {
+    match error {
+        Error::Apply { source, .. } => source.status().is_some_and(|s| s.message.starts_with("admission webhook ")),
+        _ => false,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn deployment() -> Object {
-        Object::new(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}))
-        .unwrap()
+fn refusal_reason(error: &Error) -> String {
+    match error {
+        Error::Apply { source, .. } => source.to_string(),
+        other => other.to_string(),
     }
+}
 
-    #[test]
-    fn fast_path_needs_digest_and_containment() {
-        let mut desired = deployment();
-        stamp_digest(&mut desired);
-        let mut live = desired.as_value().clone();
-        live["metadata"]["uid"] = json!("u");
-        live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
-        assert!(unchanged_since_last_apply(&desired, &live), "server defaults are fine");
-        let mut drifted = live.clone();
-        drifted["spec"]["replicas"] = json!(5);
-        assert!(!unchanged_since_last_apply(&desired, &drifted), "another manager's change");
-        let mut changed = deployment();
-        changed.as_value_mut()["spec"].as_object_mut().unwrap().remove("replicas");
-        stamp_digest(&mut changed);
-        assert!(!unchanged_since_last_apply(&changed, &live), "a field dropped from the manifest changes the digest");
-        let mut no_digest = live.clone();
-        no_digest["metadata"]["annotations"] = json!({});
-        assert!(!unchanged_since_last_apply(&desired, &no_digest), "applied by someone else");
+/// The object as it is applied: the record of its manifest, `stringData`
+/// folded into `data`, ignored fields left to their live value and owner.
+fn prepare(object: &mut Object, manifest: &str, live: Option<&Value>, options: &ApplyOptions) {
+    let value = object.as_value_mut();
+    record::stamp(value, manifest, None);
+    record::fold_string_data(value);
+    if let Some(live) = live {
+        options.ignore.respect(value, live, FIELD_MANAGER);
     }
 }

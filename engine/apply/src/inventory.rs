@@ -111,7 +111,7 @@ impl InventoryStore {
             match result {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(source) => return Err(Error::Inventory { name, source }),
+                Err(source) => return Err(Error::Inventory { name, source: source.into() }),
             }
         }
         Ok(())
@@ -122,7 +122,7 @@ impl InventoryStore {
         self.retry
             .run("get inventory", || self.api.get_opt(&name))
             .await
-            .map_err(|source| Error::Inventory { name, source })
+            .map_err(|source| Error::Inventory { name, source: source.into() })
     }
 
     async fn put(&self, chunk: usize, data: serde_json::Value) -> Result<()> {
@@ -138,7 +138,7 @@ impl InventoryStore {
             self.create_namespace().await?;
             result = self.retry.run("store inventory", || self.api.patch(&name, &params, &patch)).await;
         }
-        result.map(drop).map_err(|source| Error::Inventory { name, source })
+        result.map(drop).map_err(|source| Error::Inventory { name, source: source.into() })
     }
 
     /// Creates the Application's namespace for its inventory (the CLI's
@@ -151,7 +151,7 @@ impl InventoryStore {
             .retry
             .run("create inventory namespace", || self.namespaces.patch(&self.namespace, &params, &patch))
             .await;
-        result.map(drop).map_err(|source| Error::Inventory { name: format!("namespace {}", self.namespace), source })
+        result.map(drop).map_err(|source| Error::Inventory { name: format!("namespace {}", self.namespace), source: source.into() })
     }
 
     fn corrupt(&self, reason: String) -> Error {

@@ -19,14 +19,17 @@
 #![allow(clippy::result_large_err)]
 
 mod applier;
+pub mod errors;
 mod hooks;
 pub mod inventory;
 pub mod read_ahead;
+mod record;
 mod resources;
 pub mod retry;
 mod sync;
 
 pub use applier::{Action, Applied, Applier, ApplyOptions, DIGEST_ANNOTATION, ObjectDiff, namespace_missing};
+pub use errors::ApiFailure;
 pub use hooks::HookRun;
 pub use inventory::{Inventory, InventoryStore};
 pub use kube::api::PropagationPolicy;
@@ -49,7 +52,7 @@ pub enum Error {
         kind: String,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// Reading the live object failed.
     #[error("failed to read {object}")]
@@ -58,7 +61,7 @@ pub enum Error {
         object: capstan_types::ObjectRef,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// Server-side apply (or its dry run) of an object failed.
     #[error("failed to apply {object}")]
@@ -67,7 +70,7 @@ pub enum Error {
         object: capstan_types::ObjectRef,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// Deleting an object (prune or hook) failed.
     #[error("failed to delete {object}")]
@@ -76,7 +79,7 @@ pub enum Error {
         object: capstan_types::ObjectRef,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// The server returned an object that is not valid JSON for it.
     #[error("failed to decode {object} as returned by the server")]
@@ -100,7 +103,7 @@ pub enum Error {
         name: String,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: ApiFailure,
     },
     /// The stored inventory cannot be read; nothing is pruned.
     #[error("failed to read the inventory of application {app}: {reason}")]
@@ -143,6 +146,16 @@ pub enum Error {
     /// take over or delete; nothing was sent for it.
     #[error(transparent)]
     Refused(#[from] capstan_plan::Refusal),
+    /// The sync failed (`first`), and so did steps that run after a
+    /// failure (storing the partial inventory, SyncFail hooks).
+    #[error("the sync failed; afterwards also failed: {}", later.join("; "))]
+    AlsoFailed {
+        /// The failure that stopped the sync.
+        #[source]
+        first: Box<Error>,
+        /// What failed after it, one line each.
+        later: Vec<String>,
+    },
 }
 
 impl From<capstan_plan::Error> for Error {

@@ -126,7 +126,11 @@ impl Resources {
             match kube::discovery::pinned_kind(&self.client, &gvk).await {
                 Ok(found) => break found,
                 Err(source) if !wait_for_crd || tokio::time::Instant::now() >= deadline => {
-                    return Err(Error::Discover { api_version: api_version.to_owned(), kind: kind.to_owned(), source });
+                    return Err(Error::Discover {
+                        api_version: api_version.to_owned(),
+                        kind: kind.to_owned(),
+                        source: source.into(),
+                    });
                 }
                 Err(_) => {
                     tokio::time::sleep(delay).await;

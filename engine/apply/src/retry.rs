@@ -55,6 +55,9 @@ impl RetryPolicy {
 /// Whether an error is worth another attempt.
 pub fn retryable(error: &kube::Error) -> bool {
     match error {
+        // A 500 from server-side apply's typed conversion (a field the
+        // schema does not declare) fails the same way every time.
+        kube::Error::Api(status) if status.code == 500 && status.message.contains(crate::errors::TYPED_PATCH) => false,
         kube::Error::Api(status) => matches!(status.code, 409 | 429 | 500 | 502 | 503 | 504),
         // Connection refused, reset or closed before a response.
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,

@@ -142,22 +142,29 @@ impl Syncer {
         let crd_kinds = crd_kinds(plan);
         match self.run_phases(plan, &crd_kinds, &previous, &store, &mut result).await {
             Ok(()) => Ok(result),
+            // What runs after a failure runs in full, and its own failures
+            // are reported with the first error, never instead of it.
             Err(error) => {
+                let mut later = Vec::new();
                 if !self.options.apply.dry_run {
                     let partial = Inventory {
                         revision: previous.revision.clone(),
                         objects: union(&previous.objects, &applied_refs(&result)),
                     };
-                    store.store(&partial, &previous).await?;
+                    if let Err(failed) = store.store(&partial, &previous).await {
+                        later.push(format!("storing the partial inventory: {}", chain(&failed)));
+                    }
                 }
                 for (object, hook) in &plan.sync_fail {
                     let wait = crd_kinds.contains(&kind_key(object));
-                    result.hooks.push(
-                        hooks::run(&self.applier, object, hook, HookPhase::SyncFail, self.options.hook_timeout, wait)
-                            .await?,
-                    );
+                    match hooks::run(&self.applier, object, hook, HookPhase::SyncFail, self.options.hook_timeout, wait)
+                        .await
+                    {
+                        Ok(run) => result.hooks.push(run),
+                        Err(failed) => later.push(format!("SyncFail hook {}: {}", object.object_ref(), chain(&failed))),
+                    }
                 }
-                Err(error)
+                if later.is_empty() { Err(error) } else { Err(Error::AlsoFailed { first: Box::new(error), later }) }
             }
         }
     }
@@ -232,7 +239,13 @@ impl Syncer {
     /// Prunes what left Git; returns the candidates kept (still owned).
     async fn prune(&self, previous: &Inventory, result: &mut SyncResult) -> Result<Vec<ObjectRef>> {
         let desired = applied_refs(result);
-        let plan = plan_prune(&previous.objects, &desired, &self.options.prune_options)?;
+        // The mass-prune guard guards deletions: without --prune nothing is
+        // deleted, and what left Git is only reported.
+        let guard = PruneOptions {
+            confirmed: self.options.prune_options.confirmed || !self.options.prune,
+            ..self.options.prune_options
+        };
+        let plan = plan_prune(&previous.objects, &desired, &guard)?;
         let mut kept = Vec::new();
         // Reverse apply order: workloads before the config and namespaces they use.
         for object in plan.candidates.iter().rev() {
@@ -242,6 +255,12 @@ impl Syncer {
                     tracing::warn!(object = %object, %refusal, "prune skipped");
                     kept.push(object.clone());
                     result.applied.push(Applied { object: object.clone(), action: Action::PruneSkipped, live: None });
+                    continue;
+                }
+                // Its kind is no longer served (its CRD was deleted): no such
+                // object can exist, and it leaves the inventory.
+                Err(error) if kind_not_served(&error) => {
+                    tracing::info!(object = %object, "kind no longer served; dropped from the inventory");
                     continue;
                 }
                 live => live?,
@@ -290,6 +309,29 @@ impl Syncer {
         }
         Ok(())
     }
+}
+
+/// Whether discovery failed because the server does not serve the kind
+/// (as opposed to failing to answer).
+fn kind_not_served(error: &Error) -> bool {
+    let Error::Discover { source, .. } = error else { return false };
+    match &source.0 {
+        kube::Error::Discovery(_) => true,
+        kube::Error::Api(status) => status.code == 404,
+        _ => false,
+    }
+}
+
+/// An error and its causes on one line.
+fn chain(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn applied_refs(result: &SyncResult) -> Vec<ObjectRef> {

@@ -7,6 +7,11 @@
 //! error naming the path, never a silently ignored rule.
 //! `managedFieldsManagers` strips every field the named managers own in the
 //! live object's `managedFields` (the `fieldsV1` format).
+//!
+//! [`IgnoreRules::respect`] carries the rules over to apply (Argo CD's
+//! `RespectIgnoreDifferences`): an ignored field that is live is not
+//! re-applied from Git, so another writer's value (an HPA's replicas)
+//! stays.
 
 use capstan_types::IgnoreDifference;
 use serde_json::{Map, Value};
@@ -67,6 +72,59 @@ impl IgnoreRules {
                 }
             }
         }
+    }
+}
+
+impl IgnoreRules {
+    /// Leaves ignored fields of `desired` to `live` before an apply by
+    /// `manager`: a field live that `manager` does not own is dropped from
+    /// `desired` (its owner keeps it); one it owns keeps its live value (so
+    /// it stays owned and unchanged). Fields not live yet are applied from
+    /// Git. Paths through lists are compared-ignored but applied as in Git:
+    /// list items have no stable owner path to check.
+    pub fn respect(&self, desired: &mut Value, live: &Value, manager: &str) {
+        let entries: &[Value] =
+            live.pointer("/metadata/managedFields").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+        let ours = entries
+            .iter()
+            .find(|e| e["manager"] == manager && e["operation"] == "Apply")
+            .and_then(|e| e.get("fieldsV1"));
+        let matching: Vec<&Rule> = self.rules.iter().filter(|r| r.matches(desired)).collect();
+        for rule in matching {
+            for path in &rule.paths {
+                let keys: Option<Vec<&str>> =
+                    path.iter().map(|s| if let Segment::Key(k) = s { Some(k.as_str()) } else { None }).collect();
+                let Some(keys) = keys else { continue };
+                let Some(current) = keys.iter().try_fold(live, |v, k| v.as_object()?.get(*k)) else { continue };
+                let owned = ours.is_some_and(|set| keys.iter().try_fold(set, |s, k| s.get(format!("f:{k}"))).is_some());
+                if owned {
+                    set_path(desired, &keys, current.clone());
+                } else {
+                    remove_path(desired, path);
+                }
+            }
+            for entry in entries.iter().filter(|e| e["manager"] != manager) {
+                let name = entry.get("manager").and_then(Value::as_str).unwrap_or_default();
+                if rule.managers.iter().any(|m| m == name)
+                    && let Some(fields) = entry.get("fieldsV1").and_then(Value::as_object)
+                {
+                    strip_fieldset(desired, fields);
+                }
+            }
+        }
+    }
+}
+
+/// Sets `value` at the map path `keys`, creating maps on the way.
+fn set_path(object: &mut Value, keys: &[&str], value: Value) {
+    let Some((last, parents)) = keys.split_last() else { return };
+    let mut at = object;
+    for key in parents {
+        let Some(map) = at.as_object_mut() else { return };
+        at = map.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+    }
+    if let Some(map) = at.as_object_mut() {
+        map.insert(last.to_string(), value);
     }
 }
 
@@ -318,6 +376,27 @@ mod tests {
             json!({"template": {"spec": {"containers": [{"name": "web", "image": "nginx", "env": []}]}}})
         );
         assert_eq!(d["metadata"]["annotations"]["keep"], "y");
+    }
+
+    #[test]
+    fn respected_fields_stay_with_their_live_owner() {
+        let rule = rules(
+            json!({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas", "/metadata/annotations/keep"]}),
+        );
+        let mut live = deployment();
+        live["spec"]["replicas"] = json!(7);
+        live["metadata"]["managedFields"] = json!([
+            {"manager": "hpa", "operation": "Update", "subresource": "scale", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+            {"manager": "capstan", "operation": "Apply", "fieldsV1": {"f:metadata": {"f:annotations": {"f:keep": {}}}}}
+        ]);
+        live["metadata"]["annotations"]["keep"] = json!("live");
+        let mut desired = deployment();
+        rule.respect(&mut desired, &live, "capstan");
+        assert_eq!(desired["spec"].get("replicas"), None, "the HPA's field is left to it");
+        assert_eq!(desired["metadata"]["annotations"]["keep"], "live", "our own field keeps its live value");
+        let mut fresh = deployment();
+        rule.respect(&mut fresh, &json!({"metadata": {}}), "capstan");
+        assert_eq!(fresh["spec"]["replicas"], 3, "not live yet: applied from Git");
     }
 
     #[test]

@@ -179,16 +179,27 @@ fn crd_serves(crd: &Value, group: &str, plural: &str) -> bool {
         && crd.pointer("/spec/names/plural").and_then(Value::as_str) == Some(plural)
 }
 
+/// Whether a CRD's kinds are served: once it is Established, and while it
+/// terminates (so its objects' finalizers can still be removed).
+pub(crate) fn established(crd: &Value) -> bool {
+    crd.pointer("/metadata/deletionTimestamp").is_some()
+        || crd
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+}
+
 /// Every served resource type: built-ins, then custom resources.
 pub(crate) fn all(store: &Store) -> Vec<ResourceType> {
     let mut out = builtins();
-    for crd in store.list(CRD_KEY, None) {
+    for crd in store.list(CRD_KEY, None).into_iter().filter(|crd| established(crd)) {
         out.extend(from_crd(crd));
     }
     out
 }
 
-/// The storage keys of every served resource (without copying schemas).
+/// The storage keys of every stored resource type, established or not
+/// (without copying schemas).
 pub(crate) fn served_keys(store: &Store) -> std::collections::HashSet<String> {
     let mut keys: std::collections::HashSet<String> = builtins().iter().map(ResourceType::key).collect();
     for crd in store.list(CRD_KEY, None) {
@@ -204,7 +215,12 @@ pub(crate) fn lookup(store: &Store, group: &str, version: &str, plural: &str) ->
     if let Some(r) = builtins().into_iter().find(matches) {
         return Some(r);
     }
-    store.list(CRD_KEY, None).into_iter().filter(|crd| crd_serves(crd, group, plural)).flat_map(from_crd).find(matches)
+    store
+        .list(CRD_KEY, None)
+        .into_iter()
+        .filter(|crd| crd_serves(crd, group, plural) && established(crd))
+        .flat_map(from_crd)
+        .find(matches)
 }
 
 /// A resource type stored under `key` (any served version).

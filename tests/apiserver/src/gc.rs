@@ -118,6 +118,8 @@ enum Action {
     Orphan(String, Value, Vec<(String, Value)>),
     /// Drop a finalizer the controllers own.
     Release(String, Value, &'static str),
+    /// Serve a new CRD (the real server's establishing controller).
+    Establish(Value),
 }
 
 /// Finds the first pending action, scanning storage once without copying it.
@@ -181,6 +183,9 @@ fn next_action(store: &Store) -> Option<Action> {
             }
             continue;
         }
+        if key == catalog::CRD_KEY && !catalog::established(obj) {
+            return Some(Action::Establish(obj.clone()));
+        }
         let name = meta_str(obj, "name").unwrap_or_default();
         if key == NAMESPACE_KEY && deleting && !occupied.contains(name) {
             return Some(Action::Remove(key.into(), obj.clone()));
@@ -230,6 +235,11 @@ pub(crate) fn sweep(store: &mut Store) -> bool {
             remove_finalizer(store, &key, &owner, "orphan");
         }
         Action::Release(key, obj, finalizer) => remove_finalizer(store, &key, &obj, finalizer),
+        Action::Establish(mut crd) => {
+            let created = meta_str(&crd, "creationTimestamp").unwrap_or_default().to_string();
+            meta::crd_status(&mut crd, &created, true);
+            store.put(catalog::CRD_KEY, crd);
+        }
     }
     true
 }

@@ -298,10 +298,13 @@ fn serve_resource(
         }
     }
     drop(store);
-    // The collector only has work after deletions, on objects being deleted
-    // and on objects with owners (whose owner may already be gone).
+    // The collector only has work after deletions, on objects being deleted,
+    // on objects with owners (whose owner may already be gone) and on CRDs
+    // to establish.
     let needs_gc = |v: &Value| {
-        v.pointer("/metadata/deletionTimestamp").is_some() || v.pointer("/metadata/ownerReferences").is_some()
+        v.pointer("/metadata/deletionTimestamp").is_some()
+            || v.pointer("/metadata/ownerReferences").is_some()
+            || (rt.key() == crate::catalog::CRD_KEY && !crate::catalog::established(v))
     };
     let simulated = shared.simulate_controllers && crate::controllers::SIMULATED.contains(&rt.key().as_str());
     if changed && (simulated || *method == Method::DELETE || result.as_ref().is_ok_and(|(_, v)| needs_gc(v))) {

@@ -33,8 +33,9 @@
 //!   `/apis/{g}/{v}` and aggregated discovery v2; a table of built-in kinds
 //!   (core, apps, batch, networking, policy, autoscaling, rbac,
 //!   apiextensions, coordination, events, apiregistration, storage,
-//!   scheduling) plus every served version of each stored CRD, which is
-//!   `Established` as soon as it is stored.
+//!   scheduling) plus every served version of each CRD once it is
+//!   `Established`: a moment after it is stored (the background
+//!   collector's next pass), as on a real server.
 //! - CRUD with uid, a global resourceVersion, creationTimestamp,
 //!   generation (bumped on non-metadata, non-status changes), name
 //!   validation, namespace existence, optimistic concurrency, `generateName`,
@@ -53,8 +54,12 @@
 //!   resourceVersion. Update operations record `Update` entries. A
 //!   manager is its name, operation and subresource, as in
 //!   structured-merge-diff.
-//! - Custom resources: structural pruning of undeclared fields (or 400 with
-//!   `fieldValidation=Strict`), schema `default`s, and
+//! - Server-side apply of a field the kind's schema does not declare (a
+//!   misspelt field) is refused with the real server's 500 (`field not
+//!   declared in schema`); for built-in kinds only the top level and
+//!   `metadata` are checked.
+//! - Custom resources: structural pruning of undeclared fields on other
+//!   writes (or 400 with `fieldValidation=Strict`), schema `default`s, and
 //!   `x-kubernetes-list-type`/`-list-map-keys`/`-map-type` for apply.
 //! - JSON patch, JSON merge patch, strategic merge patch (merge keys of the
 //!   common built-in lists).
@@ -101,6 +106,7 @@ mod managed;
 mod meta;
 mod objects;
 mod patch;
+mod requests;
 mod route;
 mod selector;
 mod server;
@@ -108,11 +114,13 @@ mod status;
 mod store;
 mod structural;
 mod target;
+mod typed;
 mod validation;
 mod watch;
 
 pub use error::{Error, Result};
 pub use faults::{Fault, FaultAction, Faults};
+pub use requests::{AUDIT_LOG_ENV, Mark, RequestLog};
 pub use server::{ServerConfig, TestApiServer};
 pub use target::{KUBECONFIG_ENV, TestTarget, real_cluster_requested, test_target, unique_name};
 

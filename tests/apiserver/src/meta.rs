@@ -190,14 +190,15 @@ pub(crate) fn server_defaults_on_create(rt: &ResourceType, obj: &mut Value, now:
             if let Some(list) = fins.as_array_mut() {
                 list.push(json!(crate::catalog::CRD_CLEANUP_FINALIZER));
             }
-            crd_status(obj, now);
+            crd_status(obj, now, false);
         }
         _ => {}
     }
 }
 
-/// The status a CRD gets once its names are accepted and it is served.
-pub(crate) fn crd_status(obj: &mut Value, now: &str) {
+/// The status of a CRD whose names are accepted: `Established` once the
+/// collector served it (a moment after creation, as on a real server).
+pub(crate) fn crd_status(obj: &mut Value, now: &str, established: bool) {
     let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
     let stored: Vec<Value> = obj
         .pointer("/spec/versions")
@@ -205,11 +206,14 @@ pub(crate) fn crd_status(obj: &mut Value, now: &str) {
         .map(|vs| vs.iter().filter(|v| v["storage"] == json!(true)).map(|v| v["name"].clone()).collect())
         .unwrap_or_default();
     let condition = |t: &str, reason: &str, message: &str| json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message});
+    let mut conditions = vec![condition("NamesAccepted", "NoConflicts", "no conflicts found")];
+    if established {
+        conditions.push(condition("Established", "InitialNamesAccepted", "the initial names have been accepted"));
+    } else {
+        conditions.push(json!({"type": "Established", "status": "False", "lastTransitionTime": now, "reason": "Installing", "message": "the initial names have been accepted"}));
+    }
     obj["status"] = json!({
-        "conditions": [
-            condition("NamesAccepted", "NoConflicts", "no conflicts found"),
-            condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-        ],
+        "conditions": conditions,
         "acceptedNames": names,
         "storedVersions": stored,
     });

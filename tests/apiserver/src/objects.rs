@@ -113,7 +113,7 @@ fn check_body(o: &WriteOptions, body: &mut Value, url_name: Option<&str>) -> Api
         let dropped = structural::prune(body, schema);
         if o.strict && !dropped.is_empty() {
             let list: Vec<String> = dropped.iter().map(|f| format!("unknown field \"{f}\"")).collect();
-            return Err(ApiError::bad_request(format!("strict decoding error: {}", list.join(", "))));
+            return Err(ApiError::bad_request(format!("{STRICT_DECODING}: {}", list.join(", "))));
         }
     }
     Ok(())
@@ -156,9 +156,26 @@ fn conflict_error(conflicts: &[Conflict]) -> ApiError {
     ApiError::conflict(message, json!({"causes": causes}))
 }
 
+/// How a real server starts a `fieldValidation=Strict` refusal.
+const STRICT_DECODING: &str = "strict decoding error";
+
 /// POST: create an object.
 pub(crate) fn create(store: &mut Store, o: &WriteOptions, mut body: Value) -> ApiResult<Written> {
     check_body(o, &mut body, None)?;
+    // Only the `create` verb is refused while the CRD terminates, as in the
+    // real server's CRD handler: an apply that creates is a `patch` and
+    // goes through (the CRD's finalizer then deletes that object too).
+    let rt = &o.rt;
+    let crd_name = format!("{}.{}", rt.plural, rt.group);
+    if !rt.builtin
+        && store
+            .get(catalog::CRD_KEY, "", &crd_name)
+            .is_some_and(|c| c.pointer("/metadata/deletionTimestamp").is_some())
+    {
+        return Err(ApiError::method_not_allowed_because(
+            "create not allowed while custom resource definition is terminating",
+        ));
+    }
     meta::default_fields(&o.rt, &mut body);
     let now = meta::now();
     let mut writer = o.writer(&now);
@@ -180,16 +197,6 @@ fn finish_create(store: &mut Store, o: &WriteOptions, mut obj: Value, now: &str)
     }
     if store.get(&rt.key(), o.ns(), &name).is_some() {
         return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
-    }
-    let crd_name = format!("{}.{}", rt.plural, rt.group);
-    if !rt.builtin
-        && store
-            .get(catalog::CRD_KEY, "", &crd_name)
-            .is_some_and(|c| c.pointer("/metadata/deletionTimestamp").is_some())
-    {
-        return Err(ApiError::method_not_allowed_because(
-            "create not allowed while custom resource definition is terminating",
-        ));
     }
     validation::validate(rt, &obj, None)?;
     if rt.key() == catalog::CRD_KEY {
@@ -321,7 +328,8 @@ fn finish_update(store: &mut Store, o: &WriteOptions, old: &Value, mut new: Valu
             return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
         }
         if o.subresource.is_none() {
-            meta::crd_status(&mut new, meta_str(old, "creationTimestamp").unwrap_or_default());
+            let established = catalog::established(old);
+            meta::crd_status(&mut new, meta_str(old, "creationTimestamp").unwrap_or_default(), established);
         }
     }
     if let Some(schema) = &rt.openapi {
@@ -372,6 +380,7 @@ pub(crate) fn apply(
         ));
     }
     let request_av = body["apiVersion"].as_str().unwrap_or_default().to_string();
+    crate::typed::check_apply(&o.rt, name, &body)?;
     check_body(o, &mut body, Some(name))?;
     let old = store.get(&o.rt.key(), o.ns(), name).cloned();
     if let Some(old) = &old {
@@ -400,8 +409,16 @@ pub(crate) fn patch(
     let old = existing(store, o, name)?;
     let mut patched = patch::apply_patch(&old, body, kind, &o.rt.schema())?;
     check_rv(o, &old, &patched, name)?;
-    check_body(o, &mut patched, Some(name))
-        .map_err(|e| ApiError::bad_request(format!("the patch changes the identity of the object: {}", e.message)))?;
+    let shown = patched.to_string();
+    check_body(o, &mut patched, Some(name)).map_err(|e| {
+        if e.message.starts_with(STRICT_DECODING) {
+            // As the real server words it: the patched object is the invalid value.
+            let cause = format!("Invalid value: {}: {}", Value::String(shown), e.message);
+            ApiError::invalid("", "", "", vec![("patch".into(), cause, "FieldValueInvalid")])
+        } else {
+            ApiError::bad_request(format!("the patch changes the identity of the object: {}", e.message))
+        }
+    })?;
     meta::default_fields(&o.rt, &mut patched);
     write_update(store, o, old, patched)
 }

@@ -106,6 +106,12 @@ impl ApiError {
         ApiError::new(403, "Forbidden", message)
     }
 
+    /// 500 without a reason, as the real server answers an apply its
+    /// typed conversion refuses.
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(500, "", message)
+    }
+
     /// 405 MethodNotAllowed.
     pub(crate) fn method_not_allowed() -> ApiError {
         ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
@@ -159,8 +165,10 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         });
+        if !self.reason.is_empty() {
+            status["reason"] = json!(self.reason);
+        }
         if let Some(d) = &self.details {
             status["details"] = (**d).clone();
         }

@@ -3,6 +3,7 @@
 //! [`TestApiServer`] when the variable is unset.
 
 use crate::error::{Error, Result};
+use crate::requests::{AUDIT_LOG_ENV, RequestLog};
 use crate::server::TestApiServer;
 
 /// The environment variable naming a real cluster's kubeconfig.
@@ -24,12 +25,31 @@ impl TestTarget {
     }
 
     /// The in-process server, or `None` after printing that `test` is
-    /// skipped because it needs server-only features (request log, faults).
-    pub fn server_or_skip(&self, test: &str) -> Option<&TestApiServer> {
+    /// skipped on a real cluster because it needs `what` (fault injection,
+    /// the simulated controllers, ...), which only the test server has.
+    pub fn server_or_skip(&self, test: &str, what: &str) -> Option<&TestApiServer> {
         if self.server.is_none() {
-            println!("skipping {test}: needs the in-process test API server ({KUBECONFIG_ENV} is set)");
+            println!("skipping {test} on a real cluster: it needs {what}, which only the test API server provides");
         }
         self.server.as_ref()
+    }
+
+    /// The log of the requests sent to the target: the test server's own,
+    /// or the real cluster's audit log named by `CAPSTAN_TEST_AUDIT_LOG`;
+    /// `None` after printing that `test` is skipped when neither is there.
+    pub fn requests_or_skip(&self, test: &str) -> Option<RequestLog<'_>> {
+        if let Some(server) = &self.server {
+            return Some(RequestLog::server(server));
+        }
+        match std::env::var_os(AUDIT_LOG_ENV) {
+            Some(path) if !path.is_empty() => Some(RequestLog::audit(path.into(), self.client.clone())),
+            _ => {
+                println!(
+                    "skipping {test}: it counts requests, and {AUDIT_LOG_ENV} names no audit log of the real cluster"
+                );
+                None
+            }
+        }
     }
 }
 

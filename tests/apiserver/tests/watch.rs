@@ -105,17 +105,14 @@ async fn compacted_history_gives_410_and_bookmarks_flow() {
 
 #[tokio::test]
 async fn streaming_list_initial_events() {
-    let Some(server) = test_target().await.server else {
-        println!("skipping streaming_list_initial_events: streaming lists need WatchList on the cluster");
-        return;
-    };
-    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let target = test_target().await;
+    let ns = namespace(&target.client).await;
+    let api: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
     api.patch("s", &PatchParams::apply("t"), &Patch::Apply(cm("s", "1"))).await.unwrap();
-    let config = watcher::Config::default().streaming_lists();
+    let config = watcher::Config::default().streaming_lists().labels("app=w");
     let events: Vec<_> = watcher(api, config).take(3).try_collect().await.unwrap();
     assert!(matches!(&events[1], Event::InitApply(o) if o.name_any() == "s"), "{events:?}");
     assert!(matches!(events[2], Event::InitDone));
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -149,10 +146,11 @@ async fn metadata_only_get_list_and_watch() {
     let partial = api.get_metadata("meta").await.unwrap();
     assert_eq!(partial.name_any(), "meta");
     assert_eq!(partial.types.as_ref().map(|t| t.kind.as_str()), Some("PartialObjectMetadata"));
-    let listed = api.list_metadata(&Default::default()).await.unwrap();
+    // Labelled: a real cluster adds kube-root-ca.crt to every namespace.
+    let listed = api.list_metadata(&kube::api::ListParams::default().labels("app=w")).await.unwrap();
     assert_eq!(listed.items.len(), 1);
     let meta_api: Api<kube::core::PartialObjectMeta<ConfigMap>> = Api::namespaced(target.client.clone(), &ns);
-    let mut stream = watcher(meta_api, watcher::Config::default()).boxed();
+    let mut stream = watcher(meta_api, watcher::Config::default().labels("app=w")).boxed();
     for _ in 0..3 {
         next(&mut stream).await.unwrap();
     }

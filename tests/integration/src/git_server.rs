@@ -126,32 +126,62 @@ impl Sshd {
             // which the Debian service creates at boot.
             std::fs::create_dir_all("/run/sshd").expect("failed to create /run/sshd");
         }
-        let port = free_port();
-        let config = dir.path().join("sshd_config");
-        let d = dir.path().display();
-        std::fs::write(
-            &config,
-            format!(
-                "ListenAddress 127.0.0.1:{port}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {d}/sshd.pid\n\
-                 StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PermitRootLogin prohibit-password\nAllowUsers {user}\n",
-                host_key.display(),
-                authorized.display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("sshd.log")).unwrap();
-        let child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("failed to start sshd");
-        wait_for(port);
-        Some(Self { child, port, user, dir })
+        // The port is free when picked but may be taken before sshd binds
+        // it (another test's server): then sshd exits, and we try another.
+        for _ in 0..5 {
+            let port = free_port();
+            let config = dir.path().join("sshd_config");
+            let d = dir.path().display();
+            std::fs::write(
+                &config,
+                format!(
+                    "ListenAddress 127.0.0.1:{port}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {d}/sshd.pid\n\
+                     StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                     PermitRootLogin prohibit-password\nAllowUsers {user}\n",
+                    host_key.display(),
+                    authorized.display()
+                ),
+            )
+            .unwrap();
+            let log_path = dir.path().join("sshd.log");
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut child = Command::new(SSHD)
+                .args(["-D", "-e", "-f"])
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("failed to start sshd");
+            if listening(&mut child, &log_path, port) {
+                return Some(Self { child, port, user, dir });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "sshd did not start listening: {}",
+            std::fs::read_to_string(dir.path().join("sshd.log")).unwrap_or_default()
+        );
     }
+}
 
+/// Waits (bounded) until sshd logs that it listens on `port`; false when
+/// it exited first (the port was taken) or never did.
+fn listening(child: &mut Child, log: &Path, port: u16) -> bool {
+    let expected = format!("Server listening on 127.0.0.1 port {port}");
+    for _ in 0..400 {
+        if std::fs::read_to_string(log).is_ok_and(|text| text.contains(&expected)) {
+            return true;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+impl Sshd {
     /// The `ssh://` URL of the repository at the absolute path `path`.
     pub fn url(&self, path: &Path) -> String {
         format!("ssh://{}@127.0.0.1:{}{}", self.user, self.port, path.display())
@@ -325,14 +355,18 @@ impl Request {
     }
 }
 
-/// A private CA and the rustls server configuration of a certificate it issued.
-struct TestCa {
-    ca_pem: String,
-    server_config: Arc<rustls::ServerConfig>,
+/// A private CA and the rustls server configuration of a certificate it
+/// issued for `127.0.0.1` and `localhost`.
+pub struct TestCa {
+    /// The CA's certificate (PEM).
+    pub ca_pem: String,
+    /// The server side of the leaf certificate.
+    pub server_config: Arc<rustls::ServerConfig>,
 }
 
 impl TestCa {
-    fn new() -> Self {
+    /// A fresh CA and leaf certificate.
+    pub fn new() -> Self {
         use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
         use rcgen::{KeyUsagePurpose as Usage, SanType};
         let mut ca = CertificateParams::new(Vec::new()).unwrap();
@@ -361,6 +395,12 @@ impl TestCa {
             .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key.into())
             .unwrap();
         Self { ca_pem: ca_cert.pem(), server_config: Arc::new(server_config) }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

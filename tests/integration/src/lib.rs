@@ -2,6 +2,7 @@
 //! `git` CLI, and an [`Engine`] wired to the freshly built guest components.
 
 pub mod git_server;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

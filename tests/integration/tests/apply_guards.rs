@@ -1,11 +1,11 @@
 //! Prune guards and the in-cluster inventory end to end: a mass prune is
-//! refused unless confirmed, opted-out and protected objects are kept, a
+//! refused unless confirmed (and a sync without `--prune` is not stopped), opted-out and protected objects are kept, a
 //! large inventory is chunked under the object size limit, and `capstan
 //! diff` exits 0/1/2.
 
 use capstan::SyncOptions;
 use capstan::target::TargetOptions;
-use capstan_apiserver::test_target;
+use capstan_apiserver::{test_target, unique_name};
 use capstan_apply::{Action, Inventory, InventoryStore, RetryPolicy};
 use capstan_integration::{GitRepo, TestEngine, app};
 use capstan_types::ObjectRef;
@@ -40,12 +40,22 @@ async fn mass_prune_is_refused_until_confirmed() {
     let one = repo.commit("one left");
     let target = test_target().await;
     let engine = TestEngine::new();
-    let ns = "apply-massprune";
+    let ns = &unique_name("apply-massprune");
     engine
         .engine
         .sync(&app("mass", &repo, &all, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
+
+    // Without --prune nothing is deleted: the guard stays out of the way.
+    let plain = engine
+        .engine
+        .sync(&app("mass", &repo, &one, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
+        .await
+        .unwrap();
+    let kept: Vec<_> =
+        plain.applied.iter().filter(|a| a.action == Action::PruneSkipped).map(|a| a.object.name.as_str()).collect();
+    assert_eq!(kept, ["d", "c", "b"]);
 
     let prune = SyncOptions { prune: true, ..SyncOptions::default() };
     let error = engine
@@ -70,9 +80,10 @@ async fn mass_prune_is_refused_until_confirmed() {
 
 #[tokio::test]
 async fn opted_out_and_protected_objects_are_kept() {
+    let extra = unique_name("apply-protected-extra");
     let repo = GitRepo::new();
     repo.write("app/keep.yaml", &config_map("keep", "capstan.dev/prune: disabled"))
-        .write("app/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apply-protected-extra\n")
+        .write("app/ns.yaml", &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {extra}\n"))
         .write("app/go.yaml", &config_map("go", ""))
         .write("app/stay1.yaml", &config_map("stay1", ""))
         .write("app/stay2.yaml", &config_map("stay2", ""))
@@ -82,7 +93,7 @@ async fn opted_out_and_protected_objects_are_kept() {
     let second = repo.commit("three left Git");
     let target = test_target().await;
     let engine = TestEngine::new();
-    let ns = "apply-protected";
+    let ns = &unique_name("apply-protected");
     // The render's own Namespace is a cluster-scoped kind: allowed explicitly.
     let spec = format!("{}  allow: {{clusterResources: [{{group: \"\", kind: Namespace}}]}}\n", spec(ns));
     engine
@@ -101,24 +112,24 @@ async fn opted_out_and_protected_objects_are_kept() {
         .collect();
     assert_eq!(
         outcome,
-        [("keep", Action::PruneSkipped), ("go", Action::Pruned), ("apply-protected-extra", Action::PruneSkipped)]
+        [("keep", Action::PruneSkipped), ("go", Action::Pruned), (extra.as_str(), Action::PruneSkipped)]
     );
     let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), ns);
     assert!(exists(&cms, "keep").await && !exists(&cms, "go").await);
     let namespaces: Api<Namespace> = Api::all(target.client.clone());
-    assert!(namespaces.get_opt("apply-protected-extra").await.unwrap().is_some());
+    assert!(namespaces.get_opt(&extra).await.unwrap().is_some());
     // Kept objects stay in the inventory (in the Application's namespace): a
     // later, opted-in prune still sees them.
     let store = InventoryStore::new(target.client.clone(), "capstan-system", "guarded", RetryPolicy::default());
     let names: Vec<_> = store.load().await.unwrap().objects.into_iter().map(|o| o.name).collect();
-    assert!(names.contains(&"keep".to_owned()) && names.contains(&"apply-protected-extra".to_owned()), "{names:?}");
+    assert!(names.contains(&"keep".to_owned()) && names.contains(&extra), "{names:?}");
 }
 
 #[tokio::test]
 async fn large_inventory_is_chunked_and_round_trips() {
     let target = test_target().await;
     let client = target.client.clone();
-    let ns = "apply-inventory";
+    let ns = &unique_name("apply-inventory");
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
     namespaces.patch(ns, &kube::api::PatchParams::apply("test"), &kube::api::Patch::Apply(&namespace)).await.unwrap();

@@ -1,12 +1,12 @@
-//! Order and resilience of a sync, asserted from the test API server's
-//! request log: hooks and waves run in order, a failed PreSync hook stops
+//! Order and resilience of a sync, asserted from the request log (the test
+//! API server's, or a real cluster's audit log): hooks and waves run in order, a failed PreSync hook stops
 //! the sync and runs the SyncFail hooks, and injected 429/503/dropped
 //! connections do not stop a sync or duplicate anything.
 
 use std::time::Duration;
 
 use capstan::SyncOptions;
-use capstan_apiserver::{Fault, TestApiServer, test_target};
+use capstan_apiserver::{Fault, Mark, RequestLog, test_target, unique_name};
 use capstan_apply::Action;
 use capstan_integration::{GitRepo, TestEngine, app};
 use k8s_openapi::api::batch::v1::Job;
@@ -26,10 +26,10 @@ fn spec(ns: &str) -> String {
 
 /// Names of the objects written (not dry-run) in `namespace`, in order,
 /// without the inventory.
-fn applied_names(server: &TestApiServer, namespace: &str) -> Vec<String> {
+async fn applied_names(log: &RequestLog<'_>, mark: Mark, namespace: &str) -> Vec<String> {
     let prefix = format!("/namespaces/{namespace}/");
-    server
-        .requests()
+    log.since(mark, &prefix)
+        .await
         .into_iter()
         .filter(|r| r.method == "PATCH" && !r.dry_run && r.path.contains(&prefix) && !r.path.ends_with("/status"))
         .filter_map(|r| r.path.rsplit('/').next().map(str::to_owned))
@@ -50,24 +50,25 @@ async fn hooks_and_waves_run_in_order() {
         .write("app/secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret\nstringData:\n  token: t\n");
     let head = repo.commit("hooks and waves");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("hooks_and_waves_run_in_order") else { return };
+    let Some(log) = target.requests_or_skip("hooks_and_waves_run_in_order") else { return };
     let engine = TestEngine::new();
-    let ns = "apply-order";
+    let ns = &unique_name("apply-order");
+    let mark = log.mark();
     let report = engine
         .engine
-        .sync(&app("order", &repo, &head, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .sync(&app("order", &repo, &head, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
 
     // Within wave 0 the Secret goes before the ConfigMap (kind order).
-    assert_eq!(applied_names(server, ns), ["pre", "early", "secret", "plain", "late", "during", "post"]);
+    assert_eq!(applied_names(&log, mark, ns).await, ["pre", "early", "secret", "plain", "late", "during", "post"]);
     let hooks: Vec<_> =
         report.hooks.iter().map(|h| (format!("{:?}", h.phase), h.object.name.as_str(), h.outcome.is_ok())).collect();
     assert_eq!(
         hooks,
         [("PreSync".into(), "pre", true), ("Sync".into(), "during", true), ("PostSync".into(), "post", true)]
     );
-    let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), ns);
     assert!(cms.get_opt("fail").await.unwrap().is_none(), "SyncFail hooks run only when the sync fails");
 }
 
@@ -80,35 +81,40 @@ async fn failed_pre_sync_hook_stops_the_sync_and_runs_sync_fail_hooks() {
         .write("app/alert.yaml", &config_map("alert", "capstan.dev/hook: SyncFail"));
     let head = repo.commit("failing migration");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("failed_pre_sync_hook_stops_the_sync_and_runs_sync_fail_hooks") else {
+    let Some(log) = target.requests_or_skip("failed_pre_sync_hook_stops_the_sync_and_runs_sync_fail_hooks") else {
         return;
     };
     let engine = TestEngine::new();
-    let ns = "apply-hookfail";
+    let ns = &unique_name("apply-hookfail");
 
-    // The test server runs no Job controller: play it, failing the Job.
-    let jobs: Api<Job> = Api::namespaced(server.client(), ns);
+    // Neither server runs the Job's pod (no kubelet): fail the Job as its
+    // controller would, with the conditions a real API server requires.
+    let jobs: Api<Job> = Api::namespaced(target.client.clone(), ns);
     let controller = tokio::spawn(async move {
+        let at = "2026-01-01T00:00:00Z";
+        let condition = |type_: &str| serde_json::json!({"type": type_, "status": "True", "message": "BackoffLimitExceeded", "lastTransitionTime": at});
+        let status = serde_json::json!({"status": {"active": 0, "startTime": at, "conditions": [condition("FailureTarget"), condition("Failed")]}});
         for _ in 0..600 {
-            if jobs.get_opt("migrate").await.ok().flatten().is_some() {
-                let status = serde_json::json!({"status": {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}});
-                jobs.patch_status("migrate", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+            if jobs.get_opt("migrate").await.ok().flatten().is_some()
+                && jobs.patch_status("migrate", &PatchParams::default(), &Patch::Merge(&status)).await.is_ok()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the PreSync Job was never created");
     });
+    let mark = log.mark();
     let error = engine
         .engine
-        .sync(&app("hookfail", &repo, &head, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .sync(&app("hookfail", &repo, &head, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap_err();
     controller.await.unwrap();
     let message = format!("{error:#}");
-    assert!(message.contains("PreSync hook Job/apply-hookfail/migrate failed: BackoffLimitExceeded"), "{message}");
+    assert!(message.contains(&format!("PreSync hook Job/{ns}/migrate failed: BackoffLimitExceeded")), "{message}");
     assert_eq!(
-        applied_names(server, ns),
+        applied_names(&log, mark, ns).await,
         ["migrate", "alert"],
         "no regular object may be applied after a failed PreSync hook"
     );
@@ -122,8 +128,10 @@ async fn injected_throttling_outages_and_dropped_connections_do_not_stop_a_sync(
     }
     let head = repo.commit("four config maps");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("injected_throttling_outages_and_dropped_connections_do_not_stop_a_sync")
-    else {
+    let Some(server) = target.server_or_skip(
+        "injected_throttling_outages_and_dropped_connections_do_not_stop_a_sync",
+        "fault injection (429, 503, 500, dropped connections)",
+    ) else {
         return;
     };
     // Without kube's own retry layer, so the engine's retries are what is tested.
@@ -171,23 +179,24 @@ async fn hooks_rerun_each_sync_with_their_delete_policies() {
         .write("app/plain.yaml", &config_map("plain", ""));
     let head = repo.commit("hooks");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("hooks_rerun_each_sync_with_their_delete_policies") else { return };
+    let Some(log) = target.requests_or_skip("hooks_rerun_each_sync_with_their_delete_policies") else { return };
     let engine = TestEngine::new();
-    let ns = "apply-rerun";
+    let ns = &unique_name("apply-rerun");
     let file = app("rerun", &repo, &head, "app", &spec(ns));
-    engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), ns);
     assert!(cms.get_opt("pre").await.unwrap().is_some(), "no HookSucceeded policy: the hook object stays");
     assert!(
         cms.get_opt("post").await.unwrap().is_none_or(|c| c.metadata.deletion_timestamp.is_some()),
         "HookSucceeded deletes it"
     );
 
-    server.clear_requests();
-    engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+    let mark = log.mark();
+    engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
     let prefix = format!("/api/v1/namespaces/{ns}/configmaps/");
-    let hook_writes: Vec<_> = server
-        .requests()
+    let hook_writes: Vec<_> = log
+        .since(mark, &prefix)
+        .await
         .into_iter()
         .filter(|r| matches!(r.method.as_str(), "PATCH" | "DELETE") && !r.dry_run && r.path.starts_with(&prefix))
         .map(|r| format!("{} {}", r.method, &r.path[prefix.len()..]))

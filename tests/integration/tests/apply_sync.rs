@@ -2,14 +2,14 @@
 //! server: no-op syncs write nothing, prune removes exactly what left Git
 //! and nothing after a failed or empty render, a CRD and its CR sync in one
 //! run, drift by another manager shows in `diff` and is restored by `sync`
-//! unless ignored; many objects of one kind are read with a LIST, not a
+//! unless ignored (an ignored field keeps its owner's value); many objects of one kind are read with a LIST, not a
 //! GET each, and a LIST that fails falls back to GETs.
 
 use capstan::SyncOptions;
 use capstan::diff::diff;
-use capstan_apiserver::{Fault, TestApiServer, test_target};
+use capstan_apiserver::{Fault, TestApiServer, test_target, unique_name};
 use capstan_apply::Action;
-use capstan_integration::{GitRepo, TestEngine, app, destination as spec, writes};
+use capstan_integration::{GitRepo, TestEngine, app, destination as spec};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -35,21 +35,22 @@ async fn second_sync_of_unchanged_app_makes_no_writes_and_no_dry_runs() {
     repo.write("app/cm.yaml", &config_map("settings", "v1")).write("app/deploy.yaml", &deployment(2, "nginx:1.27"));
     let head = repo.commit("first");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("second_sync_of_unchanged_app_makes_no_writes_and_no_dry_runs") else {
+    let Some(log) = target.requests_or_skip("second_sync_of_unchanged_app_makes_no_writes_and_no_dry_runs") else {
         return;
     };
     let engine = TestEngine::new();
-    let file = app("noop", &repo, &head, "app", &spec("apply-noop"));
+    let ns = unique_name("apply-noop");
+    let file = app("noop", &repo, &head, "app", &spec(&ns));
 
-    let first = engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+    let first = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
     assert!(first.applied.iter().all(|a| a.action == Action::Created), "{:?}", first.applied);
-    let before = server.write_count();
-    server.clear_requests();
-    let second = engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap();
+    let before = target.server.as_ref().map(TestApiServer::write_count);
+    let mark = log.mark();
+    let second = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
     assert!(second.applied.iter().all(|a| a.action == Action::Unchanged), "{:?}", second.applied);
-    assert_eq!(server.write_count(), before, "a no-op sync must not change storage");
-    assert_eq!(writes(server), Vec::<String>::new(), "a no-op sync must not send write requests");
-    assert!(server.requests().iter().all(|r| !r.dry_run), "unchanged objects need no dry-run either");
+    assert_eq!(target.server.as_ref().map(TestApiServer::write_count), before, "a no-op sync must not change storage");
+    assert_eq!(log.writes_since(mark, &ns).await, Vec::<String>::new(), "a no-op sync must not send write requests");
+    assert_eq!(log.dry_runs_since(mark, &ns).await, Vec::<String>::new(), "unchanged objects need no dry-run either");
 }
 
 #[tokio::test]
@@ -60,7 +61,7 @@ async fn many_objects_of_a_kind_are_read_with_one_list_and_a_failed_list_falls_b
     let head = repo.commit("many");
     let target = test_target().await;
     let name = "many_objects_of_a_kind_are_read_with_one_list_and_a_failed_list_falls_back_to_gets";
-    let Some(server) = target.server_or_skip(name) else { return };
+    let Some(server) = target.server_or_skip(name, "fault injection (a refused LIST)") else { return };
     let engine = TestEngine::new();
     let ns = "apply-read-ahead";
     let file = app("many", &repo, &head, "app", &spec(ns));
@@ -106,32 +107,32 @@ async fn removing_a_file_prunes_exactly_its_objects() {
     repo.remove("app/b.yaml");
     let second = repo.commit("b left Git");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("removing_a_file_prunes_exactly_its_objects") else { return };
+    let Some(log) = target.requests_or_skip("removing_a_file_prunes_exactly_its_objects") else { return };
     let engine = TestEngine::new();
-    let ns = "apply-prune";
+    let ns = &unique_name("apply-prune");
+    let client = || target.client.clone();
     engine
         .engine
-        .sync(&app("prune", &repo, &first, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .sync(&app("prune", &repo, &first, "app", &spec(ns)), client(), &SyncOptions::default())
         .await
         .unwrap();
 
     // Without --prune the objects stay and are reported.
     let kept = engine
         .engine
-        .sync(&app("prune", &repo, &second, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .sync(&app("prune", &repo, &second, "app", &spec(ns)), client(), &SyncOptions::default())
         .await
         .unwrap();
     let skipped: Vec<_> =
         kept.applied.iter().filter(|a| a.action == Action::PruneSkipped).map(|a| a.object.name.as_str()).collect();
     assert_eq!(skipped, ["b2", "b1"]);
 
-    server.clear_requests();
-    let report =
-        engine.engine.sync(&app("prune", &repo, &second, "app", &spec(ns)), server.client(), &prune()).await.unwrap();
+    let mark = log.mark();
+    let report = engine.engine.sync(&app("prune", &repo, &second, "app", &spec(ns)), client(), &prune()).await.unwrap();
     let pruned: Vec<_> =
         report.applied.iter().filter(|a| a.action == Action::Pruned).map(|a| a.object.name.clone()).collect();
     assert_eq!(pruned, ["b2", "b1"], "reverse apply order");
-    let deletes: Vec<_> = writes(server).into_iter().filter(|w| w.starts_with("DELETE")).collect();
+    let deletes: Vec<_> = log.writes_since(mark, ns).await.into_iter().filter(|w| w.starts_with("DELETE")).collect();
     assert_eq!(
         deletes,
         [
@@ -139,7 +140,7 @@ async fn removing_a_file_prunes_exactly_its_objects() {
             format!("DELETE /api/v1/namespaces/{ns}/configmaps/b1")
         ]
     );
-    let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    let cms: Api<ConfigMap> = Api::namespaced(client(), ns);
     for name in ["a", "c", "d"] {
         assert!(cms.get_opt(name).await.unwrap().is_some(), "{name} must stay");
     }
@@ -161,32 +162,26 @@ async fn failed_or_empty_render_prunes_nothing_and_foreign_objects_are_never_pru
     repo.remove("app/b.yaml").write("app/README.md", "nothing here\n");
     let empty = repo.commit("empty");
     let target = test_target().await;
-    let Some(server) =
-        target.server_or_skip("failed_or_empty_render_prunes_nothing_and_foreign_objects_are_never_pruned")
+    let Some(log) =
+        target.requests_or_skip("failed_or_empty_render_prunes_nothing_and_foreign_objects_are_never_pruned")
     else {
         return;
     };
     let engine = TestEngine::new();
-    let ns = "apply-noprune";
-    engine
-        .engine
-        .sync(&app("keep", &repo, &good, "app", &spec(ns)), server.client(), &SyncOptions::default())
-        .await
-        .unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    let ns = &unique_name("apply-noprune");
+    let client = || target.client.clone();
+    engine.engine.sync(&app("keep", &repo, &good, "app", &spec(ns)), client(), &SyncOptions::default()).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(), ns);
     let foreign = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "foreign"}});
     cms.patch("foreign", &PatchParams::apply("someone-else"), &Patch::Apply(&foreign)).await.unwrap();
 
-    server.clear_requests();
+    let mark = log.mark();
     for revision in [&broken, &empty] {
-        let error = engine
-            .engine
-            .sync(&app("keep", &repo, revision, "app", &spec(ns)), server.client(), &prune())
-            .await
-            .unwrap_err();
+        let error =
+            engine.engine.sync(&app("keep", &repo, revision, "app", &spec(ns)), client(), &prune()).await.unwrap_err();
         assert!(format!("{error:#}").contains("render"), "{error:#}");
     }
-    assert_eq!(writes(server), Vec::<String>::new());
+    assert_eq!(log.writes_since(mark, ns).await, Vec::<String>::new());
     for name in ["a", "b", "foreign"] {
         assert!(cms.get_opt(name).await.unwrap().is_some(), "{name} must stay");
     }
@@ -194,30 +189,27 @@ async fn failed_or_empty_render_prunes_nothing_and_foreign_objects_are_never_pru
 
 #[tokio::test]
 async fn crd_and_cr_in_one_commit_sync_in_one_run() {
-    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: widgets, singular: widget, kind: Widget}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n";
-    let cr = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: gizmo\nspec:\n  size: 3\n";
+    // A group of its own: a real cluster keeps CRDs of earlier runs.
+    let group = format!("{}.example.com", unique_name("widgets"));
+    let crd = format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: widgets, singular: widget, kind: Widget}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n"
+    );
+    let cr = format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: gizmo\nspec:\n  size: 3\n");
     let repo = GitRepo::new();
     // The CR comes first in the files: ordering must put the CRD before it.
-    repo.write("app/a-widget.yaml", cr).write("app/b-crd.yaml", crd);
+    repo.write("app/a-widget.yaml", &cr).write("app/b-crd.yaml", &crd);
     let head = repo.commit("crd and cr");
     let target = test_target().await;
     let engine = TestEngine::new();
     let spec = format!(
         "{}  allow: {{clusterResources: [{{group: apiextensions.k8s.io, kind: CustomResourceDefinition}}]}}\n",
-        spec("apply-crd")
+        spec(&unique_name("apply-crd"))
     );
-    let report = engine
-        .engine
-        .sync(&app("widgets", &repo, &head, "app", &spec), target.client.clone(), &SyncOptions::default())
-        .await
-        .unwrap();
+    let file = app("widgets", &repo, &head, "app", &spec);
+    let report = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
     let kinds: Vec<_> = report.applied.iter().map(|a| (a.object.kind.as_str(), a.action)).collect();
     assert_eq!(kinds, [("CustomResourceDefinition", Action::Created), ("Widget", Action::Created)]);
-    let again = engine
-        .engine
-        .sync(&app("widgets", &repo, &head, "app", &spec), target.client.clone(), &SyncOptions::default())
-        .await
-        .unwrap();
+    let again = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
     assert!(again.applied.iter().all(|a| a.action == Action::Unchanged), "{:?}", again.applied);
 }
 
@@ -228,7 +220,7 @@ async fn drift_by_another_manager_shows_in_diff_and_sync_restores_it_unless_igno
     let head = repo.commit("web");
     let target = test_target().await;
     let engine = TestEngine::new();
-    let ns = "apply-drift";
+    let ns = &unique_name("apply-drift");
     let extra = format!(
         "{}  ignoreDifferences:\n  - group: apps\n    kind: Deployment\n    jsonPointers: [/spec/replicas]\n",
         spec(ns)
@@ -257,6 +249,7 @@ async fn drift_by_another_manager_shows_in_diff_and_sync_restores_it_unless_igno
     assert_eq!(synced.applied[0].action, Action::Configured, "{:?}", synced.applied);
     let live = deployments.get("web").await.unwrap().spec.unwrap();
     assert_eq!(live.template.spec.unwrap().containers[0].image.as_deref(), Some("nginx:1.27"));
+    assert_eq!(live.replicas, Some(7), "an ignored field stays with its owner (RespectIgnoreDifferences)");
     assert_eq!(diff(&engine.engine, &file, target.client.clone()).await.unwrap().exit_code(), 0);
 }
 
@@ -272,7 +265,7 @@ async fn diff_never_shows_secret_values() {
     let second = repo.commit("new password");
     let target = test_target().await;
     let engine = TestEngine::new();
-    let ns = "apply-secret";
+    let ns = &unique_name("apply-secret");
     engine
         .engine
         .sync(&app("secret", &repo, &first, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
@@ -292,18 +285,22 @@ async fn dry_run_of_a_new_app_reports_creations_and_writes_nothing() {
     repo.write("app/cm.yaml", &config_map("settings", "v1")).write("app/deploy.yaml", &deployment(1, "nginx:1.27"));
     let head = repo.commit("new app");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("dry_run_of_a_new_app_reports_creations_and_writes_nothing") else {
+    let Some(log) = target.requests_or_skip("dry_run_of_a_new_app_reports_creations_and_writes_nothing") else {
         return;
     };
     let engine = TestEngine::new();
     let dry_run = SyncOptions { dry_run: true, ..SyncOptions::default() };
+    let ns = unique_name("apply-dryrun");
+    let mark = log.mark();
     let report = engine
         .engine
-        .sync(&app("dry", &repo, &head, "app", &spec("apply-dryrun")), server.client(), &dry_run)
+        .sync(&app("dry", &repo, &head, "app", &spec(&ns)), target.client.clone(), &dry_run)
         .await
         .unwrap();
     let actions: Vec<_> = report.applied.iter().map(|a| (a.object.name.as_str(), a.action)).collect();
     assert_eq!(actions, [("settings", Action::Created), ("web", Action::Created)]);
-    assert_eq!(server.write_count(), 0);
-    assert_eq!(writes(server), Vec::<String>::new());
+    if let Some(server) = &target.server {
+        assert_eq!(server.write_count(), 0);
+    }
+    assert_eq!(log.writes_since(mark, &ns).await, Vec::<String>::new());
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use capstan::SyncOptions;
-use capstan_apiserver::test_target;
+use capstan_apiserver::{test_target, unique_name};
 use capstan_integration::{GitRepo, TestEngine, app};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -49,8 +49,14 @@ async fn overlay_renders_like_kubectl_and_syncs() {
     let repo = podinfo_repo();
     let head = repo.commit("podinfo");
     let engine = TestEngine::new();
-    let file =
-        app("podinfo", &repo, &head, OVERLAY, "  destination: {namespace: podinfo}\n  sync: {createNamespace: true}\n");
+    let ns = unique_name("podinfo");
+    let file = app(
+        "podinfo",
+        &repo,
+        &head,
+        OVERLAY,
+        &format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n"),
+    );
 
     let out = engine.engine.render_async(&file).await.unwrap();
     assert_eq!(out.stages[0].plugin, "builtin:kustomize", "a kustomization selects builtin:kustomize");
@@ -67,12 +73,12 @@ async fn overlay_renders_like_kubectl_and_syncs() {
 
     let target = test_target().await;
     engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
-    let deployment = Api::<Deployment>::namespaced(target.client.clone(), "podinfo").get("prod-podinfo").await.unwrap();
+    let deployment = Api::<Deployment>::namespaced(target.client.clone(), &ns).get("prod-podinfo").await.unwrap();
     let pod = deployment.spec.unwrap().template.spec.unwrap();
     let env_from = pod.containers[0].env_from.clone().unwrap();
     assert_eq!(env_from[0].config_map_ref.as_ref().unwrap().name, cm_name);
     assert_eq!(pod.containers[0].image.as_deref(), Some("ghcr.io/stefanprodan/podinfo:6.7.0"));
-    let cm = Api::<ConfigMap>::namespaced(target.client.clone(), "podinfo").get(&cm_name).await.unwrap();
+    let cm = Api::<ConfigMap>::namespaced(target.client.clone(), &ns).get(&cm_name).await.unwrap();
     assert_eq!(cm.data.unwrap()["PODINFO_UI_MESSAGE"], "Hello from production");
 }
 
@@ -82,11 +88,14 @@ async fn escaping_reference_is_refused_and_applies_nothing() {
     repo.write("podinfo/overlays/escape/kustomization.yaml", "resources:\n  - ../../../../../../etc\n");
     let head = repo.commit("escape");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("escaping_reference_is_refused_and_applies_nothing") else { return };
+    let Some(log) = target.requests_or_skip("escaping_reference_is_refused_and_applies_nothing") else { return };
     let engine = TestEngine::new();
-    let file = app("escape", &repo, &head, "podinfo/overlays/escape", "  destination: {namespace: default}\n");
-    let error = engine.engine.sync(&file, server.client(), &SyncOptions::default()).await.unwrap_err();
+    let ns = unique_name("kustomize-escape");
+    let spec = format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n");
+    let file = app("escape", &repo, &head, "podinfo/overlays/escape", &spec);
+    let mark = log.mark();
+    let error = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap_err();
     let message = format!("{error:#}");
     assert!(message.contains("builtin:kustomize") && message.contains("kustomization.yaml"), "{message}");
-    assert_eq!(server.write_count(), 0);
+    assert_eq!(log.writes_since(mark, &ns).await, Vec::<String>::new());
 }

@@ -3,7 +3,7 @@
 //! fixes the objects lets the same sync through.
 
 use capstan::SyncOptions;
-use capstan_apiserver::test_target;
+use capstan_apiserver::{test_target, unique_name};
 use capstan_integration::{GitRepo, TestEngine, app, program_stage as stage};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -15,7 +15,7 @@ async fn deny_policy_applies_nothing_and_a_transformer_fixes_it() {
     let sha = repo.commit("one");
     let target = test_target().await;
     let engine = TestEngine::new();
-    let ns = "plugin-pipeline";
+    let ns = &unique_name("plugin-pipeline");
     let base = format!(
         "  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n  policy:\n  - {}\n",
         stage("policy", "{requireLabel: team}")

@@ -4,7 +4,7 @@
 //! cluster `CAPSTAN_TEST_KUBECONFIG` names).
 
 use capstan::SyncOptions;
-use capstan_apiserver::test_target;
+use capstan_apiserver::{test_target, unique_name};
 use capstan_apply::Action;
 use capstan_integration::{GitRepo, TestEngine, app};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -36,7 +36,7 @@ async fn two_commits_render_and_sync_through_wasm_and_kube_client() {
 
     let target = test_target().await;
     let engine = TestEngine::new();
-    let ns = "skeleton-e2e";
+    let ns = &unique_name("skeleton-e2e");
     let spec = format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n");
 
     let rendered = engine.engine.render_async(&app("web", &repo, &first, "apps/web", &spec)).await.unwrap();
@@ -89,14 +89,15 @@ async fn malformed_yaml_names_file_and_line_and_applies_nothing() {
         .write("apps/web/broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [oops\n");
     let head = repo.commit("broken");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("malformed_yaml_names_file_and_line_and_applies_nothing") else { return };
+    let Some(log) = target.requests_or_skip("malformed_yaml_names_file_and_line_and_applies_nothing") else { return };
     let engine = TestEngine::new();
-
+    let ns = unique_name("skeleton-broken");
+    let mark = log.mark();
     let error = engine
         .engine
         .sync(
-            &app("web", &repo, &head, "apps/web", "  destination: {namespace: default}\n"),
-            server.client(),
+            &app("web", &repo, &head, "apps/web", &format!("  destination: {{namespace: {ns}}}\n")),
+            target.client.clone(),
             &SyncOptions::default(),
         )
         .await
@@ -106,8 +107,7 @@ async fn malformed_yaml_names_file_and_line_and_applies_nothing() {
     assert!(message.contains("builtin:yaml"), "{message}");
     assert!(message.contains("apps/web/broken.yaml"), "{message}");
     assert!(message.contains("line 4"), "{message}");
-    assert_eq!(server.write_count(), 0, "nothing may be applied after a failed render");
-    assert!(server.requests().is_empty(), "a failed render must not even talk to the cluster");
+    assert_eq!(log.since(mark, &ns).await, [], "a failed render must not even talk to the cluster about its objects");
 }
 
 #[tokio::test]
@@ -116,13 +116,16 @@ async fn empty_render_is_refused_not_applied() {
     repo.write("apps/empty/notes.txt", "no manifests here\n");
     let head = repo.commit("empty");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("empty_render_is_refused_not_applied") else { return };
+    let Some(log) = target.requests_or_skip("empty_render_is_refused_not_applied") else { return };
     let engine = TestEngine::new();
+    let ns = unique_name("skeleton-empty");
+    let mark = log.mark();
+    let spec = format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true}}\n");
     let error = engine
         .engine
-        .sync(&app("empty", &repo, &head, "apps/empty", ""), server.client(), &SyncOptions::default())
+        .sync(&app("empty", &repo, &head, "apps/empty", &spec), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap_err();
     assert!(format!("{error:#}").contains("render produced no objects"), "{error:#}");
-    assert_eq!(server.write_count(), 0);
+    assert_eq!(log.writes_since(mark, &ns).await, Vec::<String>::new());
 }
