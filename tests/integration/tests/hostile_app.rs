@@ -62,7 +62,7 @@ fn clear(target: &TestTarget) {
 async fn cluster_scoped_kinds_and_other_namespaces_need_an_explicit_allow() {
     let target = test_target().await;
     let client = target.client.clone();
-    let (team, victim) = (unique_name("team-a"), unique_name("victim"));
+    let (team, victim, attacker) = (unique_name("team-a"), unique_name("victim"), unique_name("attacker"));
     victim_config_map(&client, &victim, "cluster-dns", json!({})).await;
     let binding = unique_name("pwn");
     let repo = GitRepo::new();
@@ -77,9 +77,8 @@ async fn cluster_scoped_kinds_and_other_namespaces_need_an_explicit_allow() {
     let engine = TestEngine::new();
 
     clear(&target);
-    let sync = |revision: &str, extra: &str| {
-        app("attacker", &repo, revision, "app", &format!("{}{extra}", destination(&team)))
-    };
+    let sync =
+        |revision: &str, extra: &str| app(&attacker, &repo, revision, "app", &format!("{}{extra}", destination(&team)));
     let error = engine.engine.sync(&sync(&escalate, ""), client.clone(), &SyncOptions::default()).await.unwrap_err();
     let message = format!("{error:#}");
     assert!(
@@ -148,12 +147,12 @@ async fn a_kinds_scope_comes_from_discovery() {
     let repo = GitRepo::new();
     repo.write("app/gadget.yaml", &format!("apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: g\n"));
     let head = repo.commit("a cluster-scoped custom resource");
-    let team = unique_name("team-scope");
+    let (team, scoped) = (unique_name("team-scope"), unique_name("scoped"));
     let engine = TestEngine::new();
     clear(&target);
     let error = engine
         .engine
-        .sync(&app("scoped", &repo, &head, "app", &destination(&team)), client.clone(), &SyncOptions::default())
+        .sync(&app(&scoped, &repo, &head, "app", &destination(&team)), client.clone(), &SyncOptions::default())
         .await
         .unwrap_err();
     assert!(format!("{error:#}").contains("refusing Gadget/g: Gadget (group"), "{error:#}");
@@ -162,7 +161,7 @@ async fn a_kinds_scope_comes_from_discovery() {
         format!("{}  allow: {{clusterResources: [{{group: \"*.example.com\", kind: Gadget}}]}}\n", destination(&team));
     engine
         .engine
-        .sync(&app("scoped", &repo, &head, "app", &allow), client.clone(), &SyncOptions::default())
+        .sync(&app(&scoped, &repo, &head, "app", &allow), client.clone(), &SyncOptions::default())
         .await
         .unwrap();
 }
@@ -171,14 +170,14 @@ async fn a_kinds_scope_comes_from_discovery() {
 async fn another_applications_objects_are_not_taken_over_unless_adopted() {
     let target = test_target().await;
     let client = target.client.clone();
-    let ns = unique_name("shared");
+    let (ns, victim_app, attacker_app) = (unique_name("shared"), unique_name("victim"), unique_name("attacker"));
     let repo = GitRepo::new();
     repo.write("victim/shared.yaml", &config_map("shared", "", "victim"))
         .write("victim/other.yaml", &config_map("other", "", "victim"))
         .write("attacker/shared.yaml", &config_map("shared", "", "attacker"));
     let head = repo.commit("two apps, one object");
     let engine = TestEngine::new();
-    let victim = app("victim", &repo, &head, "victim", &destination(&ns));
+    let victim = app(&victim_app, &repo, &head, "victim", &destination(&ns));
     engine.engine.sync(&victim, client.clone(), &SyncOptions::default()).await.unwrap();
     let argo = unique_name("argo");
     victim_config_map(
@@ -192,10 +191,9 @@ async fn another_applications_objects_are_not_taken_over_unless_adopted() {
     let with_argo = repo.commit("and one of Argo CD's");
 
     clear(&target);
-    for (revision, owner) in
-        [(&head, "Capstan Application \"capstan-system/victim\""), (&with_argo, "Argo CD application \"guestbook\"")]
-    {
-        let attacker = app("attacker", &repo, revision, "attacker", &destination(&ns));
+    let capstan_owner = format!("Capstan Application \"capstan-system/{victim_app}\"");
+    for (revision, owner) in [(&head, capstan_owner.as_str()), (&with_argo, "Argo CD application \"guestbook\"")] {
+        let attacker = app(&attacker_app, &repo, revision, "attacker", &destination(&ns));
         let error = engine.engine.sync(&attacker, client.clone(), &SyncOptions::default()).await.unwrap_err();
         assert!(
             format!("{error:#}").contains(&format!("is managed by {owner}; set spec.sync.adopt: true")),
@@ -212,7 +210,7 @@ async fn another_applications_objects_are_not_taken_over_unless_adopted() {
 
     // Opted in: taken over, and then the victim's prune leaves it alone.
     let adopt = format!("  destination: {{namespace: {ns}}}\n  sync: {{createNamespace: true, adopt: true}}\n");
-    let attacker = app("attacker", &repo, &head, "attacker", &adopt);
+    let attacker = app(&attacker_app, &repo, &head, "attacker", &adopt);
     engine.engine.sync(&attacker, client.clone(), &SyncOptions::default()).await.unwrap();
     assert_eq!(cms.get("shared").await.unwrap().data.unwrap()["key"], "attacker");
     repo.remove("victim/shared.yaml");
@@ -220,7 +218,7 @@ async fn another_applications_objects_are_not_taken_over_unless_adopted() {
     let prune = SyncOptions { prune: true, confirm_prune: true, ..SyncOptions::default() };
     let report = engine
         .engine
-        .sync(&app("victim", &repo, &moved, "victim", &destination(&ns)), client.clone(), &prune)
+        .sync(&app(&victim_app, &repo, &moved, "victim", &destination(&ns)), client.clone(), &prune)
         .await
         .unwrap();
     assert!(
@@ -235,7 +233,7 @@ async fn another_applications_objects_are_not_taken_over_unless_adopted() {
 async fn hooks_never_delete_what_the_application_did_not_create() {
     let target = test_target().await;
     let client = target.client.clone();
-    let (team, victim) = (unique_name("team-hooks"), unique_name("victim-ns"));
+    let (team, victim, hooks) = (unique_name("team-hooks"), unique_name("victim-ns"), unique_name("hooks"));
     victim_config_map(&client, &victim, "data", json!({})).await;
     victim_config_map(&client, &team, "theirs", json!({})).await;
     let hook = |kind: &str, name: &str, annotations: &str| {
@@ -271,7 +269,7 @@ async fn hooks_never_delete_what_the_application_did_not_create() {
         clear(&target);
         let error = engine
             .engine
-            .sync(&app("hooks", &repo, &head, "app", &allow), client.clone(), &SyncOptions::default())
+            .sync(&app(&hooks, &repo, &head, "app", &allow), client.clone(), &SyncOptions::default())
             .await
             .unwrap_err();
         assert!(format!("{error:#}").contains(expected), "{case}: {error:#}");
@@ -291,7 +289,7 @@ async fn hooks_never_delete_what_the_application_did_not_create() {
     let head = repo.commit("no allow");
     let error = engine
         .engine
-        .sync(&app("hooks", &repo, &head, "app", &destination(&team)), client.clone(), &SyncOptions::default())
+        .sync(&app(&hooks, &repo, &head, "app", &destination(&team)), client.clone(), &SyncOptions::default())
         .await
         .unwrap_err();
     assert!(format!("{error:#}").contains("is cluster-scoped and not listed"), "{error:#}");
@@ -301,7 +299,7 @@ async fn hooks_never_delete_what_the_application_did_not_create() {
     let head = repo.commit("a hook of its own");
     let report = engine
         .engine
-        .sync(&app("hooks", &repo, &head, "app", &destination(&team)), client.clone(), &SyncOptions::default())
+        .sync(&app(&hooks, &repo, &head, "app", &destination(&team)), client.clone(), &SyncOptions::default())
         .await
         .unwrap();
     assert_eq!(report.hooks.len(), 1);
@@ -310,7 +308,7 @@ async fn hooks_never_delete_what_the_application_did_not_create() {
     // A second run creates and deletes it again.
     engine
         .engine
-        .sync(&app("hooks", &repo, &head, "app", &destination(&team)), client.clone(), &SyncOptions::default())
+        .sync(&app(&hooks, &repo, &head, "app", &destination(&team)), client.clone(), &SyncOptions::default())
         .await
         .unwrap();
 }
@@ -320,6 +318,7 @@ async fn a_forged_inventory_deletes_nothing() {
     let target = test_target().await;
     let client = target.client.clone();
     let (ns, elsewhere) = (unique_name("team-inv"), unique_name("kube-sys"));
+    let (victim_app, attacker_app) = (unique_name("victim"), unique_name("attacker"));
     victim_config_map(&client, &elsewhere, "cluster-dns", json!({})).await;
     let repo = GitRepo::new();
     for name in ["a", "b", "c"] {
@@ -328,12 +327,12 @@ async fn a_forged_inventory_deletes_nothing() {
     repo.write("attacker/inventory.yaml", &config_map("capstan-inventory-victim", "", "forged"));
     let head = repo.commit("victim and attacker");
     let engine = TestEngine::new();
-    let victim = app("victim", &repo, &head, "victim", &destination(&ns));
+    let victim = app(&victim_app, &repo, &head, "victim", &destination(&ns));
     engine.engine.sync(&victim, client.clone(), &SyncOptions::default()).await.unwrap();
 
     // A render cannot produce an inventory.
     clear(&target);
-    let attacker = app("attacker", &repo, &head, "attacker", &destination(&ns));
+    let attacker = app(&attacker_app, &repo, &head, "attacker", &destination(&ns));
     let error = engine.engine.sync(&attacker, client.clone(), &SyncOptions::default()).await.unwrap_err();
     assert!(
         format!("{error:#}").contains(
@@ -345,7 +344,7 @@ async fn a_forged_inventory_deletes_nothing() {
 
     // Someone writes one anyway: out-of-bounds, untracked and malformed entries.
     victim_config_map(&client, &ns, "untracked", json!({})).await;
-    let store = InventoryStore::new(client.clone(), "capstan-system", "victim", RetryPolicy::default());
+    let store = InventoryStore::new(client.clone(), "capstan-system", &victim_app, RetryPolicy::default());
     let real = store.load().await.unwrap();
     let entry = |namespace: &str, name: &str| ObjectRef {
         api_version: "v1".into(),
@@ -365,8 +364,10 @@ async fn a_forged_inventory_deletes_nothing() {
     let report = engine.engine.sync(&victim, client.clone(), &prune).await.unwrap();
     assert!(report.applied.iter().all(|a| a.action != Action::Pruned), "{:?}", report.applied);
     if let Some(server) = &target.server {
-        let written: Vec<_> =
-            writes(server).into_iter().filter(|w| !w.contains("/configmaps/capstan-inventory-victim")).collect();
+        let written: Vec<_> = writes(server)
+            .into_iter()
+            .filter(|w| !w.contains(&format!("/configmaps/capstan-inventory-{victim_app}")))
+            .collect();
         assert_eq!(written, Vec::<String>::new(), "only the inventory is rewritten");
         let reached: Vec<_> =
             server.requests().into_iter().filter(|r| r.path.contains(&elsewhere) || r.path.contains("..")).collect();
