@@ -89,6 +89,21 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Run the in-cluster controller: reconcile every Application in the
+    /// cluster continuously (the container image runs `capstan-controller`,
+    /// the same code without the embedded local API server).
+    Controller {
+        #[command(flatten)]
+        args: capstan_controller::cli::Args,
+    },
+    /// Print (with --dry-run) the manifests that install the controller:
+    /// namespace, CRD, RBAC, Deployment, Service.
+    Install {
+        /// Print the manifests instead of applying them; apply them with
+        /// `capstan install --dry-run | kubectl apply --server-side -f -`.
+        #[arg(long, required = true)]
+        dry_run: bool,
+    },
     /// Render an Application and commit the plain manifests to a branch.
     Hydrate {
         /// The Application file.
@@ -152,6 +167,13 @@ fn run(cli: Cli) -> Result<()> {
     let engine = Engine::new(config)?;
     match cli.command {
         Command::Hydrate { file, to, repo } => hydrate(&engine, &file, &to, repo.as_deref()),
+        Command::Controller { args } => {
+            tokio::runtime::Runtime::new()?.block_on(capstan_controller::cli::run(args, engine))
+        }
+        Command::Install { dry_run: _ } => {
+            print!("{}", capstan_controller::install::manifests());
+            Ok(())
+        }
         Command::Plugin { command } => capstan::plugin_cmd::run(command, &cache_dir),
         Command::Render { file, output } => render(&engine, &file, output),
         Command::Sync { file, dry_run, prune, confirm_prune, wait, timeout, cluster } => {

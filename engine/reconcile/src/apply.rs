@@ -35,12 +35,8 @@ pub fn apply_options(app: &Application, dry_run: bool) -> Result<ApplyOptions> {
 /// `spec.sync.retry.limit` (Argo CD's shape) as the retries of each API
 /// call; the default policy without it.
 fn retry_policy(app: &Application) -> RetryPolicy {
-    let limit = app.spec.sync.retry.as_ref().and_then(|r| r.get("limit")).and_then(serde_json::Value::as_u64);
-    match limit {
-        Some(limit) => RetryPolicy {
-            attempts: u32::try_from(limit).unwrap_or(u32::MAX).saturating_add(1),
-            ..RetryPolicy::default()
-        },
+    match app.spec.sync.retry.as_ref().and_then(|retry| retry.limit) {
+        Some(limit) => RetryPolicy { attempts: limit.saturating_add(1), ..RetryPolicy::default() },
         None => RetryPolicy::default(),
     }
 }

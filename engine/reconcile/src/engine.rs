@@ -3,13 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, anyhow};
 use capstan_apply::{Applied, HookRun, Syncer};
 use capstan_health::{Assessor, Check};
 use capstan_host::pipeline::Pipeline;
 use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered, World};
 use capstan_source::{Checkout, Credentials, Source};
 use capstan_types::{Application, HealthCheck, Object, PluginStage};
+
+use crate::error::{Error, Result, Stage};
 
 /// An Application read from a file, with the directory relative paths start from.
 #[derive(Debug, Clone)]
@@ -22,7 +24,7 @@ pub struct AppFile {
 
 impl AppFile {
     /// Reads and checks an Application file.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
         let app = Application::from_yaml(&text).with_context(|| format!("{}: invalid Application", path.display()))?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -104,7 +106,7 @@ pub struct Engine {
 
 impl Engine {
     /// Sets up the source cache and the plugin host.
-    pub fn new(config: EngineConfig) -> Result<Self> {
+    pub fn new(config: EngineConfig) -> anyhow::Result<Self> {
         let host = PluginHost::new(HostConfig {
             cache_dir: Some(config.cache_dir.join("wasmtime")),
             builtins: config.builtins,
@@ -120,8 +122,8 @@ impl Engine {
     /// [`Engine::render`] on a blocking thread, for async callers: plugin
     /// calls and Git I/O block, and must not stall the async runtime.
     pub async fn render_async(&self, file: &AppFile) -> Result<RenderOutput> {
-        let (engine, file) = (self.clone(), file.clone());
-        tokio::task::spawn_blocking(move || engine.render(&file)).await?
+        let (engine, file, name) = (self.clone(), file.clone(), file.app.metadata.name.clone());
+        join(&name, tokio::task::spawn_blocking(move || engine.render(&file)).await)
     }
 
     /// Source and render: the objects the Application wants, at a commit.
@@ -130,7 +132,8 @@ impl Engine {
     /// [`Engine::render_in_cluster`], or a credentials file for its URL.
     pub fn render(&self, file: &AppFile) -> Result<RenderOutput> {
         let url = &file.app.spec.source.repo_url;
-        crate::git_secret::without_cluster(&file.app, self.source.has_credentials_for(url))?;
+        crate::git_secret::without_cluster(&file.app, self.source.has_credentials_for(url))
+            .map_err(|e| Error::new(&file.app.metadata.name, Stage::Spec, e))?;
         self.render_with(&self.source, file)
     }
 
@@ -138,24 +141,25 @@ impl Engine {
     /// `spec.source.secretRef`, read from its namespace through `client`
     /// (they win over a credentials file for the same URL).
     pub async fn render_in_cluster(&self, file: &AppFile, client: &kube::Client) -> Result<RenderOutput> {
-        let source = match crate::git_secret::credentials(&file.app, client).await? {
+        let credentials = crate::git_secret::credentials(&file.app, client).await;
+        let source = match credentials.map_err(|e| Error::new(&file.app.metadata.name, Stage::Source, e))? {
             Some(credentials) => {
                 self.source.clone().with_credentials(file.app.spec.source.repo_url.clone(), credentials)
             }
             None => self.source.clone(),
         };
-        let (engine, file) = (self.clone(), file.clone());
-        tokio::task::spawn_blocking(move || engine.render_with(&source, &file)).await?
+        let (engine, file, name) = (self.clone(), file.clone(), file.app.metadata.name.clone());
+        join(&name, tokio::task::spawn_blocking(move || engine.render_with(&source, &file)).await)
     }
 
     fn render_with(&self, source_stage: &Source, file: &AppFile) -> Result<RenderOutput> {
         let app = &file.app;
+        let name = &app.metadata.name;
         let source = &app.spec.source;
-        let checkout = source_stage
-            .checkout_source(source, &file.base_dir)
-            .with_context(|| format!("application {}: source failed", app.metadata.name))?;
+        let checkout =
+            source_stage.checkout_source(source, &file.base_dir).map_err(|e| Error::new(name, Stage::Source, e))?;
         let pipeline = Pipeline::for_app(&app.spec, checkout.snapshot.root(), &source.path, &self.limits)
-            .with_context(|| format!("application {}", app.metadata.name))?;
+            .map_err(|e| Error::new(name, Stage::Spec, e).at(&checkout.commit))?;
         let call = RenderCall {
             snapshot: checkout.snapshot.root(),
             path: &source.path,
@@ -164,8 +168,10 @@ impl Engine {
             revision: &checkout.commit,
             params: &serde_json::Value::Null,
         };
-        let rendered = pipeline.run(&self.host, &call, &file.base_dir).with_context(|| {
-            format!("application {}: render failed at {}", app.metadata.name, short(&checkout.commit))
+        let rendered = pipeline.run(&self.host, &call, &file.base_dir).map_err(|e| {
+            let stage =
+                if matches!(e, capstan_host::pipeline::Error::Denied { .. }) { Stage::Policy } else { Stage::Render };
+            Error::new(name, stage, e).at(&checkout.commit)
         })?;
         Ok(RenderOutput { checkout, stages: pipeline.render, rendered })
     }
@@ -175,54 +181,75 @@ impl Engine {
     /// unless the whole render succeeded and produced objects.
     pub async fn sync(&self, file: &AppFile, client: kube::Client, options: &SyncOptions) -> Result<SyncReport> {
         let render = self.render_in_cluster(file, &client).await?;
+        self.sync_rendered(file, client, render, options).await
+    }
+
+    /// The apply half of [`Engine::sync`], for a caller that rendered first
+    /// (the controller decides from the commit whether to sync for real).
+    pub async fn sync_rendered(
+        &self,
+        file: &AppFile,
+        client: kube::Client,
+        render: RenderOutput,
+        options: &SyncOptions,
+    ) -> Result<SyncReport> {
         let assessor = self.assessor_async(file).await?;
         let app = &file.app;
+        let name = &app.metadata.name;
+        let commit = &render.checkout.commit;
         if render.rendered.objects.is_empty() {
-            bail!(
-                "application {}: render produced no objects at {}; refusing to sync (an empty render is treated as an error, never as \"delete everything\")",
-                app.metadata.name,
-                short(&render.checkout.commit)
+            let why = anyhow!(
+                "render produced no objects; refusing to sync (an empty render is treated as an error, never as \"delete everything\")"
             );
+            return Err(Error::new(name, Stage::Render, why).at(commit));
         }
-        let sync_options = crate::apply::sync_options(app, &render.checkout.commit, options, &assessor)?;
+        let sync_options = crate::apply::sync_options(app, commit, options, &assessor)
+            .map_err(|e| Error::new(name, Stage::Spec, e).at(commit))?;
         let syncer = Syncer::new(client, sync_options);
         let plan = capstan_plan::Plan::new(render.rendered.objects.clone())
-            .with_context(|| format!("application {}: plan failed", app.metadata.name))?;
-        let result =
-            syncer.sync(&plan).await.with_context(|| format!("application {}: sync failed", app.metadata.name))?;
+            .map_err(|e| Error::new(name, Stage::Plan, e).at(commit))?;
+        let result = syncer.sync(&plan).await.map_err(|e| {
+            let stage = match e {
+                capstan_apply::Error::WaveFailed { .. } | capstan_apply::Error::Timeout { .. } => Stage::Health,
+                _ => Stage::Apply,
+            };
+            Error::new(name, stage, e).at(commit)
+        })?;
         Ok(SyncReport { render, applied: result.applied, hooks: result.hooks, assessor })
     }
 
     /// [`Engine::assessor`] on a blocking thread (loading may compile).
     pub async fn assessor_async(&self, file: &AppFile) -> Result<Arc<Assessor>> {
-        let (engine, file) = (self.clone(), file.clone());
-        tokio::task::spawn_blocking(move || engine.assessor(&file).map(Arc::new)).await?
+        let (engine, file, name) = (self.clone(), file.clone(), file.app.metadata.name.clone());
+        join(&name, tokio::task::spawn_blocking(move || engine.assessor(&file).map(Arc::new)).await)
     }
 
     /// The Application's health rules: its `spec.health` plugins, loaded
     /// and checked to be health plugins, in front of the built-in rules.
     pub fn assessor(&self, file: &AppFile) -> Result<Assessor> {
         let app = &file.app;
+        let name = &app.metadata.name;
         let limits = match &app.spec.limits {
-            Some(overrides) => self.limits.with_overrides(overrides)?,
+            Some(overrides) => self.limits.with_overrides(overrides).map_err(|e| Error::new(name, Stage::Spec, e))?,
             None => self.limits,
         };
         app.spec.health.iter().try_fold(Assessor::default(), |assessor, check| {
             let plugin = self
                 .health_check(check, &file.base_dir, limits)
-                .with_context(|| format!("application {}: spec.health plugin {}", app.metadata.name, check.plugin))?;
+                .with_context(|| format!("spec.health plugin {}", check.plugin))
+                .map_err(|e| Error::new(name, Stage::Health, e).permanent())?;
             Ok(assessor.with_check(&check.kinds, &check.plugin, plugin))
         })
     }
 
-    fn health_check(&self, check: &HealthCheck, base_dir: &Path, limits: Limits) -> Result<Check> {
+    fn health_check(&self, check: &HealthCheck, base_dir: &Path, limits: Limits) -> anyhow::Result<Check> {
         let limits = match &check.limits {
             Some(overrides) => limits.with_overrides(overrides).map_err(|e| e.within("limits"))?,
             None => limits,
         };
         let plugin = self.host.load(&check.plugin, check.digest.as_deref(), base_dir)?;
         if plugin.world() != World::Health {
-            bail!("is a {} plugin, not a health plugin (exporting capstan:plugin/assess)", plugin.world());
+            anyhow::bail!("is a {} plugin, not a health plugin (exporting capstan:plugin/assess)", plugin.world());
         }
         let (host, params) = (self.host.clone(), check.params.clone());
         Ok(Box::new(move |live| {
@@ -242,6 +269,12 @@ fn health(verdict: capstan_host::Health) -> capstan_health::Health {
         capstan_host::Health::Missing => capstan_health::Health::Missing,
         capstan_host::Health::Unknown => capstan_health::Health::Unknown,
     }
+}
+
+/// The result of a blocking task: a panic there is the engine's bug, reported
+/// as a permanent error of the Application rather than unwinding the caller.
+fn join<T>(app: &str, joined: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
+    joined.unwrap_or_else(|e| Err(Error::new(app, Stage::Render, e).permanent()))
 }
 
 /// The first 12 hex digits of a SHA, as people read them.

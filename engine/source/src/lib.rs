@@ -185,6 +185,10 @@ pub struct Checkout {
     pub fetched: Fetched,
     /// Who signed the commit, when the Application asked for verification.
     pub signer: Option<String>,
+    /// First line of the commit message.
+    pub subject: String,
+    /// `Name <email>` of the commit's author.
+    pub author: String,
 }
 
 impl Source {
@@ -271,7 +275,9 @@ impl Source {
         if !inside(&source.path) || !snapshot.root().join(&source.path).is_dir() {
             return Err(Error::MissingPath { path: source.path.clone(), commit: commit_hex });
         }
-        Ok(Checkout { commit: commit_hex, tree: tree_id, snapshot, skipped, fetched, signer })
+        let subject = commit.message().map(|m| m.summary().to_string()).unwrap_or_default();
+        let author = commit.author().map(|a| format!("{} <{}>", a.name, a.email)).unwrap_or_default();
+        Ok(Checkout { commit: commit_hex, tree: tree_id, snapshot, skipped, fetched, signer, subject, author })
     }
 
     /// Removes every snapshot whose tree SHA is not in `in_use` (and any

@@ -4,6 +4,7 @@
 //! file for the CLI. Unknown fields are refused so that a typo (`revison:`)
 //! is an error, not a silently ignored setting.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -40,7 +41,7 @@ pub enum Error {
 
 /// A Capstan Application: what to take from Git, how to render and check it,
 /// and where to apply it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Application {
     /// Always `capstan.dev/v1alpha1`.
@@ -54,7 +55,7 @@ pub struct Application {
 }
 
 /// The subset of `metadata` an Application uses.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
     /// Name of the Application.
@@ -70,8 +71,25 @@ pub struct Metadata {
     pub annotations: serde_json::Map<String, Value>,
 }
 
-/// `spec` of an Application.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `spec` of an Application. In the cluster, the Application is
+/// [`ApplicationResource`] (generated from this struct with its status and
+/// `kubectl get` columns; the CRD is `ApplicationResource::crd()`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, kube::CustomResource)]
+#[kube(
+    group = "capstan.dev",
+    version = "v1alpha1",
+    kind = "Application",
+    root = "ApplicationResource",
+    namespaced,
+    status = "crate::ApplicationStatus",
+    shortname = "capp",
+    category = "capstan",
+    printcolumn = r#"{"name":"Sync","type":"string","jsonPath":".status.sync.status"}"#,
+    printcolumn = r#"{"name":"Health","type":"string","jsonPath":".status.health.status"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.sync.revision.short"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.message","priority":0}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Spec {
     /// Where the manifests come from.
@@ -116,7 +134,7 @@ pub struct Spec {
 
 /// Caps of one plugin call, as written (parsed by the plugin host, whose
 /// errors name the field): `{timeout: 5s, memory: 256Mi, maxOutputBytes: 64Mi, maxObjects: 50000}`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PluginLimits {
     /// CPU deadline of a call: a number and a unit (`ms`, `s`, `m`), e.g. `5s`.
@@ -134,7 +152,7 @@ pub struct PluginLimits {
 }
 
 /// The Git side of an Application.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Source {
     /// Repository URL (`file://`, `https://`, `ssh://`) or a local path; a
@@ -166,7 +184,7 @@ pub struct Source {
 }
 
 /// A Secret in the same namespace as the object that names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretRef {
     /// Name of the Secret.
@@ -174,7 +192,7 @@ pub struct SecretRef {
 }
 
 /// Commit-signature verification of a [`Source`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Verify {
     /// Which kind of signature is required.
@@ -189,7 +207,7 @@ pub struct Verify {
 }
 
 /// The signature formats Capstan can check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VerifyMode {
     /// SSH signatures (`gpg.format=ssh`), checked against `allowedSigners`.
@@ -203,7 +221,7 @@ fn default_revision() -> String {
 }
 
 /// One plugin in the render or policy pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PluginStage {
     /// `builtin:NAME`, or a path or URL of a component.
@@ -213,6 +231,7 @@ pub struct PluginStage {
     pub digest: Option<String>,
     /// Parameters passed to the plugin as JSON.
     #[serde(default, rename = "with", skip_serializing_if = "Value::is_null")]
+    #[schemars(schema_with = "crate::crd::any_value")]
     pub params: Value,
     /// For policies: whether errors block the sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,7 +243,7 @@ pub struct PluginStage {
 }
 
 /// A health plugin and the kinds it judges.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HealthCheck {
     /// `GROUP/KIND` patterns: `apps/Deployment`, `/ConfigMap` for the core
@@ -237,6 +256,7 @@ pub struct HealthCheck {
     pub digest: Option<String>,
     /// Parameters passed to the plugin as JSON.
     #[serde(default, rename = "with", skip_serializing_if = "Value::is_null")]
+    #[schemars(schema_with = "crate::crd::any_value")]
     pub params: Value,
     /// This check's leash, over `spec.limits`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,7 +264,7 @@ pub struct HealthCheck {
 }
 
 /// How a policy's errors are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Enforcement {
     /// Errors stop the sync.
@@ -256,7 +276,7 @@ pub enum Enforcement {
 }
 
 /// Target of the objects.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Destination {
     /// Namespace for namespaced objects that set none.
@@ -268,7 +288,7 @@ pub struct Destination {
 /// in its destination namespace, in the spirit of Argo CD's AppProject
 /// (`destinations`, `clusterResourceWhitelist`). Patterns are globs (`*`
 /// any text, `?` one character).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Allow {
     /// Namespaces, besides the destination, that namespaced objects may
@@ -289,7 +309,7 @@ impl Allow {
 }
 
 /// A `group`/`kind` pattern pair; `group: ""` is the core group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupKind {
     /// API group glob; `""` for the core group, `"*"` for any.
@@ -300,26 +320,69 @@ pub struct GroupKind {
 }
 
 /// `spec.sync`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncPolicy {
-    /// Sync automatically on change (controller only).
+    /// Sync automatically when Git or the Application changes (controller
+    /// only; without it the controller reports OutOfSync and waits for
+    /// `capstan sync`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub automated: Option<Value>,
+    pub automated: Option<Automated>,
     /// Create the destination namespace when missing (Argo CD's `CreateNamespace=true`).
     #[serde(default)]
     pub create_namespace: bool,
-    /// Retry policy.
+    /// How failed API calls and failed syncs are retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry: Option<Value>,
+    pub retry: Option<RetryStrategy>,
     /// Take over objects whose tracking annotation names another
     /// Application (or an Argo CD application); refused otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
 }
 
+/// `spec.sync.automated` (Argo CD's shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Automated {
+    /// Delete objects that left Git during automated syncs.
+    #[serde(default)]
+    pub prune: bool,
+    /// Revert changes made in the cluster (drift) as soon as they are seen;
+    /// without it drift is only reported.
+    #[serde(default)]
+    pub self_heal: bool,
+}
+
+/// `spec.sync.retry` (Argo CD's shape).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryStrategy {
+    /// Retries of each failed API call within a sync, and of a failed sync
+    /// of the same commit by the controller; absent: the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Waits between the controller's retries of a failed sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+}
+
+/// Exponential backoff: `duration`, then × `factor` each time, at most `maxDuration`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Backoff {
+    /// First wait, e.g. `5s` (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// Multiplier per retry (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<u32>,
+    /// Longest wait, e.g. `3m` (default 3m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<String>,
+}
+
 /// One `ignoreDifferences` entry (Argo CD's shape).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IgnoreDifference {
     /// API group; empty for the core group.

@@ -3,15 +3,25 @@
 //! [`Diagnostic`]s.
 //!
 //! Every other stage depends on this crate; it depends on no client, no
-//! runtime and no plugin host. Start with [`Application`].
+//! runtime and no plugin host (kube's derive and schema types only, for the
+//! CRD). Start with [`Application`]; in the cluster it is
+//! [`ApplicationResource`] with an [`ApplicationStatus`].
 
 mod application;
+mod crd;
 pub mod names;
 mod object;
+mod status;
 
 pub use application::{
-    Allow, Application, Destination, Enforcement, Error, GroupKind, HealthCheck, IgnoreDifference, Metadata,
-    PluginLimits, PluginStage, SecretRef, Source, Spec, SyncPolicy, Verify, VerifyMode,
+    API_VERSION, Allow, Application, ApplicationResource, Automated, Backoff, Destination, Enforcement, Error,
+    GroupKind, HealthCheck, IgnoreDifference, Metadata, PluginLimits, PluginStage, RetryStrategy, SecretRef, Source,
+    Spec, SyncPolicy, Verify, VerifyMode,
 };
+pub use crd::crd_yaml;
 pub use names::NameError;
 pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};
+pub use status::{
+    ApplicationStatus, Condition, Difference, HISTORY_LIMIT, HealthStatus, HistoryEntry, Operation, PluginDigest,
+    ResourceStatus, Revision, SyncStatus,
+};

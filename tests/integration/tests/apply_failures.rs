@@ -65,7 +65,8 @@ async fn an_inventory_entry_of_a_kind_no_longer_served_leaves_the_inventory() {
     let file = app("unserved", &repo, &head, "app", &spec(ns));
     engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
     // As after its CRD was deleted: an object of a kind nobody serves.
-    let store = InventoryStore::new(target.client.clone(), ns, "unserved", RetryPolicy::default());
+    // The inventory lives in the Application's own namespace (capstan-system for a file without one).
+    let store = InventoryStore::new(target.client.clone(), "capstan-system", "unserved", RetryPolicy::default());
     let mut inventory = store.load().await.unwrap();
     let gone = ObjectRef {
         api_version: format!("{}.example.com/v1", unique_name("gone")),

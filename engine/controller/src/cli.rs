@@ -1,0 +1,110 @@
+//! `capstan controller` and the `capstan-controller` binary: the flags, the
+//! cluster connection (in-cluster service account, or a kubeconfig), and a
+//! clean stop on SIGTERM or Ctrl-C (reconciles in flight finish first).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use capstan_reconcile::Engine;
+
+/// Flags of the controller.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Reconcile Applications of this namespace only [default: all namespaces].
+    #[arg(long, env = "CAPSTAN_WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Applications reconciled at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: u16,
+    /// Address of the HTTP port (webhooks, health, metrics).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// File holding the push webhook's shared secret.
+    #[arg(long, env = "CAPSTAN_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Kubeconfig file [default: in-cluster service account, else $KUBECONFIG or ~/.kube/config].
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kube context to use.
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+/// Runs the controller until SIGTERM or Ctrl-C.
+pub async fn run(args: Args, engine: Engine) -> Result<()> {
+    let kube_config = match (&args.kubeconfig, &args.context) {
+        (None, None) => kube::Config::infer().await.context("failed to find the cluster")?,
+        (path, context) => {
+            let kubeconfig = match path {
+                Some(path) => kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("failed to read {}", path.display()))?,
+                None => kube::config::Kubeconfig::read().context("failed to read the kubeconfig")?,
+            };
+            let options = kube::config::KubeConfigOptions { context: context.clone(), ..Default::default() };
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.context("failed to load the kubeconfig")?
+        }
+    };
+    let client = kube::Client::try_from(kube_config.clone()).context("failed to create the client")?;
+    let webhook_secret = match &args.webhook_secret_file {
+        Some(path) => std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?,
+        None => Vec::new(),
+    };
+    let config = crate::Config {
+        namespace: args.namespace,
+        concurrency: args.concurrency.max(1),
+        listen: args.listen,
+        webhook_secret: trim(webhook_secret),
+        kube_config: Some(kube_config),
+    };
+    crate::run(engine, client, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// A secret file usually ends with a newline that is not part of the secret.
+fn trim(mut secret: Vec<u8>) -> Vec<u8> {
+    while secret.last().is_some_and(u8::is_ascii_whitespace) {
+        secret.pop();
+    }
+    secret
+}
+
+/// Completes on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => tracing::info!("SIGTERM: stopping after the reconciles in flight"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping after the reconciles in flight"),
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Logs to stderr at `info` (`CAPSTAN_LOG` overrides: `debug`, `capstan_controller=debug`, …);
+/// every line carries the span's Application and revision.
+pub fn init_tracing(format: LogFormat, verbose: u8) {
+    let default = ["warn", "info", "debug"][usize::from(verbose.min(2))];
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAPSTAN_LOG").unwrap_or_else(|_| default.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

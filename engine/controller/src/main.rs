@@ -1,0 +1,40 @@
+//! `capstan-controller`: the in-cluster controller alone, without the CLI's
+//! embedded local API server (what the container image runs).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use capstan_reconcile::{Engine, EngineConfig};
+use clap::Parser;
+
+/// Reconciles every Capstan Application in the cluster continuously from Git.
+#[derive(Debug, Parser)]
+#[command(name = "capstan-controller", version, about)]
+struct Cli {
+    #[command(flatten)]
+    args: capstan_controller::cli::Args,
+    /// Cache for repositories, snapshots and compiled plugins.
+    #[arg(long, env = "CAPSTAN_CACHE_DIR", default_value = "/var/cache/capstan")]
+    cache_dir: PathBuf,
+    /// Log format.
+    #[arg(long, env = "CAPSTAN_LOG_FORMAT", value_enum, default_value_t = capstan_controller::cli::LogFormat::Json)]
+    log_format: capstan_controller::cli::LogFormat,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    capstan_controller::cli::init_tracing(cli.log_format, 1);
+    let result = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|runtime| {
+        runtime.block_on(async {
+            let engine = Engine::new(EngineConfig::new(&cli.cache_dir))?;
+            capstan_controller::cli::run(cli.args, engine).await
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
