@@ -1,12 +1,13 @@
 //! Capstan's data model, free of I/O: the [`Application`] resource, Kubernetes
 //! [`Object`]s as they travel between stages, [`ObjectRef`]s and
-//! [`Diagnostic`]s.
+//! [`Diagnostic`]s; [`text`] escapes what others wrote before it is printed.
 //!
 //! Every other stage depends on this crate; it depends on no client, no
 //! runtime and no plugin host. Start with [`Application`].
 
 mod application;
 mod object;
+pub mod text;
 
 pub use application::{
     Application, Destination, Enforcement, Error, HealthCheck, IgnoreDifference, Metadata, PluginLimits, PluginStage,
