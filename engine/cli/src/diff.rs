@@ -107,10 +107,7 @@ pub async fn run(engine: &Engine, file: &std::path::Path, target: &TargetOptions
             report.exit_code()
         }
         Err(error) => {
-            eprintln!("error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprint!("{}", crate::output::error_report(&error));
             2
         }
     }

@@ -140,10 +140,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprint!("{}", output::error_report(&error));
             ExitCode::FAILURE
         }
     }
@@ -194,7 +191,7 @@ fn render(engine: &Engine, file: &std::path::Path, format: Format) -> Result<()>
     let app = AppFile::load(file)?;
     let out = engine.render(&app)?;
     for diagnostic in &out.rendered.diagnostics {
-        eprintln!("{:?}: {}", diagnostic.severity, diagnostic.message);
+        eprintln!("{}", output::diagnostic_line(diagnostic));
     }
     print!("{}", output::objects(&out.rendered.objects, format)?);
     Ok(())

@@ -1,10 +1,12 @@
 //! kubectl-like output: objects as YAML or JSON, results as tables
-//! (the sync table itself is in [`crate::sync_cmd`]).
+//! (the sync table itself is in [`crate::sync_cmd`]), and errors and
+//! diagnostics as lines whose foreign text cannot steer the terminal.
 
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use capstan_types::Object;
+use capstan_types::text::escape_untrusted;
+use capstan_types::{Diagnostic, Object};
 use clap::ValueEnum;
 
 /// `-o` formats.
@@ -33,6 +35,26 @@ pub fn objects(objects: &[Object], format: Format) -> Result<String> {
             serde_json::to_string_pretty(&list)? + "\n"
         }
     })
+}
+
+/// An error as the CLI prints it: `error: …`, then one `  caused by: …`
+/// line per cause. Causes quote plugins, repositories and servers, so each
+/// is escaped: a newline or a control sequence in one cannot forge a line
+/// of Capstan's own or reach the terminal.
+pub fn error_report(error: &anyhow::Error) -> String {
+    let mut out = format!("error: {}\n", escape_untrusted(&error.to_string()));
+    for cause in error.chain().skip(1) {
+        let _ = writeln!(out, "  caused by: {}", escape_untrusted(&cause.to_string()));
+    }
+    out
+}
+
+/// A plugin's diagnostic as one line: `Warning: ConfigMap/a data.x: message`.
+pub fn diagnostic_line(diagnostic: &Diagnostic) -> String {
+    let object = diagnostic.object.as_ref().map(|o| format!("{}/{} ", o.kind, o.name)).unwrap_or_default();
+    let field = diagnostic.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default();
+    let line = format!("{:?}: {object}{field}{}", diagnostic.severity, diagnostic.message);
+    escape_untrusted(&line).into_owned()
 }
 
 /// Left-aligned columns separated by three spaces, like kubectl.

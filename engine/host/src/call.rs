@@ -1,16 +1,19 @@
 //! Calls into plugins, one per world: each on a fresh instance from the
 //! plugin's `InstancePre`, under the [`Limits`] of the call; traps are
-//! classified (deadline, memory cap, trap) and outputs checked (caps, JSON
+//! classified (deadline, memory cap, handle cap, trap) and outputs checked (caps, JSON
 //! objects) before anything reaches the engine.
 
 use std::path::Path;
 
-use capstan_types::{Diagnostic, Object, ObjectRef, Severity};
+use capstan_types::text::escape_untrusted;
+use capstan_types::{Diagnostic, Object};
 use wasmtime::Store;
+use wasmtime::component::ResourceTableError;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::bindings::{assess, types};
 use crate::host::Pipes;
+use crate::output;
 use crate::plugin::{Plugin, Pre, World};
 use crate::state::HostState;
 use crate::{Error, Limits, PluginErrorKind, PluginHost, Result};
@@ -92,7 +95,7 @@ impl PluginHost {
         let output = self.call(plugin, Some(call.snapshot), limits, |store| {
             pre.instantiate(&mut *store)?.capstan_plugin_render().call_render(store, &ctx, &params)
         })?;
-        decode_output(&plugin.name, output, limits)
+        output::decode(&plugin.name, output, limits)
     }
 
     /// Runs a transformer over `items`; the snapshot is readable as for a renderer.
@@ -108,7 +111,7 @@ impl PluginHost {
         let output = self.call(plugin, Some(call.snapshot), limits, |store| {
             pre.instantiate(&mut *store)?.capstan_plugin_transform().call_transform(store, &ctx, &items, &params)
         })?;
-        decode_output(&plugin.name, output, limits)
+        output::decode(&plugin.name, output, limits)
     }
 
     /// Runs a validator over `items`; returns its diagnostics.
@@ -124,8 +127,8 @@ impl PluginHost {
         let results = self.call(plugin, Some(call.snapshot), limits, |store| {
             pre.instantiate(&mut *store)?.capstan_plugin_validate().call_validate(store, &ctx, &items, &params)
         })?;
-        check_count(&plugin.name, "diagnostics", results.len(), limits)?;
-        Ok(results.into_iter().map(diagnostic).collect())
+        output::check_count(&plugin.name, "diagnostics", results.len(), limits)?;
+        Ok(results.into_iter().map(output::diagnostic).collect())
     }
 
     /// Asks a health plugin about one live object. It sees no filesystem.
@@ -151,7 +154,7 @@ impl PluginHost {
                 ),
             });
         }
-        Ok(Assessment { health: health(status.health), message: status.message })
+        Ok(Assessment { health: health(status.health), message: escape_untrusted(&status.message).into_owned() })
     }
 
     /// One call on a fresh store; guest output goes to the log either way.
@@ -167,8 +170,8 @@ impl PluginHost {
         let pipes = Pipes::new(limits);
         let mut store = self.store(plugin, snapshot, limits, &pipes);
         let result = run(&mut store);
-        forward_output(&plugin.name, "stdout", &pipes.stdout);
-        forward_output(&plugin.name, "stderr", &pipes.stderr);
+        forward_output(&plugin.name, "stdout", &pipes.stdout, limits);
+        forward_output(&plugin.name, "stderr", &pipes.stderr, limits);
         if let Some(source) = store.data_mut().snapshot.error.take() {
             return Err(Error::Sandbox { plugin: plugin.name.to_string(), source: source.into() });
         }
@@ -191,10 +194,28 @@ fn encode(items: &[Object]) -> Vec<String> {
     items.iter().map(|o| o.as_value().to_string()).collect()
 }
 
-fn forward_output(plugin: &str, stream: &str, pipe: &MemoryOutputPipe) {
+/// Logs what the guest wrote to `stream`, escaped, one event per line, at
+/// most `limits.log_lines` lines (the pipe already kept at most
+/// `limits.log_bytes`); says once what was left out.
+fn forward_output(plugin: &str, stream: &str, pipe: &MemoryOutputPipe, limits: &Limits) {
     let contents = pipe.contents();
-    for line in String::from_utf8_lossy(&contents).lines().filter(|l| !l.trim().is_empty()) {
-        tracing::info!(target: "capstan::plugin", plugin, stream, "{line}");
+    let text = String::from_utf8_lossy(&contents);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    for line in lines.by_ref().take(limits.log_lines) {
+        tracing::info!(target: "capstan::plugin", plugin, stream, "{}", escape_untrusted(line));
+    }
+    let dropped = lines.count();
+    let full = contents.len() >= limits.log_bytes;
+    if dropped > 0 || full {
+        tracing::warn!(
+            target: "capstan::plugin",
+            plugin,
+            stream,
+            "{stream} truncated: a call may log {} lines and {} bytes ({dropped} more lines dropped{})",
+            limits.log_lines,
+            limits.log_bytes,
+            if full { ", and what came after the byte cap" } else { "" }
+        );
     }
 }
 
@@ -204,7 +225,7 @@ fn plugin_error(plugin: &str, error: types::Error) -> Error {
         types::Error::InvalidInput(m) => (PluginErrorKind::InvalidInput, m),
         types::Error::Failed(m) => (PluginErrorKind::Failed, m),
     };
-    Error::Plugin { plugin: plugin.to_owned(), kind, message }
+    Error::Plugin { plugin: plugin.to_owned(), kind, message: escape_untrusted(&message).into_owned() }
 }
 
 /// Names the reason of a trap: the deadline and the memory cap first (the
@@ -224,70 +245,22 @@ fn classify_trap(
     if store.data().memory.exceeded {
         return Error::MemoryCap { plugin, cap: limits.memory_bytes };
     }
+    if error.chain().any(|cause| cause.downcast_ref::<ResourceTableError>().is_some()) {
+        return Error::HandleCap { plugin, cap: limits.max_handles };
+    }
     let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
     // Rust's hint about RUST_BACKTRACE cannot help: the guest has no environment.
     let lines = stderr.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"));
-    let tail: Vec<&str> = lines.rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: Vec<_> = lines.rev().take(5).map(escape_untrusted).collect::<Vec<_>>().into_iter().rev().collect();
     // A trap's own text is one line; its wasm backtrace stays out of the message.
     let mut message = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
-        None => format!("{error:#}"),
+        None => escape_untrusted(&format!("{error:#}")).into_owned(),
     };
     if !tail.is_empty() {
         message = format!("{message}; guest stderr: {}", tail.join(" | "));
     }
     Error::Trap { plugin, message }
-}
-
-fn check_count(plugin: &str, what: &str, count: usize, limits: &Limits) -> Result<()> {
-    if count > limits.max_objects {
-        return Err(Error::OutputCap {
-            plugin: plugin.to_owned(),
-            reason: format!("{count} {what}, over the cap of {}", limits.max_objects),
-        });
-    }
-    Ok(())
-}
-
-fn decode_output(plugin: &str, output: types::Output, limits: &Limits) -> Result<Rendered> {
-    check_count(plugin, "objects", output.items.len(), limits)?;
-    check_count(plugin, "diagnostics", output.results.len(), limits)?;
-    let bytes: usize = output.items.iter().map(String::len).sum();
-    if bytes > limits.output_bytes {
-        return Err(Error::OutputCap {
-            plugin: plugin.to_owned(),
-            reason: format!("{bytes} bytes of objects, over the cap of {}", limits.output_bytes),
-        });
-    }
-    let objects = output
-        .items
-        .iter()
-        .enumerate()
-        .map(|(index, text)| {
-            Object::from_json(text).map_err(|source| Error::Garbage { plugin: plugin.to_owned(), index, source })
-        })
-        .collect::<Result<_>>()?;
-    Ok(Rendered { objects, diagnostics: output.results.into_iter().map(diagnostic).collect(), plugins: Vec::new() })
-}
-
-/// Converts a WIT diagnostic into the engine's type.
-fn diagnostic(d: types::Diagnostic) -> Diagnostic {
-    Diagnostic {
-        severity: match d.severity {
-            types::Severity::Error => Severity::Error,
-            types::Severity::Warning => Severity::Warning,
-            types::Severity::Info => Severity::Info,
-        },
-        message: d.message,
-        object: d.object.map(|o| ObjectRef {
-            api_version: o.api_version,
-            kind: o.kind,
-            namespace: o.namespace,
-            name: o.name,
-        }),
-        field: d.field,
-        file: d.file,
-    }
 }
 
 fn health(h: assess::Health) -> Health {

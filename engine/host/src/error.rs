@@ -59,6 +59,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A local plugin file is not one the host reads: not a regular file,
+    /// too large, or outside the directories local plugins may come from.
+    #[error("plugin {plugin}: refusing {}: {reason}", .path.display())]
+    LocalFile {
+        /// The reference as written.
+        plugin: String,
+        /// The file, symbolic links resolved (boxed: the error stays as
+        /// small as its largest other variant).
+        path: Box<std::path::Path>,
+        /// Why.
+        reason: String,
+    },
     /// The `digest:` is not `sha256:` followed by 64 hex digits.
     #[error("plugin {plugin}: invalid digest {digest:?}: expected `sha256:` and 64 hex digits")]
     InvalidDigest {
@@ -169,6 +181,35 @@ pub enum Error {
         /// The media types of all layers.
         layers: String,
     },
+    /// The component was refused before compiling: not a component, too
+    /// large, or functions past the caps a compilation can afford.
+    #[error("plugin {plugin}: refused before compiling: {reason}")]
+    Shape {
+        /// The plugin.
+        plugin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Compiling ran past its deadline, or could not start.
+    #[error("plugin {plugin}: not compiled: {reason}")]
+    Compile {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// The compiled-code cache directory overlaps a directory where
+    /// repository content is written.
+    #[error(
+        "the compiled-code cache {} and the repository directory {} overlap; compiled code must live where no repository content is written",
+        .cache.display(), .repository.display()
+    )]
+    CacheOverlap {
+        /// The compiled-code cache directory.
+        cache: std::path::PathBuf,
+        /// The repository directory (snapshots, clones).
+        repository: std::path::PathBuf,
+    },
     /// Compiling or linking the component failed.
     #[error("plugin {plugin}: failed to load the component")]
     Load {
@@ -200,6 +241,14 @@ pub enum Error {
         /// The plugin.
         plugin: String,
         /// The cap in bytes.
+        cap: usize,
+    },
+    /// The call held more handles (open files, streams…) than allowed.
+    #[error("plugin {plugin}: handle cap exceeded: more than {cap} open files, directories and streams at once")]
+    HandleCap {
+        /// The plugin.
+        plugin: String,
+        /// The cap.
         cap: usize,
     },
     /// The instance trapped (panic, abort, unreachable…).

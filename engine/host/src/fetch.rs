@@ -28,6 +28,7 @@ use std::time::Duration;
 use reqwest::{Client, Response, Url};
 use sha2::{Digest, Sha256};
 
+use crate::local::LocalPlugins;
 use crate::oci::OciReference;
 use crate::{Error, Result};
 
@@ -91,12 +92,15 @@ fn split_scheme(reference: &str) -> Option<(&str, &str)> {
 pub(crate) struct Fetcher {
     /// The download cache; `None` downloads every time.
     cache: Option<PathBuf>,
+    /// Where local plugin files may come from.
+    local: LocalPlugins,
 }
 
 impl Fetcher {
-    /// A fetcher caching downloads under `cache` (as `sha256/<hex>`).
-    pub(crate) fn new(cache: Option<PathBuf>) -> Self {
-        Self { cache }
+    /// A fetcher caching downloads under `cache` (as `sha256/<hex>`),
+    /// reading local files only where `local` allows.
+    pub(crate) fn new(cache: Option<PathBuf>, local: LocalPlugins) -> Self {
+        Self { cache, local }
     }
 
     /// The bytes of `reference`, which must hash to `digest`; local paths are
@@ -105,8 +109,7 @@ impl Fetcher {
         let hex = digest_hex(reference, digest)?;
         let remote = match Location::parse(reference, base_dir)? {
             Location::File(path) => {
-                let bytes =
-                    std::fs::read(&path).map_err(|source| Error::Read { plugin: reference.to_owned(), source })?;
+                let bytes = crate::local::read(reference, &path, base_dir, &self.local)?;
                 return verified(reference, digest, &hex, bytes);
             }
             Location::Remote(remote) => remote,
@@ -307,7 +310,7 @@ mod tests {
     #[test]
     fn a_damaged_cache_entry_is_dropped() {
         let dir = tempfile::TempDir::new().unwrap();
-        let fetcher = Fetcher::new(Some(dir.path().to_owned()));
+        let fetcher = Fetcher::new(Some(dir.path().to_owned()), LocalPlugins::Anywhere);
         let hex = hex::encode(Sha256::digest(b"good"));
         fetcher.store(&hex, b"good");
         assert_eq!(fetcher.cached(&hex).as_deref(), Some(&b"good"[..]));

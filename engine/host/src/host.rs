@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -16,12 +16,15 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use crate::bindings::Renderer;
 use crate::cache::CodeCache;
 use crate::clock::{self, Deadline};
+use crate::compile::{Compiler, DEFAULT_COMPILE_DEADLINE};
 use crate::fetch::{Fetcher, digest_hex};
 use crate::leash::{MAX_MEMORY_BYTES, MemoryCap, TICK};
-use crate::plugin::{Plugin, Pre, detect_world};
+use crate::local::LocalPlugins;
+use crate::plugin::{Plugin, Pre};
 use crate::preopen::{self, Snapshot};
+use crate::shape;
 use crate::slots::{Slot, Slots};
-use crate::state::HostState;
+use crate::state::{HostState, LogBudget};
 use crate::{Builtins, Error, Limits, Result};
 
 /// How many plugin instances may be alive at once; further calls wait for a
@@ -46,15 +49,27 @@ const TABLE_KEEP_RESIDENT: usize = 1 << 20;
 #[derive(Debug, Clone, Default)]
 pub struct HostConfig {
     /// Directory of the compiled-component cache (one file per component
-    /// digest and engine configuration, wasmtime version included; created
+    /// digest and engine configuration, wasmtime version included, each
+    /// authenticated with the installation's key kept there; created
     /// private); `None` disables it.
     pub cache_dir: Option<PathBuf>,
+    /// Directories where repository content is written (the source stage's
+    /// snapshots and clones): the host refuses to start when the cache
+    /// directory is inside one of them or holds one.
+    pub repository_dirs: Vec<PathBuf>,
+    /// How long compiling one component may take; `None` is
+    /// [`DEFAULT_COMPILE_DEADLINE`].
+    pub compile_deadline: Option<Duration>,
     /// Where `builtin:` plugins come from.
     pub builtins: Builtins,
     /// Cache of downloaded (`http(s)://`, `oci://`) plugins, stored as
     /// `<dir>/sha256/<hex>` once their digest matched; `None` downloads
     /// every time.
     pub download_cache_dir: Option<PathBuf>,
+    /// Where local plugin files may come from: anywhere (the default, for
+    /// the CLI), or only beneath the load's base directory and the listed
+    /// plugin directories (for the controller).
+    pub local_plugins: LocalPlugins,
 }
 
 /// Runs plugins. Create one per process and share it.
@@ -64,6 +79,7 @@ pub struct PluginHost {
     builtins: Builtins,
     fetcher: Fetcher,
     cache: Option<CodeCache>,
+    compiler: Compiler,
     /// Pre-linked plugins by digest.
     loaded: Mutex<HashMap<String, Plugin>>,
     /// Digests of the builtins loaded so far, by name: a builtin's bytes
@@ -96,6 +112,9 @@ impl PluginHost {
         // Every world imports exactly the `host` world (`log`), so the
         // renderer's bindings link the imports of all four.
         Renderer::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(Error::Engine)?;
+        if let Some(cache) = &config.cache_dir {
+            check_apart(cache, &config.repository_dirs)?;
+        }
         let cache = config.cache_dir.and_then(|dir| {
             CodeCache::open(&dir, &engine)
                 .inspect_err(|error| tracing::warn!(error = %error, "compiling plugins without a cache"))
@@ -106,8 +125,9 @@ impl PluginHost {
             engine,
             linker,
             builtins: config.builtins,
-            fetcher: Fetcher::new(config.download_cache_dir),
+            fetcher: Fetcher::new(config.download_cache_dir, config.local_plugins),
             cache,
+            compiler: Compiler::new(config.compile_deadline.unwrap_or(DEFAULT_COMPILE_DEADLINE)),
             loaded: Mutex::default(),
             builtin_digests: Mutex::default(),
             slots: Slots::new(INSTANCE_SLOTS),
@@ -120,7 +140,8 @@ impl PluginHost {
         self.pooling
     }
 
-    /// Loads a plugin by reference: `builtin:NAME`, or a path (relative to
+    /// Loads a plugin by reference: `builtin:NAME` (whose bundled bytes must
+    /// match `digest` when one is given), or a path (relative to
     /// `base_dir`), `file://`, `http(s)://` or `oci://` reference whose bytes
     /// must match `digest` before anything compiles (see `fetch.rs`).
     /// Blocks on the network on a download-cache miss.
@@ -137,10 +158,16 @@ impl PluginHost {
             return self.load_digested(reference, &bytes, pinned);
         };
         let known = self.builtin_digests.lock().expect("builtin table poisoned").get(name).cloned();
-        if let Some(plugin) = known.and_then(|digest| self.loaded_as(&digest, reference)) {
+        if let Some(plugin) = known.as_ref().and_then(|digest| self.loaded_as(digest, reference)) {
+            check_builtin_digest(reference, digest, &plugin.digest)?;
             return Ok(plugin);
         }
-        let plugin = self.load_bytes(reference, &self.builtins.get(name)?)?;
+        let bytes = self.builtins.get(name)?;
+        let actual = known.unwrap_or_else(|| sha256_digest(&bytes));
+        // A pinned builtin is checked like any plugin: a `digest:` that is
+        // written must mean something, or it reads as a guarantee it is not.
+        check_builtin_digest(reference, digest, &actual)?;
+        let plugin = self.load_digested(reference, &bytes, actual)?;
         self.builtin_digests.lock().expect("builtin table poisoned").insert(name.to_owned(), plugin.digest.clone());
         Ok(plugin)
     }
@@ -163,29 +190,34 @@ impl PluginHost {
             return Ok(plugin);
         }
         let load = |source| Error::Load { plugin: name.to_owned(), source };
-        let component = self.component(name, &digest, bytes)?;
-        let world = detect_world(name, &component, &self.engine)?;
+        let shape = shape::read(name, bytes)?;
+        let world = shape.world(name)?;
+        let component = self.component(name, &digest, &shape)?;
         let pre = self.linker.instantiate_pre(&component).map_err(load)?;
         let plugin = Plugin { name: name.into(), digest: digest.clone(), pre: Pre::new(world, pre).map_err(load)? };
         self.loaded.lock().expect("plugin table poisoned").insert(digest, plugin.clone());
         Ok(plugin)
     }
 
-    /// The compiled component of `bytes`: from the disk cache, or compiled
-    /// and written there. A cache file that cannot be used is reported and
-    /// replaced; the cache never makes a load fail.
-    pub(crate) fn component(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<Component> {
-        let Some(cache) = &self.cache else {
-            return Component::new(&self.engine, bytes)
-                .map_err(|source| Error::Load { plugin: name.to_owned(), source });
-        };
-        match cache.get(&self.engine, digest) {
-            Ok(Some(component)) => return Ok(component),
-            Ok(None) => {}
-            Err(error) => tracing::warn!(plugin = name, error = %error, "recompiling the component"),
+    /// The compiled component of `shape`: from the disk cache, or checked
+    /// ([`shape::Shape::check_code`]), compiled under the deadline and
+    /// written there. A cache file that cannot be used (forged, damaged,
+    /// foreign) is reported, never loaded, and replaced; the cache never
+    /// makes a load fail.
+    fn component(&self, name: &str, digest: &str, shape: &shape::Shape<'_>) -> Result<Component> {
+        let cached = self.cache.as_ref().and_then(|cache| {
+            cache
+                .get(&self.engine, digest)
+                .inspect_err(|error| tracing::warn!(plugin = name, error = %error, "recompiling the component"))
+                .ok()
+                .flatten()
+        });
+        if let Some(component) = cached {
+            return Ok(component);
         }
-        let component =
-            Component::new(&self.engine, bytes).map_err(|source| Error::Load { plugin: name.to_owned(), source })?;
+        shape.check_code(name)?;
+        let component = self.compiler.compile(&self.engine, name, digest, &shape.binary)?;
+        let Some(cache) = &self.cache else { return Ok(component) };
         if let Err(error) = cache.put(digest, &component) {
             tracing::warn!(plugin = name, error = %error, "compiled component not cached");
         }
@@ -218,10 +250,11 @@ impl PluginHost {
         let state = HostState {
             plugin: plugin.name.clone(),
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table: handle_table(limits),
             memory: MemoryCap { cap: limits.memory_bytes, exceeded: false },
             deadline: Deadline { at: Instant::now() + limits.deadline, cut: false },
             snapshot: Snapshot::new(snapshot.map(Path::to_path_buf)),
+            log: LogBudget::new(limits),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
@@ -229,6 +262,14 @@ impl PluginHost {
         store.epoch_deadline_trap();
         store
     }
+}
+
+/// The call's resource table: every open file, directory, stream and
+/// pollable of the guest is an entry, so its capacity caps host descriptors.
+fn handle_table(limits: &Limits) -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(limits.max_handles);
+    table
 }
 
 /// The captured stdout and stderr of one call.
@@ -292,6 +333,45 @@ fn spawn_ticker(engine: &Engine) {
             }
         })
         .expect("failed to spawn the epoch ticker thread");
+}
+
+/// Refuses a cache directory inside a repository directory, or holding one:
+/// whatever a repository can write must never be where compiled code is
+/// loaded from. Paths are compared resolved (symbolic links followed) as far
+/// as they exist.
+fn check_apart(cache: &Path, repository_dirs: &[PathBuf]) -> Result<()> {
+    let cache_real = resolved(cache);
+    for repository in repository_dirs {
+        let real = resolved(repository);
+        if cache_real.starts_with(&real) || real.starts_with(&cache_real) {
+            return Err(Error::CacheOverlap { cache: cache.to_owned(), repository: repository.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// `path` with its longest existing prefix resolved, made absolute.
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while existing.canonicalize().is_err() {
+        let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else { return absolute };
+        rest.push(name.to_owned());
+        existing = parent;
+    }
+    let mut real = existing.canonicalize().unwrap_or_else(|_| existing.to_owned());
+    real.extend(rest.iter().rev());
+    real
+}
+
+/// Refuses a builtin whose pinned `digest:` (if any) is not `actual`.
+fn check_builtin_digest(reference: &str, pinned: Option<&str>, actual: &str) -> Result<()> {
+    let Some(pinned) = pinned else { return Ok(()) };
+    if format!("sha256:{}", digest_hex(reference, pinned)?) == actual {
+        return Ok(());
+    }
+    Err(Error::DigestMismatch { plugin: reference.to_owned(), expected: pinned.to_owned(), actual: actual.to_owned() })
 }
 
 /// `sha256:<hex>` of some bytes: the `digest:` that pins a plugin.

@@ -1,8 +1,8 @@
 //! [`Inspection`]: what a component is (world, WIT version, imports,
-//! exports, digest, size) without running it; `capstan plugin inspect`.
+//! exports, digest, size) without compiling or running it; `capstan plugin inspect`.
 
 use crate::host::sha256_digest;
-use crate::plugin::detect_world;
+use crate::shape;
 use crate::{Error, PluginHost, Result, World};
 
 /// A description of one component.
@@ -25,22 +25,28 @@ pub struct Inspection {
 }
 
 impl PluginHost {
-    /// Compiles (or takes from the cache) a component and describes it.
+    /// Describes a component without compiling it: its shape is read, and
+    /// refused as a load would refuse it (not a component, over the caps).
     pub fn inspect(&self, name: &str, bytes: &[u8]) -> Result<Inspection> {
-        let digest = sha256_digest(bytes);
-        let component = self.component(name, &digest, bytes)?;
-        let ty = component.component_type();
-        let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_owned()).collect();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
-        let wit_version = exports.iter().find_map(|e| {
+        let shape = shape::read(name, bytes)?;
+        shape.check_code(name)?;
+        let wit_version = shape.exports.iter().find_map(|e| {
             e.strip_prefix("capstan:plugin/").and_then(|rest| rest.split_once('@')).map(|(_, v)| v.to_owned())
         });
-        let (world, problem) = match detect_world(name, &component, &self.engine) {
+        let (world, problem) = match shape.world(name) {
             Ok(world) => (Some(world), None),
             Err(Error::Incompatible { reason, .. }) => (None, Some(reason)),
             Err(other) => return Err(other),
         };
-        Ok(Inspection { digest, size: bytes.len(), world, wit_version, problem, imports, exports })
+        Ok(Inspection {
+            digest: sha256_digest(bytes),
+            size: bytes.len(),
+            world,
+            wit_version,
+            problem,
+            imports: shape.imports,
+            exports: shape.exports,
+        })
     }
 }
 

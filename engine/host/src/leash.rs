@@ -17,6 +17,27 @@ pub const MAX_MEMORY_BYTES: usize = 1 << 30;
 /// hold a worker for long.
 pub const MAX_DEADLINE: Duration = Duration::from_secs(300);
 
+/// The most bytes of objects one call may return, whatever `spec.limits`
+/// asks: decoded, JSON takes a few times its text in memory (see
+/// [`Limits::max_nodes`]), and the host holds one call's output at a time
+/// per worker.
+pub const MAX_OUTPUT_BYTES: usize = 128 << 20;
+
+/// The most objects one call may return, whatever `spec.limits` asks.
+pub const MAX_OBJECTS: usize = 200_000;
+
+/// The deepest nesting of arrays and objects in one returned object. Real
+/// objects (CRD schemas included) stay far below; `[[[[…` is an attack on
+/// the decoder's stack and memory.
+pub const MAX_DEPTH: usize = 100;
+
+/// Bytes of output per JSON value (object, array, string, number…) the
+/// decoder accepts on average: [`Limits::max_nodes`] is the output cap
+/// divided by this. A decoded value takes 80 to 120 bytes of host memory,
+/// so `[0,0,0,…]` would grow 40-fold; Kubernetes objects run at about 25
+/// bytes per value, so the budget only bites on pathological output.
+pub const BYTES_PER_NODE: usize = 32;
+
 /// Caps for one plugin call. Defaults are safe for untrusted code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -28,8 +49,21 @@ pub struct Limits {
     pub output_bytes: usize,
     /// Most objects (or diagnostics) a call may return.
     pub max_objects: usize,
-    /// Most bytes of stdout/stderr kept for the log.
+    /// Most bytes of JSON of one returned object. The default is what the
+    /// Kubernetes API server stores (etcd's 1.5 MiB request limit): a larger
+    /// object could never be applied.
+    pub object_bytes: usize,
+    /// Most bytes of stdout, of stderr, and of `log` messages a call may
+    /// send to the engine's log (each); the rest is dropped, and the log
+    /// says so once.
     pub log_bytes: usize,
+    /// Most lines of stdout, of stderr, and `log` messages (each) a call
+    /// may send to the engine's log.
+    pub log_lines: usize,
+    /// Most handles (open files and directories, streams, pollables) a call
+    /// may hold at once: each open file is a host descriptor until the call
+    /// ends or the guest closes it.
+    pub max_handles: usize,
 }
 
 impl Default for Limits {
@@ -39,7 +73,10 @@ impl Default for Limits {
             memory_bytes: 256 << 20,
             output_bytes: 64 << 20,
             max_objects: 50_000,
+            object_bytes: 3 << 19,
             log_bytes: 64 << 10,
+            log_lines: 1_000,
+            max_handles: 256,
         }
     }
 }
@@ -64,6 +101,14 @@ impl Limits {
         (self.deadline.as_micros() / TICK.as_micros()).max(1) as u64 + 1
     }
 
+    /// How many JSON values (every object, array, string, number, boolean
+    /// and null) the whole output of a call may hold: [`Limits::output_bytes`]
+    /// over [`BYTES_PER_NODE`]. Bounds the decoded output's memory at a few
+    /// times the output cap, however the text is shaped.
+    pub fn max_nodes(&self) -> usize {
+        (self.output_bytes / BYTES_PER_NODE).max(1_000)
+    }
+
     /// These limits with the fields an Application sets replaced.
     pub fn with_overrides(&self, spec: &PluginLimits) -> Result<Self, LimitsError> {
         let mut limits = *self;
@@ -85,10 +130,16 @@ impl Limits {
         }
         if let Some(text) = &spec.max_output_bytes {
             limits.output_bytes = parse_quantity(text).map_err(|reason| invalid("maxOutputBytes", text, reason))?;
+            if limits.output_bytes > MAX_OUTPUT_BYTES {
+                return Err(invalid("maxOutputBytes", text, format!("must be at most {}Mi", MAX_OUTPUT_BYTES >> 20)));
+            }
         }
         if let Some(count) = spec.max_objects {
-            limits.max_objects =
-                usize::try_from(count).map_err(|e| invalid("maxObjects", &count.to_string(), e.to_string()))?;
+            let value = count.to_string();
+            limits.max_objects = usize::try_from(count).map_err(|e| invalid("maxObjects", &value, e.to_string()))?;
+            if limits.max_objects > MAX_OBJECTS {
+                return Err(invalid("maxObjects", &value, format!("must be at most {MAX_OBJECTS}")));
+            }
         }
         Ok(limits)
     }
@@ -202,6 +253,14 @@ mod tests {
         assert_eq!(
             error(r#"{"memory": "4Gi"}"#),
             r#"invalid `spec.limits.memory`: "4Gi": must be between 1Mi and 1024Mi"#
+        );
+        assert_eq!(
+            error(r#"{"maxOutputBytes": "1Gi"}"#),
+            r#"invalid `spec.limits.maxOutputBytes`: "1Gi": must be at most 128Mi"#
+        );
+        assert_eq!(
+            error(r#"{"maxObjects": 1000000}"#),
+            "invalid `spec.limits.maxObjects`: \"1000000\": must be at most 200000"
         );
         assert_eq!(
             error(r#"{"maxOutputBytes": "lots"}"#),

@@ -21,25 +21,34 @@ mod builtin;
 mod cache;
 mod call;
 mod clock;
+mod compile;
 mod error;
 mod fetch;
 mod host;
 pub mod inspect;
 mod leash;
+mod local;
 mod oci;
+mod output;
 pub mod pipeline;
 mod plugin;
 mod preopen;
+mod shape;
 mod slots;
 mod state;
 
 pub use builtin::{BUILTINS, Builtins};
 pub use call::{Assessment, Health, RenderCall, Rendered};
+pub use compile::{DEFAULT_COMPILE_DEADLINE, MAX_ABANDONED};
 pub use error::{Error, PluginErrorKind, Result};
 pub use fetch::MAX_DOWNLOAD_BYTES;
 pub use host::{HostConfig, PluginHost, sha256_digest};
-pub use leash::{Limits, LimitsError, MAX_DEADLINE, MAX_MEMORY_BYTES};
+pub use leash::{
+    BYTES_PER_NODE, Limits, LimitsError, MAX_DEADLINE, MAX_DEPTH, MAX_MEMORY_BYTES, MAX_OBJECTS, MAX_OUTPUT_BYTES,
+};
+pub use local::LocalPlugins;
 pub use plugin::{Plugin, World};
+pub use shape::{MAX_BODY_BYTES, MAX_COMPONENT_BYTES, MAX_FUNCTIONS, MAX_LOCALS, MAX_NESTING};
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use wasmtime::Engine;
-use wasmtime::component::{Component, InstancePre};
+use wasmtime::component::InstancePre;
 
 use crate::bindings::{HealthPre, RendererPre, TransformerPre, ValidatorPre};
 use crate::state::HostState;
@@ -125,11 +124,12 @@ impl Plugin {
     }
 }
 
-/// The world of a component, from its `capstan:plugin/*` export; refuses
-/// components built against another major (0.x: minor) WIT version, and
-/// components that export no or several Capstan interfaces.
-pub(crate) fn detect_world(name: &str, component: &Component, engine: &Engine) -> Result<World> {
-    let exports: Vec<String> = component.component_type().exports(engine).map(|(n, _)| n.to_owned()).collect();
+/// The world of a component, from the names it exports (one of them a
+/// `capstan:plugin/*` interface); refuses components built against another
+/// major (0.x: minor) WIT version, and components that export no or several
+/// Capstan interfaces. Read before compiling ([`crate::shape`]); the
+/// exports' types are checked when the compiled component is pre-linked.
+pub(crate) fn world_of(name: &str, exports: &[String]) -> Result<World> {
     let ours: Vec<(World, &String)> = exports
         .iter()
         .filter_map(|export| {

@@ -32,9 +32,11 @@ fn render_trivial(cache: &Path, snapshot: &Path) -> String {
     rendered.objects[0].as_value()["metadata"]["name"].as_str().unwrap().to_owned()
 }
 
-/// The only file in the cache directory.
+/// The only compiled component in the cache directory (beside the
+/// installation's key).
 fn cache_file(cache: &Path) -> PathBuf {
-    let files: Vec<PathBuf> = std::fs::read_dir(cache).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<PathBuf> =
+        std::fs::read_dir(cache).unwrap().map(|e| e.unwrap().path()).filter(|p| !p.ends_with("hmac-key")).collect();
     assert_eq!(files.len(), 1, "one component, one file: {files:?}");
     files.into_iter().next().unwrap()
 }

@@ -109,8 +109,11 @@ impl Engine {
     pub fn new(config: EngineConfig) -> anyhow::Result<Self> {
         let host = PluginHost::new(HostConfig {
             cache_dir: Some(config.cache_dir.join("wasmtime")),
+            // Where the source stage writes what repositories hold.
+            repository_dirs: vec![config.cache_dir.join("snapshots"), config.cache_dir.join("repos")],
             builtins: config.builtins,
             download_cache_dir: Some(config.cache_dir.join("plugins")),
+            ..HostConfig::default()
         })?;
         let source =
             config.git_credentials.into_iter().fold(Source::new(&config.cache_dir), |source, (prefix, credentials)| {

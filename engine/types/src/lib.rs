@@ -1,6 +1,6 @@
 //! Capstan's data model, free of I/O: the [`Application`] resource, Kubernetes
 //! [`Object`]s as they travel between stages, [`ObjectRef`]s and
-//! [`Diagnostic`]s.
+//! [`Diagnostic`]s; [`text`] escapes what others wrote before it is printed.
 //!
 //! Every other stage depends on this crate; it depends on no client, no
 //! runtime and no plugin host (kube's derive and schema types only, for the
@@ -12,6 +12,7 @@ mod crd;
 pub mod names;
 mod object;
 mod status;
+pub mod text;
 
 pub use application::{
     API_VERSION, Allow, Application, ApplicationResource, Automated, Backoff, Destination, Enforcement, Error,

@@ -148,4 +148,57 @@ pub fn writes(server: &capstan_apiserver::TestApiServer) -> Vec<String> {
         .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !r.dry_run)
         .map(|r| format!("{} {}", r.method, r.path))
         .collect()
+/// Peak memory of one piece of work, for the hostile-input tests that bound
+/// it: Linux's high-water mark of resident memory, reset before the work.
+pub mod peak_memory {
+    /// Bytes by which the resident set's peak exceeded its size before
+    /// `run`. Run it in a process of its own (no other test's allocations).
+    pub fn of<T>(run: impl FnOnce() -> T) -> (T, usize) {
+        std::fs::write("/proc/self/clear_refs", "5").expect("failed to reset the peak RSS (Linux only)");
+        let before = status_kib("VmRSS");
+        let result = run();
+        (result, status_kib("VmHWM").saturating_sub(before) << 10)
+    }
+
+    /// A field of /proc/self/status, in KiB.
+    fn status_kib(field: &str) -> usize {
+        let status = std::fs::read_to_string("/proc/self/status").expect("failed to read /proc/self/status");
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+        line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).unwrap_or_else(|| panic!("bad {line}"))
+    }
+
+    /// Runs one `#[ignore]`d test of the current test binary alone in a
+    /// child process; its standard output, once it passed.
+    pub fn in_child(test: &str) -> String {
+        let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .output()
+            .expect("failed to run the test binary");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{test} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    }
+}
+
+/// Everything logged on this thread while `run` runs, as the CLI's
+/// subscriber prints it (no colours, no timestamps).
+pub fn logged(run: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).without_time().finish();
+    tracing::subscriber::with_default(subscriber, run);
+    let bytes = captured.0.lock().expect("log buffer poisoned").clone();
+    String::from_utf8(bytes).expect("the log is UTF-8")
 }

@@ -87,6 +87,7 @@ fn component_renders_every_corpus_case_like_the_library() {
         cache_dir: None,
         builtins: Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR)),
         download_cache_dir: None,
+        ..HostConfig::default()
     })
     .unwrap();
     let plugin = host.load("builtin:kustomize", None, Path::new(".")).unwrap();

@@ -272,3 +272,13 @@ fn health() {
     let waiting = assess(json!({}));
     assert_eq!((waiting.health, waiting.message.as_str()), (Health::Progressing, "waiting for status.ready"));
 }
+
+/// The `hostile` program attacks what surrounds the sandbox; its attacks
+/// are in `hostile_plugin.rs`. Here, the one this suite's shared host must
+/// survive too: its error text reaches the engine escaped, one line.
+#[test]
+fn hostile() {
+    let error = render_error("hostile", json!({"attack": "escapes"}), &Limits::default());
+    assert!(error.starts_with(r"plugin test:hostile: failed: error \u{1b}[2J\u{1b}]0;pwned\u{7}\r\n"), "{error}");
+    assert!(!error.contains(['\x1b', '\n', '\r']), "{error}");
+}
