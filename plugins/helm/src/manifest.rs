@@ -113,7 +113,7 @@ fn is_test_hook(obj: &Json) -> bool {
 pub fn parse_doc(source: &str, doc: &str) -> Result<Option<Json>> {
     let v: Json = serde_yaml::from_str(doc).map_err(|e| Error::Yaml {
         source_path: source.to_string(),
-        msg: format!("error converting YAML to JSON: {e}"),
+        msg: format!("error converting YAML to JSON: yaml: {e}"),
     })?;
     match v {
         Json::Null => Ok(None),

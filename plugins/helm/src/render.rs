@@ -14,6 +14,24 @@ use crate::funcs::{self, arity, string};
 use crate::objects::{ChartMeta, Files};
 use crate::template::{Exec, FnError, Funcs, Set, Tmpl, Value};
 
+/// Markers around the messages of `required` and `fail`, so the final
+/// error reads `execution error at (FILE:LINE:COL): MSG` as in Helm.
+const WARN_START: &str = "HELM_ERR_START";
+const WARN_END: &str = "HELM_ERR_END";
+
+fn warn(msg: &str) -> FnError {
+    FnError::Call(format!("{WARN_START}{msg}{WARN_END}"))
+}
+
+/// Helm's `cleanupExecError`: a `required`/`fail` message at the location
+/// of the template being rendered.
+fn cleanup_exec_error(msg: String) -> String {
+    let (Some(a), Some(b)) = (msg.find(WARN_START), msg.find(WARN_END)) else { return msg };
+    let mut tokens = msg.splitn(3, ": ");
+    let location = tokens.nth(1).unwrap_or("");
+    format!("execution error at ({location}): {}", &msg[a + WARN_START.len()..b.max(a + WARN_START.len())])
+}
+
 /// What every template of one render shares.
 pub struct Shared {
     /// `.Release`.
@@ -47,14 +65,14 @@ pub fn functions() -> Funcs {
         arity(&a, 2, "required")?;
         let msg = string(&a, 0)?.to_string();
         match &a[1] {
-            Value::Nil => Err(msg.into()),
-            Value::Str(s) if s.is_empty() => Err(msg.into()),
+            Value::Nil => Err(warn(&msg)),
+            Value::Str(s) if s.is_empty() => Err(warn(&msg)),
             v => Ok(v.clone()),
         }
     });
     f.insert("fail", |_, a| {
         arity(&a, 1, "fail")?;
-        Err(string(&a, 0)?.to_string().into())
+        Err(warn(string(&a, 0)?))
     });
     f.insert("lookup", |_, a| {
         arity(&a, 4, "lookup")?;
@@ -75,7 +93,8 @@ fn include(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> 
 fn tpl(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> {
     arity(&a, 2, "tpl")?;
     let text = string(&a, 0)?.to_string();
-    let name = ex.name().to_string();
+    // Helm parses the text as a template named "gotpl".
+    let name = "gotpl".to_string();
     let ctx = ex.ctx.downcast_ref::<Ctx>().ok_or("internal: no render context")?;
     let key = (name.clone(), text.clone());
     let cached = ctx.tpl_cache.borrow().get(&key).cloned();
@@ -181,7 +200,7 @@ pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<
         }
         let mut text = String::new();
         Exec::run(&set, &funcs, &ctx, &job.name, &job.dot, &mut text)
-            .map_err(|msg| Error::Template { chart: job.chart.clone(), msg })?;
+            .map_err(|msg| Error::Template { chart: job.chart.clone(), msg: cleanup_exec_error(msg) })?;
         out.insert(job.name.clone(), text.replace("<no value>", ""));
     }
     Ok(out)

@@ -78,13 +78,13 @@ fn index(_: &mut Exec, a: Vec<Value>) -> FR {
             (Value::Map(_), k) => return Err(format!("value has type {}; should be string", k.type_name()).into()),
             (Value::List(l), Value::Int(i)) => {
                 if *i < 0 || *i as usize >= l.len() {
-                    return Err(format!("error calling index: index out of range: {i}").into());
+                    return Err(format!("index out of range: {i}").into());
                 }
                 l[*i as usize].clone()
             }
             (Value::Str(s), Value::Int(i)) => {
                 if *i < 0 || *i as usize >= s.len() {
-                    return Err(format!("error calling index: index out of range: {i}").into());
+                    return Err(format!("index out of range: {i}").into());
                 }
                 Value::Int(s.as_bytes()[*i as usize] as i64)
             }

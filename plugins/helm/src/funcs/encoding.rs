@@ -58,9 +58,33 @@ pub fn to_yaml(v: &Value) -> Result<String, String> {
     Ok(s)
 }
 
-/// Helm's `toJson`.
+/// Helm's `toJson`: Go's encoding/json, which escapes `<`, `>`, `&` (and
+/// U+2028/2029) for HTML safety.
 pub fn to_json(v: &Value) -> Result<String, String> {
+    Ok(html_escape_json(&to_raw_json(v)?))
+}
+
+/// Sprig's `toRawJson`: no HTML escaping.
+pub fn to_raw_json(v: &Value) -> Result<String, String> {
     serde_json::to_string(&Json(v)).map_err(|e| e.to_string())
+}
+
+fn html_escape_json(s: &str) -> String {
+    if !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Parses YAML text into a template value (Helm's `fromYaml`).
@@ -87,9 +111,10 @@ pub fn register(f: &mut Funcs) {
         Ok(match from_yaml_value(string(&a, 0)?) {
             Ok(v @ Value::Map(_)) => v,
             Ok(Value::Nil) => Value::map(Default::default()),
-            Ok(_) => error_map(
-                "error unmarshaling JSON: json: cannot unmarshal into Go value of type map[string]interface {}",
-            ),
+            Ok(v) => error_map(&format!(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                json_kind(&v)
+            )),
             Err(e) => error_map(&e),
         })
     });
@@ -104,10 +129,16 @@ pub fn register(f: &mut Funcs) {
             Err(e) => Value::list(vec![Value::str(e)]),
         })
     });
-    for name in ["toJson", "toRawJson", "mustToJson", "mustToRawJson"] {
+    for name in ["toJson", "mustToJson"] {
         f.insert(name, |_, a| {
             arity(&a, 1, "toJson")?;
             Ok(Value::str(to_json(&a[0])?))
+        });
+    }
+    for name in ["toRawJson", "mustToRawJson"] {
+        f.insert(name, |_, a| {
+            arity(&a, 1, "toRawJson")?;
+            Ok(Value::str(to_raw_json(&a[0])?))
         });
     }
     for name in ["toPrettyJson", "mustToPrettyJson"] {
@@ -120,7 +151,10 @@ pub fn register(f: &mut Funcs) {
         arity(&a, 1, "fromJson")?;
         Ok(match serde_json::from_str::<serde_json::Value>(string(&a, 0)?) {
             Ok(v @ serde_json::Value::Object(_)) => from_json(&v),
-            Ok(_) => error_map("json: cannot unmarshal into Go value of type map[string]interface {}"),
+            Ok(v) => error_map(&format!(
+                "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                json_kind(&from_json(&v))
+            )),
             Err(e) => error_map(&e.to_string()),
         })
     });
@@ -181,6 +215,17 @@ pub fn register(f: &mut Funcs) {
     });
 }
 
+/// How encoding/json names a value's kind in its errors.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::List(_) => "array",
+        Value::Str(_) => "string",
+        Value::Int(_) | Value::Float(_) => "number",
+        Value::Bool(_) => "bool",
+        _ => "object",
+    }
+}
+
 fn error_map(e: &str) -> Value {
     Value::map([("Error".to_string(), Value::str(e))].into_iter().collect())
 }
@@ -237,24 +282,26 @@ fn toml_scalar(v: &Value) -> String {
 }
 
 fn to_toml(v: &Value) -> String {
-    fn table(out: &mut String, path: &str, m: &crate::template::Map) {
+    // BurntSushi/toml indents a table's keys by two spaces per level.
+    fn table(out: &mut String, path: &str, depth: usize, m: &crate::template::Map) {
         let m = m.borrow();
+        let pad = "  ".repeat(depth);
         for (k, v) in m.iter() {
             if !matches!(v, Value::Map(_)) {
-                let _ = writeln!(out, "{k} = {}", toml_scalar(v));
+                let _ = writeln!(out, "{pad}{k} = {}", toml_scalar(v));
             }
         }
         for (k, v) in m.iter() {
             if let Value::Map(sub) = v {
                 let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                let _ = writeln!(out, "\n[{p}]");
-                table(out, &p, sub);
+                let _ = writeln!(out, "\n{pad}[{p}]");
+                table(out, &p, depth + 1, sub);
             }
         }
     }
     let mut out = String::new();
     match v {
-        Value::Map(m) => table(&mut out, "", m),
+        Value::Map(m) => table(&mut out, "", 0, m),
         _ => return "toToml: value is not a map".into(),
     }
     out

@@ -14,7 +14,7 @@ mod strings;
 
 use crate::template::{FnError, Funcs, Value};
 
-pub use encoding::{from_yaml_value, to_json, to_yaml};
+pub use encoding::{from_yaml_value, to_json, to_raw_json, to_yaml};
 
 /// Every function of Go, Sprig and Helm's serialisers.
 pub fn all() -> Funcs {

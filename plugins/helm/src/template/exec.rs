@@ -58,6 +58,18 @@ fn is_empty_tree(nodes: &[Node]) -> bool {
     nodes.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
 }
 
+/// Helm's form of a parse error: `parse error at (FILE:LINE): MSG`.
+fn parse_error(name: &str, src: &str, e: &super::parse::ParseError) -> String {
+    let (line, _) = line_col(src, e.pos);
+    match e.msg.strip_prefix(super::parse::UNCLOSED).and_then(|rest| rest.strip_prefix(' ')) {
+        Some(started) => {
+            let (open_line, _) = line_col(src, started.parse().unwrap_or(0));
+            format!("parse error at ({name}:{line}): unclosed action started at {name}:{open_line}")
+        }
+        None => format!("parse error at ({name}:{line}): {}", e.msg),
+    }
+}
+
 /// Finds the line and column (Go's 0-based byte column) of `pos`.
 pub fn line_col(src: &str, pos: usize) -> (usize, usize) {
     let pos = pos.min(src.len());
@@ -72,10 +84,7 @@ impl Set {
     /// later non-empty definition replaces an earlier one, as in Go.
     pub fn add(&self, name: &str, src: &str, funcs: &Funcs) -> Result<(), String> {
         let is_func = |f: &str| funcs.contains_key(f);
-        let parsed = parse(src, &is_func).map_err(|e| {
-            let (line, _) = line_col(src, e.pos);
-            format!("template: {name}:{line}: {}", e.msg)
-        })?;
+        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
         let file: Rc<str> = name.into();
         let src: Rc<str> = src.into();
         let mut map = self.map.borrow_mut();
@@ -96,10 +105,7 @@ impl Set {
     /// `tpl`): its definitions join the set, the body is returned.
     pub fn parse_body(&self, name: &str, src: &str, funcs: &Funcs) -> Result<Rc<Tmpl>, String> {
         let is_func = |f: &str| funcs.contains_key(f);
-        let parsed = parse(src, &is_func).map_err(|e| {
-            let (line, _) = line_col(src, e.pos);
-            format!("template: {name}:{line}: {}", e.msg)
-        })?;
+        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
         let file: Rc<str> = name.into();
         let src: Rc<str> = src.into();
         let mut map = self.map.borrow_mut();
@@ -170,7 +176,7 @@ impl<'a> Exec<'a> {
         let tmpl = self
             .set
             .get(name)
-            .ok_or_else(|| format!("template: no template {name:?} associated with template {:?}", self.name))?;
+            .ok_or_else(|| format!("template: no template {name:?} associated with template \"gotpl\""))?;
         self.call_tmpl(tmpl, name, dot, out)
     }
 
@@ -192,7 +198,7 @@ impl<'a> Exec<'a> {
     }
 
     fn err<T>(&self, span: Span, msg: impl std::fmt::Display) -> R<T> {
-        let (line, col) = line_col(&self.tmpl.src, span.start);
+        let (line, col) = line_col(&self.tmpl.src, span.at);
         let end = span.end.clamp(span.start, self.tmpl.src.len());
         let node = self.tmpl.src.get(span.start..end).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
         Err(format!("template: {}:{line}:{col}: executing {:?} at <{node}>: {msg}", self.tmpl.file, self.name))
@@ -235,10 +241,8 @@ impl<'a> Exec<'a> {
                         None => Value::Nil,
                     };
                     if self.set.get(name).is_none() {
-                        return self.err(
-                            *span,
-                            format!("template: no template {name:?} associated with template {:?}", self.name),
-                        );
+                        return self
+                            .err(*span, format!("template: no template {name:?} associated with template \"gotpl\""));
                     }
                     self.call(name, &v, out)?;
                 }
@@ -289,17 +293,6 @@ impl<'a> Exec<'a> {
                 }
                 entries.is_empty()
             }
-            Value::Int(n) => {
-                if pipe.vars.len() > 1 {
-                    return self.err(pipe.span, format!("can't use {n} to iterate over more than one variable"));
-                }
-                for i in 0..*n {
-                    if !one(self, Value::Int(i), Value::Int(i), out)? {
-                        break;
-                    }
-                }
-                *n <= 0
-            }
             Value::Nil => true,
             Value::Obj(o) if o.entries().is_some() => {
                 let entries = o.entries().unwrap_or_default();
@@ -310,7 +303,10 @@ impl<'a> Exec<'a> {
                 }
                 entries.is_empty()
             }
-            other => return self.err(pipe.span, format!("range can't iterate over {other}")),
+            other => {
+                let at = pipe.cmds.last().and_then(|c| c.args.first()).map_or(pipe.span, |a| a.span());
+                return self.err(at, format!("range can't iterate over {other}"));
+            }
         };
         if empty && let Some(o) = otherwise {
             self.vars.truncate(mark);
@@ -426,7 +422,8 @@ impl<'a> Exec<'a> {
                 None => self.err(span, format!("can't evaluate field {name} in type {}", o.type_name())),
             },
             Value::Nil => self.err(span, format!("nil pointer evaluating interface {{}}.{name}")),
-            other => self.err(span, format!("can't evaluate field {name} in type {}", other.type_name())),
+            // Values reach templates through maps and slices: Go sees `interface {}`.
+            _ => self.err(span, format!("can't evaluate field {name} in type interface {{}}")),
         }
     }
 
@@ -480,7 +477,7 @@ impl<'a> Exec<'a> {
         match f(self, vals) {
             Ok(v) => Ok(v),
             Err(FnError::Call(e)) => self.err(cmd.span, format!("error calling {name}: {e}")),
-            Err(FnError::Raw(e)) => self.err(cmd.span, e),
+            Err(FnError::Raw(e)) => self.err(cmd.args.first().map_or(cmd.span, |a| a.span()), e),
             Err(FnError::Arg(i, e)) => self.err(args.get(i).map_or(cmd.span, Arg::span), e),
         }
     }

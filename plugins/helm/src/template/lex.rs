@@ -120,7 +120,14 @@ fn lex_action(src: &str, mut i: usize, out: &mut Vec<Token>) -> Result<(usize, b
     let mut depth = 0usize;
     loop {
         if i >= b.len() {
-            return Err((i, "unclosed action".into()));
+            return Err((
+                i,
+                format!(
+                    "{} {}",
+                    super::parse::UNCLOSED,
+                    out.iter().rev().find(|t| t.tok == Tok::Open).map_or(0, |t| t.pos)
+                ),
+            ));
         }
         let c = b[i];
         if is_space(c) {

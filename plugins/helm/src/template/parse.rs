@@ -13,6 +13,15 @@ pub struct Span {
     pub start: usize,
     /// End offset.
     pub end: usize,
+    /// Where Go reports the node (a chain `.a.b` at its second field).
+    pub at: usize,
+}
+
+impl Span {
+    /// A span reported at its start.
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end, at: start }
+    }
 }
 
 /// A node of the tree.
@@ -97,11 +106,23 @@ pub struct ParseError {
     pub msg: String,
 }
 
+/// Marks a lexer message whose action opened at the given offset
+/// (`unclosed action started at FILE:LINE`).
+pub const UNCLOSED: &str = "unclosed action";
+
 /// Parses `src`; `is_func` tells whether a function name exists (Go
 /// refuses undefined functions at parse time).
 pub fn parse(src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Parsed, ParseError> {
     let toks = lex(src).map_err(|(pos, msg)| ParseError { pos, msg })?;
-    let mut p = Parser { toks, i: 0, src_len: src.len(), is_func, defines: Vec::new(), vars: vec![vec!["$".into()]] };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        src_len: src.len(),
+        is_func,
+        defines: Vec::new(),
+        vars: vec![vec!["$".into()]],
+        first_field: None,
+    };
     let (root, end) = p.list()?;
     if let Some((kw, pos)) = end {
         return Err(ParseError { pos, msg: format!("unexpected {{{{{kw}}}}}") });
@@ -116,6 +137,7 @@ struct Parser<'a> {
     is_func: &'a dyn Fn(&str) -> bool,
     defines: Vec<(String, Vec<Node>)>,
     vars: Vec<Vec<String>>,
+    first_field: Option<usize>,
 }
 
 type Ended = Option<(String, usize)>;
@@ -189,7 +211,7 @@ impl Parser<'_> {
                             "break" | "continue" => {
                                 self.i += 1;
                                 self.expect_close(&kw)?;
-                                let span = Span { start: pos, end: pos + kw.len() };
+                                let span = Span::new(pos, pos + kw.len());
                                 nodes.push(if kw == "break" { Node::Break(span) } else { Node::Continue(span) });
                                 continue;
                             }
@@ -299,7 +321,7 @@ impl Parser<'_> {
                 _ => return self.err(pos, "unexpected EOF in block clause"),
             }
         }
-        Ok(Node::Template { span: Span { start: pos, end: npos + name.len() + 2 }, name, pipe })
+        Ok(Node::Template { span: Span::new(pos, npos + name.len() + 2), name, pipe })
     }
 
     /// A pipeline up to `}}` (consumed) or `)` (not consumed when `nested`).
@@ -354,14 +376,14 @@ impl Parser<'_> {
                     if cmds.is_empty() && !allow_empty {
                         return self.err(start, format!("missing value for {ctx}"));
                     }
-                    return Ok(Pipe { span: Span { start, end }, vars, assign, cmds });
+                    return Ok(Pipe { span: Span::new(start, end), vars, assign, cmds });
                 }
                 Some(Tok::RParen) => {
                     let end = self.pos();
                     if cmds.is_empty() {
                         return self.err(start, "missing value for parenthesized pipeline");
                     }
-                    return Ok(Pipe { span: Span { start, end }, vars, assign, cmds });
+                    return Ok(Pipe { span: Span::new(start, end), vars, assign, cmds });
                 }
                 None => return self.err(self.src_len, format!("unclosed action in {ctx}")),
                 _ => cmds.push(self.command()?),
@@ -389,11 +411,12 @@ impl Parser<'_> {
             return self.err(start, "empty command");
         }
         let end = args.last().map_or(start, |a| a.span().end);
-        Ok(Cmd { span: Span { start, end }, args })
+        Ok(Cmd { span: Span::new(start, end), args })
     }
 
     /// Field names directly attached (no space) to the previous operand.
     fn fields(&mut self) -> Vec<String> {
+        self.first_field = self.toks.get(self.i).map(|t| t.pos);
         let mut out = Vec::new();
         while let Some(t) = self.toks.get(self.i) {
             match &t.tok {
@@ -423,28 +446,33 @@ impl Parser<'_> {
         let arg = match t.tok {
             Tok::Dot => {
                 let f = self.fields();
-                Arg::Field(Span { start, end: self.end_of_prev() }, f)
+                Arg::Field(Span::new(start, self.end_of_prev()), f)
             }
             Tok::Field(name) => {
                 let mut f = vec![name];
-                f.extend(self.fields());
-                Arg::Field(Span { start, end: self.end_of_prev() }, f)
+                let more = self.fields();
+                // Go reports a chain `.a.b` at its second field.
+                let at = if more.is_empty() { start } else { self.first_field.unwrap_or(start) };
+                f.extend(more);
+                Arg::Field(Span { at, ..Span::new(start, self.end_of_prev()) }, f)
             }
             Tok::Var(name) => {
                 if !self.vars.last().is_some_and(|s| s.contains(&name)) {
                     return self.err(start, format!("undefined variable \"{name}\""));
                 }
                 let f = self.fields();
-                Arg::Var(Span { start, end: self.end_of_prev() }, name, f)
+                let at = if f.is_empty() { start } else { self.first_field.unwrap_or(start) };
+                Arg::Var(Span { at, ..Span::new(start, self.end_of_prev()) }, name, f)
             }
             Tok::LParen => {
                 let pipe = self.pipeline("parenthesized pipeline", false)?;
                 self.i += 1; // the `)`
                 let f = self.fields();
-                Arg::Chain(Span { start, end: self.end_of_prev() }, Box::new(pipe), f)
+                let at = if f.is_empty() { start } else { self.first_field.unwrap_or(start) };
+                Arg::Chain(Span { at, ..Span::new(start, self.end_of_prev()) }, Box::new(pipe), f)
             }
             Tok::Ident(name) => {
-                let span = Span { start, end: start + name.len() };
+                let span = Span::new(start, start + name.len());
                 match name.as_str() {
                     "true" => Arg::Const(span, Value::Bool(true)),
                     "false" => Arg::Const(span, Value::Bool(false)),
@@ -454,12 +482,12 @@ impl Parser<'_> {
                 }
             }
             Tok::Str(s) => {
-                Arg::Const(Span { start, end: self.toks.get(self.i).map_or(start + 1, |t| t.pos) }, Value::str(s))
+                Arg::Const(Span::new(start, self.toks.get(self.i).map_or(start + 1, |t| t.pos)), Value::str(s))
             }
-            Tok::Char(c) => Arg::Const(Span { start, end: start + 3 }, Value::Int(c)),
+            Tok::Char(c) => Arg::Const(Span::new(start, start + 3), Value::Int(c)),
             Tok::Number(n) => {
                 let v = number(&n).ok_or(ParseError { pos: start, msg: format!("bad number syntax: \"{n}\"") })?;
-                Arg::Const(Span { start, end: start + n.len() }, v)
+                Arg::Const(Span::new(start, start + n.len()), v)
             }
             other => return self.err(start, format!("unexpected {other:?} in operand")),
         };
