@@ -116,6 +116,11 @@ fn path_value<'a>(v: &'a Map<String, Json>, path: &str) -> Option<&'a Json> {
 /// recursively: Helm's `processDependencyEnabled`.
 pub fn process_enabled(chart: &mut Chart, user: &Map<String, Json>, path: &str) -> Result<()> {
     let reqs = chart.dependencies();
+    // A leaf chart has nothing to enable: skipping it keeps an umbrella of n
+    // subcharts linear (each level would otherwise copy all the values).
+    if reqs.is_empty() && chart.deps.is_empty() {
+        return Ok(());
+    }
     // Subcharts not listed in dependencies come first, then listed ones in order.
     let mut kept: Vec<Chart> = Vec::new();
     let listed = |n: &str| reqs.iter().any(|r| r.get("name").and_then(Json::as_str) == Some(n));

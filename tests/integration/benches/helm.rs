@@ -39,16 +39,13 @@ struct Work {
     path: String,
 }
 
-fn sandboxed(host: &PluginHost, plugin: &Plugin, w: &Work) -> (Duration, usize) {
+fn sandboxed(host: &PluginHost, plugin: &Plugin, w: &Work) -> Result<(Duration, usize), String> {
     let params = json!({});
     let call =
         RenderCall { snapshot: &w.root, path: &w.path, app: "bench", namespace: None, revision: "0", params: &params };
     let start = Instant::now();
-    let n = host
-        .render(plugin, &call, &Limits::default())
-        .map(|o| o.objects.len())
-        .unwrap_or_else(|e| panic!("{}: {e}", w.name));
-    (start.elapsed(), n)
+    let n = host.render(plugin, &call, &Limits::default()).map(|o| o.objects.len()).map_err(|e| e.to_string())?;
+    Ok((start.elapsed(), n))
 }
 
 fn native(w: &Work) -> Duration {
@@ -113,7 +110,7 @@ fn tpl_chart(dir: &Path, n: usize) -> PathBuf {
     std::fs::write(root.join("Chart.yaml"), "apiVersion: v2\nname: tplchart\nversion: 1.0.0\n").unwrap();
     let mut values = String::from("prefix: app\nentries:\n");
     for i in 0..n {
-        writeln!(values, "  key{i}: \"{{{{ .Values.prefix }}-{i}-{{{{ .Release.Name }}\"").unwrap();
+        writeln!(values, "  key{i}: \"{{{{ .Values.prefix }}}}-{i}-{{{{ .Release.Name }}}}\"").unwrap();
     }
     std::fs::write(root.join("values.yaml"), values).unwrap();
     std::fs::write(
@@ -171,8 +168,14 @@ fn main() {
     println!("| workload | objects | builtin:helm (WASM) | same library, native | helm template | ratio WASM ÷ helm |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for w in &work {
-        let n = sandboxed(&host, &plugin, w).1;
-        let wasm = mean(iters, || sandboxed(&host, &plugin, w).0);
+        let n = match sandboxed(&host, &plugin, w) {
+            Ok((_, n)) => n,
+            Err(e) => {
+                println!("| {} | failed: {e} | | | | |", w.name);
+                continue;
+            }
+        };
+        let wasm = mean(iters, || sandboxed(&host, &plugin, w).map_or(Duration::ZERO, |r| r.0));
         let nat = mean(iters, || native(w));
         let (h, r) = match &helm_bin {
             Some(bin) => {
