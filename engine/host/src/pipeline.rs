@@ -3,9 +3,9 @@
 //! `spec.render[0]` is a renderer (generator), `spec.render[1..]` are
 //! transformers, and `spec.policy[..]` are validators that see the final
 //! objects. When an Application lists no render stages, [`detect`] picks one
-//! the way Argo CD does: `builtin:kustomize` for a directory with a
-//! kustomization file (once that plugin is bundled), `builtin:yaml`
-//! otherwise. Every failure is an error of that stage, naming its place,
+//! the way Argo CD does: `builtin:helm` for a directory with a Chart.yaml,
+//! `builtin:kustomize` for one with a kustomization file, `builtin:yaml`
+//! otherwise (each once that plugin is bundled). Every failure is an error of that stage, naming its place,
 //! plugin and reason; an error-level diagnostic of a `deny` policy (the
 //! default) fails the whole pipeline, so nothing gets applied.
 
@@ -126,9 +126,18 @@ fn stage_error(section: &'static str, index: usize, stage: &PluginStage, source:
 /// The stages to run for `path` of `snapshot` when the Application names none.
 pub fn detect(snapshot: &Path, path: &str) -> Vec<PluginStage> {
     let dir = snapshot.join(path);
+    let bundled = |name: &str| BUILTINS.iter().any(|(n, _)| *n == name);
+    let helm = dir.join("Chart.yaml").is_file() && bundled("helm");
     let kustomize = ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| dir.join(f).is_file())
-        && BUILTINS.iter().any(|(name, _)| *name == "kustomize");
-    let plugin = if kustomize { "builtin:kustomize" } else { "builtin:yaml" };
+        && bundled("kustomize");
+    // Argo CD's order: a Chart.yaml makes a Helm app even beside a kustomization.
+    let plugin = if helm {
+        "builtin:helm"
+    } else if kustomize {
+        "builtin:kustomize"
+    } else {
+        "builtin:yaml"
+    };
     vec![PluginStage {
         plugin: plugin.to_owned(),
         digest: None,

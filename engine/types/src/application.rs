@@ -95,8 +95,9 @@ pub struct Spec {
     /// Where the manifests come from.
     pub source: Source,
     /// Ordered render stages: one renderer, then transformers. Empty means
-    /// "detect": `builtin:kustomize` when the path holds a kustomization,
-    /// `builtin:yaml` otherwise.
+    /// "detect": `builtin:helm` when the path holds a Chart.yaml,
+    /// `builtin:kustomize` when it holds a kustomization, `builtin:yaml`
+    /// otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub render: Vec<PluginStage>,
     /// Validators that check the final objects.

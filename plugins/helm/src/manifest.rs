@@ -1,0 +1,157 @@
+//! From rendered text to objects, as `helm template` prints them: each
+//! file split on `---`, documents kept in file order, files in path order,
+//! then a stable sort by kind in Helm's install order (unknown kinds last,
+//! alphabetically); hooks after the rest, sorted the same way.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+use crate::error::{Error, Result};
+
+/// Helm's `InstallOrder`.
+const INSTALL_ORDER: &[&str] = &[
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+/// One document of the output, with the template it came from.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// `# Source:` path.
+    pub source: String,
+    /// The parsed object (`None` for a document of comments only).
+    pub object: Option<Json>,
+    kind: String,
+}
+
+impl Manifest {
+    /// A document from `source`.
+    pub fn new(source: String, object: Option<Json>) -> Manifest {
+        let kind = object.as_ref().and_then(|o| o.get("kind")).and_then(Json::as_str).unwrap_or("").to_string();
+        Manifest { source, object, kind }
+    }
+}
+
+/// Helm's `SplitManifests`: documents separated by lines starting `---`
+/// (what follows the dashes on that line begins the next document).
+pub fn split(text: &str) -> Vec<&str> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("---") {
+            docs.push(&text[start..pos]);
+            start = pos + 3;
+        }
+        pos += line.len();
+    }
+    docs.push(&text[start..]);
+    docs.into_iter().filter(|d| !d.trim().is_empty()).collect()
+}
+
+fn rank(kind: &str) -> Option<usize> {
+    INSTALL_ORDER.iter().position(|k| *k == kind)
+}
+
+fn sort_by_kind(v: &mut [Manifest]) {
+    v.sort_by(|a, b| match (rank(&a.kind), rank(&b.kind)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.kind.cmp(&b.kind),
+    });
+}
+
+fn is_hook(obj: &Json) -> bool {
+    obj.pointer("/metadata/annotations/helm.sh~1hook").is_some_and(|h| !h.is_null())
+}
+
+fn is_test_hook(obj: &Json) -> bool {
+    obj.pointer("/metadata/annotations/helm.sh~1hook")
+        .and_then(Json::as_str)
+        .is_some_and(|h| h.split(',').any(|e| matches!(e.trim(), "test" | "test-success")))
+}
+
+/// Parses one document; errors name the template.
+pub fn parse_doc(source: &str, doc: &str) -> Result<Option<Json>> {
+    let v: Json = serde_yaml::from_str(doc).map_err(|e| Error::Yaml {
+        source_path: source.to_string(),
+        msg: format!("error converting YAML to JSON: yaml: {e}"),
+    })?;
+    match v {
+        Json::Null => Ok(None),
+        Json::Object(_) => Ok(Some(v)),
+        _ => Err(Error::Yaml {
+            source_path: source.to_string(),
+            msg: "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal into Go value of type releaseutil.SimpleHead"
+                .into(),
+        }),
+    }
+}
+
+/// Sorts rendered files into output order: regular manifests by kind, then
+/// hooks by kind (test hooks dropped when `skip_tests`).
+pub fn order(files: &BTreeMap<String, String>, skip_tests: bool) -> Result<Vec<Manifest>> {
+    let mut generic = Vec::new();
+    let mut hooks = Vec::new();
+    for (path, text) in files {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        if base.starts_with('_') || base == "NOTES.txt" || text.trim().is_empty() {
+            continue;
+        }
+        for doc in split(text) {
+            let object = parse_doc(path, doc)?;
+            let kind = object.as_ref().and_then(|o| o.get("kind")).and_then(Json::as_str).unwrap_or("").to_string();
+            let m = Manifest { source: path.clone(), object, kind };
+            match &m.object {
+                Some(o) if is_hook(o) => {
+                    if !(skip_tests && is_test_hook(o)) {
+                        hooks.push(m)
+                    }
+                }
+                _ => generic.push(m),
+            }
+        }
+    }
+    sort_by_kind(&mut generic);
+    sort_by_kind(&mut hooks);
+    generic.extend(hooks);
+    Ok(generic)
+}

@@ -1,0 +1,207 @@
+//! Helm's engine: every template of the chart and its subcharts parsed into
+//! one set (deepest first, so a parent's `define` wins), each non-partial
+//! template executed with its chart's scope (`.Values`, `.Chart`, `.Files`,
+//! `.Template`...), plus Helm's own functions (`include`, `tpl`,
+//! `required`, `fail`, `lookup`).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use crate::chart::Chart;
+use crate::error::{Error, Result};
+use crate::funcs::{self, arity, string};
+use crate::objects::{ChartMeta, Files};
+use crate::template::{Exec, FnError, Funcs, Set, Tmpl, Value};
+
+/// Markers around the messages of `required` and `fail`, so the final
+/// error reads `execution error at (FILE:LINE:COL): MSG` as in Helm.
+const WARN_START: &str = "HELM_ERR_START";
+const WARN_END: &str = "HELM_ERR_END";
+
+fn warn(msg: &str) -> FnError {
+    FnError::Call(format!("{WARN_START}{msg}{WARN_END}"))
+}
+
+/// Helm's `cleanupExecError`: a `required`/`fail` message at the location
+/// of the template being rendered.
+fn cleanup_exec_error(msg: String) -> String {
+    let (Some(a), Some(b)) = (msg.find(WARN_START), msg.find(WARN_END)) else { return msg };
+    let mut tokens = msg.splitn(3, ": ");
+    let location = tokens.nth(1).unwrap_or("");
+    format!("execution error at ({location}): {}", &msg[a + WARN_START.len()..b.max(a + WARN_START.len())])
+}
+
+/// What every template of one render shares.
+pub struct Shared {
+    /// `.Release`.
+    pub release: Value,
+    /// `.Capabilities`.
+    pub capabilities: Value,
+}
+
+/// Per-render state functions reach through [`Exec::ctx`]: the parsed
+/// bodies of `tpl` strings, so a string is parsed once however often it is
+/// rendered.
+#[derive(Default)]
+struct Ctx {
+    tpl_cache: RefCell<HashMap<(String, String), Rc<Tmpl>>>,
+}
+
+/// One template to render, with its dot.
+struct Job {
+    name: String,
+    chart: String,
+    dot: Value,
+    render: bool,
+}
+
+/// The functions of a Helm render.
+pub fn functions() -> Funcs {
+    let mut f = funcs::all();
+    f.insert("include", include);
+    f.insert("tpl", tpl);
+    f.insert("required", |_, a| {
+        arity(&a, 2, "required")?;
+        let msg = string(&a, 0)?.to_string();
+        match &a[1] {
+            Value::Nil => Err(warn(&msg)),
+            Value::Str(s) if s.is_empty() => Err(warn(&msg)),
+            v => Ok(v.clone()),
+        }
+    });
+    f.insert("fail", |_, a| {
+        arity(&a, 1, "fail")?;
+        Err(warn(string(&a, 0)?))
+    });
+    f.insert("lookup", |_, a| {
+        arity(&a, 4, "lookup")?;
+        // `helm template` has no cluster: lookup returns an empty map.
+        Ok(Value::map(BTreeMap::new()))
+    });
+    f
+}
+
+fn include(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> {
+    arity(&a, 2, "include")?;
+    let name = string(&a, 0)?.to_string();
+    let mut out = String::new();
+    ex.call(&name, &a[1], &mut out)?;
+    Ok(Value::str(out))
+}
+
+fn tpl(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> {
+    arity(&a, 2, "tpl")?;
+    let text = string(&a, 0)?.to_string();
+    // Helm parses the text as a template named "gotpl".
+    let name = "gotpl".to_string();
+    let ctx = ex.ctx.downcast_ref::<Ctx>().ok_or("internal: no render context")?;
+    let key = (name.clone(), text.clone());
+    let cached = ctx.tpl_cache.borrow().get(&key).cloned();
+    let tmpl = match cached {
+        Some(t) => t,
+        None => {
+            let t = ex
+                .set
+                .parse_body(&name, &text, ex.funcs)
+                .map_err(|e| format!("cannot parse template {text:?}: {e}"))?;
+            ctx.tpl_cache.borrow_mut().insert(key, t.clone());
+            t
+        }
+    };
+    let mut out = String::new();
+    ex.call_tmpl(tmpl, &name, &a[1], &mut out)
+        .map_err(|e| format!("error during tpl function execution for {text:?}: {e}"))?;
+    Ok(Value::str(out.replace("<no value>", "")))
+}
+
+fn file_value(f: &crate::chart::File) -> (String, Rc<str>) {
+    (f.name.clone(), String::from_utf8_lossy(&f.data).into())
+}
+
+/// Builds the dot of `chart` (at template path `path`) and its subcharts'
+/// dots, and lists its templates.
+fn collect(
+    chart: &Chart,
+    path: &str,
+    values: Value,
+    shared: &Shared,
+    is_root: bool,
+    jobs: &mut Vec<(Job, Rc<str>)>,
+) -> Value {
+    let mut subcharts = BTreeMap::new();
+    for sub in &chart.deps {
+        let sv = match &values {
+            Value::Map(m) => m.borrow().get(sub.name()).cloned(),
+            _ => None,
+        };
+        let sv = match sv {
+            Some(v @ Value::Map(_)) => v,
+            _ => Value::map(BTreeMap::new()),
+        };
+        let sub_path = format!("{path}/charts/{}", sub.name());
+        let dot = collect(sub, &sub_path, sv, shared, false, jobs);
+        subcharts.insert(sub.name().to_string(), dot);
+    }
+    let files: Vec<(String, Rc<str>)> = chart.files.iter().map(file_value).collect();
+    let mut base = BTreeMap::new();
+    base.insert("Chart".to_string(), Value::Obj(Rc::new(ChartMeta::new(&chart.meta, is_root))));
+    base.insert("Files".to_string(), Value::Obj(Rc::new(Files(Rc::new(files)))));
+    base.insert("Release".to_string(), shared.release.clone());
+    base.insert("Capabilities".to_string(), shared.capabilities.clone());
+    base.insert("Values".to_string(), values);
+    base.insert("Subcharts".to_string(), Value::map(subcharts));
+    let base_path = format!("{path}/templates");
+    for t in &chart.templates {
+        let name = format!("{path}/{}", t.name);
+        let mut dot = base.clone();
+        let tv: BTreeMap<String, Value> =
+            [("Name".to_string(), Value::str(name.as_str())), ("BasePath".to_string(), Value::str(base_path.as_str()))]
+                .into_iter()
+                .collect();
+        dot.insert("Template".to_string(), Value::map(tv));
+        let partial = t.name.rsplit('/').next().is_some_and(|b| b.starts_with('_'));
+        let render = !partial && (!chart.is_library() || is_root);
+        let src: Rc<str> = String::from_utf8_lossy(&t.data).into();
+        jobs.push((Job { name, chart: path.to_string(), dot: Value::map(dot), render }, src));
+    }
+    Value::map(base)
+}
+
+/// Helm's `sortTemplates`: deeper paths first, then reverse lexical order.
+fn sort_templates(names: &mut [String]) {
+    names.sort_by(|a, b| {
+        let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
+        cb.cmp(&ca).then_with(|| b.cmp(a))
+    });
+}
+
+/// Renders every template: template path → output text.
+pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<String, String>> {
+    let mut jobs = Vec::new();
+    let root = chart.name().to_string();
+    collect(chart, &root, values, shared, true, &mut jobs);
+    let funcs = functions();
+    let set = Set::default();
+    let mut names: Vec<String> = jobs.iter().map(|(j, _)| j.name.clone()).collect();
+    sort_templates(&mut names);
+    let by_name: HashMap<&str, usize> = jobs.iter().enumerate().map(|(i, (j, _))| (j.name.as_str(), i)).collect();
+    // Parse in Helm's order: later definitions win.
+    for n in &names {
+        let (job, src) = &jobs[by_name[n.as_str()]];
+        set.add(&job.name, src, &funcs).map_err(|msg| Error::Template { chart: job.chart.clone(), msg })?;
+    }
+    let ctx = Ctx::default();
+    let mut out = BTreeMap::new();
+    for n in &names {
+        let (job, _) = &jobs[by_name[n.as_str()]];
+        if !job.render {
+            continue;
+        }
+        let mut text = String::new();
+        Exec::run(&set, &funcs, &ctx, &job.name, &job.dot, &mut text)
+            .map_err(|msg| Error::Template { chart: job.chart.clone(), msg: cleanup_exec_error(msg) })?;
+        out.insert(job.name.clone(), text.replace("<no value>", ""));
+    }
+    Ok(out)
+}

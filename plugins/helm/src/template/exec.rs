@@ -1,0 +1,496 @@
+//! The executor: walks a parsed tree with a dot and variables, and reports
+//! errors in Go's words (`template: NAME:LINE:COL: executing "NAME" at <NODE>: ...`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::parse::{Arg, Cmd, Node, Pipe, Span, parse};
+use super::value::Value;
+
+/// A function callable from templates.
+pub type Func = fn(&mut Exec, Vec<Value>) -> Result<Value, FnError>;
+
+/// Why a function failed; Go words each case differently.
+#[derive(Debug)]
+pub enum FnError {
+    /// The function returned an error: `error calling NAME: MSG`.
+    Call(String),
+    /// Argument `n` has the wrong type (reported at that argument).
+    Arg(usize, String),
+    /// The call itself is wrong (arity): reported as is.
+    Raw(String),
+}
+
+impl From<String> for FnError {
+    fn from(s: String) -> Self {
+        FnError::Call(s)
+    }
+}
+
+impl From<&str> for FnError {
+    fn from(s: &str) -> Self {
+        FnError::Call(s.to_string())
+    }
+}
+
+/// The function table (Go's builtins plus Sprig and Helm's own).
+pub type Funcs = HashMap<&'static str, Func>;
+
+/// One named template: its body and the file it was parsed from.
+pub struct Tmpl {
+    /// The file name (Go's `ParseName`).
+    pub file: Rc<str>,
+    /// The file's source text (for line numbers).
+    pub src: Rc<str>,
+    /// The body.
+    pub body: Vec<Node>,
+}
+
+/// All templates known to one render (files and `define`s), shared by
+/// name as in Go's `template.Template` set.
+#[derive(Default)]
+pub struct Set {
+    map: RefCell<HashMap<String, Rc<Tmpl>>>,
+}
+
+fn is_empty_tree(nodes: &[Node]) -> bool {
+    nodes.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+}
+
+/// Helm's form of a parse error: `parse error at (FILE:LINE): MSG`.
+fn parse_error(name: &str, src: &str, e: &super::parse::ParseError) -> String {
+    let (line, _) = line_col(src, e.pos);
+    match e.msg.strip_prefix(super::parse::UNCLOSED).and_then(|rest| rest.strip_prefix(' ')) {
+        Some(started) => {
+            let (open_line, _) = line_col(src, started.parse().unwrap_or(0));
+            format!("parse error at ({name}:{line}): unclosed action started at {name}:{open_line}")
+        }
+        None => format!("parse error at ({name}:{line}): {}", e.msg),
+    }
+}
+
+/// Finds the line and column (Go's 0-based byte column) of `pos`.
+pub fn line_col(src: &str, pos: usize) -> (usize, usize) {
+    let pos = pos.min(src.len());
+    let before = &src[..pos];
+    let line = 1 + before.matches('\n').count();
+    let col = before.rfind('\n').map_or(pos, |nl| pos - nl - 1);
+    (line, col)
+}
+
+impl Set {
+    /// Parses `src` as the template `name` and adds its definitions. A
+    /// later non-empty definition replaces an earlier one, as in Go.
+    pub fn add(&self, name: &str, src: &str, funcs: &Funcs) -> Result<(), String> {
+        let is_func = |f: &str| funcs.contains_key(f);
+        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
+        let file: Rc<str> = name.into();
+        let src: Rc<str> = src.into();
+        let mut map = self.map.borrow_mut();
+        let mut put = |n: String, body: Vec<Node>| {
+            if is_empty_tree(&body) && map.contains_key(&n) {
+                return;
+            }
+            map.insert(n, Rc::new(Tmpl { file: file.clone(), src: src.clone(), body }));
+        };
+        for (n, body) in parsed.defines {
+            put(n, body);
+        }
+        put(name.to_string(), parsed.root);
+        Ok(())
+    }
+
+    /// Parses `src` as an unnamed body reported under `name` (Helm's
+    /// `tpl`): its definitions join the set, the body is returned.
+    pub fn parse_body(&self, name: &str, src: &str, funcs: &Funcs) -> Result<Rc<Tmpl>, String> {
+        let is_func = |f: &str| funcs.contains_key(f);
+        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
+        let file: Rc<str> = name.into();
+        let src: Rc<str> = src.into();
+        let mut map = self.map.borrow_mut();
+        for (n, body) in parsed.defines {
+            if is_empty_tree(&body) && map.contains_key(&n) {
+                continue;
+            }
+            map.insert(n, Rc::new(Tmpl { file: file.clone(), src: src.clone(), body }));
+        }
+        Ok(Rc::new(Tmpl { file, src, body: parsed.root }))
+    }
+
+    /// The template `name`.
+    pub fn get(&self, name: &str) -> Option<Rc<Tmpl>> {
+        self.map.borrow().get(name).cloned()
+    }
+}
+
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+/// Go's limit on nested template calls (`maxExecDepth` on wasm).
+const MAX_DEPTH: usize = 1000;
+
+/// One execution: the set, functions, variables and the template being run.
+pub struct Exec<'a> {
+    /// The template set.
+    pub set: &'a Set,
+    /// The functions.
+    pub funcs: &'a Funcs,
+    vars: Vec<(String, Value)>,
+    depth: usize,
+    tmpl: Rc<Tmpl>,
+    name: String,
+    /// Helm's per-render context (chart name, template base path...), for
+    /// functions such as `include` and `tpl`.
+    pub ctx: &'a dyn std::any::Any,
+}
+
+type R<T> = Result<T, String>;
+
+impl<'a> Exec<'a> {
+    /// Runs the template `name` with `dot` into `out`.
+    pub fn run(
+        set: &'a Set,
+        funcs: &'a Funcs,
+        ctx: &'a dyn std::any::Any,
+        name: &str,
+        dot: &Value,
+        out: &mut String,
+    ) -> R<()> {
+        let tmpl =
+            set.get(name).ok_or_else(|| format!("template: no template {name:?} associated with template {name:?}"))?;
+        let mut ex = Exec { set, funcs, vars: Vec::new(), depth: 0, tmpl, name: name.into(), ctx };
+        ex.call(name, dot, out)
+    }
+
+    /// The name of the template being executed.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the template `name` with `dot` (for `template` and `include`).
+    pub fn call(&mut self, name: &str, dot: &Value, out: &mut String) -> R<()> {
+        let tmpl = self
+            .set
+            .get(name)
+            .ok_or_else(|| format!("template: no template {name:?} associated with template \"gotpl\""))?;
+        self.call_tmpl(tmpl, name, dot, out)
+    }
+
+    /// Runs a parsed template body under the name `name` (for `tpl`).
+    pub fn call_tmpl(&mut self, tmpl: Rc<Tmpl>, name: &str, dot: &Value, out: &mut String) -> R<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!("template: {name}: exceeded maximum template depth ({MAX_DEPTH})"));
+        }
+        let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), dot.clone())]);
+        let saved_tmpl = std::mem::replace(&mut self.tmpl, tmpl.clone());
+        let saved_name = std::mem::replace(&mut self.name, name.to_string());
+        self.depth += 1;
+        let r = self.walk(dot, &tmpl.body, out);
+        self.depth -= 1;
+        self.vars = saved_vars;
+        self.tmpl = saved_tmpl;
+        self.name = saved_name;
+        r.map(|_| ())
+    }
+
+    fn err<T>(&self, span: Span, msg: impl std::fmt::Display) -> R<T> {
+        let (line, col) = line_col(&self.tmpl.src, span.at);
+        let end = span.end.clamp(span.start, self.tmpl.src.len());
+        let node = self.tmpl.src.get(span.start..end).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+        Err(format!("template: {}:{line}:{col}: executing {:?} at <{node}>: {msg}", self.tmpl.file, self.name))
+    }
+
+    fn walk(&mut self, dot: &Value, nodes: &[Node], out: &mut String) -> R<Flow> {
+        for node in nodes {
+            match node {
+                Node::Text(t) => out.push_str(t),
+                Node::Action(pipe) => {
+                    let v = self.pipe(dot, pipe)?;
+                    if pipe.vars.is_empty() {
+                        print_value(&v, out);
+                    }
+                }
+                Node::If { pipe, with, then, otherwise } => {
+                    let mark = self.vars.len();
+                    let v = self.pipe(dot, pipe)?;
+                    let flow = if v.truthy() {
+                        if *with { self.walk(&v, then, out)? } else { self.walk(dot, then, out)? }
+                    } else if let Some(o) = otherwise {
+                        self.walk(dot, o, out)?
+                    } else {
+                        Flow::Normal
+                    };
+                    self.vars.truncate(mark);
+                    if !matches!(flow, Flow::Normal) {
+                        return Ok(flow);
+                    }
+                }
+                Node::Range { pipe, body, otherwise } => {
+                    let mark = self.vars.len();
+                    let r = self.range(dot, pipe, body, otherwise.as_deref(), out);
+                    self.vars.truncate(mark);
+                    r?;
+                }
+                Node::Template { span, name, pipe } => {
+                    let v = match pipe {
+                        Some(p) => self.pipe(dot, p)?,
+                        None => Value::Nil,
+                    };
+                    if self.set.get(name).is_none() {
+                        return self
+                            .err(*span, format!("template: no template {name:?} associated with template \"gotpl\""));
+                    }
+                    self.call(name, &v, out)?;
+                }
+                Node::Break(_) => return Ok(Flow::Break),
+                Node::Continue(_) => return Ok(Flow::Continue),
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn range(
+        &mut self,
+        dot: &Value,
+        pipe: &Pipe,
+        body: &[Node],
+        otherwise: Option<&[Node]>,
+        out: &mut String,
+    ) -> R<()> {
+        let v = self.pipe_value(dot, pipe)?;
+        let mark = self.vars.len();
+        let one = |ex: &mut Self, key: Value, elem: Value, out: &mut String| -> R<bool> {
+            ex.vars.truncate(mark);
+            match pipe.vars.len() {
+                1 => ex.set_var(pipe, 0, elem.clone()),
+                2 => {
+                    ex.set_var(pipe, 0, key);
+                    ex.set_var(pipe, 1, elem.clone());
+                }
+                _ => {}
+            }
+            Ok(!matches!(ex.walk(&elem, body, out)?, Flow::Break))
+        };
+        let empty = match &v {
+            Value::List(l) => {
+                for (i, e) in l.iter().enumerate() {
+                    if !one(self, Value::Int(i as i64), e.clone(), out)? {
+                        break;
+                    }
+                }
+                l.is_empty()
+            }
+            Value::Map(m) => {
+                let entries: Vec<(String, Value)> = m.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                for (k, e) in &entries {
+                    if !one(self, Value::str(k.as_str()), e.clone(), out)? {
+                        break;
+                    }
+                }
+                entries.is_empty()
+            }
+            Value::Nil => true,
+            Value::Obj(o) if o.entries().is_some() => {
+                let entries = o.entries().unwrap_or_default();
+                for (k, e) in &entries {
+                    if !one(self, k.clone(), e.clone(), out)? {
+                        break;
+                    }
+                }
+                entries.is_empty()
+            }
+            other => {
+                let at = pipe.cmds.last().and_then(|c| c.args.first()).map_or(pipe.span, |a| a.span());
+                return self.err(at, format!("range can't iterate over {other}"));
+            }
+        };
+        if empty && let Some(o) = otherwise {
+            self.vars.truncate(mark);
+            self.walk(dot, o, out)?;
+        }
+        Ok(())
+    }
+
+    fn set_var(&mut self, pipe: &Pipe, i: usize, v: Value) {
+        let name = &pipe.vars[i];
+        if pipe.assign {
+            if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+                slot.1 = v;
+            }
+        } else {
+            self.vars.push((name.clone(), v));
+        }
+    }
+
+    /// A pipeline's value, without declaring its variables.
+    fn pipe_value(&mut self, dot: &Value, pipe: &Pipe) -> R<Value> {
+        let mut v: Option<Value> = None;
+        for cmd in &pipe.cmds {
+            v = Some(self.cmd(dot, cmd, v)?);
+        }
+        Ok(v.unwrap_or_default())
+    }
+
+    fn pipe(&mut self, dot: &Value, pipe: &Pipe) -> R<Value> {
+        let v = self.pipe_value(dot, pipe)?;
+        for i in 0..pipe.vars.len() {
+            self.set_var(pipe, i, v.clone());
+        }
+        Ok(v)
+    }
+
+    fn var(&self, name: &str) -> Value {
+        self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    fn cmd(&mut self, dot: &Value, cmd: &Cmd, fin: Option<Value>) -> R<Value> {
+        let first = &cmd.args[0];
+        let rest = &cmd.args[1..];
+        let no_args = |ex: &Self, v: Value| -> R<Value> {
+            if !rest.is_empty() || fin.is_some() {
+                return ex.err(first.span(), format!("can't give argument to non-function {}", ex.text(first.span())));
+            }
+            Ok(v)
+        };
+        match first {
+            Arg::Field(span, fields) => {
+                if fields.is_empty() {
+                    return no_args(self, dot.clone());
+                }
+                self.chain(dot, dot.clone(), *span, fields, rest, fin)
+            }
+            Arg::Var(span, name, fields) => {
+                let v = self.var(name);
+                if fields.is_empty() {
+                    return no_args(self, v);
+                }
+                self.chain(dot, v, *span, fields, rest, fin)
+            }
+            Arg::Chain(span, pipe, fields) => {
+                let v = self.pipe_value(dot, pipe)?;
+                if fields.is_empty() {
+                    return no_args(self, v);
+                }
+                self.chain(dot, v, *span, fields, rest, fin)
+            }
+            Arg::Func(_, name) => self.func(dot, cmd, name, rest, fin),
+            Arg::Const(_, v) => no_args(self, v.clone()),
+        }
+    }
+
+    fn text(&self, span: Span) -> String {
+        self.tmpl.src.get(span.start..span.end).unwrap_or("").to_string()
+    }
+
+    fn chain(
+        &mut self,
+        dot: &Value,
+        mut recv: Value,
+        span: Span,
+        fields: &[String],
+        args: &[Arg],
+        fin: Option<Value>,
+    ) -> R<Value> {
+        let n = fields.len();
+        for f in &fields[..n - 1] {
+            recv = self.field(recv, f, Vec::new(), false, span)?;
+        }
+        let has_args = !args.is_empty() || fin.is_some();
+        let mut vals = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            vals.push(self.arg(dot, a)?);
+        }
+        vals.extend(fin);
+        self.field(recv, &fields[n - 1], vals, has_args, span)
+    }
+
+    fn field(&mut self, recv: Value, name: &str, args: Vec<Value>, has_args: bool, span: Span) -> R<Value> {
+        match &recv {
+            Value::Map(m) => {
+                if has_args {
+                    return self.err(span, format!("{name} is not a method but has arguments"));
+                }
+                Ok(m.borrow().get(name).cloned().unwrap_or_default())
+            }
+            Value::Obj(o) => match o.field(name, &args) {
+                Some(Ok(v)) => Ok(v),
+                Some(Err(e)) => self.err(span, format!("error calling {name}: {e}")),
+                None => self.err(span, format!("can't evaluate field {name} in type {}", o.type_name())),
+            },
+            Value::Nil => self.err(span, format!("nil pointer evaluating interface {{}}.{name}")),
+            // Values reach templates through maps and slices: Go sees `interface {}`.
+            _ => self.err(span, format!("can't evaluate field {name} in type interface {{}}")),
+        }
+    }
+
+    fn arg(&mut self, dot: &Value, a: &Arg) -> R<Value> {
+        match a {
+            Arg::Field(span, fields) => {
+                if fields.is_empty() {
+                    Ok(dot.clone())
+                } else {
+                    self.chain(dot, dot.clone(), *span, fields, &[], None)
+                }
+            }
+            Arg::Var(span, name, fields) => {
+                let v = self.var(name);
+                if fields.is_empty() { Ok(v) } else { self.chain(dot, v, *span, fields, &[], None) }
+            }
+            Arg::Chain(span, pipe, fields) => {
+                let v = self.pipe_value(dot, pipe)?;
+                if fields.is_empty() { Ok(v) } else { self.chain(dot, v, *span, fields, &[], None) }
+            }
+            Arg::Func(span, name) => {
+                let cmd = Cmd { span: *span, args: Vec::new() };
+                self.func(dot, &cmd, name, &[], None)
+            }
+            Arg::Const(_, v) => Ok(v.clone()),
+        }
+    }
+
+    fn func(&mut self, dot: &Value, cmd: &Cmd, name: &str, args: &[Arg], fin: Option<Value>) -> R<Value> {
+        // `and` and `or` stop at the first operand that decides (Go 1.18+).
+        if name == "and" || name == "or" {
+            if args.is_empty() && fin.is_none() {
+                return self.err(cmd.span, format!("wrong number of args for {name}: want at least 1 got 0"));
+            }
+            let want = name == "or";
+            let mut last = Value::Nil;
+            for a in args {
+                last = self.arg(dot, a)?;
+                if last.truthy() == want {
+                    return Ok(last);
+                }
+            }
+            return Ok(fin.unwrap_or(last));
+        }
+        let f = *self.funcs.get(name).ok_or_else(|| format!("function {name:?} not defined"))?;
+        let mut vals = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            vals.push(self.arg(dot, a)?);
+        }
+        vals.extend(fin);
+        match f(self, vals) {
+            Ok(v) => Ok(v),
+            Err(FnError::Call(e)) => self.err(cmd.span, format!("error calling {name}: {e}")),
+            Err(FnError::Raw(e)) => self.err(cmd.args.first().map_or(cmd.span, |a| a.span()), e),
+            Err(FnError::Arg(i, e)) => self.err(args.get(i).map_or(cmd.span, Arg::span), e),
+        }
+    }
+}
+
+/// Writes what an action prints: `<no value>` for nil, else `%v`.
+pub fn print_value(v: &Value, out: &mut String) {
+    use std::fmt::Write as _;
+    match v {
+        Value::Nil => out.push_str("<no value>"),
+        Value::Str(s) => out.push_str(s),
+        v => {
+            let _ = write!(out, "{v}");
+        }
+    }
+}

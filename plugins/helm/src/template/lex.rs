@@ -1,0 +1,310 @@
+//! The lexer of Go's `text/template`: text runs and action tokens, with the
+//! `{{-` / `-}}` trim markers applied to the surrounding text.
+
+use std::rc::Rc;
+
+/// One token inside an action (or a text run between actions).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tok {
+    /// Text outside actions, already trimmed.
+    Text(Rc<str>),
+    /// `{{` (trim markers consumed).
+    Open,
+    /// `}}`.
+    Close,
+    /// `.Name`.
+    Field(String),
+    /// `.` alone.
+    Dot,
+    /// `$name` or `$`.
+    Var(String),
+    /// An identifier: function name or keyword.
+    Ident(String),
+    /// A quoted or raw string, unescaped.
+    Str(String),
+    /// A number literal as written.
+    Number(String),
+    /// A character constant (an int in Go).
+    Char(i64),
+    /// `(`.
+    LParen,
+    /// `)`.
+    RParen,
+    /// `|`.
+    Pipe,
+    /// `:=`.
+    Declare,
+    /// `=`.
+    Assign,
+    /// `,`.
+    Comma,
+}
+
+/// A token with its byte offset and whether white space preceded it.
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// The token.
+    pub tok: Tok,
+    /// Byte offset in the source.
+    pub pos: usize,
+    /// Whether space separates it from the previous token.
+    pub spaced: bool,
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Splits `src` into tokens; errors carry the byte offset.
+pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut trim_next = false;
+    while i < b.len() {
+        let open = src[i..].find("{{").map(|o| i + o);
+        let end = open.unwrap_or(b.len());
+        let mut text = &src[i..end];
+        if trim_next {
+            text = text.trim_start_matches([' ', '\t', '\r', '\n']);
+        }
+        let Some(open) = open else {
+            if !text.is_empty() {
+                out.push(Token { tok: Tok::Text(text.into()), pos: i, spaced: false });
+            }
+            break;
+        };
+        let mut j = open + 2;
+        let trim_left = b.get(j) == Some(&b'-') && b.get(j + 1).is_some_and(|c| is_space(*c));
+        if trim_left {
+            text = text.trim_end_matches([' ', '\t', '\r', '\n']);
+            j += 1;
+        }
+        if !text.is_empty() {
+            out.push(Token { tok: Tok::Text(text.into()), pos: i, spaced: false });
+        }
+        // A comment: {{/* ... */}} with optional trim markers.
+        let mut k = j;
+        while k < b.len() && is_space(b[k]) && trim_left {
+            k += 1;
+        }
+        if src[k..].starts_with("/*") {
+            let close = src[k + 2..].find("*/").ok_or((open, "unclosed comment".to_string()))? + k + 2;
+            let mut m = close + 2;
+            let mut trim_right = false;
+            let ws = src[m..].len() - src[m..].trim_start_matches([' ', '\t', '\r', '\n']).len();
+            if ws > 0 && src[m + ws..].starts_with("-}}") {
+                trim_right = true;
+                m += ws + 1;
+            }
+            if !src[m..].starts_with("}}") {
+                return Err((open, "comment ends before closing delimiter".into()));
+            }
+            trim_next = trim_right;
+            i = m + 2;
+            continue;
+        }
+        out.push(Token { tok: Tok::Open, pos: open, spaced: false });
+        let (next, trim_right) = lex_action(src, j, &mut out)?;
+        trim_next = trim_right;
+        i = next;
+    }
+    Ok(out)
+}
+
+/// Lexes the inside of one action from `i`; returns the offset after `}}`
+/// and whether it ended with `-}}`.
+fn lex_action(src: &str, mut i: usize, out: &mut Vec<Token>) -> Result<(usize, bool), (usize, String)> {
+    let b = src.as_bytes();
+    let mut spaced = true;
+    let mut depth = 0usize;
+    loop {
+        if i >= b.len() {
+            return Err((
+                i,
+                format!(
+                    "{} {}",
+                    super::parse::UNCLOSED,
+                    out.iter().rev().find(|t| t.tok == Tok::Open).map_or(0, |t| t.pos)
+                ),
+            ));
+        }
+        let c = b[i];
+        if is_space(c) {
+            // ` -}}` closes with trimming.
+            let mut k = i;
+            while k < b.len() && is_space(b[k]) {
+                k += 1;
+            }
+            if src[k..].starts_with("-}}") {
+                if depth > 0 {
+                    return Err((k, "unclosed left paren".into()));
+                }
+                out.push(Token { tok: Tok::Close, pos: k, spaced: true });
+                return Ok((k + 3, true));
+            }
+            i = k;
+            spaced = true;
+            continue;
+        }
+        if src[i..].starts_with("}}") {
+            if depth > 0 {
+                return Err((i, "unclosed left paren".into()));
+            }
+            out.push(Token { tok: Tok::Close, pos: i, spaced });
+            return Ok((i + 2, false));
+        }
+        let start = i;
+        let tok = match c {
+            b'(' => {
+                depth += 1;
+                i += 1;
+                Tok::LParen
+            }
+            b')' => {
+                if depth == 0 {
+                    return Err((i, "unexpected right paren".into()));
+                }
+                depth -= 1;
+                i += 1;
+                Tok::RParen
+            }
+            b'|' => {
+                i += 1;
+                Tok::Pipe
+            }
+            b',' => {
+                i += 1;
+                Tok::Comma
+            }
+            b':' if b.get(i + 1) == Some(&b'=') => {
+                i += 2;
+                Tok::Declare
+            }
+            b'=' => {
+                i += 1;
+                Tok::Assign
+            }
+            b'"' => {
+                let (s, n) = quoted(src, i)?;
+                i = n;
+                Tok::Str(s)
+            }
+            b'`' => {
+                let close = src[i + 1..].find('`').ok_or((i, "unterminated raw quoted string".to_string()))?;
+                let s = src[i + 1..i + 1 + close].to_string();
+                i += close + 2;
+                Tok::Str(s)
+            }
+            b'\'' => {
+                let (s, n) = quoted(src, i)?;
+                i = n;
+                let mut chars = s.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(ch), None) => Tok::Char(ch as i64),
+                    _ => return Err((start, format!("malformed character constant: {}", &src[start..n]))),
+                }
+            }
+            b'.' if b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) => {
+                i = number_end(b, i);
+                Tok::Number(src[start..i].to_string())
+            }
+            b'.' => {
+                i += 1;
+                let s = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
+                    i += 1;
+                }
+                if s == i { Tok::Dot } else { Tok::Field(src[s..i].to_string()) }
+            }
+            b'$' => {
+                i += 1;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
+                    i += 1;
+                }
+                Tok::Var(src[start..i].to_string())
+            }
+            b'0'..=b'9' | b'-' | b'+' => {
+                i = number_end(b, i);
+                if i == start + 1 && !c.is_ascii_digit() {
+                    return Err((start, format!("bad character {:?}", c as char)));
+                }
+                Tok::Number(src[start..i].to_string())
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
+                    i += 1;
+                }
+                Tok::Ident(src[start..i].to_string())
+            }
+            _ => {
+                let ch = src[i..].chars().next().unwrap_or('?');
+                return Err((i, format!("unexpected {ch:?} in command")));
+            }
+        };
+        out.push(Token { tok, pos: start, spaced });
+        spaced = false;
+    }
+}
+
+fn number_end(b: &[u8], mut i: usize) -> usize {
+    if matches!(b[i], b'-' | b'+') {
+        i += 1;
+    }
+    while i < b.len() {
+        let c = b[i];
+        let exp_sign = matches!(c, b'+' | b'-') && i > 0 && matches!(b[i - 1], b'e' | b'E' | b'p' | b'P');
+        if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || exp_sign {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// A Go interpreted string (or character constant) starting at `i`.
+fn quoted(src: &str, i: usize) -> Result<(String, usize), (usize, String)> {
+    let q = src.as_bytes()[i] as char;
+    let mut out = String::new();
+    let mut chars = src[i + 1..].char_indices();
+    while let Some((k, c)) = chars.next() {
+        match c {
+            _ if c == q => return Ok((out, i + 1 + k + 1)),
+            '\n' => break,
+            '\\' => {
+                let Some((_, e)) = chars.next() else { break };
+                match e {
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    'r' => out.push('\r'),
+                    'a' => out.push('\x07'),
+                    'b' => out.push('\x08'),
+                    'f' => out.push('\x0c'),
+                    'v' => out.push('\x0b'),
+                    '\\' | '"' | '\'' => out.push(e),
+                    'x' | 'u' | 'U' => {
+                        let n = match e {
+                            'x' => 2,
+                            'u' => 4,
+                            _ => 8,
+                        };
+                        let hex: String = (0..n).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                        let code =
+                            u32::from_str_radix(&hex, 16).map_err(|_| (i, "invalid escape in string".to_string()))?;
+                        out.push(char::from_u32(code).ok_or((i, "invalid escape in string".to_string()))?);
+                    }
+                    '0'..='7' => {
+                        let rest: String = (0..2).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                        let code = u32::from_str_radix(&format!("{e}{rest}"), 8)
+                            .map_err(|_| (i, "invalid escape".to_string()))?;
+                        out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                    }
+                    _ => return Err((i, "unknown escape sequence".into())),
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    Err((i, "unterminated quoted string".into()))
+}

@@ -1,0 +1,530 @@
+//! The parser of Go's `text/template`: tokens → a tree of nodes, with
+//! `define`/`block` bodies collected into the template set.
+
+use std::rc::Rc;
+
+use super::lex::{Tok, Token, lex};
+use super::value::Value;
+
+/// A byte span in the source (for error positions and `at <...>`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Span {
+    /// Start offset.
+    pub start: usize,
+    /// End offset.
+    pub end: usize,
+    /// Where Go reports the node (a chain `.a.b` at its second field).
+    pub at: usize,
+}
+
+impl Span {
+    /// A span reported at its start.
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end, at: start }
+    }
+}
+
+/// A node of the tree.
+#[derive(Debug)]
+pub enum Node {
+    /// Literal text.
+    Text(Rc<str>),
+    /// `{{pipeline}}`.
+    Action(Pipe),
+    /// `if`, `with` (`with: true`) with optional else branch.
+    If { pipe: Pipe, with: bool, then: Vec<Node>, otherwise: Option<Vec<Node>> },
+    /// `range`.
+    Range { pipe: Pipe, body: Vec<Node>, otherwise: Option<Vec<Node>> },
+    /// `template "name" pipeline`.
+    Template { span: Span, name: String, pipe: Option<Pipe> },
+    /// `break`.
+    Break(Span),
+    /// `continue`.
+    Continue(Span),
+}
+
+/// A pipeline, with the variables it declares or assigns.
+#[derive(Debug)]
+pub struct Pipe {
+    /// Where it is.
+    pub span: Span,
+    /// Variables (`$x :=` or `$k, $v :=`).
+    pub vars: Vec<String>,
+    /// `=` rather than `:=`.
+    pub assign: bool,
+    /// The commands, separated by `|`.
+    pub cmds: Vec<Cmd>,
+}
+
+/// One command: an operand followed by arguments.
+#[derive(Debug)]
+pub struct Cmd {
+    /// Where it is.
+    pub span: Span,
+    /// The operands.
+    pub args: Vec<Arg>,
+}
+
+/// An operand.
+#[derive(Debug)]
+pub enum Arg {
+    /// `.` followed by fields (`.A.B`; none for `.` alone).
+    Field(Span, Vec<String>),
+    /// `$x.A.B`.
+    Var(Span, String, Vec<String>),
+    /// A function name.
+    Func(Span, String),
+    /// `(pipeline).A.B`.
+    Chain(Span, Box<Pipe>, Vec<String>),
+    /// A constant.
+    Const(Span, Value),
+}
+
+impl Arg {
+    /// Its span.
+    pub fn span(&self) -> Span {
+        match self {
+            Arg::Field(s, _) | Arg::Var(s, _, _) | Arg::Func(s, _) | Arg::Chain(s, _, _) | Arg::Const(s, _) => *s,
+        }
+    }
+}
+
+/// A parsed template: its body and the definitions found in it.
+pub struct Parsed {
+    /// The top-level body.
+    pub root: Vec<Node>,
+    /// `define` and `block` bodies, in source order.
+    pub defines: Vec<(String, Vec<Node>)>,
+}
+
+/// A parse error: byte offset and Go's message.
+#[derive(Debug)]
+pub struct ParseError {
+    /// Byte offset.
+    pub pos: usize,
+    /// The message.
+    pub msg: String,
+}
+
+/// Marks a lexer message whose action opened at the given offset
+/// (`unclosed action started at FILE:LINE`).
+pub const UNCLOSED: &str = "unclosed action";
+
+/// Parses `src`; `is_func` tells whether a function name exists (Go
+/// refuses undefined functions at parse time).
+pub fn parse(src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Parsed, ParseError> {
+    let toks = lex(src).map_err(|(pos, msg)| ParseError { pos, msg })?;
+    let mut p = Parser {
+        toks,
+        i: 0,
+        src_len: src.len(),
+        is_func,
+        defines: Vec::new(),
+        vars: vec![vec!["$".into()]],
+        first_field: None,
+    };
+    let (root, end) = p.list()?;
+    if let Some((kw, pos)) = end {
+        return Err(ParseError { pos, msg: format!("unexpected {{{{{kw}}}}}") });
+    }
+    Ok(Parsed { root, defines: p.defines })
+}
+
+struct Parser<'a> {
+    toks: Vec<Token>,
+    i: usize,
+    src_len: usize,
+    is_func: &'a dyn Fn(&str) -> bool,
+    defines: Vec<(String, Vec<Node>)>,
+    vars: Vec<Vec<String>>,
+    first_field: Option<usize>,
+}
+
+type Ended = Option<(String, usize)>;
+
+impl Parser<'_> {
+    fn err<T>(&self, pos: usize, msg: impl Into<String>) -> Result<T, ParseError> {
+        Err(ParseError { pos, msg: msg.into() })
+    }
+
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.i).map(|t| &t.tok)
+    }
+
+    fn pos(&self) -> usize {
+        self.toks.get(self.i).map_or(self.src_len, |t| t.pos)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let t = self.toks.get(self.i).cloned();
+        self.i += 1;
+        t
+    }
+
+    fn expect_close(&mut self, ctx: &str) -> Result<(), ParseError> {
+        match self.next() {
+            Some(Token { tok: Tok::Close, .. }) => Ok(()),
+            Some(t) => self.err(t.pos, format!("unexpected {:?} in {ctx}", t.tok)),
+            None => self.err(self.src_len, format!("unexpected EOF in {ctx}")),
+        }
+    }
+
+    /// Parses nodes until EOF or one of `end`, `else` (returned with its position).
+    fn list(&mut self) -> Result<(Vec<Node>, Ended), ParseError> {
+        let mut nodes = Vec::new();
+        while let Some(t) = self.next() {
+            match t.tok {
+                Tok::Text(s) => nodes.push(Node::Text(s)),
+                Tok::Open => {
+                    if let Some(Tok::Ident(kw)) = self.peek().cloned() {
+                        let pos = self.pos();
+                        match kw.as_str() {
+                            "end" => {
+                                self.i += 1;
+                                self.expect_close("end")?;
+                                return Ok((nodes, Some(("end".into(), pos))));
+                            }
+                            "else" => {
+                                self.i += 1;
+                                return Ok((nodes, Some(("else".into(), pos))));
+                            }
+                            "if" | "with" => {
+                                self.i += 1;
+                                nodes.push(self.if_node(kw == "with")?);
+                                continue;
+                            }
+                            "range" => {
+                                self.i += 1;
+                                nodes.push(self.range_node()?);
+                                continue;
+                            }
+                            "define" => {
+                                self.i += 1;
+                                self.define()?;
+                                continue;
+                            }
+                            "block" | "template" => {
+                                self.i += 1;
+                                nodes.push(self.template(pos, kw == "block")?);
+                                continue;
+                            }
+                            "break" | "continue" => {
+                                self.i += 1;
+                                self.expect_close(&kw)?;
+                                let span = Span::new(pos, pos + kw.len());
+                                nodes.push(if kw == "break" { Node::Break(span) } else { Node::Continue(span) });
+                                continue;
+                            }
+                            _ => {}
+                        }
+                    }
+                    let pipe = self.pipeline("command", true)?;
+                    if pipe.cmds.is_empty() {
+                        return self.err(pipe.span.start, "missing value for command");
+                    }
+                    nodes.push(Node::Action(pipe));
+                }
+                _ => return self.err(t.pos, format!("unexpected {:?}", t.tok)),
+            }
+        }
+        Ok((nodes, None))
+    }
+
+    fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, ParseError>) -> Result<T, ParseError> {
+        let top = self.vars.last().cloned().unwrap_or_default();
+        self.vars.push(top);
+        let r = f(self);
+        self.vars.pop();
+        r
+    }
+
+    fn if_node(&mut self, with: bool) -> Result<Node, ParseError> {
+        let ctx = if with { "with" } else { "if" };
+        self.scoped(|p| {
+            let pipe = p.pipeline(ctx, false)?;
+            let (then, end) = p.list()?;
+            let otherwise = p.else_part(ctx, end)?;
+            Ok(Node::If { pipe, with, then, otherwise })
+        })
+    }
+
+    /// After a branch: `end`, `else ... end`, or `else if`/`else with` chains.
+    fn else_part(&mut self, ctx: &str, end: Ended) -> Result<Option<Vec<Node>>, ParseError> {
+        match end {
+            Some((kw, _)) if kw == "end" => Ok(None),
+            Some((_, pos)) => {
+                if let Some(Tok::Ident(kw)) = self.peek().cloned()
+                    && (kw == "if" || kw == "with")
+                {
+                    // `{{else if x}}` is `{{else}}{{if x}}...{{end}}{{end}}` sharing one end.
+                    self.i += 1;
+                    return Ok(Some(vec![self.if_node(kw == "with")?]));
+                }
+                self.expect_close("else")?;
+                let (other, end) = self.list()?;
+                match end {
+                    Some((kw, _)) if kw == "end" => Ok(Some(other)),
+                    Some((_, p)) => self.err(p, format!("expected end; found {{{{else}}}} in {ctx}")),
+                    None => self.err(pos, format!("unexpected EOF in {ctx}")),
+                }
+            }
+            None => self.err(self.src_len, format!("unexpected EOF in {ctx}")),
+        }
+    }
+
+    fn range_node(&mut self) -> Result<Node, ParseError> {
+        self.scoped(|p| {
+            let pipe = p.pipeline("range", false)?;
+            let (body, end) = p.list()?;
+            let otherwise = p.else_part("range", end)?;
+            Ok(Node::Range { pipe, body, otherwise })
+        })
+    }
+
+    fn define(&mut self) -> Result<(), ParseError> {
+        let pos = self.pos();
+        let Some(Token { tok: Tok::Str(name), .. }) = self.next() else {
+            return self.err(pos, "unexpected token in define clause");
+        };
+        self.expect_close("define clause")?;
+        let saved = std::mem::replace(&mut self.vars, vec![vec!["$".into()]]);
+        let r = self.list();
+        self.vars = saved;
+        let (body, end) = r?;
+        match end {
+            Some((kw, _)) if kw == "end" => {
+                self.defines.push((name, body));
+                Ok(())
+            }
+            _ => self.err(pos, "unexpected EOF in define clause"),
+        }
+    }
+
+    fn template(&mut self, pos: usize, block: bool) -> Result<Node, ParseError> {
+        let ctx = if block { "block clause" } else { "template clause" };
+        let npos = self.pos();
+        let Some(Token { tok: Tok::Str(name), .. }) = self.next() else {
+            return self.err(npos, format!("unexpected token in {ctx}"));
+        };
+        let pipe = if self.peek() == Some(&Tok::Close) {
+            self.i += 1;
+            None
+        } else {
+            Some(self.pipeline(ctx, false)?)
+        };
+        if block {
+            let saved = std::mem::replace(&mut self.vars, vec![vec!["$".into()]]);
+            let r = self.list();
+            self.vars = saved;
+            match r? {
+                (body, Some((kw, _))) if kw == "end" => self.defines.push((name.clone(), body)),
+                _ => return self.err(pos, "unexpected EOF in block clause"),
+            }
+        }
+        Ok(Node::Template { span: Span::new(pos, npos + name.len() + 2), name, pipe })
+    }
+
+    /// A pipeline up to `}}` (consumed) or `)` (not consumed when `nested`).
+    fn pipeline(&mut self, ctx: &str, allow_empty: bool) -> Result<Pipe, ParseError> {
+        let start = self.pos();
+        let mut vars = Vec::new();
+        let mut assign = false;
+        // Declarations: `$x :=`, `$x =`, `$k, $v :=`.
+        let save = self.i;
+        if let Some(Tok::Var(v)) = self.peek().cloned() {
+            self.i += 1;
+            match self.peek() {
+                Some(Tok::Declare) | Some(Tok::Assign) => {
+                    assign = self.peek() == Some(&Tok::Assign);
+                    self.i += 1;
+                    vars.push(v);
+                }
+                Some(Tok::Comma) if ctx == "range" => {
+                    self.i += 1;
+                    if let Some(Tok::Var(v2)) = self.peek().cloned() {
+                        self.i += 1;
+                        if matches!(self.peek(), Some(Tok::Declare) | Some(Tok::Assign)) {
+                            assign = self.peek() == Some(&Tok::Assign);
+                            self.i += 1;
+                            vars.push(v);
+                            vars.push(v2);
+                        } else {
+                            return self.err(self.pos(), "range can only initialize variables");
+                        }
+                    } else {
+                        return self.err(self.pos(), "range can only initialize variables");
+                    }
+                }
+                _ => self.i = save,
+            }
+        }
+        for v in &vars {
+            if assign {
+                if !self.vars.last().is_some_and(|s| s.contains(v)) {
+                    return self.err(start, format!("undefined variable \"{v}\""));
+                }
+            } else if let Some(scope) = self.vars.last_mut() {
+                scope.push(v.clone());
+            }
+        }
+        let mut cmds = Vec::new();
+        loop {
+            match self.peek() {
+                Some(Tok::Close) => {
+                    let end = self.pos();
+                    self.i += 1;
+                    if cmds.is_empty() && !allow_empty {
+                        return self.err(start, format!("missing value for {ctx}"));
+                    }
+                    return Ok(Pipe { span: Span::new(start, end), vars, assign, cmds });
+                }
+                Some(Tok::RParen) => {
+                    let end = self.pos();
+                    if cmds.is_empty() {
+                        return self.err(start, "missing value for parenthesized pipeline");
+                    }
+                    return Ok(Pipe { span: Span::new(start, end), vars, assign, cmds });
+                }
+                None => return self.err(self.src_len, format!("unclosed action in {ctx}")),
+                _ => cmds.push(self.command()?),
+            }
+        }
+    }
+
+    fn command(&mut self) -> Result<Cmd, ParseError> {
+        let start = self.pos();
+        let mut args = Vec::new();
+        loop {
+            match self.peek() {
+                None | Some(Tok::Close) | Some(Tok::RParen) => break,
+                Some(Tok::Pipe) => {
+                    self.i += 1;
+                    if args.is_empty() {
+                        return self.err(start, "missing command");
+                    }
+                    break;
+                }
+                _ => args.push(self.operand()?),
+            }
+        }
+        if args.is_empty() {
+            return self.err(start, "empty command");
+        }
+        let end = args.last().map_or(start, |a| a.span().end);
+        Ok(Cmd { span: Span::new(start, end), args })
+    }
+
+    /// Field names directly attached (no space) to the previous operand.
+    fn fields(&mut self) -> Vec<String> {
+        self.first_field = self.toks.get(self.i).map(|t| t.pos);
+        let mut out = Vec::new();
+        while let Some(t) = self.toks.get(self.i) {
+            match &t.tok {
+                Tok::Field(f) if !t.spaced => {
+                    out.push(f.clone());
+                    self.i += 1;
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
+    fn end_of_prev(&self) -> usize {
+        let t = &self.toks[self.i - 1];
+        t.pos
+            + match &t.tok {
+                Tok::Field(f) => f.len() + 1,
+                Tok::Var(v) | Tok::Ident(v) | Tok::Number(v) => v.len(),
+                _ => 1,
+            }
+    }
+
+    fn operand(&mut self) -> Result<Arg, ParseError> {
+        let t = self.next().ok_or(ParseError { pos: self.src_len, msg: "unexpected EOF".into() })?;
+        let start = t.pos;
+        let arg = match t.tok {
+            Tok::Dot => {
+                let f = self.fields();
+                Arg::Field(Span::new(start, self.end_of_prev()), f)
+            }
+            Tok::Field(name) => {
+                let mut f = vec![name];
+                let more = self.fields();
+                // Go reports a chain `.a.b` at its second field.
+                let at = if more.is_empty() { start } else { self.first_field.unwrap_or(start) };
+                f.extend(more);
+                Arg::Field(Span { at, ..Span::new(start, self.end_of_prev()) }, f)
+            }
+            Tok::Var(name) => {
+                if !self.vars.last().is_some_and(|s| s.contains(&name)) {
+                    return self.err(start, format!("undefined variable \"{name}\""));
+                }
+                let f = self.fields();
+                let at = if f.is_empty() { start } else { self.first_field.unwrap_or(start) };
+                Arg::Var(Span { at, ..Span::new(start, self.end_of_prev()) }, name, f)
+            }
+            Tok::LParen => {
+                let pipe = self.pipeline("parenthesized pipeline", false)?;
+                self.i += 1; // the `)`
+                let f = self.fields();
+                let at = if f.is_empty() { start } else { self.first_field.unwrap_or(start) };
+                Arg::Chain(Span { at, ..Span::new(start, self.end_of_prev()) }, Box::new(pipe), f)
+            }
+            Tok::Ident(name) => {
+                let span = Span::new(start, start + name.len());
+                match name.as_str() {
+                    "true" => Arg::Const(span, Value::Bool(true)),
+                    "false" => Arg::Const(span, Value::Bool(false)),
+                    "nil" => Arg::Const(span, Value::Nil),
+                    _ if (self.is_func)(&name) => Arg::Func(span, name),
+                    _ => return self.err(start, format!("function \"{name}\" not defined")),
+                }
+            }
+            Tok::Str(s) => {
+                Arg::Const(Span::new(start, self.toks.get(self.i).map_or(start + 1, |t| t.pos)), Value::str(s))
+            }
+            Tok::Char(c) => Arg::Const(Span::new(start, start + 3), Value::Int(c)),
+            Tok::Number(n) => {
+                let v = number(&n).ok_or(ParseError { pos: start, msg: format!("bad number syntax: \"{n}\"") })?;
+                Arg::Const(Span::new(start, start + n.len()), v)
+            }
+            other => return self.err(start, format!("unexpected {other:?} in operand")),
+        };
+        if let Some(Token { tok: Tok::Field(_), spaced: false, pos }) = self.toks.get(self.i)
+            && matches!(arg, Arg::Const(..) | Arg::Func(..))
+        {
+            return self.err(*pos, "unexpected . after term");
+        }
+        Ok(arg)
+    }
+}
+
+/// A Go number constant: an int when it is one, else a float.
+fn number(n: &str) -> Option<Value> {
+    let clean = n.replace('_', "");
+    let (neg, body) = match clean.strip_prefix('-') {
+        Some(b) => (true, b.to_string()),
+        None => (false, clean.trim_start_matches('+').to_string()),
+    };
+    let lower = body.to_ascii_lowercase();
+    let int = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|c| c.is_ascii_digit()) {
+        i64::from_str_radix(&lower[1..], 8).ok()
+    } else {
+        lower.parse::<i64>().ok()
+    };
+    if let Some(i) = int {
+        return Some(Value::Int(if neg { -i } else { i }));
+    }
+    if lower.starts_with("0x") {
+        return None;
+    }
+    let f: f64 = lower.parse().ok()?;
+    Some(Value::Float(if neg { -f } else { f }))
+}

@@ -1,0 +1,193 @@
+//! Benchmark: builtin:helm through the sandbox (and natively) against
+//! `helm template`, measured in the same run.
+//!
+//! Workloads: (a) the example chart `examples/webapp-helm` (a typical web
+//! app: ConfigMap, Deployment, Service, Ingress, HPA, a cache subchart;
+//! goal ≤ 30 ms in the sandbox); (b) generated umbrella charts of 100 and
+//! 300 subcharts (goal < 2 s, linear); (c) a chart whose `tpl` calls grow
+//! with its values (100, 1,000 and 5,000 entries: linear). A table with the
+//! ratio to `helm template` is printed.
+//!
+//! Run: `cargo bench -p capstan-integration --bench helm` (`HELM_BENCH_ITERS`
+//! repetitions, default 5; `HELM_BENCH_NO_HELM=1` skips the helm side).
+//! `helm` comes from PATH or `~/.cache/capstan/helm/helm` (`cargo xtask test`
+//! fetches it there).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use capstan_host::{Builtins, HostConfig, Limits, Plugin, PluginHost, RenderCall};
+use serde_json::json;
+
+fn helm_binary() -> Option<PathBuf> {
+    if std::env::var_os("HELM_BENCH_NO_HELM").is_some() {
+        return None;
+    }
+    if Command::new("helm").arg("version").output().is_ok_and(|o| o.status.success()) {
+        return Some("helm".into());
+    }
+    let cached = Path::new(&std::env::var_os("HOME")?).join(".cache/capstan/helm/helm");
+    cached.exists().then_some(cached)
+}
+
+/// One chart to render: the snapshot root and the chart's path in it.
+struct Work {
+    name: String,
+    root: PathBuf,
+    path: String,
+}
+
+fn sandboxed(host: &PluginHost, plugin: &Plugin, w: &Work) -> Result<(Duration, usize), String> {
+    let params = json!({});
+    let call =
+        RenderCall { snapshot: &w.root, path: &w.path, app: "bench", namespace: None, revision: "0", params: &params };
+    let start = Instant::now();
+    let n = host.render(plugin, &call, &Limits::default()).map(|o| o.objects.len()).map_err(|e| e.to_string())?;
+    Ok((start.elapsed(), n))
+}
+
+fn native(w: &Work) -> Duration {
+    let start = Instant::now();
+    capstan_helm::render(&w.root, &w.path, "bench", None, &capstan_helm::Options::default()).unwrap();
+    start.elapsed()
+}
+
+fn helm(bin: &Path, w: &Work) -> Duration {
+    let start = Instant::now();
+    let out =
+        Command::new(bin).args(["template", "bench", "--include-crds"]).arg(w.root.join(&w.path)).output().unwrap();
+    assert!(out.status.success(), "helm template {}: {}", w.name, String::from_utf8_lossy(&out.stderr));
+    start.elapsed()
+}
+
+/// An umbrella chart of `n` subcharts, each a small app (Deployment, Service,
+/// ConfigMap) using helpers, globals and `toYaml`.
+fn umbrella(dir: &Path, n: usize) -> PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    let root = dir.join("umbrella");
+    std::fs::create_dir_all(root.join("templates")).unwrap();
+    let mut deps = String::from("apiVersion: v2\nname: umbrella\nversion: 1.0.0\ndependencies:\n");
+    let mut values = String::from("global:\n  registry: registry.example.com\n  env: prod\n");
+    for i in 0..n {
+        let name = format!("svc{i}");
+        writeln!(deps, "  - name: {name}\n    version: 0.1.0\n    condition: {name}.enabled").unwrap();
+        writeln!(values, "{name}:\n  enabled: true\n  replicas: {}", 1 + i % 3).unwrap();
+        let c = root.join("charts").join(&name);
+        std::fs::create_dir_all(c.join("templates")).unwrap();
+        std::fs::write(
+            c.join("Chart.yaml"),
+            format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\nappVersion: \"1.{i}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            c.join("values.yaml"),
+            "replicas: 1\nimage: app\nport: 8080\nresources:\n  requests: {cpu: 10m, memory: 32Mi}\nlabels:\n  tier: backend\n",
+        )
+        .unwrap();
+        std::fs::write(
+            c.join("templates/_helpers.tpl"),
+            "{{- define \"app.fullname\" -}}{{ printf \"%s-%s\" .Release.Name .Chart.Name | trunc 63 | trimSuffix \"-\" }}{{- end }}\n{{- define \"app.labels\" -}}\napp.kubernetes.io/name: {{ .Chart.Name }}\napp.kubernetes.io/instance: {{ .Release.Name }}\napp.kubernetes.io/version: {{ .Chart.AppVersion | quote }}\n{{- range $k, $v := .Values.labels }}\n{{ $k }}: {{ $v | quote }}\n{{- end }}\n{{- end }}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            c.join("templates/all.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ include \"app.fullname\" . }}\n  labels:\n    {{- include \"app.labels\" . | nindent 4 }}\nspec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: {{ .Chart.Name }}\n  template:\n    metadata:\n      labels:\n        {{- include \"app.labels\" . | nindent 8 }}\n    spec:\n      containers:\n        - name: main\n          image: \"{{ .Values.global.registry }}/{{ .Values.image }}:{{ .Chart.AppVersion }}\"\n          ports:\n            - containerPort: {{ .Values.port }}\n          resources:\n            {{- toYaml .Values.resources | nindent 12 }}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {{ include \"app.fullname\" . }}\nspec:\n  selector:\n    app.kubernetes.io/name: {{ .Chart.Name }}\n  ports:\n    - port: 80\n      targetPort: {{ .Values.port }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"app.fullname\" . }}-config\ndata:\n  ENV: {{ .Values.global.env | quote }}\n",
+        )
+        .unwrap();
+    }
+    std::fs::write(root.join("Chart.yaml"), deps).unwrap();
+    std::fs::write(root.join("values.yaml"), values).unwrap();
+    root
+}
+
+/// A chart whose ConfigMap renders `n` values through `tpl`.
+fn tpl_chart(dir: &Path, n: usize) -> PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    let root = dir.join("tplchart");
+    std::fs::create_dir_all(root.join("templates")).unwrap();
+    std::fs::write(root.join("Chart.yaml"), "apiVersion: v2\nname: tplchart\nversion: 1.0.0\n").unwrap();
+    let mut values = String::from("prefix: app\nentries:\n");
+    for i in 0..n {
+        writeln!(values, "  key{i}: \"{{{{ .Values.prefix }}}}-{i}-{{{{ .Release.Name }}}}\"").unwrap();
+    }
+    std::fs::write(root.join("values.yaml"), values).unwrap();
+    std::fs::write(
+        root.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-tpl\ndata:\n{{- range $k, $v := .Values.entries }}\n  {{ $k }}: {{ tpl $v $ | quote }}\n{{- end }}\n",
+    )
+    .unwrap();
+    root
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mean(iters: u32, mut f: impl FnMut() -> Duration) -> Duration {
+    f();
+    (0..iters).map(|_| f()).sum::<Duration>() / iters
+}
+
+fn main() {
+    let iters: u32 = std::env::var("HELM_BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let host = PluginHost::new(HostConfig {
+        builtins: Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR)),
+        ..HostConfig::default()
+    })
+    .expect("failed to create the plugin host");
+    let plugin = host.load("builtin:helm", None, Path::new(".")).expect("failed to load builtin:helm");
+    let helm_bin = helm_binary();
+    if helm_bin.is_none() {
+        println!("helm not found (PATH or ~/.cache/capstan/helm/helm): the helm column is n/a");
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = std::env::temp_dir().join("capstan-helm-bench");
+    let mut work = vec![Work {
+        name: "typical chart (examples/webapp-helm)".into(),
+        root: repo.clone(),
+        path: "examples/webapp-helm/chart".into(),
+    }];
+    for n in [100, 300] {
+        let root = umbrella(&tmp.join(format!("u{n}")), n);
+        work.push(Work {
+            name: format!("umbrella, {n} subcharts"),
+            root: root.parent().unwrap().to_path_buf(),
+            path: "umbrella".into(),
+        });
+    }
+    for n in [100, 1000, 5000] {
+        let root = tpl_chart(&tmp.join(format!("t{n}")), n);
+        work.push(Work {
+            name: format!("tpl, {n} values"),
+            root: root.parent().unwrap().to_path_buf(),
+            path: "tplchart".into(),
+        });
+    }
+    println!("| workload | objects | builtin:helm (WASM) | same library, native | helm template | ratio WASM ÷ helm |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for w in &work {
+        let n = match sandboxed(&host, &plugin, w) {
+            Ok((_, n)) => n,
+            Err(e) => {
+                println!("| {} | failed: {e} | | | | |", w.name);
+                continue;
+            }
+        };
+        let wasm = mean(iters, || sandboxed(&host, &plugin, w).map_or(Duration::ZERO, |r| r.0));
+        let nat = mean(iters, || native(w));
+        let (h, r) = match &helm_bin {
+            Some(bin) => {
+                let h = mean(iters.min(3), || helm(bin, w));
+                (format!("{:.1} ms", ms(h)), format!("{:.3}", ms(wasm) / ms(h)))
+            }
+            None => ("n/a".into(), "n/a".into()),
+        };
+        println!("| {} | {n} | {:.1} ms | {:.1} ms | {h} | {r} |", w.name, ms(wasm), ms(nat));
+    }
+    println!(
+        "Goals: typical chart ≤ 30 ms in the sandbox; 100 subcharts < 2 s, linear in subcharts; tpl linear in values."
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
