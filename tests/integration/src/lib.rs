@@ -148,6 +148,8 @@ pub fn writes(server: &capstan_apiserver::TestApiServer) -> Vec<String> {
         .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !r.dry_run)
         .map(|r| format!("{} {}", r.method, r.path))
         .collect()
+}
+
 /// Peak memory of one piece of work, for the hostile-input tests that bound
 /// it: Linux's high-water mark of resident memory, reset before the work.
 pub mod peak_memory {

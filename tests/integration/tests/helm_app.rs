@@ -60,6 +60,7 @@ fn component_renders_every_corpus_chart_like_the_library() {
         cache_dir: None,
         builtins: Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR)),
         download_cache_dir: None,
+        ..HostConfig::default()
     })
     .unwrap();
     let plugin = host.load("builtin:helm", None, Path::new(".")).unwrap();
@@ -168,7 +169,10 @@ async fn value_file_outside_the_snapshot_is_refused_and_applies_nothing() {
     let repo = example_repo();
     let head = repo.commit("webapp chart");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip("value_file_outside_the_snapshot_is_refused_and_applies_nothing") else {
+    let Some(server) = target.server_or_skip(
+        "value_file_outside_the_snapshot_is_refused_and_applies_nothing",
+        "its log of every request",
+    ) else {
         return;
     };
     let engine = TestEngine::new();
