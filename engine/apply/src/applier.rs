@@ -133,7 +133,9 @@ impl Applier {
         let object_ref = ObjectRef { api_version: "v1".into(), kind: "Namespace".into(), namespace: None, name };
         object_ref.validate().map_err(capstan_plan::Refusal::from)?;
         let live = self.options.retry.run("get", || api.get_opt(&object_ref.name)).await;
-        if live.map_err(|source| Error::Get { object: object_ref.clone(), source: source.into() })?.is_some() || self.options.dry_run {
+        if live.map_err(|source| Error::Get { object: object_ref.clone(), source: source.into() })?.is_some()
+            || self.options.dry_run
+        {
             return Ok(());
         }
         let namespace =

@@ -151,7 +151,9 @@ impl InventoryStore {
             .retry
             .run("create inventory namespace", || self.namespaces.patch(&self.namespace, &params, &patch))
             .await;
-        result.map(drop).map_err(|source| Error::Inventory { name: format!("namespace {}", self.namespace), source: source.into() })
+        result
+            .map(drop)
+            .map_err(|source| Error::Inventory { name: format!("namespace {}", self.namespace), source: source.into() })
     }
 
     fn corrupt(&self, reason: String) -> Error {

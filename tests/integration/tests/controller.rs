@@ -275,7 +275,8 @@ async fn drift_is_reverted_with_self_heal_and_only_reported_without() {
 #[tokio::test]
 async fn a_no_op_pass_over_many_applications_writes_nothing() {
     let target = target_with_crd().await;
-    let Some(server) = target.server_or_skip("a_no_op_pass_over_many_applications_writes_nothing", "its request log") else {
+    let Some(server) = target.server_or_skip("a_no_op_pass_over_many_applications_writes_nothing", "its request log")
+    else {
         return;
     };
     let client = &target.client;

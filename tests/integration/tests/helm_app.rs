@@ -169,10 +169,9 @@ async fn value_file_outside_the_snapshot_is_refused_and_applies_nothing() {
     let repo = example_repo();
     let head = repo.commit("webapp chart");
     let target = test_target().await;
-    let Some(server) = target.server_or_skip(
-        "value_file_outside_the_snapshot_is_refused_and_applies_nothing",
-        "its log of every request",
-    ) else {
+    let Some(server) = target
+        .server_or_skip("value_file_outside_the_snapshot_is_refused_and_applies_nothing", "its log of every request")
+    else {
         return;
     };
     let engine = TestEngine::new();
