@@ -112,9 +112,15 @@ fn host(dir: &Path) -> PluginHost {
 }
 
 /// Files under `dir`, recursively (none if it does not exist).
+/// The files under `dir`, but for the compiled-code cache's MAC key (made
+/// when the host starts, not by a load).
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries.flatten().flat_map(|e| if e.path().is_dir() { files(&e.path()) } else { vec![e.path()] }).collect()
+    entries
+        .flatten()
+        .flat_map(|e| if e.path().is_dir() { files(&e.path()) } else { vec![e.path()] })
+        .filter(|p| !p.ends_with("hmac-key"))
+        .collect()
 }
 
 /// Renders with a loaded plugin; the trivial renderer names its ConfigMap after the app.
