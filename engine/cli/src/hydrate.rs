@@ -89,13 +89,13 @@ fn local_repo(file: &AppFile) -> Result<PathBuf> {
 
 /// One `<kind>-<namespace>-<name>.yaml` per object (lower case), sorted by
 /// name so that equal renders give equal trees.
-fn manifests(objects: &[Object]) -> Result<BTreeMap<String, Vec<u8>>> {
+pub(crate) fn manifests(objects: &[Object]) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut files = BTreeMap::new();
     for object in objects {
         let namespace = object.namespace().map(|n| format!("{n}-")).unwrap_or_default();
         let name =
             format!("{}-{namespace}{}.yaml", object.kind(), object.name()).to_lowercase().replace([':', '/'], "_");
-        let yaml = serde_yaml::to_string(object.as_value()).with_context(|| format!("failed to write {name}"))?;
+        let yaml = crate::yaml::to_string(object.as_value());
         if files.insert(name.clone(), yaml.into_bytes()).is_some() {
             bail!("two rendered objects map to the same file {name}");
         }

@@ -13,5 +13,8 @@ pub mod output;
 pub mod plugin_cmd;
 pub mod sync_cmd;
 pub mod target;
+pub mod yaml;
+#[cfg(test)]
+mod yaml_tests;
 
 pub use capstan_reconcile::{AppFile, Engine, EngineConfig, RenderOutput, SyncOptions, SyncReport, apply};

@@ -25,7 +25,7 @@ pub fn objects(objects: &[Object], format: Format) -> Result<String> {
             let mut out = String::new();
             for object in objects {
                 out.push_str("---\n");
-                out.push_str(&serde_yaml::to_string(object.as_value())?);
+                out.push_str(&crate::yaml::to_string(object.as_value()));
             }
             out
         }

@@ -115,16 +115,30 @@ fn read(path: &Path, shown: &str, max: u64) -> Result<String, Error> {
 }
 
 /// Decodes one file (YAML stream or JSON) and appends its objects.
+///
+/// serde_yaml checks the stream first (its messages name the line and what
+/// was expected, and it caps alias expansion); the values are then read as
+/// kubectl reads them, with YAML 1.1 rules for plain scalars (`0644` is 420,
+/// `yes` is true), by the SDK's reader.
 fn decode_file(text: &str, shown: &str, out: &mut Vec<Value>) -> Result<(), Error> {
+    let mut numbers = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let n = index + 1;
         let yaml = serde_yaml::Value::deserialize(document)
             .map_err(|e| Error::InvalidInput(format!("{shown}: document {n}: {e}")))?;
-        if yaml.is_null() {
-            continue;
+        if !yaml.is_null() {
+            numbers.push(n);
         }
-        let json = serde_json::to_value(&yaml)
-            .map_err(|e| Error::InvalidInput(format!("{shown}: document {n}: not representable as JSON: {e}")))?;
+    }
+    let values = capstan_plugin::yaml::from_str(text).map_err(|e| Error::InvalidInput(format!("{shown}: {e}")))?;
+    if values.len() != numbers.len() {
+        return Err(Error::InvalidInput(format!(
+            "{shown}: {} documents for serde_yaml but {} as Kubernetes reads them",
+            numbers.len(),
+            values.len()
+        )));
+    }
+    for (n, json) in numbers.into_iter().zip(values) {
         flatten(json, &format!("{shown}: document {n}"), out)?;
     }
     Ok(())
@@ -188,6 +202,21 @@ mod tests {
         .unwrap();
         let names: Vec<_> = objects.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn plain_scalars_are_read_as_kubectl_reads_them() {
+        let objects = decode(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: \"no\"}}\nspec:\n  containers: [{name: c, tty: yes, stdin: on}]\n  volumes: [{name: v, configMap: {name: c, defaultMode: 0644}}]\n",
+        )
+        .unwrap();
+        let spec = &objects[0]["spec"];
+        assert_eq!(
+            (&spec["containers"][0]["tty"], &spec["containers"][0]["stdin"]),
+            (&Value::Bool(true), &Value::Bool(true))
+        );
+        assert_eq!(spec["volumes"][0]["configMap"]["defaultMode"], 420);
+        assert_eq!(objects[0]["metadata"]["labels"]["a"], "no", "quoted scalars stay strings");
     }
 
     #[test]
