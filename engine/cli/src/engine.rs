@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use capstan_apply::{Applied, HookRun, Syncer};
 use capstan_health::{Assessor, Check};
-use capstan_host::pipeline::Pipeline;
+use capstan_host::pipeline::{Pipeline, Platform};
 use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered, World};
 use capstan_source::{Checkout, Credentials, Source};
 use capstan_types::{Application, HealthCheck, Object, PluginStage};
@@ -42,6 +42,9 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Git credentials per URL prefix (the longest matching prefix wins).
     pub git_credentials: Vec<(String, Credentials)>,
+    /// The platform policies every Application's pipeline runs
+    /// (`--platform-policies`); see [`crate::policy_cmd::platform`].
+    pub platform: Platform,
 }
 
 impl EngineConfig {
@@ -52,6 +55,7 @@ impl EngineConfig {
             builtins: Builtins::Embedded,
             limits: Limits::default(),
             git_credentials: Vec::new(),
+            platform: Platform::default(),
         }
     }
 }
@@ -100,6 +104,7 @@ pub struct Engine {
     source: Source,
     host: Arc<PluginHost>,
     limits: Limits,
+    platform: Arc<Platform>,
 }
 
 impl Engine {
@@ -114,7 +119,7 @@ impl Engine {
             config.git_credentials.into_iter().fold(Source::new(&config.cache_dir), |source, (prefix, credentials)| {
                 source.with_credentials(prefix, credentials)
             });
-        Ok(Self { source, host: Arc::new(host), limits: config.limits })
+        Ok(Self { source, host: Arc::new(host), limits: config.limits, platform: Arc::new(config.platform) })
     }
 
     /// [`Engine::render`] on a blocking thread, for async callers: plugin
@@ -155,7 +160,8 @@ impl Engine {
             .checkout_source(source, &file.base_dir)
             .with_context(|| format!("application {}: source failed", app.metadata.name))?;
         let pipeline = Pipeline::for_app(&app.spec, checkout.snapshot.root(), &source.path, &self.limits)
-            .with_context(|| format!("application {}", app.metadata.name))?;
+            .with_context(|| format!("application {}", app.metadata.name))?
+            .with_platform(&self.platform);
         let call = RenderCall {
             snapshot: checkout.snapshot.root(),
             path: &source.path,

@@ -58,6 +58,9 @@ pub struct Rendered {
     /// Reference and `sha256:` digest of each plugin a pipeline ran, in
     /// order (empty for a single call): what the output came from.
     pub plugins: Vec<(String, String)>,
+    /// Every finding of the pipeline's policies (platform ones first),
+    /// whatever their enforcement.
+    pub verdicts: Vec<crate::pipeline::Verdict>,
 }
 
 /// Health of one live object, as a health plugin assessed it.
@@ -267,7 +270,12 @@ fn decode_output(plugin: &str, output: types::Output, limits: &Limits) -> Result
             Object::from_json(text).map_err(|source| Error::Garbage { plugin: plugin.to_owned(), index, source })
         })
         .collect::<Result<_>>()?;
-    Ok(Rendered { objects, diagnostics: output.results.into_iter().map(diagnostic).collect(), plugins: Vec::new() })
+    Ok(Rendered {
+        objects,
+        diagnostics: output.results.into_iter().map(diagnostic).collect(),
+        plugins: Vec::new(),
+        verdicts: Vec::new(),
+    })
 }
 
 /// Converts a WIT diagnostic into the engine's type.

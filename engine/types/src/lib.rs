@@ -7,9 +7,11 @@
 
 mod application;
 mod object;
+mod platform;
 
 pub use application::{
     Application, Destination, Enforcement, Error, HealthCheck, IgnoreDifference, Metadata, PluginLimits, PluginStage,
     SecretRef, Source, Spec, SyncPolicy, Verify, VerifyMode,
 };
 pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};
+pub use platform::{PlatformError, PlatformPolicy, PlatformSpec, PlatformStage, platform_policies};

@@ -19,6 +19,8 @@
 //! capstan_plugin::export_renderer!(Hello);
 //! ```
 
+pub mod policy;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
