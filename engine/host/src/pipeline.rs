@@ -48,9 +48,9 @@ pub enum Error {
         file: String,
         /// The plugin reference.
         plugin: String,
-        /// Why.
+        /// Why (boxed: the error type stays small).
         #[source]
-        source: crate::Error,
+        source: Box<crate::Error>,
     },
     /// Enforcing policies returned error-level diagnostics.
     #[error("policies denied the sync with {} violation(s): {}", .violations.len(), summary(.violations))]
@@ -221,9 +221,12 @@ impl Pipeline {
         });
         for (origin, stage, limits) in platform.chain(own) {
             let failed = |source| match &origin {
-                Origin::Platform { name, file } => {
-                    Error::Platform { name: name.clone(), file: file.clone(), plugin: stage.plugin.clone(), source }
-                }
+                Origin::Platform { name, file } => Error::Platform {
+                    name: name.clone(),
+                    file: file.clone(),
+                    plugin: stage.plugin.clone(),
+                    source: Box::new(source),
+                },
                 Origin::Application { index } => stage_error("policy", *index, stage, source),
             };
             let dir =
