@@ -101,7 +101,7 @@ impl Rule {
             Some("Namespaced") => t.namespace.is_some(),
             _ => true,
         };
-        let name_ok = self.resource_names.is_empty() || self.resource_names.iter().any(|n| *n == t.object.name);
+        let name_ok = self.resource_names.is_empty() || self.resource_names.contains(&t.object.name);
         any(&self.api_groups, t.group)
             && any(&self.api_versions, t.version)
             && operation

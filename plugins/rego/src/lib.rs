@@ -72,9 +72,12 @@ pub struct Loaded {
     pub constraints: Vec<(usize, Constraint, Severity, Option<String>)>,
     /// The plain modules, one engine.
     pub plain: Option<Engine>,
-    /// The plain rules: `data.PACKAGE.RULE`, its severity, its file.
-    pub rules: Vec<(String, Severity, String)>,
+    /// The plain rules.
+    pub rules: Vec<PlainRule>,
 }
+
+/// A conftest rule of a plain module: `data.PACKAGE.RULE`, its severity, its file.
+pub type PlainRule = (String, Severity, String);
 
 /// The validator.
 pub struct Rego;
@@ -171,7 +174,7 @@ fn template(value: Value, origin: &str) -> Result<Compiled, String> {
 }
 
 /// The plain modules in one engine, and their deny/warn/violation rules.
-fn plain(modules: &[(String, String)], params: &Params) -> Result<(Engine, Vec<(String, Severity, String)>), String> {
+fn plain(modules: &[(String, String)], params: &Params) -> Result<(Engine, Vec<PlainRule>), String> {
     let mut engine = Engine::new();
     if !params.data.is_null() {
         engine.add_data(regorus::Value::from(params.data.clone())).map_err(|e| format!("with.data: {e:#}"))?;
