@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use capstan_apply::{Applier, InventoryStore, ObjectDiff};
@@ -90,9 +91,9 @@ fn to_be_created(object: &capstan_types::Object) -> ObjectDiff {
 /// Runs `capstan diff` against the chosen cluster and prints the report;
 /// returns the exit code (0 equal, 1 differences, 2 error, with the error
 /// printed to stderr).
-pub async fn run(engine: &Engine, file: &std::path::Path, target: &TargetOptions) -> u8 {
+pub async fn run(engine: &Engine, file: &std::path::Path, target: &TargetOptions, policies: &[PathBuf]) -> u8 {
     let result = async {
-        let app = AppFile::load(file)?;
+        let app = crate::policy_cmd::with_policies(AppFile::load(file)?, policies)?;
         let cluster = Target::connect(target).await?;
         eprintln!("{}", cluster.describe());
         let report = diff(engine, &app, cluster.client()).await;
@@ -102,6 +103,7 @@ pub async fn run(engine: &Engine, file: &std::path::Path, target: &TargetOptions
     .await;
     match result {
         Ok(report) => {
+            crate::policy_cmd::print_verdicts(&report.render.rendered.verdicts);
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             print!("{}", format(&report, colour));
             report.exit_code()

@@ -7,7 +7,7 @@ use anyhow::Result;
 use capstan::output::{self, Format};
 use capstan::target::TargetOptions;
 use capstan::{AppFile, Engine, EngineConfig, SyncOptions};
-use capstan_host::Builtins;
+use capstan_host::{Builtins, PluginHost};
 use clap::{Args, Parser, Subcommand};
 
 /// GitOps reconciliation for Kubernetes with sandboxed WebAssembly plugins.
@@ -35,6 +35,11 @@ struct Global {
     /// for its URL in `sync` and `diff`.
     #[arg(long = "git-credentials", global = true, env = "CAPSTAN_GIT_CREDENTIALS")]
     git_credentials: Vec<PathBuf>,
+    /// Platform policies (PlatformPolicy documents) every Application's
+    /// pipeline runs before its own `spec.policy`; no Application can
+    /// remove or weaken them.
+    #[arg(long, global = true, env = "CAPSTAN_PLATFORM_POLICIES")]
+    platform_policies: Option<PathBuf>,
     /// More log output (-v: info, -vv: debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -47,11 +52,21 @@ enum Command {
         #[command(subcommand)]
         command: capstan::plugin_cmd::PluginCommand,
     },
-    /// Fetch and render an Application; print its objects.
+    /// Test policies against fixtures; export CEL policies for the cluster.
+    Policy {
+        #[command(subcommand)]
+        command: capstan::policy_cmd::PolicyCommand,
+    },
+    /// Fetch and render an Application; print its objects (and the
+    /// policies' verdicts on stderr).
     Render {
         /// The Application file.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
+        /// Also run this policy file (a .rego module, ValidatingAdmissionPolicies,
+        /// or ConstraintTemplates with Constraints), enforced as deny.
+        #[arg(long = "policy")]
+        policies: Vec<PathBuf>,
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
         output: Format,
@@ -86,6 +101,9 @@ enum Command {
         /// The Application file.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
+        /// Also run this policy file, as for `render`.
+        #[arg(long = "policy")]
+        policies: Vec<PathBuf>,
         #[command(flatten)]
         cluster: ClusterArgs,
     },
@@ -161,8 +179,18 @@ fn run(cli: Cli) -> Result<()> {
     for file in &cli.global.git_credentials {
         config.git_credentials.push(capstan_source::Credentials::from_file_with_url(file)?);
     }
+    if let Some(file) = &cli.global.platform_policies {
+        config.platform = capstan::policy_cmd::platform(file, &config.limits)?;
+    }
+    let command = match cli.command {
+        Command::Policy { command } => {
+            let host = PluginHost::new(config.host_config())?;
+            return capstan::policy_cmd::run(command, &host, &config.limits);
+        }
+        other => other,
+    };
     let engine = Engine::new(config)?;
-    match cli.command {
+    match command {
         Command::Hydrate { file, to, repo } => hydrate(&engine, &file, &to, repo.as_deref()),
         Command::Controller { args } => {
             tokio::runtime::Runtime::new()?.block_on(capstan_controller::cli::run(args, engine))
@@ -172,27 +200,31 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Plugin { command } => capstan::plugin_cmd::run(command, &cache_dir),
-        Command::Render { file, output } => render(&engine, &file, output),
+        Command::Policy { .. } => unreachable!("handled above"),
+        Command::Render { file, output, policies } => render(&engine, &file, output, &policies),
         Command::Sync { file, dry_run, prune, confirm_prune, wait, timeout, cluster } => {
             let target = target_options(cluster, &cache_dir);
             let options = SyncOptions { dry_run, prune, confirm_prune, wave_timeout: wait.then_some(timeout) };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(capstan::sync_cmd::run(&engine, &file, &target, &options, wait.then_some(timeout)))
         }
-        Command::Diff { file, cluster } => {
+        Command::Diff { file, cluster, policies } => {
             let target = target_options(cluster, &cache_dir);
-            let code = tokio::runtime::Runtime::new()?.block_on(capstan::diff::run(&engine, &file, &target));
+            let code = tokio::runtime::Runtime::new()?.block_on(capstan::diff::run(&engine, &file, &target, &policies));
             std::process::exit(code.into())
         }
     }
 }
 
-fn render(engine: &Engine, file: &std::path::Path, format: Format) -> Result<()> {
-    let app = AppFile::load(file)?;
+fn render(engine: &Engine, file: &std::path::Path, format: Format, policies: &[PathBuf]) -> Result<()> {
+    let app = capstan::policy_cmd::with_policies(AppFile::load(file)?, policies)?;
     let out = engine.render(&app)?;
-    for diagnostic in &out.rendered.diagnostics {
+    // The policies' diagnostics come last, and are printed as the verdict table.
+    let (rendered, verdicts) = (&out.rendered.diagnostics, &out.rendered.verdicts);
+    for diagnostic in &rendered[..rendered.len() - verdicts.len()] {
         eprintln!("{}", output::diagnostic_line(diagnostic));
     }
+    capstan::policy_cmd::print_verdicts(verdicts);
     print!("{}", output::objects(&out.rendered.objects, format)?);
     Ok(())
 }

@@ -49,6 +49,7 @@ async fn sync_and_report(
 ) -> Result<()> {
     let mut report = engine.sync(app, cluster.client(), options).await?;
     print_header(app, &report, options);
+    crate::policy_cmd::print_verdicts(&report.render.rendered.verdicts);
     let health = match wait {
         Some(timeout) if !options.dry_run => {
             let applier = Applier::new(cluster.client(), apply_options(&app.app, false)?);

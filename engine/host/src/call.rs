@@ -61,6 +61,9 @@ pub struct Rendered {
     /// Reference and `sha256:` digest of each plugin a pipeline ran, in
     /// order (empty for a single call): what the output came from.
     pub plugins: Vec<(String, String)>,
+    /// Every finding of the pipeline's policies (platform ones first),
+    /// whatever their enforcement.
+    pub verdicts: Vec<crate::pipeline::Verdict>,
 }
 
 /// Health of one live object, as a health plugin assessed it.

@@ -63,7 +63,12 @@ pub(crate) fn decode(plugin: &str, output: types::Output, limits: &Limits) -> Re
         })?;
         objects.push(Object::new(value).map_err(|source| garbage(plugin, index, source))?);
     }
-    Ok(Rendered { objects, diagnostics: output.results.into_iter().map(diagnostic).collect(), plugins: Vec::new() })
+    Ok(Rendered {
+        objects,
+        diagnostics: output.results.into_iter().map(diagnostic).collect(),
+        plugins: Vec::new(),
+        verdicts: Vec::new(),
+    })
 }
 
 fn garbage(plugin: &str, index: usize, source: capstan_types::ObjectError) -> Error {

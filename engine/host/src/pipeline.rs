@@ -5,13 +5,20 @@
 //! objects. When an Application lists no render stages, [`detect`] picks one
 //! the way Argo CD does: `builtin:helm` for a directory with a Chart.yaml,
 //! `builtin:kustomize` for one with a kustomization file, `builtin:yaml`
-//! otherwise (each once that plugin is bundled). Every failure is an error of that stage, naming its place,
-//! plugin and reason; an error-level diagnostic of a `deny` policy (the
-//! default) fails the whole pipeline, so nothing gets applied.
+//! otherwise (each once that plugin is bundled). Every failure is an error
+//! of that stage, naming its place, plugin and reason.
+//!
+//! Policies run in two groups: the platform set ([`Platform`], the same for
+//! every Application, which no Application can remove or weaken), then the
+//! Application's `spec.policy`. Every policy sees the final objects, and
+//! every finding becomes a [`Verdict`] naming the policy's origin. When all
+//! have run, the error-level findings of `deny` policies (the default) fail
+//! the whole pipeline, listed together, so nothing gets applied.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
-use capstan_types::{Diagnostic, Enforcement, PluginStage, Severity, Spec};
+use capstan_types::{Diagnostic, Enforcement, PlatformStage, PluginStage, Severity, Spec};
 
 use crate::leash::LimitsError;
 use crate::{BUILTINS, Limits, PluginHost, RenderCall, Rendered};
@@ -32,19 +39,123 @@ pub enum Error {
         #[source]
         source: crate::Error,
     },
-    /// An enforcing policy returned error-level diagnostics.
-    #[error("policy[{index}] ({plugin}) denied the sync with {} error(s): {}", .errors.len(), summary(.errors))]
-    Denied {
-        /// Index of the stage in `spec.policy`.
-        index: usize,
+    /// A platform policy could not be loaded or its call failed.
+    #[error("platform policy {name} ({file}, {plugin}) failed")]
+    Platform {
+        /// The policy's name.
+        name: String,
+        /// The platform file (or ConfigMap) it was read from.
+        file: String,
         /// The plugin reference.
         plugin: String,
-        /// The error-level diagnostics.
-        errors: Vec<Diagnostic>,
+        /// Why (boxed: the error type stays small).
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// Enforcing policies returned error-level diagnostics.
+    #[error("policies denied the sync with {} violation(s): {}", .violations.len(), summary(.violations))]
+    Denied {
+        /// The error-level verdicts of `deny` policies, platform ones first.
+        violations: Vec<Verdict>,
     },
     /// `spec.limits`, or a stage's `limits`, could not be read.
     #[error("failed to read the plugin limits")]
     Limits(#[source] LimitsError),
+}
+
+/// Where a policy stage comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The platform set.
+    Platform {
+        /// The policy's name.
+        name: String,
+        /// The file (or ConfigMap) it was read from.
+        file: String,
+    },
+    /// `spec.policy[index]` of the Application.
+    Application {
+        /// Index in `spec.policy`.
+        index: usize,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Platform { name, file } => write!(f, "platform policy {name} ({file})"),
+            Self::Application { index } => write!(f, "spec.policy[{index}]"),
+        }
+    }
+}
+
+/// One finding of a policy stage: which policy, from where, under which
+/// enforcement, about which object and field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Where the stage comes from.
+    pub origin: Origin,
+    /// The plugin reference.
+    pub plugin: String,
+    /// The stage's enforcement.
+    pub enforcement: Enforcement,
+    /// The finding (its message starts with `[POLICY]` for builtin:cel and builtin:rego).
+    pub diagnostic: Diagnostic,
+}
+
+impl Verdict {
+    /// Whether this finding stops the sync.
+    pub fn denies(&self) -> bool {
+        self.enforcement == Enforcement::Deny && self.diagnostic.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Verdict {
+    /// `ORIGIN (PLUGIN): Kind/ns/name field: message`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.diagnostic;
+        write!(f, "{} ({}): ", self.origin, self.plugin)?;
+        if let Some(object) = &d.object {
+            write!(f, "{object} ")?;
+        }
+        if let Some(field) = &d.field {
+            write!(f, "{field}: ")?;
+        }
+        write!(f, "{}", d.message)
+    }
+}
+
+/// The platform policy set as the pipeline runs it: each stage with its
+/// origin and its leash (the engine's defaults under the stage's own
+/// `limits`; never an Application's `spec.limits`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Platform {
+    stages: Vec<(Origin, PluginStage, Limits)>,
+    base_dir: PathBuf,
+}
+
+impl Platform {
+    /// The stages read from `file`; plugin paths are relative to `base_dir`.
+    pub fn new(stages: &[PlatformStage], file: &str, base_dir: &Path, defaults: &Limits) -> Result<Self, Error> {
+        let stages = stages
+            .iter()
+            .map(|s| {
+                let limits = match &s.limits {
+                    Some(overrides) => defaults
+                        .with_overrides(overrides)
+                        .map_err(|e| Error::Limits(e.within(format!("platform policy {}.limits", s.name))))?,
+                    None => *defaults,
+                };
+                Ok((Origin::Platform { name: s.name.clone(), file: file.to_owned() }, s.stage(), limits))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Self { stages, base_dir: base_dir.to_owned() })
+    }
+
+    /// Whether the set has no stage.
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
 }
 
 /// What to run for one Application: its stages and their leash.
@@ -59,6 +170,8 @@ pub struct Pipeline {
     /// Each render stage's leash, then each policy stage's (their
     /// `limits` over [`Pipeline::limits`]).
     stage_limits: Vec<Limits>,
+    /// The platform policies, run before `policy`.
+    platform: Platform,
 }
 
 impl Pipeline {
@@ -81,7 +194,7 @@ impl Pipeline {
                 None => Ok(limits),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { render, policy: spec.policy.clone(), limits, stage_limits })
+        Ok(Self { render, policy: spec.policy.clone(), limits, stage_limits, platform: Platform::default() })
     }
 
     /// Runs the stages in order. Plugin paths are relative to `base_dir`.
@@ -102,20 +215,46 @@ impl Pipeline {
             rendered.objects = output.objects;
             rendered.diagnostics.extend(output.diagnostics);
         }
-        for (index, stage) in self.policy.iter().enumerate() {
-            let failed = |source| stage_error("policy", index, stage, source);
-            let plugin = host.load(&stage.plugin, stage.digest.as_deref(), base_dir).map_err(failed)?;
+        let platform = self.platform.stages.iter().map(|(origin, stage, limits)| (origin.clone(), stage, limits));
+        let own = self.policy.iter().enumerate().map(|(index, stage)| {
+            (Origin::Application { index }, stage, &self.stage_limits[self.render.len() + index])
+        });
+        for (origin, stage, limits) in platform.chain(own) {
+            let failed = |source| match &origin {
+                Origin::Platform { name, file } => Error::Platform {
+                    name: name.clone(),
+                    file: file.clone(),
+                    plugin: stage.plugin.clone(),
+                    source: Box::new(source),
+                },
+                Origin::Application { index } => stage_error("policy", *index, stage, source),
+            };
+            let dir =
+                if matches!(origin, Origin::Platform { .. }) { self.platform.base_dir.as_path() } else { base_dir };
+            let plugin = host.load(&stage.plugin, stage.digest.as_deref(), dir).map_err(failed)?;
             let call = RenderCall { params: &stage.params, ..call.clone() };
-            let limits = &self.stage_limits[self.render.len() + index];
             let found = host.validate(&plugin, &call, &rendered.objects, limits).map_err(failed)?;
-            let errors: Vec<Diagnostic> = found.iter().filter(|d| d.severity == Severity::Error).cloned().collect();
-            if !errors.is_empty() && stage.enforcement.unwrap_or(Enforcement::Deny) == Enforcement::Deny {
-                return Err(Error::Denied { index, plugin: stage.plugin.clone(), errors });
-            }
             rendered.plugins.push((stage.plugin.clone(), plugin.digest().to_owned()));
+            let enforcement = stage.enforcement.unwrap_or(Enforcement::Deny);
+            rendered.verdicts.extend(found.iter().map(|diagnostic| Verdict {
+                origin: origin.clone(),
+                plugin: stage.plugin.clone(),
+                enforcement,
+                diagnostic: diagnostic.clone(),
+            }));
             rendered.diagnostics.extend(found);
         }
+        let violations: Vec<Verdict> = rendered.verdicts.iter().filter(|v| v.denies()).cloned().collect();
+        if !violations.is_empty() {
+            return Err(Error::Denied { violations });
+        }
         Ok(rendered)
+    }
+
+    /// The same pipeline with the platform policy set in front of `spec.policy`.
+    pub fn with_platform(mut self, platform: &Platform) -> Self {
+        self.platform = platform.clone();
+        self
     }
 }
 
@@ -147,12 +286,7 @@ pub fn detect(snapshot: &Path, path: &str) -> Vec<PluginStage> {
     }]
 }
 
-/// `Kind/name field: message; …` for an error message.
-fn summary(errors: &[Diagnostic]) -> String {
-    let one = |d: &Diagnostic| {
-        let object = d.object.as_ref().map(|o| format!("{}/{} ", o.kind, o.name)).unwrap_or_default();
-        let field = d.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default();
-        format!("{object}{field}{}", d.message)
-    };
-    errors.iter().map(one).collect::<Vec<_>>().join("; ")
+/// `ORIGIN (PLUGIN): Kind/name field: message; …` for an error message.
+fn summary(violations: &[Verdict]) -> String {
+    violations.iter().map(Verdict::to_string).collect::<Vec<_>>().join("; ")
 }

@@ -84,7 +84,7 @@ fn a_denying_policy_fails_the_pipeline_and_names_the_objects() {
     assert_eq!(
         error.to_string(),
         format!(
-            "policy[0] ({}) denied the sync with 1 error(s): ConfigMap/a metadata.labels.team: label team is required",
+            "policies denied the sync with 1 violation(s): spec.policy[0] ({}): ConfigMap/a metadata.labels.team: label team is required",
             plugin.display()
         )
     );

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use capstan_apply::{Applied, HookRun, Syncer};
 use capstan_health::{Assessor, Check};
-use capstan_host::pipeline::Pipeline;
+use capstan_host::pipeline::{Pipeline, Platform};
 use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered, World};
 use capstan_source::{Checkout, Credentials, Source};
 use capstan_types::{Application, HealthCheck, Object, PluginStage};
@@ -44,9 +44,25 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Git credentials per URL prefix (the longest matching prefix wins).
     pub git_credentials: Vec<(String, Credentials)>,
+    /// The platform policies every Application's pipeline runs
+    /// (`--platform-policies`); see [`crate::policy_cmd::platform`].
+    pub platform: Platform,
 }
 
 impl EngineConfig {
+    /// The plugin host's settings under this configuration's cache: the one
+    /// place the compiled-code cache is kept apart from what repositories hold.
+    pub fn host_config(&self) -> HostConfig {
+        HostConfig {
+            cache_dir: Some(self.cache_dir.join("wasmtime")),
+            // Where the source stage writes what repositories hold.
+            repository_dirs: vec![self.cache_dir.join("snapshots"), self.cache_dir.join("repos")],
+            builtins: self.builtins.clone(),
+            download_cache_dir: Some(self.cache_dir.join("plugins")),
+            ..HostConfig::default()
+        }
+    }
+
     /// Caches under `cache_dir`, embedded builtins, default limits.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -54,6 +70,7 @@ impl EngineConfig {
             builtins: Builtins::Embedded,
             limits: Limits::default(),
             git_credentials: Vec::new(),
+            platform: Platform::default(),
         }
     }
 }
@@ -102,24 +119,18 @@ pub struct Engine {
     source: Source,
     host: Arc<PluginHost>,
     limits: Limits,
+    platform: Arc<Platform>,
 }
 
 impl Engine {
     /// Sets up the source cache and the plugin host.
     pub fn new(config: EngineConfig) -> anyhow::Result<Self> {
-        let host = PluginHost::new(HostConfig {
-            cache_dir: Some(config.cache_dir.join("wasmtime")),
-            // Where the source stage writes what repositories hold.
-            repository_dirs: vec![config.cache_dir.join("snapshots"), config.cache_dir.join("repos")],
-            builtins: config.builtins,
-            download_cache_dir: Some(config.cache_dir.join("plugins")),
-            ..HostConfig::default()
-        })?;
+        let host = PluginHost::new(config.host_config())?;
         let source =
             config.git_credentials.into_iter().fold(Source::new(&config.cache_dir), |source, (prefix, credentials)| {
                 source.with_credentials(prefix, credentials)
             });
-        Ok(Self { source, host: Arc::new(host), limits: config.limits })
+        Ok(Self { source, host: Arc::new(host), limits: config.limits, platform: Arc::new(config.platform) })
     }
 
     /// [`Engine::render`] on a blocking thread, for async callers: plugin
@@ -162,7 +173,8 @@ impl Engine {
         let checkout =
             source_stage.checkout_source(source, &file.base_dir).map_err(|e| Error::new(name, Stage::Source, e))?;
         let pipeline = Pipeline::for_app(&app.spec, checkout.snapshot.root(), &source.path, &self.limits)
-            .map_err(|e| Error::new(name, Stage::Spec, e).at(&checkout.commit))?;
+            .map_err(|e| Error::new(name, Stage::Spec, e).at(&checkout.commit))?
+            .with_platform(&self.platform);
         let call = RenderCall {
             snapshot: checkout.snapshot.root(),
             path: &source.path,

@@ -11,6 +11,7 @@ mod application;
 mod crd;
 pub mod names;
 mod object;
+mod platform;
 mod status;
 pub mod text;
 
@@ -22,6 +23,7 @@ pub use application::{
 pub use crd::crd_yaml;
 pub use names::NameError;
 pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};
+pub use platform::{PlatformError, PlatformPolicy, PlatformSpec, PlatformStage, platform_policies};
 pub use status::{
     ApplicationStatus, Condition, Difference, HISTORY_LIMIT, HealthStatus, HistoryEntry, Operation, PluginDigest,
     ResourceStatus, Revision, SyncStatus,

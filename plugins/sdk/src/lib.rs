@@ -19,6 +19,7 @@
 //! capstan_plugin::export_renderer!(Hello);
 //! ```
 
+pub mod policy;
 pub mod yaml;
 
 use serde::de::DeserializeOwned;

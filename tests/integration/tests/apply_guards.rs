@@ -174,8 +174,8 @@ async fn diff_command_exits_0_equal_1_different_2_error() {
     );
     std::fs::write(&file, text).unwrap();
 
-    assert_eq!(capstan::diff::run(&engine.engine, &file, &target).await, 1, "nothing synced yet");
+    assert_eq!(capstan::diff::run(&engine.engine, &file, &target, &[]).await, 1, "nothing synced yet");
     capstan::sync_cmd::run(&engine.engine, &file, &target, &SyncOptions::default(), None).await.unwrap();
-    assert_eq!(capstan::diff::run(&engine.engine, &file, &target).await, 0, "in sync");
-    assert_eq!(capstan::diff::run(&engine.engine, &state.path().join("missing.yaml"), &target).await, 2);
+    assert_eq!(capstan::diff::run(&engine.engine, &file, &target, &[]).await, 0, "in sync");
+    assert_eq!(capstan::diff::run(&engine.engine, &state.path().join("missing.yaml"), &target, &[]).await, 2);
 }

@@ -28,9 +28,8 @@ async fn deny_policy_applies_nothing_and_a_transformer_fixes_it() {
         .await;
     let text = format!("{:#}", denied.unwrap_err());
     assert!(
-        text.contains(
-            "denied the sync with 1 error(s): ConfigMap/unlabelled metadata.labels.team: label team is required"
-        ),
+        text.contains("denied the sync with 1 violation(s): spec.policy[0] ")
+            && text.contains("ConfigMap/unlabelled metadata.labels.team: label team is required"),
         "{text}"
     );
     assert_eq!(target.server.as_ref().map(|s| s.write_count()), writes, "a denied sync must not write");
