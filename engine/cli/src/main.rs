@@ -180,7 +180,7 @@ fn run(cli: Cli) -> Result<()> {
         config.git_credentials.push(capstan_source::Credentials::from_file_with_url(file)?);
     }
     if let Some(file) = &cli.global.platform_policies {
-        config.platform = capstan::policy_cmd::platform(file, &config.limits)?;
+        config.load_platform(file)?;
     }
     let command = match cli.command {
         Command::Policy { command } => {
@@ -189,6 +189,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         other => other,
     };
+    if let Command::Controller { args } = &command {
+        args.confine(&mut config);
+    }
     let engine = Engine::new(config)?;
     match command {
         Command::Hydrate { file, to, repo } => hydrate(&engine, &file, &to, repo.as_deref()),

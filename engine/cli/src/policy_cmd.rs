@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use capstan_host::pipeline::{Platform, Verdict};
+use capstan_host::pipeline::Verdict;
 use capstan_host::{Limits, PluginHost, RenderCall};
 use capstan_types::{Enforcement, Object, PluginStage, Severity};
 use clap::Subcommand;
@@ -46,16 +46,6 @@ pub enum ExportAction {
     Warn,
     /// Record in the audit log.
     Audit,
-}
-
-/// The platform set of `file` (PlatformPolicy documents), with `defaults`
-/// as the leash of its stages.
-pub fn platform(file: &Path, defaults: &Limits) -> Result<Platform> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("failed to read {}", file.display()))?;
-    let stages = capstan_types::platform_policies(&text)
-        .with_context(|| format!("{}: invalid platform policies", file.display()))?;
-    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    Ok(Platform::new(&stages, &file.display().to_string(), dir, defaults)?)
 }
 
 /// A policy stage for a policy file tried without changing the Application

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use capstan_reconcile::Engine;
+use capstan_host::LocalPlugins;
+use capstan_reconcile::{Engine, EngineConfig};
 
 /// Flags of the controller.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,6 +30,21 @@ pub struct Args {
     /// Kube context to use.
     #[arg(long)]
     pub context: Option<String>,
+    /// A directory local plugin files (`plugin: path`) may come from, besides
+    /// the Application's own snapshot; repeatable. Nothing else the
+    /// controller can read is reachable from an Application.
+    #[arg(long = "plugin-dir", env = "CAPSTAN_PLUGIN_DIRS", value_delimiter = ',')]
+    pub plugin_dirs: Vec<PathBuf>,
+}
+
+impl Args {
+    /// Confines local plugin files to each Application's snapshot and the
+    /// `--plugin-dir` directories: the controller runs Applications whose
+    /// authors must not name the controller's own files (its token, its
+    /// cache key) as a plugin and learn their digest from the error.
+    pub fn confine(&self, config: &mut EngineConfig) {
+        config.local_plugins = LocalPlugins::Confined(self.plugin_dirs.clone());
+    }
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.

@@ -50,6 +50,7 @@ mod tests {
                 "ClusterRole",
                 "ClusterRoleBinding",
                 "ServiceAccount",
+                "ConfigMap",
                 "Deployment",
                 "Service"
             ]
@@ -62,5 +63,13 @@ mod tests {
         assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
         assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
         assert!(container["resources"]["requests"].is_object());
+        // The platform set: the mounted ConfigMap, empty as installed.
+        let env = container["env"].as_array().unwrap();
+        let platform = env.iter().find(|e| e["name"] == "CAPSTAN_PLATFORM_POLICIES").unwrap();
+        assert_eq!(platform["value"], "/etc/capstan/platform/policies.yaml");
+        let config_map = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+        assert_eq!(config_map["metadata"]["name"], "capstan-platform-policies");
+        let set = capstan_types::platform_policies(config_map["data"]["policies.yaml"].as_str().unwrap()).unwrap();
+        assert!(set.is_empty());
     }
 }

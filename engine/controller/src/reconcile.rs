@@ -132,6 +132,14 @@ async fn sync_or_compare(
     generation: Option<i64>,
 ) -> Result<(SyncReport, bool, Vec<Difference>), capstan_reconcile::Error> {
     let app = &file.app;
+    // The platform set is a mounted ConfigMap: pick up an edit before rendering.
+    match ctx.engine.reload_platform() {
+        Ok(true) => tracing::info!("platform policies reloaded"),
+        Ok(false) => {}
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "platform policies kept: the changed file does not load")
+        }
+    }
     let render = ctx.engine.render_in_cluster(file, &client).await?;
     tracing::Span::current().record("revision", capstan_reconcile::short(&render.checkout.commit));
     let synced = old.sync.as_ref().and_then(|s| s.revision.as_ref()).map(|r| r.sha.as_str());

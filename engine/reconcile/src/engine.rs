@@ -1,13 +1,13 @@
 //! [`Engine`]: source → render → apply for one Application.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, anyhow};
 use capstan_apply::{Applied, HookRun, Syncer};
 use capstan_health::{Assessor, Check};
 use capstan_host::pipeline::{Pipeline, Platform};
-use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall, Rendered, World};
+use capstan_host::{Builtins, HostConfig, Limits, LocalPlugins, PluginHost, RenderCall, Rendered, World};
 use capstan_source::{Checkout, Credentials, Source};
 use capstan_types::{Application, HealthCheck, Object, PluginStage};
 
@@ -45,8 +45,22 @@ pub struct EngineConfig {
     /// Git credentials per URL prefix (the longest matching prefix wins).
     pub git_credentials: Vec<(String, Credentials)>,
     /// The platform policies every Application's pipeline runs
-    /// (`--platform-policies`); see [`crate::policy_cmd::platform`].
+    /// (`--platform-policies`); see [`EngineConfig::load_platform`].
     pub platform: Platform,
+    /// Where local plugin files may come from: anywhere for the CLI (its
+    /// user names the file), confined for the controller (an Application
+    /// author must not read the controller's files through a digest error).
+    pub local_plugins: LocalPlugins,
+    /// The file `platform` was read from, and its text then.
+    platform_file: Option<(PathBuf, String)>,
+}
+
+/// The platform set in `text`, read from `file`.
+fn platform_from(file: &Path, text: &str, limits: &Limits) -> anyhow::Result<Platform> {
+    let stages = capstan_types::platform_policies(text)
+        .with_context(|| format!("{}: invalid platform policies", file.display()))?;
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Ok(Platform::new(&stages, &file.display().to_string(), dir, limits)?)
 }
 
 impl EngineConfig {
@@ -59,8 +73,19 @@ impl EngineConfig {
             repository_dirs: vec![self.cache_dir.join("snapshots"), self.cache_dir.join("repos")],
             builtins: self.builtins.clone(),
             download_cache_dir: Some(self.cache_dir.join("plugins")),
+            local_plugins: self.local_plugins.clone(),
             ..HostConfig::default()
         }
+    }
+
+    /// Loads the platform set of `file` (PlatformPolicy documents), with
+    /// this configuration's limits as the leash of its stages; the engine
+    /// re-reads the file on [`Engine::reload_platform`].
+    pub fn load_platform(&mut self, file: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(file).with_context(|| format!("failed to read {}", file.display()))?;
+        self.platform = platform_from(file, &text, &self.limits)?;
+        self.platform_file = Some((file.to_owned(), text));
+        Ok(())
     }
 
     /// Caches under `cache_dir`, embedded builtins, default limits.
@@ -71,6 +96,8 @@ impl EngineConfig {
             limits: Limits::default(),
             git_credentials: Vec::new(),
             platform: Platform::default(),
+            local_plugins: LocalPlugins::Anywhere,
+            platform_file: None,
         }
     }
 }
@@ -119,7 +146,13 @@ pub struct Engine {
     source: Source,
     host: Arc<PluginHost>,
     limits: Limits,
-    platform: Arc<Platform>,
+    platform: Arc<RwLock<PlatformSet>>,
+}
+
+/// The platform set in force, and the file and text it came from.
+struct PlatformSet {
+    policies: Arc<Platform>,
+    file: Option<(PathBuf, String)>,
 }
 
 impl Engine {
@@ -130,7 +163,33 @@ impl Engine {
             config.git_credentials.into_iter().fold(Source::new(&config.cache_dir), |source, (prefix, credentials)| {
                 source.with_credentials(prefix, credentials)
             });
-        Ok(Self { source, host: Arc::new(host), limits: config.limits, platform: Arc::new(config.platform) })
+        let platform = PlatformSet { policies: Arc::new(config.platform), file: config.platform_file };
+        Ok(Self { source, host: Arc::new(host), limits: config.limits, platform: Arc::new(RwLock::new(platform)) })
+    }
+
+    /// Re-reads the platform policy file if its text changed since it was
+    /// read (the controller calls this before each reconcile: the install
+    /// mounts a ConfigMap there, which the kubelet updates in place).
+    /// Returns whether the set changed. A file that no longer reads or
+    /// parses is an error and the set in force stays: a typo must not
+    /// switch the platform's policies off.
+    pub fn reload_platform(&self) -> anyhow::Result<bool> {
+        let Some((file, old)) = self.platform.read().expect("platform lock poisoned").file.clone() else {
+            return Ok(false);
+        };
+        let text = std::fs::read_to_string(&file).with_context(|| format!("failed to read {}", file.display()))?;
+        if text == old {
+            return Ok(false);
+        }
+        let policies = platform_from(&file, &text, &self.limits)?;
+        *self.platform.write().expect("platform lock poisoned") =
+            PlatformSet { policies: Arc::new(policies), file: Some((file, text)) };
+        Ok(true)
+    }
+
+    /// The platform set in force.
+    fn platform(&self) -> Arc<Platform> {
+        self.platform.read().expect("platform lock poisoned").policies.clone()
     }
 
     /// [`Engine::render`] on a blocking thread, for async callers: plugin
@@ -174,7 +233,7 @@ impl Engine {
             source_stage.checkout_source(source, &file.base_dir).map_err(|e| Error::new(name, Stage::Source, e))?;
         let pipeline = Pipeline::for_app(&app.spec, checkout.snapshot.root(), &source.path, &self.limits)
             .map_err(|e| Error::new(name, Stage::Spec, e).at(&checkout.commit))?
-            .with_platform(&self.platform);
+            .with_platform(&self.platform());
         let call = RenderCall {
             snapshot: checkout.snapshot.root(),
             path: &source.path,

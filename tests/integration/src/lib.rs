@@ -172,8 +172,15 @@ pub mod peak_memory {
     /// Runs one `#[ignore]`d test of the current test binary alone in a
     /// child process; its standard output, once it passed.
     pub fn in_child(test: &str) -> String {
+        in_child_with(test, &[])
+    }
+
+    /// [`in_child`] with environment variables set for the child (how a
+    /// parent passes it the input it built).
+    pub fn in_child_with(test: &str, env: &[(&str, &str)]) -> String {
         let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
             .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .envs(env.iter().copied())
             .output()
             .expect("failed to run the test binary");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -93,16 +93,21 @@ async fn failed_pre_sync_hook_stops_the_sync_and_runs_sync_fail_hooks() {
     let controller = tokio::spawn(async move {
         let at = "2026-01-01T00:00:00Z";
         let condition = |type_: &str| serde_json::json!({"type": type_, "status": "True", "message": "BackoffLimitExceeded", "lastTransitionTime": at});
-        let status = serde_json::json!({"status": {"active": 0, "startTime": at, "conditions": [condition("FailureTarget"), condition("Failed")]}});
+        let mut last_error = None;
         for _ in 0..600 {
-            if jobs.get_opt("migrate").await.ok().flatten().is_some()
-                && jobs.patch_status("migrate", &PatchParams::default(), &Patch::Merge(&status)).await.is_ok()
-            {
-                return;
+            if let Ok(Some(live)) = jobs.get_opt("migrate").await {
+                // The real job controller may have set startTime already, and
+                // a real API server refuses to change it on a running Job.
+                let started = live.status.and_then(|s| s.start_time).map(|t| t.0.to_string());
+                let status = serde_json::json!({"status": {"active": 0, "startTime": started.as_deref().unwrap_or(at), "conditions": [condition("FailureTarget"), condition("Failed")]}});
+                match jobs.patch_status("migrate", &PatchParams::default(), &Patch::Merge(&status)).await {
+                    Ok(_) => return,
+                    Err(error) => last_error = Some(error.to_string()),
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the PreSync Job was never created");
+        panic!("the PreSync Job was never failed: {}", last_error.as_deref().unwrap_or("it was never created"));
     });
     let mark = log.mark();
     let error = engine

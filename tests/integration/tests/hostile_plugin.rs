@@ -9,10 +9,11 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use capstan::{Engine, EngineConfig};
 use capstan_host::{
     Builtins, HostConfig, Limits, LocalPlugins, MAX_DEPTH, PluginHost, RenderCall, Rendered, sha256_digest,
 };
-use capstan_integration::{logged, peak_memory};
+use capstan_integration::{CONFIG_MAP, GitRepo, app, logged, peak_memory};
 use capstan_test_artifacts::GUEST_DIR;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -292,6 +293,47 @@ fn a_confined_host_reads_plugins_only_from_the_snapshot_and_plugin_dirs() {
     // The CLI's default: any file the user names (a mismatch says so).
     let error = host().load(&secret.display().to_string(), Some(&wrong), snapshot.path()).err().unwrap().to_string();
     assert!(error.contains("digest mismatch"), "{error}");
+}
+
+/// Both controller binaries (`capstan controller`, `capstan-controller`)
+/// confine the engine they build: an Application naming a file of the
+/// controller's as its plugin gets a refusal, not that file's digest; a
+/// plugin in its snapshot or in a `--plugin-dir` loads.
+#[test]
+fn the_controller_confines_local_plugins_to_the_snapshot_and_plugin_dirs() {
+    #[derive(clap::Parser)]
+    struct Controller {
+        #[command(flatten)]
+        args: capstan_controller::cli::Args,
+    }
+    let (cache, plugins, private) = (TempDir::new().unwrap(), TempDir::new().unwrap(), TempDir::new().unwrap());
+    let bytes = std::fs::read(Path::new(GUEST_DIR).join("capstan_yaml.wasm")).unwrap();
+    std::fs::write(plugins.path().join("yaml.wasm"), &bytes).unwrap();
+    let secret = private.path().join("token");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let controller = <Controller as clap::Parser>::parse_from([
+        "capstan-controller".as_ref(),
+        "--plugin-dir".as_ref(),
+        plugins.path().as_os_str(),
+    ]);
+    let mut config = EngineConfig::new(cache.path());
+    config.builtins = Builtins::Dir(GUEST_DIR.into());
+    controller.args.confine(&mut config);
+    let engine = Engine::new(config).unwrap();
+
+    let repo = GitRepo::new();
+    repo.write("app/cm.yaml", CONFIG_MAP);
+    let head = repo.commit("one config map");
+    let render_with = |plugin: &Path, digest: &str| {
+        let spec = format!("  render: [{{plugin: {}, digest: \"{digest}\"}}]\n", plugin.display());
+        engine.render(&app("confined", &repo, &head, "app", &spec))
+    };
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let error = format!("{:#}", render_with(&secret, &wrong).unwrap_err());
+    assert!(error.contains("outside the directories local plugins may come from"), "{error}");
+    assert!(!error.contains(&sha256_digest(b"s3cret")), "{error}");
+    let rendered = render_with(&plugins.path().join("yaml.wasm"), &sha256_digest(&bytes)).unwrap();
+    assert_eq!(rendered.rendered.objects.len(), 1);
 }
 
 #[test]

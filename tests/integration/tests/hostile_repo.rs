@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use capstan_integration::{CONFIG_MAP, GitRepo, TestEngine, app};
+use capstan_integration::{CONFIG_MAP, GitRepo, TestEngine, app, peak_memory};
 use capstan_source::{Checkout, Error, Limits, Source, TreeProblem};
 
 const FILE: &str = "100644";
@@ -362,21 +362,16 @@ fn bomb_repo() -> (GitRepo, u64) {
 }
 
 /// Checks out `main` of `url` in a child process ([`blob_bomb_child`]);
-/// returns the error and the child's peak RSS before and after, in kB.
-fn checkout_bomb_in_child(url: &str, cache: &Cache) -> (String, u64, u64) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["blob_bomb_child", "--exact", "--nocapture", "--include-ignored", "--test-threads=1"])
-        .env("CAPSTAN_BOMB", format!("{url}\n{}", cache.path().display()))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+/// returns the error and by how many bytes the checkout raised the child's
+/// peak RSS.
+fn checkout_bomb_in_child(url: &str, cache: &Cache) -> (String, usize) {
+    let input = format!("{url}\n{}", cache.path().display());
+    let stdout = peak_memory::in_child_with("blob_bomb_child", &[("CAPSTAN_BOMB", &input)]);
     let line = |key: &str| {
         let found = stdout.lines().find_map(|l| l.split_once(key).map(|(_, value)| value));
         found.unwrap_or_else(|| panic!("no {key} in:\n{stdout}")).to_owned()
     };
-    let kib = |key: &str| line(key).trim().trim_end_matches(" kB").trim().parse::<u64>().unwrap();
-    (line("error: "), kib("before VmHWM:"), kib("after VmHWM:"))
+    (line("error: "), line("peak: ").parse().unwrap())
 }
 
 /// A blob bomb in a local repository is refused from its header: the peak
@@ -385,10 +380,10 @@ fn checkout_bomb_in_child(url: &str, cache: &Cache) -> (String, u64, u64) {
 fn a_blob_bomb_is_refused_before_it_is_inflated() {
     let (repo, stored) = bomb_repo();
     let cache = Cache::new();
-    let (error, before, after) = checkout_bomb_in_child(&repo.path().display().to_string(), &cache);
+    let (error, peak) = checkout_bomb_in_child(&repo.path().display().to_string(), &cache);
     assert!(error.contains(&format!("\"data/zeros.bin\" is {BOMB_SIZE} bytes, over the cap")), "{error}");
-    println!("child peak RSS: {before} kB before the checkout, {after} kB after; .git is {stored} bytes");
-    assert!(after - before < 32 << 10, "the checkout raised peak RSS by {} kB", after - before);
+    println!("the checkout raised the child's peak RSS by {peak} bytes; .git is {stored} bytes");
+    assert!(peak < 32 << 20, "the checkout raised peak RSS by {peak} bytes");
     assert_eq!(cache.staging_dirs(), Vec::<PathBuf>::new());
 }
 
@@ -401,10 +396,10 @@ fn a_blob_bomb_is_refused_before_it_is_inflated() {
 fn a_fetched_blob_bomb_is_refused_before_it_is_inflated() {
     let (repo, stored) = bomb_repo();
     let cache = Cache::new();
-    let (error, before, after) = checkout_bomb_in_child(&format!("file://{}", repo.path().display()), &cache);
+    let (error, peak) = checkout_bomb_in_child(&format!("file://{}", repo.path().display()), &cache);
     assert!(error.contains(&format!("\"data/zeros.bin\" is {BOMB_SIZE} bytes, over the cap")), "{error}");
-    println!("child peak RSS: {before} kB before the fetch, {after} kB after; .git is {stored} bytes");
-    assert!(after - before < 32 << 10, "the fetch and checkout raised peak RSS by {} kB", after - before);
+    println!("the fetch and checkout raised the child's peak RSS by {peak} bytes; .git is {stored} bytes");
+    assert!(peak < 32 << 20, "the fetch and checkout raised peak RSS by {peak} bytes");
     assert_eq!(cache.staging_dirs(), Vec::<PathBuf>::new());
 }
 
@@ -415,13 +410,9 @@ fn a_fetched_blob_bomb_is_refused_before_it_is_inflated() {
 fn blob_bomb_child() {
     let args = std::env::var("CAPSTAN_BOMB").expect("run by the blob bomb tests");
     let [url, cache] = args.lines().collect::<Vec<_>>()[..] else { panic!("bad CAPSTAN_BOMB") };
-    let hwm = || {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().to_owned()
-    };
-    println!("before VmHWM:{}", hwm());
-    let err = Source::new(cache).checkout(url, Path::new(cache), "main", "deploy").unwrap_err();
-    println!("after VmHWM:{}", hwm());
+    let (err, peak) =
+        peak_memory::of(|| Source::new(cache).checkout(url, Path::new(cache), "main", "deploy").unwrap_err());
+    println!("peak: {peak}");
     println!("error: {err}");
 }
 

@@ -116,6 +116,38 @@ async fn the_platform_set_cannot_be_removed_or_weakened_by_an_application() {
     assert!(format!("{render:#}").contains("1 violation(s)"), "{render:#}");
 }
 
+/// The controller's platform set is a mounted ConfigMap: an edit takes
+/// effect at the next reconcile ([`Engine::reload_platform`]), and an edit
+/// that does not load keeps the set in force instead of switching it off.
+#[test]
+fn an_edited_platform_file_is_reloaded_and_a_broken_one_keeps_the_set_in_force() {
+    let (repo, sha) = repo();
+    let cache = tempfile::TempDir::new().unwrap();
+    let file = cache.path().join("policies.yaml");
+    std::fs::write(&file, "# no platform policies yet\n").unwrap();
+    let mut config = EngineConfig::new(cache.path());
+    config.builtins = Builtins::Dir(capstan_test_artifacts::GUEST_DIR.into());
+    config.load_platform(&file).unwrap();
+    let engine = Engine::new(config).unwrap();
+    let app = web(&repo, &sha, "x", "");
+    engine.render(&app).unwrap();
+    assert!(!engine.reload_platform().unwrap(), "unchanged text: nothing to reload");
+
+    let platform = format!(
+        "apiVersion: capstan.dev/v1alpha1\nkind: PlatformPolicy\nmetadata: {{name: baseline}}\nspec:\n  policy:\n  - name: no-latest\n    plugin: builtin:cel\n    with: {{policies: [{NO_LATEST}]}}\n"
+    );
+    std::fs::write(&file, &platform).unwrap();
+    assert!(engine.reload_platform().unwrap());
+    let denied = format!("{:#}", engine.render(&app).unwrap_err());
+    assert!(denied.contains("platform policy no-latest"), "{denied}");
+
+    std::fs::write(&file, platform.replace("kind: PlatformPolicy", "kind: PlatformPolcy")).unwrap();
+    let error = format!("{:#}", engine.reload_platform().unwrap_err());
+    assert!(error.contains("policies.yaml: invalid platform policies: document 1"), "{error}");
+    let still = format!("{:#}", engine.render(&app).unwrap_err());
+    assert!(still.contains("platform policy no-latest"), "the set in force stays: {still}");
+}
+
 #[test]
 fn policies_in_the_repository_are_read_from_the_snapshot_only() {
     let repo = GitRepo::new();
