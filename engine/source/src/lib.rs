@@ -248,6 +248,7 @@ impl Source {
                 credentials: self.credentials_for(url),
                 full_history: source.full_history,
                 ssh_program: &self.ssh_program,
+                max_object_bytes: self.limits.max_object_bytes,
             }
             .run()?
         } else {

@@ -51,6 +51,10 @@ pub(crate) struct Fetch<'a> {
     pub credentials: Option<&'a Credentials>,
     pub full_history: bool,
     pub ssh_program: &'a Path,
+    /// The largest object the cache may hold: a received pack with a
+    /// larger object is refused while it is indexed, before that object is
+    /// inflated (`gitoxide.objects.allocLimit`).
+    pub max_object_bytes: u64,
 }
 
 /// The cache directory of `url`: a SHA-256 of the URL, so that any URL
@@ -66,7 +70,7 @@ impl Fetch<'_> {
     /// the revision named (if any), and what it cost.
     pub(crate) fn run(&self) -> Result<(gix::Repository, ObjectId, Option<ObjectId>, Fetched)> {
         let dir = repo_dir(self.cache, self.url);
-        let mut repo = open_or_init(&dir)?;
+        let mut repo = open_or_init(&dir, self.max_object_bytes)?;
         // One key directory per fetch: concurrent fetches of one URL must
         // not remove each other's key.
         static FETCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -157,7 +161,17 @@ impl Fetch<'_> {
             .map_err(|e| self.gix_error("failed to prepare the fetch", Some(e.into())))?
             .with_shallow(shallow)
             .receive(gix::progress::Discard, &AtomicBool::new(false))
-            .map_err(|e| self.gix_error("failed to fetch", Some(e.into())))
+            .map_err(|e| {
+                let e: GixError = e.into();
+                if is_over_alloc_limit(e.as_ref()) {
+                    let what = format!(
+                        "refused the received pack: an object in it is over the cap of {} bytes for one object",
+                        self.max_object_bytes
+                    );
+                    return Error::Remote { url: self.url.to_owned(), what, source: Some(e) };
+                }
+                self.gix_error("failed to fetch", Some(e))
+            })
     }
 
     /// An anonymous remote for the URL: the cache's config never stores it,
@@ -310,6 +324,14 @@ fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
     wrapped.is_some_and(|inner| is_certificate_error(inner)) || error.source().is_some_and(is_certificate_error)
 }
 
+/// Whether gix refused a pack entry over `gitoxide.objects.allocLimit`. gix
+/// classifies it only in its own error crate's types, so the message is
+/// matched (`a_fetched_blob_bomb_is_refused_before_it_is_inflated` notices
+/// if it changes).
+fn is_over_alloc_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    error.to_string().contains("too large to fit in memory") || error.source().is_some_and(is_over_alloc_limit)
+}
+
 /// The ref in the cache that mirrors remote ref `name`; the remote's `HEAD`
 /// must not replace the bare repository's own.
 fn local_ref(name: &str) -> String {
@@ -330,7 +352,7 @@ fn convert(refs: &[gix::protocol::handshake::Ref]) -> Vec<RemoteRef> {
 }
 
 /// Opens the cache repository, creating it (atomically, by rename) if needed.
-fn open_or_init(dir: &Path) -> Result<gix::Repository> {
+fn open_or_init(dir: &Path, max_object_bytes: u64) -> Result<gix::Repository> {
     let open_error = |source: GixError| Error::Open { repo: dir.to_owned(), source };
     if !dir.exists() {
         let parent = dir.parent().unwrap_or(dir);
@@ -343,7 +365,12 @@ fn open_or_init(dir: &Path) -> Result<gix::Repository> {
             let _ = std::fs::remove_dir_all(&staging);
         }
     }
-    gix::open(dir).map_err(|e| open_error(e.into()))
+    // gix inflates each object of a received pack whole to hash it: a
+    // 256 MiB blob of zeros is a few hundred bytes on the wire. The limit
+    // makes it refuse, from the object's header, any object the checkout
+    // would refuse anyway.
+    let limit = format!("gitoxide.objects.allocLimit={max_object_bytes}");
+    gix::open_opts(dir, gix::open::Options::default().config_overrides([limit])).map_err(|e| open_error(e.into()))
 }
 
 /// reqwest is built without a compiled-in crypto provider; use *ring*.
