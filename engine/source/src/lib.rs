@@ -9,7 +9,7 @@
 //! are opened in place. Revisions are resolved by [`revision`] (branches,
 //! tags, SHAs, semver ranges), signatures checked by [`verify`].
 //!
-//! Snapshots live under `CACHE/snapshots/<tree-sha>`: two Applications on the
+//! Snapshots live under `CACHE/snapshots/v2/<tree-sha>`: two Applications on the
 //! same tree share one, and a snapshot never changes once written, so it
 //! needs no invalidation; [`Source::gc`] removes those no longer in use.
 //! A repository author controls the tree's contents and nothing outside it:

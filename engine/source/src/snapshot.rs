@@ -54,7 +54,18 @@ impl Snapshot {
     }
 }
 
-/// Writes `tree` under `cache/snapshots/<tree-id>` unless it is already there.
+/// The snapshot layout's version, a directory under `CACHE/snapshots`. It
+/// changes whenever the materialiser refuses or writes a tree differently
+/// (v2: the hostile-tree checks of issue 18), so a snapshot an older,
+/// laxer engine wrote is never reused; [`gc`] removes the old layouts.
+const LAYOUT: &str = "v2";
+
+/// Where snapshots of the current layout live.
+fn snapshots_dir(cache: &Path) -> PathBuf {
+    cache.join("snapshots").join(LAYOUT)
+}
+
+/// Writes `tree` under `cache/snapshots/v2/<tree-id>` unless it is already there.
 pub(crate) fn materialise(
     cache: &Path,
     repo: &gix::Repository,
@@ -62,7 +73,7 @@ pub(crate) fn materialise(
     commit: &str,
     limits: &Limits,
 ) -> Result<(Snapshot, Vec<String>)> {
-    let snapshots = cache.join("snapshots");
+    let snapshots = snapshots_dir(cache);
     let root = snapshots.join(tree.to_string());
     if root.is_dir() {
         return Ok((Snapshot { root }, Vec::new()));
@@ -211,7 +222,8 @@ pub struct GcReport {
 /// caller passes every tree any Application currently renders, so only
 /// snapshots of superseded commits go.
 pub(crate) fn gc(cache: &Path, in_use: &HashSet<&str>) -> Result<GcReport> {
-    let snapshots = cache.join("snapshots");
+    remove_old_layouts(cache)?;
+    let snapshots = snapshots_dir(cache);
     let mut report = GcReport::default();
     let entries = match fs::read_dir(&snapshots) {
         Ok(entries) => entries,
@@ -237,6 +249,29 @@ pub(crate) fn gc(cache: &Path, in_use: &HashSet<&str>) -> Result<GcReport> {
     }
     report.removed.sort();
     Ok(report)
+}
+
+/// Removes what older layouts left in `CACHE/snapshots` (snapshots an
+/// older engine wrote directly there, or other layout versions).
+fn remove_old_layouts(cache: &Path) -> Result<()> {
+    let dir = cache.join("snapshots");
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(Error::Write { path: dir, source }),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io(&dir))?;
+        if entry.file_name() != LAYOUT {
+            let path = entry.path();
+            if entry.file_type().map_err(io(&path))?.is_dir() {
+                make_writable_and_remove(&path).map_err(io(&path))?;
+            } else {
+                fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A staging directory untouched for an hour was left by a crash; a younger

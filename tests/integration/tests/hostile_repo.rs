@@ -179,7 +179,12 @@ fn links_are_checked_where_they_resolve_not_by_their_text() {
         assert!(root.join(name).symlink_metadata().is_err(), "{name} must not exist");
     }
     let outside: Vec<_> = cache.listing().into_keys().filter(|p| !p.starts_with(root)).collect();
-    assert_eq!(outside, [cache.path(), cache.path().join("snapshots")], "only the snapshot was written");
+    let snapshots = cache.path().join("snapshots");
+    assert_eq!(
+        outside,
+        [cache.path().to_owned(), snapshots.clone(), snapshots.join("v2")],
+        "only the snapshot was written"
+    );
 }
 
 /// Each shape of tree Git itself refuses, refused with the entry named.
@@ -315,8 +320,8 @@ fn a_refused_tree_leaves_no_staging_copy() {
     // A failure after writing began (the final place is taken by a file):
     // the guard removes the partial copy too.
     let tree = repo.git(&["rev-parse", &format!("{commit}^{{tree}}")]).trim().to_owned();
-    std::fs::create_dir_all(cache.path().join("snapshots")).unwrap();
-    std::fs::write(cache.path().join("snapshots").join(&tree), "in the way").unwrap();
+    std::fs::create_dir_all(cache.path().join("snapshots/v2")).unwrap();
+    std::fs::write(cache.path().join("snapshots/v2").join(&tree), "in the way").unwrap();
     let err = cache.checkout(&repo, &commit).unwrap_err();
     assert!(matches!(err, Error::Write { .. }), "{err:?}");
     assert_eq!(cache.staging_dirs(), Vec::<PathBuf>::new());

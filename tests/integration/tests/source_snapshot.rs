@@ -118,3 +118,26 @@ fn gc_removes_unused_snapshots_and_keeps_those_in_use() {
     assert!(new.snapshot.root().join("deploy/cm.yaml").exists());
     assert!(source.gc([new.tree.as_str()]).unwrap().removed.is_empty());
 }
+
+/// A snapshot an older engine wrote (the layout before the hostile-tree
+/// checks, directly under `CACHE/snapshots/<tree>`) is never reused: the
+/// tree is checked and written again, and GC removes the old one.
+#[test]
+fn snapshots_of_an_older_layout_are_not_reused_and_gc_removes_them() {
+    let repo = GitRepo::new();
+    repo.write("deploy/cm.yaml", CM);
+    repo.commit("one");
+    let tree = repo.git(&["rev-parse", "HEAD^{tree}"]).trim().to_owned();
+    let cache = tempfile::TempDir::new().unwrap();
+    let old = cache.path().join("snapshots").join(&tree);
+    std::fs::create_dir_all(old.join("deploy")).unwrap();
+    std::fs::write(old.join("deploy/cm.yaml"), "written by a laxer engine").unwrap();
+    let source = Source::new(cache.path());
+    let url = repo.path().display().to_string();
+    let checkout = source.checkout(&url, cache.path(), "main", "deploy").unwrap();
+    assert_eq!(checkout.snapshot.root(), cache.path().join("snapshots/v2").join(&tree));
+    assert_eq!(std::fs::read_to_string(checkout.snapshot.root().join("deploy/cm.yaml")).unwrap(), CM);
+    source.gc([tree.as_str()]).unwrap();
+    assert!(!old.exists(), "the old layout is removed");
+    assert!(checkout.snapshot.root().exists(), "the snapshot in use stays");
+}
