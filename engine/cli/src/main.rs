@@ -93,7 +93,8 @@ enum Command {
         #[arg(long, requires = "prune")]
         confirm_prune: bool,
         /// Wait for each sync wave to be healthy before the next, and for
-        /// every object at the end (exit 1 if not in time).
+        /// every object at the end (exit 1 if not in time); with APP, until
+        /// the controller handled the request (then print the status).
         #[arg(long)]
         wait: bool,
         /// How long --wait waits: 90s, 5m, 1h.

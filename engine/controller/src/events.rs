@@ -1,7 +1,7 @@
 //! Kubernetes Events on the Application (`kubectl describe`, `kubectl
 //! events`): sync started, succeeded and failed, objects pruned, drift
 //! detected. Published with kube-runtime's events [`Recorder`]
-//! (`events.k8s.io/v1`, repeats folded into a series).
+//! (`events.k8s.io/v1`).
 //!
 //! Events are derived from what the status write changes ([`transitions`]),
 //! so a pass that changes nothing publishes nothing, and a failure retried
@@ -30,19 +30,27 @@ pub struct Note {
 
 /// The controller's Events publisher.
 #[derive(Clone)]
-pub struct Events(Recorder);
+pub struct Events {
+    client: kube::Client,
+    reporter: Reporter,
+}
 
 impl Events {
     /// Publishes as `capstan-controller`, instance `$POD_NAME` when set.
     pub fn new(client: kube::Client) -> Self {
         let reporter =
             Reporter { controller: crate::FIELD_MANAGER.to_owned(), instance: std::env::var("POD_NAME").ok() };
-        Self(Recorder::new(client, reporter))
+        Self { client, reporter }
     }
 
     /// Publishes `notes` on `object`.
     pub async fn publish(&self, object: &ApplicationResource, notes: Vec<Note>) {
         let reference = object.object_ref(&());
+        // A Recorder folds an event into the series of an earlier one with
+        // the same reason, keeping the earlier note ("synced <old commit>"):
+        // a fresh one per publish creates each event with its own note.
+        // Repeats cannot pile up: notes come from status changes only.
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
         for note in notes {
             let event = Event {
                 type_: if note.warning { EventType::Warning } else { EventType::Normal },
@@ -51,7 +59,7 @@ impl Events {
                 action: note.action.to_owned(),
                 secondary: None,
             };
-            if let Err(error) = self.0.publish(&event, &reference).await {
+            if let Err(error) = recorder.publish(&event, &reference).await {
                 tracing::warn!(reason = note.reason, %error, "failed to publish an Event");
             }
         }
