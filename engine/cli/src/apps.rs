@@ -32,7 +32,7 @@ pub enum AppsCommand {
         /// One Application by name.
         name: Option<String>,
         /// In every namespace.
-        #[arg(short = 'A', long, conflicts_with = "namespace")]
+        #[arg(short = 'A', long, conflicts_with_all = ["namespace", "name"])]
         all_namespaces: bool,
         /// Output format [default: a table].
         #[arg(short, long, value_enum)]
@@ -339,6 +339,9 @@ async fn wait_handled(
         let handled = resource.status.as_ref().and_then(|s| s.last_handled_request.as_deref());
         if handled == Some(request.requested_at.as_str()) {
             return Ok(resource);
+        }
+        if resource.spec.suspend {
+            bail!("{app} is suspended (spec.suspend): the controller syncs it after `capstan resume {app}`");
         }
         if tokio::time::Instant::now() >= deadline {
             bail!(

@@ -513,6 +513,12 @@ async fn a_rollback_restores_the_older_revision_and_holds_automation_until_resum
     assert_eq!(push(running.addr, &repo).await, 202);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(color(client, &ns).await.as_deref(), Some("green"), "a suspended Application is not synced");
+    let refused =
+        capstan::apps::request_sync(client, "web", &kube_args(&ns), false, Some(Duration::from_secs(30))).await;
+    assert!(
+        refused.unwrap_err().to_string().contains("is suspended (spec.suspend)"),
+        "`sync --wait` says why it waits"
+    );
     cli(client, &ns, &["resume", "web"]).await;
     eventually("the third commit after resume", Duration::from_secs(30), || async {
         (color(client, &ns).await.as_deref() == Some("yellow")).then_some(())
