@@ -7,6 +7,8 @@
 //! controller drives the same [`Engine`], so local and in-cluster results
 //! cannot differ.
 
+pub mod apps;
+pub mod apps_view;
 pub mod diff;
 pub mod hydrate;
 pub mod output;

@@ -71,11 +71,18 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
         output: Format,
     },
-    /// Render an Application and apply it with server-side apply.
+    /// Render an Application file (-f) and apply it with server-side apply;
+    /// or ask the controller to sync Application APP in the cluster.
     Sync {
+        /// The Application in the cluster (the controller syncs it).
+        #[arg(conflicts_with_all = ["file", "dry_run", "confirm_prune", "local", "local_state"])]
+        app: Option<String>,
+        /// Namespace of APP [default: the kube context's].
+        #[arg(short, long, requires = "app")]
+        namespace: Option<String>,
         /// The Application file.
-        #[arg(short = 'f', long = "filename")]
-        file: PathBuf,
+        #[arg(short = 'f', long = "filename", required_unless_present = "app")]
+        file: Option<PathBuf>,
         /// Let the API server validate everything, change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -86,7 +93,8 @@ enum Command {
         #[arg(long, requires = "prune")]
         confirm_prune: bool,
         /// Wait for each sync wave to be healthy before the next, and for
-        /// every object at the end (exit 1 if not in time).
+        /// every object at the end (exit 1 if not in time); with APP, until
+        /// the controller handled the request (then print the status).
         #[arg(long)]
         wait: bool,
         /// How long --wait waits: 90s, 5m, 1h.
@@ -122,6 +130,8 @@ enum Command {
         #[arg(long, required = true)]
         dry_run: bool,
     },
+    #[command(flatten)]
+    Apps(capstan::apps::AppsCommand),
     /// Render an Application and commit the plain manifests to a branch.
     Hydrate {
         /// The Application file.
@@ -205,7 +215,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Plugin { command } => capstan::plugin_cmd::run(command, &cache_dir),
         Command::Policy { .. } => unreachable!("handled above"),
         Command::Render { file, output, policies } => render(&engine, &file, output, &policies),
-        Command::Sync { file, dry_run, prune, confirm_prune, wait, timeout, cluster } => {
+        Command::Apps(command) => tokio::runtime::Runtime::new()?.block_on(capstan::apps::run(command)),
+        Command::Sync { app: Some(app), namespace, prune, wait, timeout, cluster, .. } => {
+            let kube = capstan::apps::KubeArgs { namespace, kubeconfig: cluster.kubeconfig, context: cluster.context };
+            tokio::runtime::Runtime::new()?.block_on(capstan::apps::sync(&app, &kube, prune, wait.then_some(timeout)))
+        }
+        Command::Sync { file, dry_run, prune, confirm_prune, wait, timeout, cluster, .. } => {
+            let file = file.ok_or_else(|| anyhow::anyhow!("sync needs an Application: APP or -f FILE"))?;
             let target = target_options(cluster, &cache_dir);
             let options = SyncOptions { dry_run, prune, confirm_prune, wave_timeout: wait.then_some(timeout) };
             let runtime = tokio::runtime::Runtime::new()?;

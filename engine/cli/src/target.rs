@@ -49,22 +49,7 @@ impl Target {
         if options.force_local || !kube_config_present(options) {
             return Self::local(&options.local_state, options.force_local).await;
         }
-        let config = match &options.kubeconfig {
-            Some(path) => {
-                let kubeconfig = Kubeconfig::read_from(path)
-                    .with_context(|| format!("failed to read kubeconfig {}", path.display()))?;
-                let kube_options = KubeConfigOptions { context: options.context.clone(), ..Default::default() };
-                kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options).await?
-            }
-            None if options.context.is_some() => {
-                let kube_options = KubeConfigOptions { context: options.context.clone(), ..Default::default() };
-                kube::Config::from_kubeconfig(&kube_options).await?
-            }
-            None => kube::Config::infer().await.context("failed to load the kube configuration")?,
-        };
-        let description =
-            options.context.clone().map_or_else(|| config.cluster_url.to_string(), |c| format!("context {c}"));
-        let client = kube::Client::try_from(config).context("failed to create a Kubernetes client")?;
+        let (client, description) = kube_client(options).await?;
         Ok(Self::Kube { client, description })
     }
 
@@ -109,6 +94,28 @@ impl Target {
             ),
         }
     }
+}
+
+/// A client for the cluster the kubeconfig (flag, context, `$KUBECONFIG`,
+/// in-cluster account) names, and a description of it for the user.
+pub async fn kube_client(options: &TargetOptions) -> Result<(kube::Client, String)> {
+    let config = match &options.kubeconfig {
+        Some(path) => {
+            let kubeconfig =
+                Kubeconfig::read_from(path).with_context(|| format!("failed to read kubeconfig {}", path.display()))?;
+            let kube_options = KubeConfigOptions { context: options.context.clone(), ..Default::default() };
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options).await?
+        }
+        None if options.context.is_some() => {
+            let kube_options = KubeConfigOptions { context: options.context.clone(), ..Default::default() };
+            kube::Config::from_kubeconfig(&kube_options).await?
+        }
+        None => kube::Config::infer().await.context("failed to load the kube configuration")?,
+    };
+    let description =
+        options.context.clone().map_or_else(|| config.cluster_url.to_string(), |c| format!("context {c}"));
+    let client = kube::Client::try_from(config).context("failed to create a Kubernetes client")?;
+    Ok((client, description))
 }
 
 /// Whether any kube configuration is around: flag, `$KUBECONFIG`,

@@ -10,9 +10,15 @@
 //! all Applications; no periodic GET or LIST of managed objects). What a
 //! pass found goes to the Application's `status` through the status
 //! subresource with server-side apply ([`status`]), written only when it
-//! changed, so a pass over unchanged Applications writes nothing.
+//! changed, so a pass over unchanged Applications writes nothing, and
+//! Kubernetes Events say what changed ([`events`]). `capstan sync`,
+//! `rollback` and `resume` ask through an annotation
+//! ([`capstan_types::OperationRequest`]); `spec.dependsOn` holds an
+//! Application until its dependencies are ready ([`depends`]).
 
 pub mod cli;
+pub mod depends;
+pub mod events;
 pub mod http;
 pub mod install;
 pub mod metrics;
@@ -102,6 +108,12 @@ pub struct Context {
     pub watches: watches::Watches,
     /// Metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Events on Applications.
+    pub events: events::Events,
+    /// Applications blocked on others (`spec.dependsOn`).
+    pub dependents: depends::Dependents,
+    /// Wakes an Application (a dependency of it was reconciled).
+    pub wake: futures::channel::mpsc::UnboundedSender<ObjectRef<ApplicationResource>>,
     config: Config,
     failures: Mutex<HashMap<String, u32>>,
     clients: Mutex<HashMap<String, Client>>,
@@ -153,6 +165,9 @@ pub async fn run(
         hooks: hooks.clone(),
         watches: watches::Watches::new(client.clone(), wake.clone()),
         metrics: metrics.clone(),
+        events: events::Events::new(client.clone()),
+        dependents: depends::Dependents::default(),
+        wake: wake.clone(),
         config: config.clone(),
         failures: Mutex::default(),
         clients: Mutex::default(),

@@ -48,6 +48,7 @@ impl Metrics {
             Some(Error::Reconcile(e)) if e.is_transient() => ("transient", e.stage.to_string()),
             Some(Error::Reconcile(e)) => ("permanent", e.stage.to_string()),
             Some(Error::Status { .. }) => ("transient", "status".to_owned()),
+            Some(Error::Dependencies { .. }) => ("transient", "dependencies".to_owned()),
             Some(Error::Stalled { .. }) => ("stalled", "spec".to_owned()),
         };
         self.reconciles.get_or_create(&Outcome { result: result.to_owned(), stage }).inc();

@@ -9,6 +9,7 @@
 //! exponentially, permanent ones wait for the next poll (a new commit may
 //! fix them) or a spec change.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -18,16 +19,24 @@ use capstan_reconcile::Stage;
 use capstan_reconcile::{AppFile, SyncOptions, SyncReport};
 use capstan_source::poll::{Poller, parse_interval};
 use capstan_source::webhook::Watch;
-use capstan_types::{Application, ApplicationResource, ApplicationStatus, Difference};
+use capstan_types::{
+    Application, ApplicationResource, ApplicationStatus, AutomationSuspended, Difference, OPERATION_ANNOTATION,
+    Operation, OperationRequest, RequestError, RequestKind,
+};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use tracing::Instrument;
 
-use crate::Context;
-use crate::status::{self, Pass};
+use crate::depends::{self, Gate};
+use crate::status::{self, How, Pass};
+use crate::{Context, events};
 
 /// How long each sync wave may take to become healthy before the next.
 const WAVE_TIMEOUT: Duration = Duration::from_secs(300);
+/// When an Application blocked on a dependency looks again, if no
+/// reconcile of the dependency woke it before.
+const DEPENDENCY_RETRY: Duration = Duration::from_secs(30);
 
 /// Errors of a pass (the Application's own failures are in its status).
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +47,15 @@ pub enum Error {
     /// The status could not be written.
     #[error("failed to write the status of application {key}")]
     Status {
+        /// `namespace/name`.
+        key: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// The dependencies (`spec.dependsOn`) could not be read.
+    #[error("application {key}: failed to read its dependencies")]
+    Dependencies {
         /// `namespace/name`.
         key: String,
         /// Why.
@@ -68,6 +86,12 @@ pub async fn reconcile(object: Arc<ApplicationResource>, ctx: Arc<Context>) -> R
     let result = pass(&object, &ctx, &key).instrument(span).await;
     ctx.metrics.reconciled(started.elapsed(), result.as_ref().err());
     ctx.note_failure(&key, result.is_err());
+    // Whoever waits on this Application looks again.
+    for dependent in ctx.dependents.take(&key) {
+        if let Some((namespace, name)) = dependent.split_once('/') {
+            let _ = ctx.wake.unbounded_send(ObjectRef::new(name).within(namespace));
+        }
+    }
     result
 }
 
@@ -100,6 +124,22 @@ async fn pass(object: &ApplicationResource, ctx: &Context, key: &str) -> Result<
         status::write(ctx, object, &old, Pass::suspended(generation)).await?;
         return Ok(Action::await_change());
     }
+    let gate = depends::gate(&ctx.client, key, &app)
+        .await
+        .map_err(|source| Error::Dependencies { key: key.to_owned(), source })?;
+    match gate {
+        Gate::Open => {}
+        Gate::Blocked { on, message } => {
+            ctx.dependents.wait(&on, key);
+            status::write(ctx, object, &old, Pass::blocked(generation, &message)).await?;
+            return Ok(Action::requeue(DEPENDENCY_RETRY));
+        }
+        Gate::Cycle(path) => {
+            let message = format!("spec.dependsOn: dependency cycle {path}");
+            status::write(ctx, object, &old, Pass::stalled(generation, "DependencyCycle", &message)).await?;
+            return Ok(Action::requeue(DEPENDENCY_RETRY));
+        }
+    }
     let client = match client_for(ctx, &app) {
         Ok(client) => client,
         Err(message) => {
@@ -107,54 +147,203 @@ async fn pass(object: &ApplicationResource, ctx: &Context, key: &str) -> Result<
             return Err(stalled(message));
         }
     };
+    let request = pending_request(object, &old);
     let file = AppFile { app: app.clone(), base_dir: PathBuf::from("/") };
-    let outcome = sync_or_compare(ctx, &file, client, &old, generation).await;
-    let update = match &outcome {
-        Ok((report, real, drift)) => Pass::done(generation, report, *real, drift.clone(), &old),
-        Err(error) => Pass::failed(generation, error, &old),
+    let mut run =
+        Run { ctx, object, old: &old, current: old.clone(), generation, hold: old.automation_suspended.clone() };
+    let valid = request.as_ref().and_then(|r| r.as_ref().ok());
+    let mut how = How {
+        real: false,
+        asked: valid.is_some(),
+        initiated_by: valid.map_or_else(|| "automated".to_owned(), |r| r.initiated_by.clone()),
     };
+    let outcome = run.sync_or_compare(&file, client, valid, &mut how).await;
+    let update = match &outcome {
+        Ok((report, drift)) => Pass::done(generation, report, &how, drift.clone(), &old),
+        Err(error) => Pass::failed(generation, error, &old, &how),
+    };
+    // A request is done once it succeeded or failed for good; a transient
+    // failure keeps it pending for the retry.
+    let handled =
+        valid.filter(|_| outcome.as_ref().err().is_none_or(|e| !e.is_transient())).map(|r| r.requested_at.clone());
+    let invalid = match request {
+        Some(Err(error)) => Some(error.to_string()),
+        _ => None,
+    };
+    let update = update.and(after_pass(run.hold.clone(), handled, invalid, &old));
     ctx.watches.track(key, outcome.as_ref().ok().map(|(report, ..)| report));
-    status::write(ctx, object, &old, update).await?;
+    status::write_over(ctx, object, &old, &run.current, update).await?;
     match outcome {
         Ok(_) => Ok(Action::requeue(poller.next_delay())),
         Err(error) => Err(error.into()),
     }
 }
 
-/// Renders, then syncs for real when automation (or self-heal) asks for it,
-/// else only compares. Returns the report, whether the sync was real, and
-/// the fields of each object that differ when it only compared.
-async fn sync_or_compare(
-    ctx: &Context,
-    file: &AppFile,
-    client: Client,
+/// The request in the `capstan.dev/operation` annotation, unless handled.
+fn pending_request(
+    object: &ApplicationResource,
     old: &ApplicationStatus,
-    generation: Option<i64>,
-) -> Result<(SyncReport, bool, Vec<Difference>), capstan_reconcile::Error> {
-    let app = &file.app;
-    // The platform set is a mounted ConfigMap: pick up an edit before rendering.
-    match ctx.engine.reload_platform() {
-        Ok(true) => tracing::info!("platform policies reloaded"),
-        Ok(false) => {}
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "platform policies kept: the changed file does not load")
-        }
+) -> Option<Result<OperationRequest, RequestError>> {
+    let text = object.annotations().get(OPERATION_ANNOTATION)?;
+    match OperationRequest::parse(text) {
+        Ok(request) if old.last_handled_request.as_deref() == Some(request.requested_at.as_str()) => None,
+        parsed => Some(parsed),
     }
-    let render = ctx.engine.render_in_cluster(file, &client).await?;
-    tracing::Span::current().record("revision", capstan_reconcile::short(&render.checkout.commit));
-    let synced = old.sync.as_ref().and_then(|s| s.revision.as_ref()).map(|r| r.sha.as_str());
-    let new_commit = synced != Some(render.checkout.commit.as_str());
-    let spec_changed = old.observed_generation != generation;
-    let real = app.spec.sync.automated.is_some_and(|a| new_commit || spec_changed || a.self_heal);
-    let options = SyncOptions {
-        dry_run: !real,
-        prune: real && app.spec.sync.automated.is_some_and(|a| a.prune),
-        confirm_prune: false,
-        wave_timeout: Some(WAVE_TIMEOUT),
-    };
-    let report = ctx.engine.sync_rendered(file, client.clone(), render, &options).await?;
-    let drift = if real { Vec::new() } else { drift(file, client, &report).await? };
-    Ok((report, real, drift))
+}
+
+/// What a pass adds to the status after the sync or compare: the hold of a
+/// rollback, the request handled, an unreadable request.
+fn after_pass(
+    hold: Option<AutomationSuspended>,
+    handled: Option<String>,
+    invalid: Option<String>,
+    old: &ApplicationStatus,
+) -> impl FnOnce(&mut ApplicationStatus) + Send + 'static {
+    let unreadable = invalid.map(|message| {
+        let same = old.operation.as_ref().filter(|o| o.phase == "Failed" && o.message == message);
+        let now = status::now();
+        Operation {
+            phase: "Failed".to_owned(),
+            revision: String::new(),
+            started_at: same.map_or_else(|| now.clone(), |o| o.started_at.clone()),
+            finished_at: Some(same.and_then(|o| o.finished_at.clone()).unwrap_or(now)),
+            message: format!("ignored: {message}"),
+            initiated_by: OPERATION_ANNOTATION.to_owned(),
+        }
+    });
+    move |status: &mut ApplicationStatus| {
+        if let Some(request) = handled {
+            status.last_handled_request = Some(request);
+        }
+        if let Some(operation) = unreadable {
+            status.operation = Some(operation);
+        }
+        if let Some(hold) = &hold {
+            let message = status.message.take().unwrap_or_default();
+            status.message = Some(format!("{message}; {}", hold.message));
+        }
+        status.automation_suspended = hold;
+    }
+}
+
+/// One pass's sync or compare, and what it learnt on the way.
+struct Run<'a> {
+    ctx: &'a Context,
+    object: &'a ApplicationResource,
+    /// The status the pass started from.
+    old: &'a ApplicationStatus,
+    /// The status in the cluster now (after a `Running` write).
+    current: ApplicationStatus,
+    generation: Option<i64>,
+    /// `status.automationSuspended` after this pass.
+    hold: Option<AutomationSuspended>,
+}
+
+impl Run<'_> {
+    /// Renders the Application's revision, then syncs for real when a
+    /// request, automation (or self-heal) asks for it, else only compares.
+    /// A rollback renders and syncs the recorded commit instead, and holds
+    /// automation back until Git's revision moves or a resume.
+    async fn sync_or_compare(
+        &mut self,
+        file: &AppFile,
+        client: Client,
+        request: Option<&OperationRequest>,
+        how: &mut How,
+    ) -> Result<(SyncReport, Vec<Difference>), capstan_reconcile::Error> {
+        let app = &file.app;
+        // The platform set is a mounted ConfigMap: pick up an edit before rendering.
+        match self.ctx.engine.reload_platform() {
+            Ok(true) => tracing::info!("platform policies reloaded"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "platform policies kept: the changed file does not load")
+            }
+        }
+        let head = self.ctx.engine.render_in_cluster(file, &client).await?;
+        let head_commit = head.checkout.commit.clone();
+        tracing::Span::current().record("revision", capstan_reconcile::short(&head_commit));
+        let op = request.map(|r| r.op);
+        if op == Some(RequestKind::Resume) || self.hold.as_ref().is_some_and(|h| h.source_revision != head_commit) {
+            self.hold = None;
+        }
+        // A resume is not a sync of its own: automation takes over again.
+        let request = request.filter(|r| r.op != RequestKind::Resume);
+        how.asked = request.is_some();
+        let synced = self.old.sync.as_ref().and_then(|s| s.revision.as_ref()).map(|r| r.sha.as_str());
+        let new_commit = synced != Some(head_commit.as_str());
+        let spec_changed = self.old.observed_generation != self.generation;
+        let automated = app.spec.sync.automated.filter(|_| self.hold.is_none());
+        let (file, render) = match request {
+            Some(request @ OperationRequest { op: RequestKind::Rollback, .. }) => {
+                let (file, render) = self.rollback(file, &client, request, &head_commit).await?;
+                (Cow::Owned(file), render)
+            }
+            _ => (Cow::Borrowed(file), head),
+        };
+        how.real = how.asked || automated.is_some_and(|a| new_commit || spec_changed || a.self_heal);
+        if !(how.asked || new_commit || spec_changed) {
+            how.initiated_by = "drift".to_owned();
+        }
+        let prune = match request {
+            Some(request) => request.prune,
+            None => automated.is_some_and(|a| a.prune),
+        };
+        let options = SyncOptions {
+            dry_run: !how.real,
+            prune: how.real && prune,
+            confirm_prune: false,
+            wave_timeout: Some(WAVE_TIMEOUT),
+        };
+        if how.real && (how.asked || new_commit || spec_changed) {
+            self.started(&render.checkout.commit, how).await;
+        }
+        let report = self.ctx.engine.sync_rendered(&file, client.clone(), render, &options).await?;
+        let drift = if how.real { Vec::new() } else { drift(&file, client, &report).await? };
+        Ok((report, drift))
+    }
+
+    /// Renders the commit of a rollback (one of `status.history`) and holds
+    /// automation from now on.
+    async fn rollback(
+        &mut self,
+        file: &AppFile,
+        client: &Client,
+        request: &OperationRequest,
+        head_commit: &str,
+    ) -> Result<(AppFile, capstan_reconcile::RenderOutput), capstan_reconcile::Error> {
+        let name = &file.app.metadata.name;
+        let sha = request.revision.clone().unwrap_or_default();
+        if !self.old.history.iter().any(|entry| entry.revision == sha) {
+            let why = format!("rollback: revision {sha} is not in status.history");
+            return Err(capstan_reconcile::Error::new(name, Stage::Spec, why).permanent());
+        }
+        let mut file = file.clone();
+        file.app.spec.source.revision = sha.clone();
+        let render = self.ctx.engine.render_in_cluster(&file, client).await?;
+        let short = capstan_reconcile::short(&sha);
+        self.hold = Some(AutomationSuspended {
+            message: format!(
+                "automated sync suspended after rollback to {short}: a new commit or `capstan resume` lifts it"
+            ),
+            revision: sha.clone(),
+            source_revision: head_commit.to_owned(),
+            since: status::now(),
+        });
+        Ok((file, render))
+    }
+
+    /// Says in the status and in an Event that a sync starts.
+    async fn started(&mut self, revision: &str, how: &How) {
+        let running = status::inert(Pass::running(revision, how).apply(&self.current));
+        match status::write_over(self.ctx, self.object, &self.current, &self.current, Pass::running(revision, how))
+            .await
+        {
+            Ok(()) => self.current = running,
+            Err(error) => tracing::warn!(%error, "failed to report the running sync"),
+        }
+        self.ctx.events.publish(self.object, vec![events::sync_started(revision, &how.initiated_by)]).await;
+    }
 }
 
 /// Which fields differ, for the objects a compare found changed: one
@@ -226,7 +415,7 @@ pub fn error_policy(object: Arc<ApplicationResource>, error: &Error, ctx: Arc<Co
         Error::Reconcile(e) if e.is_transient() => {
             Action::requeue(backoff(&object.spec.sync.retry, failures.unwrap_or(1)))
         }
-        Error::Status { .. } => Action::requeue(backoff(&None, failures.unwrap_or(1))),
+        Error::Status { .. } | Error::Dependencies { .. } => Action::requeue(backoff(&None, failures.unwrap_or(1))),
         Error::Stalled { .. } => Action::await_change(),
         Error::Reconcile(_) => Action::requeue(interval.unwrap_or(capstan_source::poll::DEFAULT_INTERVAL)),
     }

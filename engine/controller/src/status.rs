@@ -10,6 +10,7 @@
 use capstan_apply::Action;
 use capstan_health::{Assessment, Health, aggregate};
 use capstan_reconcile::{SyncReport, apply::health_of};
+use capstan_types::text::escape_untrusted;
 use capstan_types::{
     ApplicationResource, ApplicationStatus, Condition, Difference, HealthStatus, HistoryEntry, Operation, PluginDigest,
     ResourceStatus, Revision, SyncStatus,
@@ -25,6 +26,18 @@ use crate::reconcile::{Error, key};
 pub fn now() -> String {
     let now = k8s_openapi::jiff::Timestamp::now();
     now.round(k8s_openapi::jiff::Unit::Second).unwrap_or(now).to_string()
+}
+
+/// How a pass synced: for real or only compared, and who asked.
+#[derive(Debug, Clone)]
+pub struct How {
+    /// A real sync (else a compare).
+    pub real: bool,
+    /// Someone asked for this sync (`capstan sync`, `rollback`): it is a new
+    /// operation even when nothing changed.
+    pub asked: bool,
+    /// `automated`, `drift`, `capstan sync`, `capstan rollback`.
+    pub initiated_by: String,
 }
 
 /// How a pass changes the status.
@@ -54,12 +67,17 @@ impl Pass {
     }
 
     /// A pass that failed at some stage.
-    pub fn failed(generation: Option<i64>, error: &capstan_reconcile::Error, old: &ApplicationStatus) -> Self {
+    pub fn failed(
+        generation: Option<i64>,
+        error: &capstan_reconcile::Error,
+        old: &ApplicationStatus,
+        how: &How,
+    ) -> Self {
         let message = chain(error);
         let reason = format!("{}Failed", capitalise(error.stage.as_str()));
         let transient = error.is_transient();
         let revision = error.at.clone().unwrap_or_default();
-        let operation = operation(old, "Failed", &revision, &message);
+        let operation = operation(old, "Failed", &revision, &message, how);
         Pass(Box::new(move |status| {
             status.observed_generation = generation;
             // kstatus: a transient failure is still reconciling; a permanent one is stalled.
@@ -75,10 +93,11 @@ impl Pass {
     pub fn done(
         generation: Option<i64>,
         report: &SyncReport,
-        real: bool,
+        how: &How,
         drift: Vec<Difference>,
         old: &ApplicationStatus,
     ) -> Self {
+        let real = how.real;
         let checkout = &report.render.checkout;
         let health = health_of(&report.assessor, &report.applied);
         let resources = rows(report, &health);
@@ -101,7 +120,8 @@ impl Pass {
             let names: Vec<String> = changed.iter().take(3).map(|r| format!("{}/{}", r.kind, r.name)).collect();
             format!("out of sync with {}: {} object(s) differ: {}", revision.short, changed.len(), names.join(", "))
         };
-        let ran = real && (!changed.is_empty() || synced_before.as_deref() != Some(checkout.commit.as_str()));
+        let ran =
+            real && (how.asked || !changed.is_empty() || synced_before.as_deref() != Some(checkout.commit.as_str()));
         let history = ran.then(|| HistoryEntry {
             id: 0,
             revision: checkout.commit.clone(),
@@ -114,10 +134,10 @@ impl Pass {
                 .collect(),
             deployed_at: now(),
             result: "Succeeded".to_owned(),
-            initiated_by: "automated".to_owned(),
+            initiated_by: how.initiated_by.clone(),
         });
         let operation_message = format!("{} object(s) changed", changed.len());
-        let operation = ran.then(|| operation(old, "Succeeded", &checkout.commit, &operation_message));
+        let operation = ran.then(|| operation(old, "Succeeded", &checkout.commit, &operation_message, how));
         Pass(Box::new(move |status| {
             status.observed_generation = generation;
             let synced_revision = if in_sync { Some(revision) } else { status.sync.take().and_then(|s| s.revision) };
@@ -164,6 +184,40 @@ impl Pass {
         }))
     }
 
+    /// A sync is running: the operation says so until the pass ends.
+    pub fn running(revision: &str, how: &How) -> Self {
+        let operation = Operation {
+            phase: "Running".to_owned(),
+            revision: revision.to_owned(),
+            started_at: now(),
+            finished_at: None,
+            message: format!("syncing {}", capstan_reconcile::short(revision)),
+            initiated_by: how.initiated_by.clone(),
+        };
+        Pass(Box::new(move |status| status.operation = Some(operation)))
+    }
+
+    /// Blocked on a dependency (`spec.dependsOn`): `blocked on NAMESPACE/NAME: reason`.
+    pub fn blocked(generation: Option<i64>, message: &str) -> Self {
+        let message = message.to_owned();
+        Pass(Box::new(move |status| {
+            status.observed_generation = generation;
+            set(status, "Reconciling", true, "DependencyNotReady", &message, generation);
+            set(status, "Stalled", false, "DependencyNotReady", "", generation);
+            set(status, "Ready", false, "DependencyNotReady", &message, generation);
+            status.message = Some(message);
+        }))
+    }
+
+    /// This pass, then `more`.
+    pub fn and(self, more: impl FnOnce(&mut ApplicationStatus) + Send + 'static) -> Self {
+        let first = self.0;
+        Pass(Box::new(move |status| {
+            first(status);
+            more(status);
+        }))
+    }
+
     /// The new status.
     pub fn apply(self, old: &ApplicationStatus) -> ApplicationStatus {
         let mut status = old.clone();
@@ -172,17 +226,32 @@ impl Pass {
     }
 }
 
-/// Writes the status if `pass` changes it.
+/// Writes the status if `pass` changes it, and publishes the Events the
+/// change amounts to.
 pub async fn write(
     ctx: &Context,
     object: &ApplicationResource,
     old: &ApplicationStatus,
     pass: Pass,
 ) -> Result<(), Error> {
-    let status = pass.apply(old);
-    if &status == old && object.status.is_some() {
+    write_over(ctx, object, old, old, pass).await
+}
+
+/// [`write`] of `pass` applied to `base`, when the result differs from
+/// `current`, the status in the cluster (the pass may have written a
+/// `Running` operation since it read `base`).
+pub async fn write_over(
+    ctx: &Context,
+    object: &ApplicationResource,
+    base: &ApplicationStatus,
+    current: &ApplicationStatus,
+    pass: Pass,
+) -> Result<(), Error> {
+    let status = inert(pass.apply(base));
+    if &status == current && object.status.is_some() {
         return Ok(());
     }
+    let notes = crate::events::transitions(current, &status);
     let api: Api<ApplicationResource> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let patch = json!({
         "apiVersion": capstan_types::API_VERSION,
@@ -192,7 +261,32 @@ pub async fn write(
     api.patch_status(&object.name_any(), &PatchParams::apply(crate::FIELD_MANAGER).force(), &Patch::Apply(&patch))
         .await
         .map_err(|source| Error::Status { key: key(object), source })?;
+    ctx.events.publish(object, notes).await;
     Ok(())
+}
+
+/// The status with every string made one line of inert text
+/// ([`escape_untrusted`]): commit subjects, authors and messages come from
+/// Git and plugins, and a control character in them would reach whoever
+/// runs `kubectl describe`, and makes the API server refuse the whole
+/// apply (its YAML reader rejects control characters), so the Application
+/// could never report again.
+pub fn inert(status: ApplicationStatus) -> ApplicationStatus {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => {
+                if let std::borrow::Cow::Owned(escaped) = escape_untrusted(text) {
+                    *text = escaped;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(&status) else { return status };
+    walk(&mut value);
+    serde_json::from_value(value).unwrap_or(status)
 }
 
 fn set(status: &mut ApplicationStatus, type_: &str, value: bool, reason: &str, message: &str, generation: Option<i64>) {
@@ -237,9 +331,16 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 /// An operation; the start time is kept when the same operation repeats
-/// (a failure retried with the same message is not a new operation).
-fn operation(old: &ApplicationStatus, phase: &str, revision: &str, message: &str) -> Operation {
-    let same = old.operation.as_ref().filter(|o| o.phase == phase && o.revision == revision && o.message == message);
+/// (a failure retried with the same message is not a new operation), unless
+/// someone asked for this one.
+fn operation(old: &ApplicationStatus, phase: &str, revision: &str, message: &str, how: &How) -> Operation {
+    let same = old.operation.as_ref().filter(|o| {
+        !how.asked
+            && o.phase == phase
+            && o.revision == revision
+            && o.message == message
+            && o.initiated_by == how.initiated_by
+    });
     let now = now();
     Operation {
         phase: phase.to_owned(),
@@ -247,7 +348,7 @@ fn operation(old: &ApplicationStatus, phase: &str, revision: &str, message: &str
         started_at: same.map_or_else(|| now.clone(), |o| o.started_at.clone()),
         finished_at: Some(same.and_then(|o| o.finished_at.clone()).unwrap_or(now)),
         message: message.to_owned(),
-        initiated_by: "automated".to_owned(),
+        initiated_by: how.initiated_by.clone(),
     }
 }
 
@@ -334,6 +435,14 @@ mod tests {
         assert_eq!(differing_fields(&desired, Some(&live), 10), ["/spec/replicas", "/metadata/labels/a~1b"]);
         assert_eq!(differing_fields(&desired, Some(&desired), 10), Vec::<String>::new());
         assert_eq!(differing_fields(&desired, None, 10), ["/"]);
+    }
+
+    #[test]
+    fn git_text_is_written_inert() {
+        let status = ApplicationStatus { message: Some("fix\u{1b}[2J\u{9b}\nforged".to_owned()), ..Default::default() };
+        let inert = inert(status);
+        assert_eq!(inert.message.as_deref(), Some("fix\\u{1b}[2J\\u{9b}\\nforged"));
+        assert_eq!(super::inert(inert.clone()), inert, "escaping twice changes nothing");
     }
 
     #[test]

@@ -127,6 +127,10 @@ pub struct Spec {
     /// Stop changing the cluster; keep reporting.
     #[serde(default)]
     pub suspend: bool,
+    /// Applications that must be Synced and Healthy (at their current
+    /// generation) before this one syncs (controller only; a cycle is an error).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Dependency>,
     /// The leash of every plugin call of this Application; absent fields
     /// keep the engine's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -320,6 +324,17 @@ pub struct GroupKind {
     pub kind: String,
 }
 
+/// One entry of `spec.dependsOn`: another Application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Dependency {
+    /// Its name.
+    pub name: String,
+    /// Its namespace [default: this Application's].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
 /// `spec.sync`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -450,7 +465,30 @@ impl Application {
             return Err(invalid("metadata.namespace", format!("{ns:?} is not a DNS-1123 label")));
         }
         self.spec.allow.validate()?;
+        self.validate_dependencies()?;
         self.spec.health.iter().try_for_each(HealthCheck::validate)
+    }
+}
+
+impl Application {
+    /// `spec.dependsOn`: names that are names, and not this Application itself.
+    fn validate_dependencies(&self) -> Result<(), Error> {
+        for dependency in &self.spec.depends_on {
+            if !is_dns_label(&dependency.name) {
+                return Err(invalid(
+                    "spec.dependsOn.name",
+                    format!("{:?} is not an Application name", dependency.name),
+                ));
+            }
+            if let Some(ns) = dependency.namespace.as_deref().filter(|ns| !is_dns_label(ns)) {
+                return Err(invalid("spec.dependsOn.namespace", format!("{ns:?} is not a DNS-1123 label")));
+            }
+            let same_namespace = dependency.namespace.is_none() || dependency.namespace == self.metadata.namespace;
+            if same_namespace && dependency.name == self.metadata.name {
+                return Err(invalid("spec.dependsOn", format!("{:?} depends on itself", self.metadata.name)));
+            }
+        }
+        Ok(())
     }
 }
 

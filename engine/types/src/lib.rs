@@ -12,19 +12,21 @@ mod crd;
 pub mod names;
 mod object;
 mod platform;
+mod request;
 mod status;
 pub mod text;
 
 pub use application::{
-    API_VERSION, Allow, Application, ApplicationResource, Automated, Backoff, Destination, Enforcement, Error,
-    GroupKind, HealthCheck, IgnoreDifference, Metadata, PluginLimits, PluginStage, RetryStrategy, SecretRef, Source,
-    Spec, SyncPolicy, Verify, VerifyMode,
+    API_VERSION, Allow, Application, ApplicationResource, Automated, Backoff, Dependency, Destination, Enforcement,
+    Error, GroupKind, HealthCheck, IgnoreDifference, Metadata, PluginLimits, PluginStage, RetryStrategy, SecretRef,
+    Source, Spec, SyncPolicy, Verify, VerifyMode,
 };
 pub use crd::crd_yaml;
 pub use names::NameError;
 pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};
 pub use platform::{PlatformError, PlatformPolicy, PlatformSpec, PlatformStage, platform_policies};
+pub use request::{MAX_REQUEST_BYTES, OPERATION_ANNOTATION, OperationRequest, RequestError, RequestKind};
 pub use status::{
-    ApplicationStatus, Condition, Difference, HISTORY_LIMIT, HealthStatus, HistoryEntry, Operation, PluginDigest,
-    ResourceStatus, Revision, SyncStatus,
+    ApplicationStatus, AutomationSuspended, Condition, Difference, HISTORY_LIMIT, HealthStatus, HistoryEntry,
+    Operation, PluginDigest, ResourceStatus, Revision, SyncStatus,
 };

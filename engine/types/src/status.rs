@@ -43,10 +43,30 @@ pub struct ApplicationStatus {
     /// The last syncs, newest first, at most [`HISTORY_LIMIT`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEntry>,
-    /// Set while automated sync is held back (after a rollback): why, and
-    /// what lifts it.
+    /// Set while automated sync is held back after a rollback: a new commit
+    /// or `capstan resume` lifts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub automation_suspended: Option<String>,
+    pub automation_suspended: Option<AutomationSuspended>,
+    /// `requestedAt` of the last `capstan.dev/operation` request handled
+    /// (see [`crate::OperationRequest`]); a request with another value is new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_request: Option<String>,
+}
+
+/// `status.automationSuspended`: a rollback holds automated sync (and
+/// self-heal) back, as Argo CD does, so Git does not undo it at once.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutomationSuspended {
+    /// For people: what happened and what lifts it.
+    pub message: String,
+    /// The commit rolled back to.
+    pub revision: String,
+    /// The commit Git's revision pointed at during the rollback; once it
+    /// points elsewhere (a new commit), automation resumes.
+    pub source_revision: String,
+    /// When (RFC 3339).
+    pub since: String,
 }
 
 /// A kstatus condition.

@@ -274,7 +274,8 @@ fn serve_resource(
                 // Apply has no default manager: the query must name one.
                 let mut o = opts.clone();
                 o.manager = query.get("fieldManager").unwrap_or_default().to_string();
-                written(objects::apply(&mut store, &o, name, patch::parse_body(body)?, query.flag("force")))
+                let body = patch::parse_apply_body(body, content_type)?;
+                written(objects::apply(&mut store, &o, name, body, query.flag("force")))
             } else {
                 if query.get("force").is_some() {
                     return Err(ApiError::bad_request("force may not be specified for non-apply patch"));

@@ -42,6 +42,24 @@ pub(crate) fn parse_body(body: &[u8]) -> ApiResult<Value> {
     serde_yaml::from_slice::<Value>(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
 }
 
+/// The body of a server-side apply. `application/apply-patch+yaml` goes
+/// through the API server's YAML reader even when it holds JSON, and that
+/// reader refuses characters a YAML stream may not contain (C0 controls
+/// but tab, LF and CR; DEL; C1 controls but NEL; U+FFFE, U+FFFF) with a
+/// 400, as kube-apiserver does.
+pub(crate) fn parse_apply_body(body: &[u8], content_type: &str) -> ApiResult<Value> {
+    let yaml = content_type.split(';').next().unwrap_or_default().trim() == "application/apply-patch+yaml";
+    let refused = |c: char| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{85}')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+    };
+    if yaml && String::from_utf8_lossy(body).chars().any(refused) {
+        return Err(ApiError::bad_request(
+            "error decoding YAML: error converting YAML to JSON: yaml: control characters are not allowed",
+        ));
+    }
+    parse_body(body)
+}
+
 /// Applies a non-apply patch to `old`.
 pub(crate) fn apply_patch(old: &Value, body: &[u8], kind: PatchType, schema: &Schema) -> ApiResult<Value> {
     let mut doc = old.clone();

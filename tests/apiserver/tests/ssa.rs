@@ -189,3 +189,24 @@ async fn status_subresource_is_separate_from_the_main_resource() {
     );
     cleanup(&target.client, &ns).await;
 }
+
+#[tokio::test]
+async fn an_apply_holding_characters_yaml_refuses_is_a_bad_request() {
+    let target = test_target().await;
+    let ns = namespace(&target.client).await;
+    let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), &ns);
+    let pp = PatchParams::apply("capstan");
+    let with =
+        |value: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": value}});
+    // serde_json leaves DEL and the C1 controls raw; the YAML reader refuses them.
+    for value in ["a\u{7f}b", "a\u{9b}31mb"] {
+        match cms.patch("c", &pp, &Patch::Apply(with(value))).await {
+            Err(Error::Api(status)) => assert_eq!(status.code, 400, "{value:?}: {status:?}"),
+            other => panic!("{value:?}: expected a 400, got {other:?}"),
+        }
+    }
+    // Escaped in JSON (as serde_json writes C0 controls) they are fine.
+    let ok = cms.patch("c", &pp, &Patch::Apply(with("a\u{1b}[2Jb"))).await.unwrap();
+    assert_eq!(ok.data.unwrap()["k"], "a\u{1b}[2Jb");
+    cleanup(&target.client, &ns).await;
+}

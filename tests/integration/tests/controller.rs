@@ -1,8 +1,10 @@
 //! The in-cluster controller end to end, in-process against the test API
 //! server (or the real cluster `CAPSTAN_TEST_KUBECONFIG` names): the CRD is
 //! accepted, a new commit is applied after a signed webhook and by polling,
-//! drift is reverted with selfHeal and only reported without, and a no-op
-//! pass writes nothing. Every wait is a poll with a deadline.
+//! drift is reverted with selfHeal and only reported without, a no-op pass
+//! writes nothing, the CLI (`get apps`, `status`, `sync APP`, `history`,
+//! `rollback`, `suspend`, `resume`) works through the controller,
+//! `dependsOn` holds an Application back, and Events say what happened. Every wait is a poll with a deadline.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -86,6 +88,9 @@ impl Running {
 
 /// Starts a controller for the Applications of `ns`.
 fn start(client: &Client, ns: &str) -> Running {
+    if let Ok(filter) = std::env::var("CAPSTAN_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let engine = TestEngine::new();
     let addr = free_port();
     let config = capstan_controller::Config {
@@ -263,6 +268,8 @@ async fn drift_is_reverted_with_self_heal_and_only_reported_without() {
         (status.sync.as_ref()?.status == "OutOfSync").then_some(status)
     })
     .await;
+    let reasons = event_reasons(client, &ns, "web").await;
+    assert!(reasons.iter().any(|r| r == "DriftDetected"), "{reasons:?}");
     let differences = &status.sync.as_ref().unwrap().differences;
     assert!(
         differences.iter().any(|d| d.object.contains("settings") && d.fields.iter().any(|f| f == "/data/color")),
@@ -325,4 +332,250 @@ async fn a_no_op_pass_over_many_applications_writes_nothing() {
         .map(|r| format!("{} {}{}", r.method, r.path, if r.dry_run { " (dry run)" } else { "" }))
         .collect();
     assert!(writes.is_empty(), "a no-op pass wrote or dry-ran: {writes:?}");
+}
+
+/// The `capstan` commands on Applications, run with `client`.
+async fn cli(client: &Client, ns: &str, command: &[&str]) -> String {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: capstan::apps::AppsCommand,
+    }
+    let mut args = vec!["capstan"];
+    args.extend_from_slice(command);
+    if !command.contains(&"-A") {
+        args.extend_from_slice(&["-n", ns]);
+    }
+    let parsed = <Cli as clap::Parser>::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    capstan::apps::execute(client, parsed.command).await.unwrap_or_else(|e| panic!("{args:?}: {e:#}"))
+}
+
+fn kube_args(ns: &str) -> capstan::apps::KubeArgs {
+    capstan::apps::KubeArgs { namespace: Some(ns.to_owned()), ..Default::default() }
+}
+
+/// The reasons of the Events on Application `name`.
+async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<String> {
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns);
+    let list = events.list(&Default::default()).await.unwrap();
+    list.items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+/// A commit subject that would clear the screen, set the window title and
+/// forge a line of Capstan's own if printed raw.
+const HOSTILE_SUBJECT: &str = "first \u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{202e}";
+
+#[tokio::test]
+async fn the_cli_lists_shows_and_syncs_applications_through_the_controller() {
+    let target = target_with_crd().await;
+    let client = &target.client;
+    let ns = namespace(client, "ctl-cli").await;
+    let repo = GitRepo::new();
+    repo.write("deploy/cm.yaml", &config_map("blue"));
+    let first = repo.commit(HOSTILE_SUBJECT);
+    create_app(client, &ns, "web", &repo, "{}").await;
+    let running = start(client, &ns);
+    eventually("an OutOfSync status", Duration::from_secs(120), || async {
+        (status(client, &ns, "web").await.sync?.status == "OutOfSync").then_some(())
+    })
+    .await;
+    let table = cli(client, &ns, &["get", "apps"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("NAME   SYNC        HEALTH"), "{table}");
+    assert!(lines[1].starts_with("web    OutOfSync"), "{table}");
+    let all = cli(client, &ns, &["get", "applications", "-A"]).await;
+    assert!(all.starts_with("NAMESPACE"), "{all}");
+    assert!(all.contains(&ns), "{all}");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli(client, &ns, &["get", "app", "web", "-o", "json"]).await).unwrap();
+    assert_eq!(json["status"]["sync"]["status"], "OutOfSync");
+    let yaml = cli(client, &ns, &["get", "apps", "-o", "yaml"]).await;
+    assert!(yaml.starts_with("---\napiVersion: capstan.dev/v1alpha1\nkind: Application\n"), "{yaml}");
+
+    // Not automated: only `capstan sync APP` applies, through the controller.
+    assert_eq!(color(client, &ns).await, None);
+    let outcome = capstan::apps::request_sync(client, "web", &kube_args(&ns), false, Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert!(!outcome.failed, "{}", outcome.output);
+    assert_eq!(color(client, &ns).await.as_deref(), Some("blue"));
+    let page = outcome.output;
+    assert!(page.contains("Sync:        Synced"), "{page}");
+    assert!(page.contains("Operation:   Succeeded"), "{page}");
+    assert!(page.contains("capstan sync"), "{page}");
+    assert!(page.contains(&format!("Revision:    {} first \\u{{1b}}]0;pwned", &first[..12])), "{page}");
+    assert!(page.contains("Author:      Capstan Test <test@capstan.dev>"), "{page}");
+    assert!(page.contains("ConfigMap   ") && page.contains("settings"), "{page}");
+    for output in
+        [&page, &cli(client, &ns, &["status", "web"]).await, &cli(client, &ns, &["get", "apps", "-o", "json"]).await]
+    {
+        assert!(
+            !output.contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}']),
+            "raw control characters reached the terminal: {output:?}"
+        );
+    }
+    let history = cli(client, &ns, &["history", "web"]).await;
+    assert!(history.starts_with("ID   REVISION       DEPLOYED"), "{history}");
+    assert!(
+        history
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with(&format!("1    {}", &first[..12])) && l.contains("capstan sync")),
+        "{history}"
+    );
+    let reasons = event_reasons(client, &ns, "web").await;
+    assert!(reasons.iter().any(|r| r == "SyncStarted") && reasons.iter().any(|r| r == "Synced"), "{reasons:?}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_rollback_restores_the_older_revision_and_holds_automation_until_resumed() {
+    let target = target_with_crd().await;
+    let client = &target.client;
+    let ns = namespace(client, "ctl-rollback").await;
+    let repo = GitRepo::new();
+    repo.write("deploy/cm.yaml", &config_map("blue"));
+    let first = repo.commit("first");
+    create_app(client, &ns, "web", &repo, "{automated: {prune: true}}").await;
+    let running = start(client, &ns);
+    eventually("the first sync", Duration::from_secs(120), || async {
+        (color(client, &ns).await.as_deref() == Some("blue")).then_some(())
+    })
+    .await;
+    repo.write("deploy/cm.yaml", &config_map("green"));
+    repo.write("deploy/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: b}\n");
+    let second = repo.commit("second");
+    assert_eq!(push(running.addr, &repo).await, 202);
+    eventually("the second commit", Duration::from_secs(30), || async {
+        (status(client, &ns, "web").await.history.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(color(client, &ns).await.as_deref(), Some("green"));
+
+    let said = cli(client, &ns, &["rollback", "web", "1", "--prune"]).await;
+    assert!(said.contains(&format!("back to {}", &first[..12])) && said.contains("capstan resume"), "{said}");
+    let rolled = eventually("the rollback", Duration::from_secs(30), || async {
+        let status = status(client, &ns, "web").await;
+        (status.history.len() == 3).then_some(status)
+    })
+    .await;
+    assert_eq!(color(client, &ns).await.as_deref(), Some("blue"));
+    let extra = Api::<ConfigMap>::namespaced(client.clone(), &ns).get_opt("extra").await.unwrap();
+    assert!(extra.is_none(), "the rollback with --prune removes what the older revision lacks");
+    assert_eq!(
+        (rolled.history[0].revision.as_str(), rolled.history[0].initiated_by.as_str()),
+        (first.as_str(), "capstan rollback")
+    );
+    let hold = rolled.automation_suspended.clone().expect("automation is held after a rollback");
+    assert_eq!((hold.revision.as_str(), hold.source_revision.as_str()), (first.as_str(), second.as_str()));
+    // Held: the next passes compare with Git and say so, but change nothing.
+    let held = eventually("the hold in the status", Duration::from_secs(30), || async {
+        let status = status(client, &ns, "web").await;
+        (status.sync.as_ref()?.status == "OutOfSync").then_some(status)
+    })
+    .await;
+    assert!(
+        held.message.as_deref().unwrap_or_default().contains("automated sync suspended after rollback"),
+        "{held:?}"
+    );
+    let page = cli(client, &ns, &["status", "web"]).await;
+    assert!(page.contains("Automation:  held since"), "{page}");
+    assert_eq!(push(running.addr, &repo).await, 202);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(color(client, &ns).await.as_deref(), Some("blue"), "automation is held");
+    let reasons = event_reasons(client, &ns, "web").await;
+    assert!(reasons.iter().any(|r| r == "Pruned"), "{reasons:?}");
+
+    cli(client, &ns, &["resume", "web"]).await;
+    eventually("automation to resume", Duration::from_secs(30), || async {
+        (color(client, &ns).await.as_deref() == Some("green")).then_some(())
+    })
+    .await;
+    let lifted = eventually("the hold lifted", Duration::from_secs(10), || async {
+        let status = status(client, &ns, "web").await;
+        status.automation_suspended.is_none().then_some(status)
+    })
+    .await;
+    assert_eq!(lifted.history[0].revision, second);
+
+    // `suspend`: a new commit waits until `resume`.
+    cli(client, &ns, &["suspend", "web"]).await;
+    eventually("the suspension in the status", Duration::from_secs(30), || async {
+        status(client, &ns, "web").await.message?.starts_with("suspended").then_some(())
+    })
+    .await;
+    repo.write("deploy/cm.yaml", &config_map("yellow"));
+    repo.commit("third");
+    assert_eq!(push(running.addr, &repo).await, 202);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(color(client, &ns).await.as_deref(), Some("green"), "a suspended Application is not synced");
+    let refused =
+        capstan::apps::request_sync(client, "web", &kube_args(&ns), false, Some(Duration::from_secs(30))).await;
+    assert!(
+        refused.unwrap_err().to_string().contains("is suspended (spec.suspend)"),
+        "`sync --wait` says why it waits"
+    );
+    cli(client, &ns, &["resume", "web"]).await;
+    eventually("the third commit after resume", Duration::from_secs(30), || async {
+        (color(client, &ns).await.as_deref() == Some("yellow")).then_some(())
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn depends_on_holds_an_application_until_its_dependency_is_ready_and_cycles_are_errors() {
+    let target = target_with_crd().await;
+    let client = &target.client;
+    let ns = namespace(client, "ctl-deps").await;
+    let repo = GitRepo::new();
+    repo.write("deploy/cm.yaml", &config_map("blue"));
+    repo.write("db/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\ndata: {ready: 'yes'}\n");
+    repo.commit("first");
+    create_app(
+        client,
+        &ns,
+        "web",
+        &repo,
+        &format!("{{automated: {{}}}}\n  dependsOn: [{{name: db, namespace: {ns}}}]"),
+    )
+    .await;
+    let running = start(client, &ns);
+    let blocked = eventually("web to be blocked", Duration::from_secs(120), || async {
+        let status = status(client, &ns, "web").await;
+        (status.condition("Ready")?.reason == "DependencyNotReady").then_some(status)
+    })
+    .await;
+    assert_eq!(blocked.message.as_deref(), Some(format!("blocked on {ns}/db: not found").as_str()));
+    assert_eq!(color(client, &ns).await, None, "a blocked Application is not synced");
+
+    let db = format!(
+        "apiVersion: capstan.dev/v1alpha1\nkind: Application\nmetadata: {{name: db, namespace: {ns}}}\nspec:\n  source: {{repoURL: {repo}, revision: main, path: db, interval: 10s}}\n  destination: {{namespace: {ns}}}\n  sync: {{automated: {{}}}}\n",
+        repo = repo.path().display()
+    );
+    let apps = Api::<ApplicationResource>::namespaced(client.clone(), &ns);
+    apps.create(&PostParams::default(), &serde_yaml::from_str(&db).unwrap()).await.unwrap();
+    // The dependency's reconcile wakes web: well within its 30 s retry.
+    eventually("web to sync once db is ready", Duration::from_secs(20), || async {
+        (color(client, &ns).await.as_deref() == Some("blue")).then_some(())
+    })
+    .await;
+    let db_status = status(client, &ns, "db").await;
+    assert!(db_status.is_true("Synced", Some(1)) && db_status.is_true("Healthy", Some(1)), "{db_status:?}");
+
+    // db → web → db: a cycle, said in db's status.
+    let patch = serde_json::json!({"spec": {"dependsOn": [{"name": "web"}]}});
+    apps.patch("db", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let stalled = eventually("the cycle", Duration::from_secs(30), || async {
+        let status = status(client, &ns, "db").await;
+        (status.condition("Stalled")?.reason == "DependencyCycle").then_some(status)
+    })
+    .await;
+    let message = stalled.message.unwrap_or_default();
+    assert_eq!(message, format!("spec.dependsOn: dependency cycle {ns}/db → {ns}/web → {ns}/db"));
+    running.stop().await;
 }
