@@ -38,6 +38,19 @@ pub fn strip(v: &Value) -> Value {
     }
 }
 
+/// A patch value with no counterpart in the destination, as kyaml adds it:
+/// without `$patch` directives and without the map fields the patch sets
+/// to null (a null clears a field; there is none to clear).
+fn added(v: &Value) -> Value {
+    match strip(v) {
+        Value::Object(m) => {
+            Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, added(&v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| if x.is_object() { added(x) } else { x.clone() }).collect()),
+        v => v,
+    }
+}
+
 /// kyaml walks the whole destination while merging: keyed lists that hold
 /// several elements with one key collapse to one (at the first position,
 /// with the last element's content), even where the patch does not reach.
@@ -109,7 +122,7 @@ pub fn merge(dest: &mut Value, patch: &Value, ty: &TypeRef) -> Result<Outcome> {
                     }
                     _ => {
                         if directive(po) != Some("delete") {
-                            dm.insert(k.clone(), strip(pv));
+                            dm.insert(k.clone(), added(pv));
                         }
                     }
                 }
@@ -190,7 +203,7 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
             }
             None => {
                 if directive(po) != Some("delete") {
-                    out.push(strip(pv));
+                    out.push(added(pv));
                 }
             }
         }
