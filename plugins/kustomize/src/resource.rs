@@ -356,6 +356,13 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
                     Value::Object(m.clone()).get("metadata").map(|x| x.to_string()).unwrap_or_default()
                 )));
             }
+            // kyaml's reader drops its own annotations from what it read,
+            // and with them an empty or null `metadata.annotations`.
+            if let Some(Value::Object(meta)) = m.get_mut("metadata")
+                && meta.get("annotations").is_some_and(|a| a.is_null() || a.as_object().is_some_and(Map::is_empty))
+            {
+                meta.remove("annotations");
+            }
             let mut obj = Value::Object(m);
             // kustomize reads labels and annotations as string maps.
             for key in ["labels", "annotations"] {
