@@ -14,6 +14,13 @@ pub enum ObjectError {
     /// A required string field is missing or empty.
     #[error("missing field `{0}`")]
     Missing(&'static str),
+    /// `metadata.generateName` without `metadata.name`: the API server would
+    /// pick the name, so no later sync could find the object again.
+    #[error(
+        "metadata.generateName {0:?} without metadata.name: the API server would pick the name, so Capstan could not \
+         track, update or prune the object; give it a metadata.name"
+    )]
+    GeneratedName(String),
     /// The text is not JSON.
     #[error("invalid JSON")]
     Json(#[source] serde_json::Error),
@@ -36,7 +43,10 @@ impl Object {
             return Err(ObjectError::Missing("kind"));
         }
         if !text(value.pointer("/metadata/name")) {
-            return Err(ObjectError::Missing("metadata.name"));
+            return Err(match value.pointer("/metadata/generateName").and_then(Value::as_str) {
+                Some(prefix) if !prefix.is_empty() => ObjectError::GeneratedName(prefix.to_owned()),
+                _ => ObjectError::Missing("metadata.name"),
+            });
         }
         Ok(Self(value))
     }
@@ -195,5 +205,8 @@ mod tests {
         let missing = Object::new(json!({"apiVersion": "v1", "metadata": {"name": "x"}})).unwrap_err();
         assert_eq!(missing.to_string(), "missing field `kind`");
         assert!(matches!(Object::new(json!([1])), Err(ObjectError::NotAMapping)));
+        let generated = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "migrate-"}});
+        let refused = Object::new(generated).unwrap_err().to_string();
+        assert!(refused.contains("\"migrate-\"") && refused.contains("prune"), "{refused}");
     }
 }

@@ -24,7 +24,7 @@ pub enum Error {
         path: String,
         /// The parser's error.
         #[source]
-        source: serde_yaml::Error,
+        source: capstan_plugin::yaml::YamlError,
     },
     /// A path leaves the snapshot root or the kustomization root.
     #[error("{file}: field `{field}`: failed to load '{path}': security; the path escapes the root")]

@@ -151,13 +151,15 @@ fn walk(
                 m.insert(name.to_string(), new);
             }
             let child = field_mut(m, name).expect("present");
-            if child.is_null() && rest.is_some() {
+            // kustomize's fieldspec filter gives a null field the kind it
+            // expects: a list for `name[]` (`initContainers: null` becomes
+            // `[]`), a map only where it may create; else null stays null.
+            if child.is_null() {
                 if is_seq {
-                    return Ok(());
+                    *child = Value::Array(Vec::new());
+                } else if create && (rest.is_some() || kind == Create::Map) {
+                    *child = Value::Object(Map::new());
                 }
-                *child = Value::Object(Map::new());
-            } else if child.is_null() && kind == Create::Map {
-                *child = Value::Object(Map::new());
             }
             walk(child, rest, create, kind, f)
         }

@@ -199,7 +199,9 @@ pub fn generate(ctx: &Ctx, spec: &Value, secret: bool, global: &GenOptions, fiel
         let ty = spec.get("type").map(scalar_string).filter(|s| !s.is_empty()).unwrap_or_else(|| "Opaque".into());
         obj.insert("type".into(), Value::String(ty));
     }
-    if !data.is_empty() {
+    // kustomize writes a Secret's `data` even when empty (`data: {}`),
+    // and leaves it out of an empty ConfigMap.
+    if !data.is_empty() || secret {
         obj.insert("data".into(), Value::Object(data));
     }
     if !binary.is_empty() {

@@ -179,10 +179,14 @@ pub struct Kustomization {
 impl Kustomization {
     /// Parses a kustomization file, folding legacy fields.
     pub fn parse(text: &str, file: &str) -> Result<Kustomization> {
-        let v: Value = serde_yaml::from_str(text).map_err(|source| Error::Yaml { path: file.into(), source })?;
+        let v = crate::resource::parse_one(text, file)?;
         let mut v = if v.is_null() { Value::Object(Default::default()) } else { v };
-        // Go's JSON decoding matches field names case-insensitively.
         if let Value::Object(m) = &mut v {
+            // Go's JSON decoding leaves a field alone when its value is
+            // null: `patchesStrategicMerge:` with every entry commented out
+            // is an empty list, not an error.
+            m.retain(|_, v| !v.is_null());
+            // Go's JSON decoding matches field names case-insensitively.
             let keys: Vec<String> = m.keys().cloned().collect();
             for key in keys {
                 if let Some(canon) = FIELDS.iter().find(|f| **f != key && f.eq_ignore_ascii_case(&key))

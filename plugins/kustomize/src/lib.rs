@@ -57,7 +57,6 @@ mod smp;
 mod sort;
 mod target;
 mod vars;
-mod yaml;
 mod yamlpath;
 
 use std::path::Path;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::error::{Error, Result, msg};
-use crate::resource::{Gvk, ResId, Resource, parse_docs, str_at};
+use capstan_plugin::yaml::Rules;
+
+use crate::resource::{Gvk, ResId, Resource, read_yaml, str_at};
 use crate::selector::Selector;
 use crate::smp::{self, Outcome};
 use crate::target::Ctx;
@@ -38,7 +40,7 @@ pub fn load(ctx: &Ctx, field: &str, path: Option<&str>, inline: Option<&str>) ->
             ));
         }
     };
-    let docs = parse_docs(&text, &name).map_err(|e| e.within(&ctx.file, field))?;
+    let docs = read_patch(&text, &name).map_err(|e| e.within(&ctx.file, field))?;
     if docs.is_empty() {
         return Err(Error::field(&ctx.file, field, format!("patch appears to be empty: '{name}'")));
     }
@@ -50,6 +52,20 @@ pub fn load(ctx: &Ctx, field: &str, path: Option<&str>, inline: Option<&str>) ->
         return Err(Error::field(&ctx.file, field, format!("unable to parse SM or JSON patch from '{name}'")));
     }
     Ok((Loaded::Smp(docs), name))
+}
+
+/// A patch's documents as kustomize reads them: a strategic-merge patch as
+/// a resource (kyaml), a JSON 6902 patch with sigs.k8s.io/yaml.
+fn read_patch(text: &str, name: &str) -> Result<Vec<Value>> {
+    let smp = read_yaml(text, name, Rules::Kustomize);
+    match &smp {
+        Ok(docs) if !(docs.len() == 1 && docs[0].is_array()) => smp,
+        _ => match read_yaml(text, name, Rules::Kubectl) {
+            Ok(docs) if docs.len() == 1 && docs[0].is_array() => Ok(docs),
+            Ok(_) => smp,
+            Err(e) => smp.and(Err(e)),
+        },
+    }
 }
 
 fn patch_id(p: &Value) -> ResId {

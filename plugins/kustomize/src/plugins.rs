@@ -16,7 +16,9 @@ use crate::labels::{self, to_map};
 use crate::namespace::{self, Subjects};
 use crate::origin::ConfiguredBy;
 use crate::patches::{self, Loaded};
-use crate::resource::{Resource, parse_docs, str_at};
+use capstan_plugin::yaml::Rules;
+
+use crate::resource::{Resource, read_yaml, str_at};
 use crate::target::{Acc, Ctx};
 
 /// Runs `f`, recording it on every object it changed when
@@ -147,7 +149,7 @@ fn load_replacements(ctx: &Ctx, entry: &Value) -> Result<Vec<Value>> {
     if let Some(p) = entry.get("path").and_then(Value::as_str) {
         let (full, text) = ctx.read("replacements", p)?;
         let mut out = Vec::new();
-        for d in parse_docs(&text, &crate::fs::show(&full))? {
+        for d in read_yaml(&text, &crate::fs::show(&full), Rules::Kubectl)? {
             match d {
                 Value::Array(a) => out.extend(a),
                 v => out.push(v),
@@ -165,13 +167,15 @@ fn load_inline_or_file(ctx: &Ctx, field: &str, entry: &str) -> Result<Vec<Value>
         && ctx.ld.fs.is_file(&p)
     {
         let (full, text) = ctx.read(field, entry)?;
-        let docs = parse_docs(&text, &crate::fs::show(&full)).map_err(|e| e.within(&ctx.file, field))?;
+        let docs =
+            read_yaml(&text, &crate::fs::show(&full), Rules::Kustomize).map_err(|e| e.within(&ctx.file, field))?;
         if docs.is_empty() {
             return Err(Error::field(&ctx.file, field, format!("patch appears to be empty: '{entry}'")));
         }
         return Ok(docs);
     }
-    let docs = parse_docs(entry, &format!("{} (inline)", ctx.file)).map_err(|e| e.within(&ctx.file, field))?;
+    let docs = read_yaml(entry, &format!("{} (inline)", ctx.file), Rules::Kustomize)
+        .map_err(|e| e.within(&ctx.file, field))?;
     if docs.is_empty() {
         return Err(Error::field(&ctx.file, field, format!("patch appears to be empty: {entry:?}")));
     }
@@ -304,7 +308,7 @@ fn run_transformer(ctx: &Ctx, cfg: &Value, acc: &mut Acc) -> Result<()> {
                 docs.extend(load_inline_or_file(ctx, "transformers", &scalar_string(p))?);
             }
             if let Some(Value::String(p)) = cfg.get("patches") {
-                docs.extend(parse_docs(p, &ctx.file)?);
+                docs.extend(read_yaml(p, &ctx.file, Rules::Kustomize)?);
             }
             patches::apply_smp_by_id(res, &docs, false, false)
         }
@@ -374,7 +378,7 @@ fn value_add(ctx: &Ctx, res: &mut [Resource], cfg: &Value) -> Result<()> {
     let mut targets: Vec<Value> = cfg.get("targets").and_then(Value::as_array).cloned().unwrap_or_default();
     if let Some(p) = cfg.get("targetFilePath").and_then(Value::as_str) {
         let (full, text) = ctx.read("transformers", p)?;
-        for d in parse_docs(&text, &crate::fs::show(&full))? {
+        for d in read_yaml(&text, &crate::fs::show(&full), Rules::Kubectl)? {
             targets.extend(d.get("targets").and_then(Value::as_array).cloned().unwrap_or_default());
         }
     }
@@ -453,8 +457,8 @@ fn iam_policy(cfg: &Value) -> Result<Resource> {
 /// `crds:`: CRD OpenAPI definitions that declare name references.
 pub fn load_crd(ctx: &Ctx, path: &str, config: &mut Config) -> Result<()> {
     let (_, text) = ctx.read("crds", path)?;
-    let v: Value =
-        serde_yaml::from_str(&text).map_err(|e| Error::field(&ctx.file, "crds", format!("invalid CRD file: {e}")))?;
+    let v = crate::resource::parse_one(&text, path)
+        .map_err(|e| Error::field(&ctx.file, "crds", format!("invalid CRD file: {}", crate::error::chain(&e))))?;
     let Some(defs) = v.as_object() else {
         return Err(Error::field(&ctx.file, "crds", format!("'{path}' is not a map of OpenAPI definitions")));
     };

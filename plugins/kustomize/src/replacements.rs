@@ -1,12 +1,13 @@
 //! `replacements` and the `ReplacementTransformer`: copy a field of one
 //! object into fields of others, with delimiter/index and create options.
 
+use capstan_plugin::yaml::resolve_plain;
 use serde_json::Value;
 
 use crate::error::{Result, msg};
 use crate::kustfile::scalar_string;
 use crate::resource::{Gvk, ResId, Resource};
-use crate::yamlpath::{self, resolve_plain};
+use crate::yamlpath;
 
 fn sel_str<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")

@@ -1,6 +1,7 @@
 //! Resources: one Kubernetes object plus the bookkeeping kustomize keeps
 //! beside it (previous ids for name references, generator behaviour, hash).
 
+use capstan_plugin::yaml::Rules;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -317,19 +318,19 @@ pub fn set_at(v: &mut Value, path: &[&str], value: Value) {
     }
 }
 
+/// Reads a YAML (or JSON) stream under `rules`, null documents left out:
+/// [`Rules::Kustomize`] for resources and strategic-merge patches (as
+/// kyaml reads them), [`Rules::Kubectl`] for what kustomize reads with
+/// sigs.k8s.io/yaml (kustomization files, JSON 6902 patches, configs).
+pub fn read_yaml(text: &str, path: &str, rules: Rules) -> Result<Vec<Value>> {
+    capstan_plugin::yaml::read(text, rules).map_err(|source| Error::Yaml { path: path.into(), source })
+}
+
 /// Parses a multi-document YAML (or JSON) text into objects; `kind: List`
 /// is flattened, empty documents are skipped.
 pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    if let Some(docs) = crate::yaml::parse(text) {
-        for v in docs {
-            push_object(v, path, &mut out)?;
-        }
-        return Ok(out);
-    }
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let v: Value =
-            serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
+    for v in read_yaml(text, path, Rules::Kustomize)? {
         push_object(v, path, &mut out)?;
     }
     Ok(out)
@@ -355,6 +356,13 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
                     Value::Object(m.clone()).get("metadata").map(|x| x.to_string()).unwrap_or_default()
                 )));
             }
+            // kyaml's reader drops its own annotations from what it read,
+            // and with them an empty or null `metadata.annotations`.
+            if let Some(Value::Object(meta)) = m.get_mut("metadata")
+                && meta.get("annotations").is_some_and(|a| a.is_null() || a.as_object().is_some_and(Map::is_empty))
+            {
+                meta.remove("annotations");
+            }
             let mut obj = Value::Object(m);
             // kustomize reads labels and annotations as string maps.
             for key in ["labels", "annotations"] {
@@ -379,18 +387,13 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
     }
 }
 
-/// Returns the one document of a YAML text (for patches and configs).
-pub fn parse_docs(text: &str, path: &str) -> Result<Vec<Value>> {
-    if let Some(docs) = crate::yaml::parse(text) {
-        return Ok(docs);
+/// The single document of a YAML file kustomize reads with
+/// sigs.k8s.io/yaml (a kustomization, a config), null when it holds none;
+/// more than one is an error.
+pub fn parse_one(text: &str, path: &str) -> Result<Value> {
+    let mut docs = read_yaml(text, path, Rules::Kubectl)?;
+    if docs.len() > 1 {
+        return Err(crate::error::msg(format!("'{path}': expected one YAML document, found {}", docs.len())));
     }
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let v: Value =
-            serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml { path: path.into(), source })?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
+    Ok(docs.pop().unwrap_or(Value::Null))
 }

@@ -38,6 +38,19 @@ pub fn strip(v: &Value) -> Value {
     }
 }
 
+/// A patch value with no counterpart in the destination, as kyaml adds it:
+/// without `$patch` directives and without the map fields the patch sets
+/// to null (a null clears a field; there is none to clear).
+fn added(v: &Value) -> Value {
+    match strip(v) {
+        Value::Object(m) => {
+            Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, added(&v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| if x.is_object() { added(x) } else { x.clone() }).collect()),
+        v => v,
+    }
+}
+
 /// kyaml walks the whole destination while merging: keyed lists that hold
 /// several elements with one key collapse to one (at the first position,
 /// with the last element's content), even where the patch does not reach.
@@ -109,7 +122,7 @@ pub fn merge(dest: &mut Value, patch: &Value, ty: &TypeRef) -> Result<Outcome> {
                     }
                     _ => {
                         if directive(po) != Some("delete") {
-                            dm.insert(k.clone(), strip(pv));
+                            dm.insert(k.clone(), added(pv));
                         }
                     }
                 }
@@ -161,11 +174,29 @@ fn merge_set(da: &mut Vec<Value>, pa: &[Value]) {
     *da = out;
 }
 
+/// The keys kyaml matches the elements of a keyed list by: the merge key
+/// and, for container ports, the protocol too (the schema's list-map keys),
+/// each only when some element of either list has it.
+fn match_keys<'k>(key: &'k str, da: &[Value], pa: &[Value]) -> Vec<&'k str> {
+    let listed: &[&'k str] = match key {
+        "containerPort" => &["containerPort", "protocol"],
+        _ => return vec![key],
+    };
+    listed.iter().copied().filter(|k| *k == key || da.iter().chain(pa).any(|e| e.get(*k).is_some())).collect()
+}
+
+/// An element's values of `keys`, or `None` when it lacks one: such an
+/// element of the destination is kept as it is, never matched.
+fn identity<'v>(element: &'v Value, keys: &[&str]) -> Option<Vec<&'v Value>> {
+    keys.iter().map(|k| element.get(*k)).collect()
+}
+
 fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) -> Result<()> {
     if pa.iter().any(|x| x.as_object().is_some_and(|m| directive(m) == Some("replace"))) {
         *da = strip_list(pa);
         return Ok(());
     }
+    let keys = match_keys(key, da, pa);
     let mut out = Vec::with_capacity(da.len() + pa.len());
     let mut used = vec![false; da.len()];
     for pv in pa {
@@ -178,8 +209,10 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
         if directive(po) == Some("merge") && po.len() == 1 {
             continue;
         }
-        let kv = po.get(key);
-        let pos = kv.and_then(|kv| (0..da.len()).find(|i| !used[*i] && da[*i].get(key) == Some(kv)));
+        let id = identity(pv, &keys);
+        let pos = id
+            .as_ref()
+            .and_then(|id| (0..da.len()).find(|i| !used[*i] && identity(&da[*i], &keys).as_ref() == Some(id)));
         match pos {
             Some(i) => {
                 used[i] = true;
@@ -188,9 +221,11 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
                     out.push(d);
                 }
             }
+            // kyaml drops a patch element missing one of several keys.
+            None if keys.len() > 1 && id.is_none() => {}
             None => {
                 if directive(po) != Some("delete") {
-                    out.push(strip(pv));
+                    out.push(added(pv));
                 }
             }
         }

@@ -267,7 +267,7 @@ impl<'a> Loader<'a> {
         let ctx = Ctx { ld: self, dir: dir.to_path_buf(), file: file.to_string() };
         if let Some(p) = k.open_api.as_ref().and_then(|o| o.get("path")) {
             let (full, text) = ctx.read("openapi", p)?;
-            let doc: Value = serde_yaml::from_str(&text).map_err(|source| Error::Yaml { path: show(&full), source })?;
+            let doc = crate::resource::parse_one(&text, &show(&full))?;
             crate::schema::set_custom(Some(doc));
         }
         let mut ids = acc.ids();
@@ -281,7 +281,7 @@ impl<'a> Loader<'a> {
         }
         for c in &k.configurations {
             let (p, text) = ctx.read("configurations", c)?;
-            let v: Value = serde_yaml::from_str(&text).map_err(|source| Error::Yaml { path: show(&p), source })?;
+            let v = crate::resource::parse_one(&text, &show(&p))?;
             let conf: Config = serde_json::from_value(v)
                 .map_err(|e| Error::field(file, "configurations", format!("invalid transformer config '{c}': {e}")))?;
             // A custom `namePrefix`/`nameSuffix` list narrows the default

@@ -16,8 +16,10 @@ pub struct Var {
     /// Variable name.
     pub name: String,
     /// Referenced object.
+    #[serde(alias = "objRef")]
     pub objref: ObjRef,
     /// Field of it.
+    #[serde(alias = "fieldRef")]
     pub fieldref: FieldRef,
 }
 
@@ -38,7 +40,9 @@ pub struct ObjRef {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct FieldRef {
-    /// Dotted path; `metadata.name` when empty.
+    /// Dotted path; `metadata.name` when empty. (Go's JSON decoding takes
+    /// `fieldPath` too: field names match case-insensitively.)
+    #[serde(alias = "fieldPath")]
     pub fieldpath: String,
 }
 

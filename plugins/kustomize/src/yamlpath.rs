@@ -191,11 +191,3 @@ fn container_for(s: &Seg) -> Value {
         _ => Value::Array(Vec::new()),
     }
 }
-
-/// Reads a plain YAML scalar the way a YAML 1.2 parser would type it.
-pub fn resolve_plain(s: &str) -> Value {
-    serde_yaml::from_str::<Value>(s)
-        .ok()
-        .filter(|v| !v.is_object() && !v.is_array())
-        .unwrap_or_else(|| Value::String(s.into()))
-}

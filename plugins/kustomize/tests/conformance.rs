@@ -19,14 +19,8 @@ fn corpus() -> PathBuf {
 }
 
 fn parse_multi(text: &str) -> Result<Vec<Value>, String> {
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
+    // As `kubectl apply -k` reads kustomize's output: YAML 1.1 plain scalars.
+    capstan_plugin::yaml::from_str(text).map_err(|e| e.to_string())
 }
 
 fn options(case: &Value) -> Options {
@@ -144,7 +138,7 @@ fn conformance() {
         let got = render(&dir, &case);
         if std::env::var("KUSTOMIZE_CASE").is_ok_and(|c| c == name) {
             match &got {
-                Ok(objs) => objs.iter().for_each(|o| println!("---\n{}", serde_yaml::to_string(o).unwrap())),
+                Ok(objs) => objs.iter().for_each(|o| println!("---\n{}", serde_json::to_string_pretty(o).unwrap())),
                 Err(e) => println!("error: {e}"),
             }
         }

@@ -1,9 +1,20 @@
-//! Reading YAML the way kubectl and the API machinery do: sigs.k8s.io/yaml
-//! over go-yaml v2, i.e. YAML 1.1 resolution of *plain* scalars
-//! (`0755` is 493, `yes`/`on`/`y` are `true`, `1_000` is 1000) while quoted
-//! scalars stay strings. Dates and sexagesimal numbers stay strings there
-//! too, as kubectl leaves them.
+//! Reading YAML the way Kubernetes tools do. kubectl and the API machinery
+//! read with sigs.k8s.io/yaml over go-yaml v2, i.e. YAML 1.1 resolution of
+//! *plain* scalars (`0755` is 493, `yes`/`on`/`y` are `true`, `1_000` is
+//! 1000) while quoted scalars stay strings; dates and sexagesimal numbers
+//! stay strings there too ([`Rules::Kubectl`], [`from_str`]). kustomize reads
+//! resources and strategic-merge patches with go-yaml v3 instead and writes
+//! them out through JSON ([`Rules::Kustomize`]).
+//!
+//! [`read`] takes a fast path (`fast`) for the plain block YAML most
+//! manifests are written in and falls back to the event reader for the
+//! rest; both give the same values (the fast path is tested against the
+//! event reader, the event reader against kubectl and kustomize).
 
+mod fast;
+mod timestamp;
+
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
@@ -23,6 +34,67 @@ pub struct YamlError {
     pub message: String,
 }
 
+/// Whose reading of plain scalars and keys to follow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Rules {
+    /// kubectl and the API machinery (`kubectl apply -f`, kustomization
+    /// files, JSON 6902 patches): YAML 1.1, as [`resolve_plain`].
+    #[default]
+    Kubectl,
+    /// kustomize's resources and strategic-merge patches (go-yaml v3, then
+    /// JSON): only `true`/`false` in three spellings are booleans (`yes`
+    /// stays a string), numbers read as kubectl reads them (`0755` is still
+    /// 493), timestamps become RFC 3339 text (`2001-12-14` is
+    /// `2001-12-14T00:00:00Z`), and a key that is not a string is an error.
+    Kustomize,
+}
+
+impl Rules {
+    /// What a plain (unquoted, untagged) scalar means under these rules.
+    pub fn resolve(self, s: &str) -> Value {
+        match self {
+            Rules::Kubectl => resolve_plain(s),
+            Rules::Kustomize => match s {
+                "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+                "true" | "True" | "TRUE" => Value::Bool(true),
+                "false" | "False" | "FALSE" => Value::Bool(false),
+                _ => timestamp::to_rfc3339(s).map(Value::String).or_else(|| number(s)).unwrap_or_else(|| s.into()),
+            },
+        }
+    }
+
+    /// The JSON key a plain scalar key becomes.
+    fn plain_key(self, text: &str) -> Result<String, String> {
+        match self {
+            Rules::Kubectl => plain_key(text),
+            Rules::Kustomize if timestamp::to_rfc3339(text).is_some() => Err(not_a_string(text, "a timestamp")),
+            Rules::Kustomize => self.key(self.resolve(text)),
+        }
+    }
+
+    /// The JSON key a scalar key (of any style) becomes.
+    fn key(self, key: Value) -> Result<String, String> {
+        match (self, key) {
+            (_, Value::String(s)) => Ok(s),
+            (Rules::Kustomize, key) => Err(not_a_string(&key.to_string(), kind_of(&key))),
+            (Rules::Kubectl, key) => json_key(key),
+        }
+    }
+}
+
+fn not_a_string(key: &str, kind: &str) -> String {
+    format!("the mapping key {key} reads as {kind}, and kustomize takes only string keys: quote it")
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        _ => "a collection",
+    }
+}
+
 /// A key waiting for its value: a JSON key, or go-yaml's merge key `<<`.
 enum Key {
     Name(String),
@@ -37,9 +109,22 @@ enum Frame {
 /// The non-null documents of a YAML stream, read as kubectl reads them:
 /// plain scalars by [`resolve_plain`], quoted and block scalars and
 /// `!!str` as strings, keys as JSON keys (`true: x` has the key `"true"`),
-/// `<<` merges applied. Duplicate keys, null or non-scalar keys and alias
-/// bombs are errors.
+/// `<<` merges applied, the last of duplicate keys kept. Null or non-scalar
+/// keys and alias bombs are errors.
 pub fn from_str(text: &str) -> Result<Vec<Value>, YamlError> {
+    read(text, Rules::Kubectl)
+}
+
+/// [`from_str`] under the given rules.
+pub fn read(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
+    match fast::parse(text, rules) {
+        Some(docs) => Ok(docs),
+        None => from_events(text, rules),
+    }
+}
+
+/// [`read`] without the fast path: every construct, and the errors.
+fn from_events(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
@@ -56,13 +141,14 @@ pub fn from_str(text: &str) -> Result<Vec<Value>, YamlError> {
             Event::Scalar(text, style, anchor, tag) => {
                 let plain = style == ScalarStyle::Plain && tag.as_ref().is_none_or(|t| t.suffix != "str");
                 if plain
-                    && text == "<<"
+                    && anchor == 0
                     && let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut()
                 {
-                    *key = Some(Key::Merge);
+                    let name = if text == "<<" { Key::Merge } else { Key::Name(rules.plain_key(&text).map_err(err)?) };
+                    *key = Some(name);
                     continue;
                 }
-                let value = if plain { resolve_plain(&text) } else { Value::String(text.into_owned()) };
+                let value = if plain { rules.resolve(&text) } else { Value::String(text.into_owned()) };
                 (value, anchor)
             }
             Event::SequenceStart(anchor, _) => {
@@ -110,13 +196,15 @@ pub fn from_str(text: &str) -> Result<Vec<Value>, YamlError> {
             }
             Some(Frame::Seq { items, .. }) => items.push(value),
             Some(Frame::Map { map, key, merges, .. }) => match key.take() {
-                None => *key = Some(Key::Name(json_key(value).map_err(err)?)),
+                None => *key = Some(Key::Name(rules.key(value).map_err(err)?)),
                 Some(Key::Merge) => match value {
                     Value::Array(items) => merges.extend(items),
                     other => merges.push(other),
                 },
                 Some(Key::Name(k)) => {
-                    if map.contains_key(&k) {
+                    // kubectl keeps the last value of a duplicate key;
+                    // go-yaml v3 (kustomize) refuses it.
+                    if rules == Rules::Kustomize && map.contains_key(&k) {
                         return Err(err(format!("duplicate key {k:?}")));
                     }
                     map.insert(k, value);
@@ -127,11 +215,44 @@ pub fn from_str(text: &str) -> Result<Vec<Value>, YamlError> {
     Ok(docs)
 }
 
+/// A plain scalar key as sigs.k8s.io/yaml turns it into a JSON key: as
+/// [`json_key`], except that a float is written as Go writes a float32
+/// (`1e3` is `"1000"`, `1e6` is `"1e+06"`).
+fn plain_key(text: &str) -> Result<String, String> {
+    let digits = if text.contains('_') { Cow::Owned(text.replace('_', "")) } else { Cow::Borrowed(text) };
+    match resolve_plain(text) {
+        Value::Number(_) if go_parse_int(&digits).is_none() => {
+            Ok(go_float32_key(digits.parse::<f64>().map_err(|e| e.to_string())?))
+        }
+        value => json_key(value),
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 32)`, with go-yaml's names for
+/// the infinities.
+fn go_float32_key(f: f64) -> String {
+    #[allow(clippy::cast_possible_truncation)] // Go rounds to float32 here too.
+    let single = f as f32;
+    if single.is_infinite() {
+        return if single > 0.0 { ".inf" } else { "-.inf" }.to_owned();
+    }
+    let sci = format!("{single:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..6).contains(&exponent) {
+        single.to_string()
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+    }
+}
+
 /// A scalar key as sigs.k8s.io/yaml turns it into a JSON key.
 fn json_key(key: Value) -> Result<String, String> {
     match key {
         Value::String(s) => Ok(s),
         Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) if n.is_u64() && !n.is_i64() => Err(format!("the mapping key {n} overflows an int64")),
         Value::Number(n) => Ok(n.to_string()),
         Value::Null => Err("a null mapping key has no JSON form".into()),
         _ => Err("a mapping key must be a scalar".into()),
@@ -149,36 +270,40 @@ fn count_nodes(value: &Value) -> usize {
 /// What a plain (unquoted, untagged) scalar means to kubectl.
 pub fn resolve_plain(s: &str) -> Value {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => return Value::Bool(true),
-        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
-            return Value::Bool(false);
-        }
-        _ => {}
+        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => Value::Bool(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => Value::Bool(false),
+        _ => number(s).unwrap_or_else(|| s.into()),
     }
-    let first = s.as_bytes()[0];
-    if first == b'.' {
-        // `.inf` and `.nan` have no JSON form; kubectl refuses them too.
-        return s
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .and_then(Number::from_f64)
-            .map_or_else(|| Value::String(s.to_owned()), Value::Number);
+}
+
+/// The number a plain scalar (not empty) is to go-yaml v2 and v3 alike:
+/// Go's integer syntax after `_` are dropped, else YAML's float syntax.
+/// `.inf` and `.nan` have no JSON form (kubectl refuses them): not numbers.
+fn number(s: &str) -> Option<Value> {
+    let first = *s.as_bytes().first()?;
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return None;
     }
-    if !(first.is_ascii_digit() || first == b'+' || first == b'-') {
-        return Value::String(s.to_owned());
-    }
-    let plain = s.replace('_', "");
+    let plain = if s.contains('_') { Cow::Owned(s.replace('_', "")) } else { Cow::Borrowed(s) };
     if let Some(n) = go_parse_int(&plain) {
-        return n;
+        return Some(n);
     }
-    if is_yaml_float(&plain)
-        && let Some(n) = plain.parse::<f64>().ok().and_then(Number::from_f64)
-    {
-        return Value::Number(n);
+    if !is_yaml_float(&plain) {
+        return None;
     }
-    Value::String(s.to_owned())
+    json_number(plain.parse::<f64>().ok()?)
+}
+
+/// A float as kubectl sends it: Go's JSON writes an integral float64 as an
+/// integer (`1e3` is sent as `1000`), so it is kept as one.
+fn json_number(f: f64) -> Option<Value> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if f.fract() == 0.0 && f.abs() < EXACT {
+        #[allow(clippy::cast_possible_truncation)] // integral and below 2^53: exact
+        return Some(Value::from(f as i64));
+    }
+    Number::from_f64(f).map(Value::Number)
 }
 
 /// Go's `strconv.ParseInt(s, 0, 64)`, then `ParseUint`: an optional sign,
@@ -189,17 +314,12 @@ fn go_parse_int(s: &str) -> Option<Value> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
+    let (radix, digits) = match body.as_bytes() {
+        [b'0', b'x' | b'X', ..] => (16, &body[2..]),
+        [b'0', b'o' | b'O', ..] => (8, &body[2..]),
+        [b'0', b'b' | b'B', ..] => (2, &body[2..]),
+        [b'0', _, ..] => (8, &body[1..]),
+        _ => (10, body),
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
@@ -351,7 +471,77 @@ mod tests {
         }
     }
 
-    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {quoted: \"no\", single: 'on', tagged: !!str yes}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    tty: yes\n    stdin: on\n    args: [\"0755\", 0755, ~, 1_000, 1:20, 2001-12-14, Off]\n    env: &env\n    - {name: A, value: \"1\"}\n  volumes:\n  - name: v\n    configMap:\n      name: cm\n      defaultMode: 0644\n      items:\n      - &item {key: k, path: p}\n      - <<: *item\n        path: q\n---\n---\napiVersion: v1\nkind: Probe\nmetadata: {name: k}\nkeys: {on: 1, n: 2, 0x1F: 3, \"no\": 5, 1.5: 6}\nblock: |\n  yes\n";
+    /// kustomize's reading of the same scalars (go-yaml v3, then JSON):
+    /// where it differs from kubectl's.
+    fn kustomize_expected() -> Value {
+        let mut want = expected();
+        for word in ["y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"] {
+            want[word] = Value::String(word.into());
+        }
+        want["2001-12-14"] = "2001-12-14T00:00:00Z".into();
+        want["2001-12-14t21:59:43.10-05:00"] = "2001-12-14T21:59:43.1-05:00".into();
+        want
+    }
+
+    #[test]
+    fn plain_scalars_resolve_as_kustomize_reads_them() {
+        let want = kustomize_expected();
+        for s in PLAIN {
+            let got = super::Rules::Kustomize.resolve(s);
+            assert!(same_number_or_value(&got, &want[s]), "{s:?}: resolved to {got}, kustomize reads {}", want[s]);
+        }
+    }
+
+    /// The kustomize table is what `kubectl kustomize` writes for the same
+    /// scalars, as kubectl then reads its output (`kubectl apply -k`).
+    #[test]
+    fn the_kustomize_table_is_what_kubectl_kustomize_writes() {
+        let dir = std::env::temp_dir().join(format!("capstan-sdk-yaml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut yaml = String::from("apiVersion: example.com/v1\nkind: Probe\nmetadata:\n  name: p\nvalues:\n");
+        for s in PLAIN {
+            yaml.push_str(&format!("  {:?}: {s}\n", s));
+        }
+        std::fs::write(dir.join("probe.yaml"), &yaml).unwrap();
+        std::fs::write(dir.join("kustomization.yaml"), "resources:\n- probe.yaml\n").unwrap();
+        let output = Command::new("kubectl").arg("kustomize").arg(&dir).output();
+        let _ = std::fs::remove_dir_all(&dir);
+        let Ok(output) = output else {
+            eprintln!("skipping the comparison with kubectl kustomize: kubectl is not installed");
+            return;
+        };
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let docs = kubectl_read(&String::from_utf8_lossy(&output.stdout)).unwrap();
+        let want = kustomize_expected();
+        for s in PLAIN {
+            let got = &docs[0]["values"][s];
+            assert!(
+                same_number_or_value(got, &want[s]),
+                "{s:?}: kubectl kustomize writes {got}, the table says {}",
+                want[s]
+            );
+        }
+    }
+
+    /// Equal values, numbers compared by value (`1000` and `1000.0`).
+    fn same_number_or_value(a: &Value, b: &Value) -> bool {
+        match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => a == b,
+        }
+    }
+
+    #[test]
+    fn kustomize_refuses_keys_that_are_not_strings() {
+        for key in ["0755", "1.5", "true", "2001-12-14", "~"] {
+            let err = super::read(&format!("{key}: 1\n"), super::Rules::Kustomize).unwrap_err();
+            assert!(err.message.contains("quote it") || err.message.contains("null"), "{key}: {err}");
+        }
+        let read = super::read("on: 1\nyes: 2\n\"0755\": 3\n", super::Rules::Kustomize).unwrap();
+        assert_eq!(read[0], serde_json::json!({"on": 1, "yes": 2, "0755": 3}));
+    }
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {quoted: \"no\", single: 'on', tagged: !!str yes}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    tty: yes\n    stdin: on\n    args: [\"0755\", 0755, ~, 1_000, 1:20, 2001-12-14, Off]\n    env: &env\n    - {name: A, value: \"1\"}\n  volumes:\n  - name: v\n    configMap:\n      name: cm\n      defaultMode: 0644\n      items:\n      - &item {key: k, path: p}\n      - <<: *item\n        path: q\n---\n---\napiVersion: v1\nkind: Probe\nmetadata: {name: k}\nkeys: {on: 1, n: 2, 0x1F: 3, \"no\": 5, 1.5: 6, 1e3: 7, 1e6: 8, 0755: 9, 1_0: 10}\ndup: 1\ndup: 2\nblock: |\n  yes\n";
 
     /// A whole stream read by [`super::from_str`] equals kubectl's reading.
     #[test]
@@ -370,7 +560,7 @@ mod tests {
 
     #[test]
     fn bad_documents_are_errors_with_a_line() {
-        let dup = super::from_str("a: 1\nb: 2\na: 3\n").unwrap_err();
+        let dup = super::read("a: 1\nb: 2\na: 3\n", super::Rules::Kustomize).unwrap_err();
         assert_eq!((dup.line, dup.message.as_str()), (3, "duplicate key \"a\""));
         assert!(super::from_str("~: 1\n").unwrap_err().message.contains("null"));
         let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");

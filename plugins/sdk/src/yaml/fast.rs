@@ -1,27 +1,30 @@
-//! A fast reader for the plain block YAML that manifests are mostly written
-//! in, with serde_yaml as the reference: [`parse`] returns exactly what
-//! serde_yaml would (documents as `serde_json::Value`s, null documents
-//! left out), or `None` when the text uses anything outside the subset it
-//! knows. The caller then parses with serde_yaml, which also reports errors.
+//! The fast path of [`super::from_str`]: a line reader for the plain block
+//! YAML that manifests are mostly written in. [`parse`] returns exactly what
+//! the event reader would (documents as `serde_json::Value`s, null
+//! documents left out), or `None` when the text uses anything outside the
+//! subset it knows; the event reader then reads it and reports errors.
 //!
-//! Why: parsing resource files was half of a large render's time inside
-//! the sandbox (libyaml's event layer allocates for every token).
+//! Why: reading files was half of a large kustomize render's time inside
+//! the sandbox (an event parser allocates for every token).
 //!
 //! The subset: `---` separators, comments, block mappings and sequences,
 //! single-line plain and quoted scalars, `[]` and `{}`. Not in it (so
 //! `None`): block scalars (`|`, `>`), multi-line scalars, flow collections
-//! with content, anchors, aliases, tags, directives, complex keys, tabs,
-//! carriage returns and odd indentation. Plain scalars resolve as serde_yaml
-//! resolves them (null, bool, int, float, else string).
+//! with content, anchors, aliases, tags, merge keys, duplicate or null keys,
+//! directives, complex keys, tabs, carriage returns and odd indentation.
+//! Plain scalars and keys resolve by the [`Rules`] given, as the event
+//! reader resolves them.
 
 use serde_json::{Map, Value};
 
-/// serde_yaml refuses nesting deeper than 128; stay well below.
+use super::Rules;
+
+/// Deeper nesting is left to the event reader.
 const MAX_DEPTH: usize = 64;
 
 /// The documents of `text` that are not null, or `None` outside the subset.
-pub fn parse(text: &str) -> Option<Vec<Value>> {
-    // Characters YAML refuses or treats specially: libyaml reports the errors.
+pub(super) fn parse(text: &str, rules: Rules) -> Option<Vec<Value>> {
+    // Characters YAML refuses or treats specially: the event reader reports them.
     let odd = |c: char| {
         (c < ' ' && c != '\n')
             || ('\u{7f}'..='\u{9f}').contains(&c)
@@ -40,14 +43,14 @@ pub fn parse(text: &str) -> Option<Vec<Value>> {
             if !rest.is_empty() && !rest.starts_with(' ') || !is_blank(rest) {
                 return None;
             }
-            docs.extend(document(std::mem::take(&mut lines))?);
+            docs.extend(document(std::mem::take(&mut lines), rules)?);
             continue;
         }
         if !is_blank(content) {
             lines.push(Line { indent, text: content.trim_end_matches(' ') });
         }
     }
-    docs.extend(document(lines)?);
+    docs.extend(document(lines, rules)?);
     Some(docs)
 }
 
@@ -65,10 +68,10 @@ struct Line<'a> {
 }
 
 /// The value of one document (`None` inside means a null document).
-fn document(lines: Vec<Line>) -> Option<Option<Value>> {
+fn document(lines: Vec<Line>, rules: Rules) -> Option<Option<Value>> {
     let Some(first) = lines.first() else { return Some(None) };
     let col = first.indent;
-    let mut p = Parser { lines, pos: 0, depth: 0 };
+    let mut p = Parser { lines, pos: 0, depth: 0, rules };
     let v = p.block(col)?;
     (p.pos == p.lines.len()).then_some(Some(v))
 }
@@ -77,6 +80,7 @@ struct Parser<'a> {
     lines: Vec<Line<'a>>,
     pos: usize,
     depth: usize,
+    rules: Rules,
 }
 
 /// A line of a block mapping: `key: rest`, or not a key at all.
@@ -116,10 +120,13 @@ impl<'a> Parser<'a> {
             if is_dash(line.text) {
                 return None;
             }
-            let Entry::Key(key, rest) = entry(line.text)? else { return None };
+            let Entry::Key(key, rest) = entry(line.text, self.rules)? else { return None };
             self.pos += 1;
             let v = self.value(col, rest, true)?;
-            m.insert(key, v);
+            // A duplicate key is an error: the event reader reports it.
+            if m.insert(key, v).is_some() {
+                return None;
+            }
         }
         Some(Value::Object(m))
     }
@@ -137,7 +144,7 @@ impl<'a> Parser<'a> {
             if content.starts_with('-') && is_dash(content) {
                 return None;
             }
-            match entry(content)? {
+            match entry(content, self.rules)? {
                 Entry::Key(..) => {
                     // A mapping starting on the dash's line: its keys sit
                     // at the column of the first one.
@@ -175,12 +182,13 @@ impl<'a> Parser<'a> {
         if self.next_indent().is_some_and(|i| i > col) {
             return None;
         }
-        scalar(rest)
+        scalar(rest, self.rules)
     }
 }
 
-/// Splits `key: rest`; `None` when unsure.
-fn entry(text: &str) -> Option<Entry<'_>> {
+/// Splits `key: rest`, the key as the event reader makes it; `None` when
+/// unsure or when the key is not a plain JSON key (`<<`, null).
+fn entry(text: &str, rules: Rules) -> Option<Entry<'_>> {
     if let Some(q) = text.chars().next().filter(|c| *c == '"' || *c == '\'') {
         let (key, after) = quoted(text, q)?;
         return match after.strip_prefix(':') {
@@ -194,10 +202,11 @@ fn entry(text: &str) -> Option<Entry<'_>> {
             b'#' if i > 0 && bytes[i - 1] == b' ' => return Some(Entry::NotKey),
             b':' if i + 1 == bytes.len() || bytes[i + 1] == b' ' => {
                 let key = &text[..i];
-                if key.is_empty() || key.ends_with(' ') || starts_with_indicator(key) {
+                if key.is_empty() || key.ends_with(' ') || key == "<<" || starts_with_indicator(key) {
                     return None;
                 }
-                return Some(Entry::Key(key.to_string(), &text[i + 1..]));
+                let key = rules.plain_key(key).ok()?;
+                return Some(Entry::Key(key, &text[i + 1..]));
             }
             _ => {}
         }
@@ -210,7 +219,7 @@ fn starts_with_indicator(s: &str) -> bool {
 }
 
 /// A single-line scalar (no leading spaces, not blank).
-fn scalar(text: &str) -> Option<Value> {
+fn scalar(text: &str, rules: Rules) -> Option<Value> {
     if let Some(q) = text.chars().next().filter(|c| *c == '"' || *c == '\'') {
         let (s, after) = quoted(text, q)?;
         return (after.is_empty() || after.starts_with(' ') && is_blank(after)).then_some(Value::String(s));
@@ -230,10 +239,10 @@ fn scalar(text: &str) -> Option<Value> {
         Some(i) => text[..i].trim_end_matches(' '),
         None => text,
     };
-    if plain.contains(": ") || plain.ends_with(':') {
+    if plain.contains(": ") || plain.ends_with(':') || plain.starts_with("--") || plain.starts_with("..") {
         return None;
     }
-    resolve(plain)
+    Some(rules.resolve(plain))
 }
 
 /// A quoted scalar at the start of `text` and what follows it; `None` for
@@ -269,68 +278,35 @@ fn quoted(text: &str, quote: char) -> Option<(String, &str)> {
     None
 }
 
-/// Resolves a plain scalar as serde_yaml does.
-fn resolve(s: &str) -> Option<Value> {
-    match s {
-        "null" | "Null" | "NULL" | "~" => return Some(Value::Null),
-        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
-        _ => {}
-    }
-    let first = s.as_bytes()[0];
-    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
-        // Neither an int nor a finite float can start so.
-        return Some(Value::String(s.to_string()));
-    }
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        if s.len() > 1 && first == b'0' {
-            // A leading zero makes digits a string (YAML 1.2).
-            return Some(Value::String(s.to_string()));
-        }
-        return s.parse::<u64>().ok().map(Value::from);
-    }
-    if s.starts_with("--") || s.starts_with("..") {
-        return None;
-    }
-    // Rarer numeric-looking scalars (`-1`, `1.5`, `0x1f`, `100m`): let
-    // serde_yaml resolve the scalar alone, as it would in place.
-    match serde_yaml::from_str::<Value>(s).ok()? {
-        v @ (Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_)) => Some(v),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use serde_json::Value;
 
-    use super::parse;
+    use super::{Rules, parse};
 
-    /// What serde_yaml makes of `text` (null documents left out).
-    fn reference(text: &str) -> Option<Vec<Value>> {
-        let mut out = Vec::new();
-        for doc in serde_yaml::Deserializer::from_str(text) {
-            let v: Value = serde::Deserialize::deserialize(doc).ok()?;
-            if !v.is_null() {
-                out.push(v);
-            }
-        }
-        Some(out)
-    }
-
-    /// `parse` either declines or agrees with serde_yaml, key order included.
+    /// `parse` either declines or agrees with the event reader, key order
+    /// included (the event reader is checked against kubectl in `super`),
+    /// under both rules; `true` when it took the text under kubectl's.
     fn check(text: &str) -> bool {
-        let Some(fast) = parse(text) else { return false };
-        let slow = reference(text);
-        let show = |v: &Option<Vec<Value>>| serde_json::to_string(v).unwrap();
-        assert_eq!(show(&Some(fast)), show(&slow), "fast YAML reader differs from serde_yaml on:\n{text}");
-        true
+        let mut taken = false;
+        for rules in [Rules::Kubectl, Rules::Kustomize] {
+            let Some(fast) = parse(text, rules) else { continue };
+            taken |= rules == Rules::Kubectl;
+            let slow = super::super::from_events(text, rules).ok();
+            let show = |v: &Option<Vec<Value>>| serde_json::to_string(v).unwrap();
+            assert_eq!(
+                show(&Some(fast)),
+                show(&slow),
+                "the fast path differs from the event reader ({rules:?}) on:\n{text}"
+            );
+        }
+        taken
     }
 
     #[test]
-    fn agrees_with_serde_yaml_on_every_corpus_file() {
+    fn agrees_with_the_event_reader_on_every_corpus_file() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus");
         let (mut files, mut taken) = (0, 0);
         let mut stack = vec![root];
@@ -346,21 +322,48 @@ mod tests {
             }
         }
         // Most files are in the subset; the rest fall back.
-        eprintln!("fast YAML reader: {taken} of {files} corpus files");
-        assert!(taken * 2 > files, "only {taken} of {files} corpus files were read by the fast reader");
+        eprintln!("fast path: {taken} of {files} corpus files");
+        assert!(taken * 2 > files, "only {taken} of {files} corpus files were read by the fast path");
     }
 
     /// Documents put together from awkward pieces (a fixed pseudo-random
-    /// sequence): whatever the reader takes must match serde_yaml.
+    /// sequence): whatever the fast path takes must match the event reader.
     #[test]
-    fn agrees_with_serde_yaml_on_generated_documents() {
-        const KEYS: &[&str] =
-            &["a", "b", "name", "\"q k\"", "'s k'", "k k", "x.y/z", "-k", "k#", "<<", "null", "1", "a:b", "\"a\"b"];
+    fn agrees_with_the_event_reader_on_generated_documents() {
+        const KEYS: &[&str] = &[
+            "a",
+            "b",
+            "name",
+            "\"q k\"",
+            "'s k'",
+            "k k",
+            "x.y/z",
+            "-k",
+            "k#",
+            "<<",
+            "\"<<\"",
+            "null",
+            "~",
+            "1",
+            "a:b",
+            "\"a\"b",
+            "yes",
+            "On",
+            "0x1F",
+            "0755",
+            "1.5",
+            "1e3",
+            "2001-12-14",
+            "\"no\"",
+            "1:20",
+        ];
         const VALUES: &[&str] = &[
             "",
             "v",
             "1",
             "01",
+            "0755",
+            "08",
             "-1",
             "+1",
             "1.5",
@@ -368,12 +371,20 @@ mod tests {
             "1e3",
             "0x1f",
             "-0o7",
+            "0b101",
             "~",
             "null",
             "True",
             "no",
+            "yes",
+            "Y",
+            "n",
+            "oN",
+            "OFF",
             "100m",
             "256Mi",
+            "1:20",
+            "2001-12-14",
             "\"s\"",
             "'s'",
             "''",
@@ -407,6 +418,7 @@ mod tests {
             "-.nan",
             "1_0",
             "18446744073709551616",
+            "-9223372036854775809",
             "@x",
             "`x`",
             "%x",
@@ -437,23 +449,25 @@ mod tests {
             }
             taken += usize::from(check(&text));
         }
-        assert!(taken > total / 10, "only {taken} of {total} generated documents were read by the fast reader");
+        assert!(taken > total / 10, "only {taken} of {total} generated documents were read by the fast path");
     }
 
     #[test]
-    fn agrees_with_serde_yaml_on_edge_cases() {
+    fn agrees_with_the_event_reader_on_edge_cases() {
         let taken = [
             "a: 1\nb: -1\nc: 1.5\nd: 0x1f\ne: 0123\nf: 100m\ng: .inf\nh: 1e3\ni: -0x1f\nj: +1\nk: 1_000\n",
             "a: ~\nb: null\nc:\nd: true\ne: False\nf: yes\ng: \"x\\ny\"\nh: 'it''s'\ni: []\nj: {}\n",
             "a: b # comment\nc: 'd' # comment\n# whole line\n  # indented comment\ne: f#g\n",
-            "dup: 1\nother: 2\ndup: 3\n",
             "list:\n- a\n-   b\n- name: x\n  v: 1\n-\n  nested: true\n- \n- c: d\n  e:\n  - f\n",
             "---\n---\na: 1\n---\n# only a comment\n---\nb: 2\n",
             "  indented: root\n  second: key\n",
-            "key with spaces: value with  spaces\n\"quoted key\": v\n'single': v\n<<: merge\nurl: http://x:80/y\n",
+            "key with spaces: value with  spaces\n\"quoted key\": v\n'single': v\n\"<<\": quoted\nurl: http://x:80/y\n",
+            "on: 1\nno: 2\n0x1F: 3\n1.5: 4\n\"yes\": 5\n",
+            "defaultMode: 0644\ntty: yes\nstdin: on\nwhen: 2001-12-14\nt: 1:20\n",
+            "a: 18446744073709551616\n",
         ];
         for text in taken {
-            assert!(check(text), "fast YAML reader declined:\n{text}");
+            assert!(check(text), "the fast path declined:\n{text}");
         }
         let declined = [
             "a: |\n  block\n",
@@ -473,12 +487,15 @@ mod tests {
             "--- a: 1\n",
             "- - nested\n",
             "a: - b\n",
-            "a: 18446744073709551616\n",
             "a: \"x\"#c\n",
             "a: \u{1}\n",
+            "dup: 1\nother: 2\ndup: 3\n",
+            "yes: 1\ntrue: 2\n",
+            "<<: {a: 1}\n",
+            "null: 1\n",
         ];
         for text in declined {
-            assert!(parse(text).is_none(), "fast YAML reader should decline:\n{text}");
+            assert!(parse(text, Rules::Kubectl).is_none(), "the fast path should decline:\n{text}");
         }
     }
 }
