@@ -168,7 +168,8 @@ fn yaml(chart: &str, file: &str, data: &[u8]) -> Result<Json> {
     if text.trim().is_empty() {
         return Ok(Json::Object(Default::default()));
     }
-    serde_yaml::from_str::<Json>(&text).map_err(|e| Error::Load {
+    let parsed = if file == "values.yaml" { crate::yaml::values(&text) } else { crate::yaml::parse(&text) };
+    parsed.map_err(|e| Error::Load {
         chart: chart.into(),
         file: file.into(),
         msg: format!("error converting YAML to JSON: {e}"),

@@ -34,6 +34,7 @@ pub mod render;
 pub mod schema;
 pub mod template;
 pub mod values;
+pub mod yaml;
 
 use std::path::Path;
 use std::rc::Rc;
@@ -161,7 +162,7 @@ pub fn render_chart(
             apis: Value::Obj(Rc::new(ApiVersions(apis))),
         })),
     };
-    let rendered = render::render(chart, funcs::from_json(&Json::Object(vals)), &shared)?;
+    let rendered = render::render(chart, funcs::from_values(&Json::Object(vals)), &shared)?;
     let mut out = Vec::new();
     if opts.include_crds {
         crds(chart, &mut out)?;
@@ -196,7 +197,7 @@ pub fn user_values(root: &Path, chart_dir: &Path, opts: &Options) -> Result<Map<
             chart::join(chart_dir, vf).ok_or_else(|| Error::Escape { field: "valueFiles".into(), path: vf.clone() })?;
         let shown = path.display().to_string();
         let data = chart::read_file(root, &path)?;
-        let v: Json = serde_yaml::from_slice(&data)
+        let v = yaml::values(&String::from_utf8_lossy(&data))
             .map_err(|e| Error::Param { field: "valueFiles".into(), msg: format!("{shown}: {e}") })?;
         match v {
             Json::Object(m) => values::merge_maps(&mut user, &m),
@@ -205,8 +206,15 @@ pub fn user_values(root: &Path, chart_dir: &Path, opts: &Options) -> Result<Map<
         }
     }
     match &opts.values {
-        Some(Json::Object(m)) => values::merge_maps(&mut user, m),
-        Some(Json::String(s)) => match serde_yaml::from_str::<Json>(s) {
+        Some(Json::Object(m)) => {
+            // Helm reads inline values as a values file: every number a float64.
+            let mut m = Json::Object(m.clone());
+            yaml::floats(&mut m);
+            if let Json::Object(m) = m {
+                values::merge_maps(&mut user, &m);
+            }
+        }
+        Some(Json::String(s)) => match yaml::values(s) {
             Ok(Json::Object(m)) => values::merge_maps(&mut user, &m),
             Ok(Json::Null) => {}
             Ok(_) => return Err(Error::Param { field: "values".into(), msg: "not a map of values".into() }),

@@ -19,15 +19,9 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus")
 }
 
+/// Helm's output read as kubectl reads it (YAML 1.1 scalars: `yes` is true).
 fn parse_multi(text: &str) -> Result<Vec<Value>, String> {
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
+    capstan_plugin::yaml::from_str(text).map_err(|e| e.to_string())
 }
 
 fn first_diff(a: &Value, b: &Value, path: &str) -> String {
@@ -241,7 +235,7 @@ fn conformance() {
         };
         if std::env::var("HELM_CASE").is_ok_and(|c| case.name.ends_with(&c)) {
             match &got {
-                Ok(objs) => objs.iter().for_each(|o| println!("---\n{}", serde_yaml::to_string(o).unwrap())),
+                Ok(objs) => objs.iter().for_each(|o| println!("---\n{}", serde_json::to_string_pretty(o).unwrap())),
                 Err(e) => println!("error: {e}"),
             }
         }
