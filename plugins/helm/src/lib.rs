@@ -57,6 +57,10 @@ pub struct Options {
     /// Release name (default: the Application's name).
     #[serde(default)]
     pub release_name: Option<String>,
+    /// The release name from a Go template with Sprig's functions and no
+    /// data, as `helm template --name-template` (`app-{{ "x" | upper }}`).
+    #[serde(default)]
+    pub name_template: Option<String>,
     /// Release namespace (default: the destination namespace, else `default`).
     #[serde(default)]
     pub namespace: Option<String>,
@@ -138,7 +142,7 @@ pub fn render_chart(
     if !opts.skip_schema_validation {
         schema::validate_chart(chart, &vals)?;
     }
-    let release_name = opts.release_name.clone().unwrap_or_else(|| app.to_string());
+    let release_name = release_name(opts, app)?;
     let ns = opts.namespace.clone().or(namespace.map(str::to_string)).unwrap_or_else(|| "default".into());
     let release: std::collections::BTreeMap<String, Value> = [
         ("Name", Value::str(release_name)),
@@ -169,6 +173,18 @@ pub fn render_chart(
     }
     out.extend(manifest::order(&rendered, opts.skip_tests)?);
     Ok(out)
+}
+
+/// `releaseName`, else `nameTemplate` rendered, else the Application's name.
+fn release_name(opts: &Options, app: &str) -> Result<String> {
+    match (&opts.name_template, &opts.release_name) {
+        (Some(_), Some(_)) => Err(Error::Param {
+            field: "nameTemplate".into(),
+            msg: "cannot set nameTemplate and also releaseName".into(),
+        }),
+        (Some(t), None) => render::name_template(t).map_err(|msg| Error::Param { field: "nameTemplate".into(), msg }),
+        (None, name) => Ok(name.clone().unwrap_or_else(|| app.to_string())),
+    }
 }
 
 /// The `crds/` files of the chart and its subcharts (not templated).

@@ -176,6 +176,18 @@ fn sort_templates(names: &mut [String]) {
     });
 }
 
+/// Helm's `TemplateName`: `--name-template` run with Sprig's functions
+/// (not Helm's own) and no data.
+pub fn name_template(text: &str) -> std::result::Result<String, String> {
+    const NAME: &str = "name-template";
+    let funcs = funcs::all();
+    let set = Set::default();
+    set.add(NAME, text, &funcs)?;
+    let mut out = String::new();
+    Exec::run(&set, &funcs, &(), NAME, &Value::Nil, &mut out)?;
+    Ok(out)
+}
+
 /// Renders every template: template path → output text.
 pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<String, String>> {
     let mut jobs = Vec::new();
@@ -204,4 +216,14 @@ pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<
         out.insert(job.name.clone(), text.replace("<no value>", ""));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn name_template_has_sprig_but_not_helm_functions() {
+        assert_eq!(super::name_template(r#"app-{{ "x" | upper }}-{{ . }}"#).unwrap(), "app-X-<no value>");
+        let err = super::name_template(r#"{{ include "x" . }}"#).unwrap_err();
+        assert!(err.contains(r#"function "include" not defined"#), "{err}");
+    }
 }

@@ -113,6 +113,7 @@ fn parse_args(cwd: &Path, args: &[String]) -> Run {
             "--kube-version" => opts.kube_version = Some(val()),
             "--api-versions" => opts.api_versions.push(val()),
             "--include-crds" => opts.include_crds = true,
+            "--name-template" => opts.name_template = Some(val()),
             "--skip-tests" => opts.skip_tests = true,
             "--show-only" | "-s" => run.show_only.push(val()),
             "--debug" => {}
@@ -126,6 +127,10 @@ fn parse_args(cwd: &Path, args: &[String]) -> Run {
             }
         }
         i += 1;
+    }
+    // A name template replaces the release name argument.
+    if opts.name_template.is_some() {
+        opts.release_name = None;
     }
     // Value files are given relative to the chart directory.
     if let Some(chart) = &run.chart {
