@@ -79,6 +79,11 @@ pub fn read_dir(root: &Path, dir: &Path) -> Result<Vec<File>> {
     // Resolved once: symlinks are checked against it (outside the sandbox,
     // where the host's filesystem is not confined to the snapshot).
     let real_root = if cfg!(target_arch = "wasm32") { None } else { root.canonicalize().ok() };
+    if let Some(r) = &real_root
+        && base.canonicalize().is_ok_and(|real| !real.starts_with(r))
+    {
+        return Err(Error::Escape { field: "path".into(), path: dir.display().to_string() });
+    }
     walk(root, real_root.as_deref(), &base, "", &mut out)?;
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -93,15 +98,16 @@ fn walk(root: &Path, real_root: Option<&Path>, dir: &Path, prefix: &str, out: &m
         let name = e.file_name().to_string_lossy().into_owned();
         let path = e.path();
         let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        if let Some(r) = real_root
-            && path.canonicalize().is_ok_and(|real| !real.starts_with(r))
-        {
-            return Err(Error::Escape { field: "chart".into(), path: shown(&path) });
-        }
         // The entry's own type costs no call into the host; only a symlink
-        // needs a stat of its target.
+        // needs a stat of its target, and only a symlink can lead out of
+        // a directory already inside the root.
         let mut ft = e.file_type().map_err(|source| Error::Read { path: shown(&path), source })?;
         if ft.is_symlink() {
+            if let Some(r) = real_root
+                && path.canonicalize().is_ok_and(|real| !real.starts_with(r))
+            {
+                return Err(Error::Escape { field: "chart".into(), path: shown(&path) });
+            }
             ft = std::fs::metadata(&path).map_err(|source| Error::Read { path: shown(&path), source })?.file_type();
         }
         if ft.is_dir() {
