@@ -200,7 +200,21 @@ fn main() {
                 continue;
             }
         };
-        let wasm = mean(iters, || sandboxed(&host, &plugin, w).map_or(Duration::ZERO, |r| r.0));
+        let mut failed = None;
+        let wasm = mean(iters, || {
+            sandboxed(&host, &plugin, w).map_or_else(
+                |e| {
+                    failed = Some(e);
+                    Duration::ZERO
+                },
+                |r| r.0,
+            )
+        });
+        if let Some(e) = failed {
+            println!("| {} | {n} | failed on a repeat: {e} | | | |", w.name);
+            times.push(None);
+            continue;
+        }
         let nat = mean(iters, || native(w));
         let h = helm_bin.as_ref().map(|bin| mean(iters.min(3), || helm(bin, w)));
         let (hs, r) = match h {
