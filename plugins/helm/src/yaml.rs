@@ -145,3 +145,38 @@ pub fn floats(v: &mut Value) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse, values};
+
+    #[test]
+    fn yaml_1_1_scalars_and_last_key_wins() {
+        let v = parse("a: yes\nb: \"yes\"\nc: 0755\nd: 2001-12-14\ny: 1\na: no\n").unwrap();
+        assert_eq!(v, serde_json::json!({"a": false, "b": "yes", "c": 493, "d": "2001-12-14", "true": 1}));
+        let v = values("num: 3\nf: 1.5\nl: [1]\n").unwrap();
+        assert!(v["num"].is_f64() && v["f"].is_f64() && v["l"][0].is_f64());
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        // Nine levels of ten aliases each: 10^9 nodes if expanded.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("excessive aliasing"), "{err}");
+    }
+
+    #[test]
+    fn errors_read_as_go_yaml() {
+        let err = parse("a: b: c\n").unwrap_err();
+        assert!(err.starts_with("yaml: mapping values are not allowed"), "{err}");
+        let err = parse("a: 1\nb: [\n").unwrap_err();
+        assert!(err.starts_with("yaml: line "), "{err}");
+    }
+}
