@@ -76,12 +76,20 @@ pub fn read_file(root: &Path, rel: &Path) -> Result<Vec<u8>> {
 pub fn read_dir(root: &Path, dir: &Path) -> Result<Vec<File>> {
     let mut out = Vec::new();
     let base = root.join(dir);
-    walk(root, &base, "", &mut out)?;
+    // Resolved once: symlinks are checked against it (outside the sandbox,
+    // where the host's filesystem is not confined to the snapshot).
+    let real_root = if cfg!(target_arch = "wasm32") { None } else { root.canonicalize().ok() };
+    if let Some(r) = &real_root
+        && base.canonicalize().is_ok_and(|real| !real.starts_with(r))
+    {
+        return Err(Error::Escape { field: "path".into(), path: dir.display().to_string() });
+    }
+    walk(root, real_root.as_deref(), &base, "", &mut out)?;
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<File>) -> Result<()> {
+fn walk(root: &Path, real_root: Option<&Path>, dir: &Path, prefix: &str, out: &mut Vec<File>) -> Result<()> {
     let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Read { path: shown(dir), source })?;
     let mut names: Vec<_> = entries.filter_map(|e| e.ok()).collect();
@@ -90,24 +98,49 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<File>) -> Result<()
         let name = e.file_name().to_string_lossy().into_owned();
         let path = e.path();
         let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        #[cfg(not(target_arch = "wasm32"))]
-        if let (Ok(real), Ok(r)) = (path.canonicalize(), root.canonicalize())
-            && !real.starts_with(&r)
-        {
-            return Err(Error::Escape { field: "chart".into(), path: shown(&path) });
+        // The entry's own type costs no call into the host; only a symlink
+        // needs a stat of its target, and only a symlink can lead out of
+        // a directory already inside the root.
+        let mut ft = e.file_type().map_err(|source| Error::Read { path: shown(&path), source })?;
+        if ft.is_symlink() {
+            if let Some(r) = real_root
+                && path.canonicalize().is_ok_and(|real| !real.starts_with(r))
+            {
+                return Err(Error::Escape { field: "chart".into(), path: shown(&path) });
+            }
+            ft = std::fs::metadata(&path).map_err(|source| Error::Read { path: shown(&path), source })?.file_type();
         }
-        let ft = std::fs::metadata(&path).map_err(|source| Error::Read { path: shown(&path), source })?;
         if ft.is_dir() {
-            walk(root, &path, &rel, out)?;
+            walk(root, real_root, &path, &rel, out)?;
         } else if ft.is_file() {
             if out.len() >= MAX_FILES {
                 return Err(Error::Chart { chart: shown(dir), msg: format!("more than {MAX_FILES} files") });
             }
-            let data = std::fs::read(&path).map_err(|source| Error::Read { path: shown(&path), source })?;
+            let data = read_whole(&path).map_err(|source| Error::Read { path: shown(&path), source })?;
             out.push(File { name: rel, data });
         }
     }
     Ok(())
+}
+
+/// A whole file in three calls (open, stat, one read): in the sandbox each
+/// is a round trip into the host, and `std::fs::read` adds a probe read
+/// for the end of the file. Snapshots do not change while they are read.
+fn read_whole(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path)?;
+    let len = usize::try_from(f.metadata()?.len()).map_err(std::io::Error::other)?;
+    let mut data = Vec::new();
+    data.try_reserve_exact(len).map_err(std::io::Error::other)?;
+    data.resize(len, 0);
+    let mut filled = 0;
+    while filled < len {
+        match f.read(&mut data[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    data.truncate(filled);
+    Ok(data)
 }
 
 /// Unpacks a `.tgz` chart archive in memory; paths lose their first
@@ -168,7 +201,8 @@ fn yaml(chart: &str, file: &str, data: &[u8]) -> Result<Json> {
     if text.trim().is_empty() {
         return Ok(Json::Object(Default::default()));
     }
-    serde_yaml::from_str::<Json>(&text).map_err(|e| Error::Load {
+    let parsed = if file == "values.yaml" { crate::yaml::values(&text) } else { crate::yaml::parse(&text) };
+    parsed.map_err(|e| Error::Load {
         chart: chart.into(),
         file: file.into(),
         msg: format!("error converting YAML to JSON: {e}"),

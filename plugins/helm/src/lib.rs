@@ -34,6 +34,7 @@ pub mod render;
 pub mod schema;
 pub mod template;
 pub mod values;
+pub mod yaml;
 
 use std::path::Path;
 use std::rc::Rc;
@@ -56,6 +57,10 @@ pub struct Options {
     /// Release name (default: the Application's name).
     #[serde(default)]
     pub release_name: Option<String>,
+    /// The release name from a Go template with Sprig's functions and no
+    /// data, as `helm template --name-template` (`app-{{ "x" | upper }}`).
+    #[serde(default)]
+    pub name_template: Option<String>,
     /// Release namespace (default: the destination namespace, else `default`).
     #[serde(default)]
     pub namespace: Option<String>,
@@ -137,7 +142,7 @@ pub fn render_chart(
     if !opts.skip_schema_validation {
         schema::validate_chart(chart, &vals)?;
     }
-    let release_name = opts.release_name.clone().unwrap_or_else(|| app.to_string());
+    let release_name = release_name(opts, app)?;
     let ns = opts.namespace.clone().or(namespace.map(str::to_string)).unwrap_or_else(|| "default".into());
     let release: std::collections::BTreeMap<String, Value> = [
         ("Name", Value::str(release_name)),
@@ -161,13 +166,25 @@ pub fn render_chart(
             apis: Value::Obj(Rc::new(ApiVersions(apis))),
         })),
     };
-    let rendered = render::render(chart, funcs::from_json(&Json::Object(vals)), &shared)?;
+    let rendered = render::render(chart, funcs::from_values(&Json::Object(vals)), &shared)?;
     let mut out = Vec::new();
     if opts.include_crds {
         crds(chart, &mut out)?;
     }
     out.extend(manifest::order(&rendered, opts.skip_tests)?);
     Ok(out)
+}
+
+/// `releaseName`, else `nameTemplate` rendered, else the Application's name.
+fn release_name(opts: &Options, app: &str) -> Result<String> {
+    match (&opts.name_template, &opts.release_name) {
+        (Some(_), Some(_)) => Err(Error::Param {
+            field: "nameTemplate".into(),
+            msg: "cannot set nameTemplate and also releaseName".into(),
+        }),
+        (Some(t), None) => render::name_template(t).map_err(|msg| Error::Param { field: "nameTemplate".into(), msg }),
+        (None, name) => Ok(name.clone().unwrap_or_else(|| app.to_string())),
+    }
 }
 
 /// The `crds/` files of the chart and its subcharts (not templated).
@@ -196,7 +213,7 @@ pub fn user_values(root: &Path, chart_dir: &Path, opts: &Options) -> Result<Map<
             chart::join(chart_dir, vf).ok_or_else(|| Error::Escape { field: "valueFiles".into(), path: vf.clone() })?;
         let shown = path.display().to_string();
         let data = chart::read_file(root, &path)?;
-        let v: Json = serde_yaml::from_slice(&data)
+        let v = yaml::values(&String::from_utf8_lossy(&data))
             .map_err(|e| Error::Param { field: "valueFiles".into(), msg: format!("{shown}: {e}") })?;
         match v {
             Json::Object(m) => values::merge_maps(&mut user, &m),
@@ -205,8 +222,15 @@ pub fn user_values(root: &Path, chart_dir: &Path, opts: &Options) -> Result<Map<
         }
     }
     match &opts.values {
-        Some(Json::Object(m)) => values::merge_maps(&mut user, m),
-        Some(Json::String(s)) => match serde_yaml::from_str::<Json>(s) {
+        Some(Json::Object(m)) => {
+            // Helm reads inline values as a values file: every number a float64.
+            let mut m = Json::Object(m.clone());
+            yaml::floats(&mut m);
+            if let Json::Object(m) = m {
+                values::merge_maps(&mut user, &m);
+            }
+        }
+        Some(Json::String(s)) => match yaml::values(s) {
             Ok(Json::Object(m)) => values::merge_maps(&mut user, &m),
             Ok(Json::Null) => {}
             Ok(_) => return Err(Error::Param { field: "values".into(), msg: "not a map of values".into() }),

@@ -111,9 +111,9 @@ fn is_test_hook(obj: &Json) -> bool {
 
 /// Parses one document; errors name the template.
 pub fn parse_doc(source: &str, doc: &str) -> Result<Option<Json>> {
-    let v: Json = serde_yaml::from_str(doc).map_err(|e| Error::Yaml {
+    let v = crate::yaml::parse(doc).map_err(|e| Error::Yaml {
         source_path: source.to_string(),
-        msg: format!("error converting YAML to JSON: yaml: {e}"),
+        msg: format!("error converting YAML to JSON: {e}"),
     })?;
     match v {
         Json::Null => Ok(None),

@@ -5,7 +5,8 @@
 //! `required`, `fail`, `lookup`).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash as _, Hasher as _};
 use std::rc::Rc;
 
 use crate::chart::Chart;
@@ -41,11 +42,14 @@ pub struct Shared {
 }
 
 /// Per-render state functions reach through [`Exec::ctx`]: the parsed
-/// bodies of `tpl` strings, so a string is parsed once however often it is
-/// rendered.
+/// bodies of `tpl` strings used more than once, so such a string is parsed
+/// twice at most however often it is rendered. A string used once (a value
+/// per entry of a long list) is parsed, run and dropped: keeping thousands
+/// of parsed bodies alive made `tpl` grow faster than its input.
 #[derive(Default)]
 struct Ctx {
-    tpl_cache: RefCell<HashMap<(String, String), Rc<Tmpl>>>,
+    tpl_cache: RefCell<HashMap<Rc<str>, Rc<Tmpl>>>,
+    tpl_seen: RefCell<HashSet<u64>>,
 }
 
 /// One template to render, with its dot.
@@ -94,23 +98,24 @@ fn tpl(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> {
     arity(&a, 2, "tpl")?;
     let text = string(&a, 0)?.to_string();
     // Helm parses the text as a template named "gotpl".
-    let name = "gotpl".to_string();
+    let name = "gotpl";
     let ctx = ex.ctx.downcast_ref::<Ctx>().ok_or("internal: no render context")?;
-    let key = (name.clone(), text.clone());
-    let cached = ctx.tpl_cache.borrow().get(&key).cloned();
+    let cached = ctx.tpl_cache.borrow().get(text.as_str()).cloned();
     let tmpl = match cached {
         Some(t) => t,
         None => {
-            let t = ex
-                .set
-                .parse_body(&name, &text, ex.funcs)
-                .map_err(|e| format!("cannot parse template {text:?}: {e}"))?;
-            ctx.tpl_cache.borrow_mut().insert(key, t.clone());
+            let t =
+                ex.set.parse_body(name, &text, ex.funcs).map_err(|e| format!("cannot parse template {text:?}: {e}"))?;
+            let mut h = std::hash::DefaultHasher::new();
+            text.hash(&mut h);
+            if !ctx.tpl_seen.borrow_mut().insert(h.finish()) {
+                ctx.tpl_cache.borrow_mut().insert(text.as_str().into(), t.clone());
+            }
             t
         }
     };
     let mut out = String::new();
-    ex.call_tmpl(tmpl, &name, &a[1], &mut out)
+    ex.call_tmpl(tmpl, name, &a[1], &mut out)
         .map_err(|e| format!("error during tpl function execution for {text:?}: {e}"))?;
     Ok(Value::str(out.replace("<no value>", "")))
 }
@@ -176,6 +181,18 @@ fn sort_templates(names: &mut [String]) {
     });
 }
 
+/// Helm's `TemplateName`: `--name-template` run with Sprig's functions
+/// (not Helm's own) and no data.
+pub fn name_template(text: &str) -> std::result::Result<String, String> {
+    const NAME: &str = "name-template";
+    let funcs = funcs::all();
+    let set = Set::default();
+    set.add(NAME, text, &funcs)?;
+    let mut out = String::new();
+    Exec::run(&set, &funcs, &(), NAME, &Value::Nil, &mut out)?;
+    Ok(out)
+}
+
 /// Renders every template: template path → output text.
 pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<String, String>> {
     let mut jobs = Vec::new();
@@ -204,4 +221,14 @@ pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<
         out.insert(job.name.clone(), text.replace("<no value>", ""));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn name_template_has_sprig_but_not_helm_functions() {
+        assert_eq!(super::name_template(r#"app-{{ "x" | upper }}-{{ . }}"#).unwrap(), "app-X-<no value>");
+        let err = super::name_template(r#"{{ include "x" . }}"#).unwrap_err();
+        assert!(err.contains(r#"function "include" not defined"#), "{err}");
+    }
 }

@@ -4,6 +4,8 @@
 //! subchart's name), dependency conditions, tags, aliases and
 //! `import-values`.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value as Json};
 
 use crate::chart::Chart;
@@ -47,6 +49,8 @@ fn coalesce_tables(dst: &mut Map<String, Json>, src: &Map<String, Json>, merge: 
 /// user's values, recursively for subcharts, with globals pushed down.
 pub fn coalesce(chart: &Chart, dest: &mut Map<String, Json>, merge: bool) {
     if let Json::Object(defaults) = &chart.values {
+        // A set, not a scan per key: umbrella charts have hundreds of both.
+        let children: HashSet<&str> = chart.deps.iter().map(Chart::name).collect();
         for (k, dv) in defaults {
             match dest.get_mut(k) {
                 Some(Json::Null) if !merge => {
@@ -54,8 +58,7 @@ pub fn coalesce(chart: &Chart, dest: &mut Map<String, Json>, merge: bool) {
                 }
                 Some(Json::Object(d)) => {
                     if let Json::Object(s) = dv {
-                        let is_child = chart.deps.iter().any(|c| c.name() == k);
-                        coalesce_tables(d, s, merge || is_child);
+                        coalesce_tables(d, s, merge || children.contains(k.as_str()));
                     }
                 }
                 Some(_) => {}
@@ -121,31 +124,43 @@ pub fn process_enabled(chart: &mut Chart, user: &Map<String, Json>, path: &str) 
     if reqs.is_empty() && chart.deps.is_empty() {
         return Ok(());
     }
-    // Subcharts not listed in dependencies come first, then listed ones in order.
+    let req_name = |r: &Json| r.get("name").and_then(Json::as_str).unwrap_or("").to_string();
+    // How often each chart is listed (twice under two aliases is two uses).
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for r in &reqs {
+        *uses.entry(req_name(r)).or_default() += 1;
+    }
+    // Subcharts not listed in dependencies come first, then listed ones in
+    // order; each found by name in a map, not a scan (umbrellas list hundreds).
     let mut kept: Vec<Chart> = Vec::new();
-    let listed = |n: &str| reqs.iter().any(|r| r.get("name").and_then(Json::as_str) == Some(n));
-    for d in &chart.deps {
-        if !listed(d.name()) {
-            kept.push(d.clone());
+    let mut by_name: HashMap<String, Chart> = HashMap::new();
+    for d in std::mem::take(&mut chart.deps) {
+        if uses.contains_key(d.name()) {
+            by_name.entry(d.name().to_string()).or_insert(d);
+        } else {
+            kept.push(d);
         }
     }
     let mut names = Vec::new();
     for r in &reqs {
-        let name = r.get("name").and_then(Json::as_str).unwrap_or("");
+        let name = req_name(r);
         let alias = r.get("alias").and_then(Json::as_str).filter(|a| !a.is_empty());
-        if let Some(d) = chart.deps.iter().find(|d| d.name() == name) {
-            let mut d = d.clone();
-            if let Some(a) = alias {
-                d.meta["name"] = Json::from(a);
-            }
-            kept.push(d);
-        } else {
+        let left = uses.get_mut(&name).map(|n| {
+            *n -= 1;
+            *n
+        });
+        let found = if left == Some(0) { by_name.remove(&name) } else { by_name.get(&name).cloned() };
+        let Some(mut d) = found else {
             return Err(Error::Chart {
                 chart: chart.name().into(),
                 msg: format!("found in Chart.yaml, but missing in charts/ directory: {name}"),
             });
+        };
+        if let Some(a) = alias {
+            d.meta["name"] = Json::from(a);
         }
-        names.push((alias.unwrap_or(name).to_string(), r.clone()));
+        kept.push(d);
+        names.push((alias.unwrap_or(&name).to_string(), r.clone()));
     }
     chart.deps = kept;
     let mut cvals = user.clone();
@@ -179,7 +194,8 @@ pub fn process_enabled(chart: &mut Chart, user: &Map<String, Json>, path: &str) 
             disabled.push(name.clone());
         }
     }
-    chart.deps.retain(|d| !disabled.iter().any(|n| n == d.name()));
+    let disabled: HashSet<String> = disabled.into_iter().collect();
+    chart.deps.retain(|d| !disabled.contains(d.name()));
     for d in &mut chart.deps {
         let sub_path = format!("{path}{}.", d.name());
         process_enabled(d, &cvals, &sub_path)?;

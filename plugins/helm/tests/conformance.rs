@@ -4,6 +4,10 @@
 //! release-name <chart>`) and `template-golden/` (Helm's golden tests, with
 //! their flags). A case recorded as an error must fail here too.
 //!
+//! `tests/corpus/helm-random-values.txt` names, for cases whose output
+//! holds values drawn at random on every render (`randAlphaNum`), the
+//! strings compared by length only.
+//!
 //! `tests/corpus/helm-known-failures.txt` lists cases expected to fail
 //! (`name  reason`); the test fails when an unlisted case fails or a listed
 //! one passes. `HELM_UPDATE_KNOWN=1` rewrites the list from this run;
@@ -19,15 +23,9 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus")
 }
 
+/// Helm's output read as kubectl reads it (YAML 1.1 scalars: `yes` is true).
 fn parse_multi(text: &str) -> Result<Vec<Value>, String> {
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
+    capstan_plugin::yaml::from_str(text).map_err(|e| e.to_string())
 }
 
 fn first_diff(a: &Value, b: &Value, path: &str) -> String {
@@ -84,6 +82,45 @@ fn compare(got: &[Value], want: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
+/// `name  /pointer...` lines of a list file (comments and blanks skipped).
+fn list_file(path: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (n, r) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+            (n.to_string(), r.trim().to_string())
+        })
+        .collect()
+}
+
+/// Replaces the random strings at `pointers` (`/object/path`) on both
+/// sides by a marker, once they are found to be strings of equal length.
+fn mask_random(got: &mut [Value], want: &mut [Value], pointers: &str) -> Result<(), String> {
+    for p in pointers.split_whitespace() {
+        let (g, w) = (pointer_mut(got, p), pointer_mut(want, p));
+        match (g, w) {
+            (Some(Value::String(a)), Some(Value::String(b))) if a.len() == b.len() => {
+                *a = "<random>".into();
+                *b = "<random>".into();
+            }
+            (Some(Value::String(a)), Some(Value::String(b))) => {
+                return Err(format!("{p}: random strings of different lengths: {a:?} and {b:?}"));
+            }
+            (a, b) => return Err(format!("{p}: want a random string on both sides, got {a:?} and {b:?}")),
+        }
+    }
+    Ok(())
+}
+
+fn pointer_mut<'a>(objects: &'a mut [Value], pointer: &str) -> Option<&'a mut Value> {
+    let rest = pointer.strip_prefix('/')?;
+    let (index, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let object = objects.get_mut(index.parse::<usize>().ok()?)?;
+    if path.is_empty() { Some(object) } else { object.pointer_mut(&format!("/{path}")) }
+}
+
 /// A `helm template` invocation turned into a render.
 struct Run {
     chart: Option<PathBuf>,
@@ -119,6 +156,7 @@ fn parse_args(cwd: &Path, args: &[String]) -> Run {
             "--kube-version" => opts.kube_version = Some(val()),
             "--api-versions" => opts.api_versions.push(val()),
             "--include-crds" => opts.include_crds = true,
+            "--name-template" => opts.name_template = Some(val()),
             "--skip-tests" => opts.skip_tests = true,
             "--show-only" | "-s" => run.show_only.push(val()),
             "--debug" => {}
@@ -132,6 +170,10 @@ fn parse_args(cwd: &Path, args: &[String]) -> Run {
             }
         }
         i += 1;
+    }
+    // A name template replaces the release name argument.
+    if opts.name_template.is_some() {
+        opts.release_name = None;
     }
     // Value files are given relative to the chart directory.
     if let Some(chart) = &run.chart {
@@ -222,15 +264,8 @@ fn cases(root: &Path) -> Vec<Case> {
 fn conformance() {
     let root = corpus();
     let known_path = root.join("helm-known-failures.txt");
-    let known: BTreeMap<String, String> = std::fs::read_to_string(&known_path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (n, r) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
-            (n.to_string(), r.trim().to_string())
-        })
-        .collect();
+    let known = list_file(&known_path);
+    let random = list_file(&root.join("helm-random-values.txt"));
     let mut failures: BTreeMap<String, String> = BTreeMap::new();
     let (mut total, mut passed) = (0, 0);
     for case in cases(&root) {
@@ -241,12 +276,15 @@ fn conformance() {
         };
         if std::env::var("HELM_CASE").is_ok_and(|c| case.name.ends_with(&c)) {
             match &got {
-                Ok(objs) => objs.iter().for_each(|o| println!("---\n{}", serde_yaml::to_string(o).unwrap())),
+                Ok(objs) => objs.iter().for_each(|o| println!("---\n{}", serde_json::to_string_pretty(o).unwrap())),
                 Err(e) => println!("error: {e}"),
             }
         }
-        let result = match (&got, &case.want) {
-            (Ok(g), Ok(w)) => compare(g, w),
+        let result = match (got, case.want) {
+            (Ok(mut g), Ok(mut w)) => match random.get(&case.name) {
+                Some(pointers) => mask_random(&mut g, &mut w, pointers).and_then(|()| compare(&g, &w)),
+                None => compare(&g, &w),
+            },
             (Err(e), Ok(_)) => Err(format!("error: {e}")),
             (Ok(g), Err(())) => Err(format!("rendered {} objects, want an error", g.len())),
             (Err(_), Err(())) => Ok(()),

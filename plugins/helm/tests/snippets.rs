@@ -4,6 +4,8 @@
 //! `cases.txt` must print exactly Helm's text; each of `errors.txt` must fail
 //! with Helm's error text (ours adds the chart in front).
 //!
+//! Every render gets the `--set` overrides of `set.txt` (as `set`).
+//!
 //! `snippets/known-differences.txt` lists snippets that differ on purpose or
 //! for now (`name  reason`), enforced both ways.
 
@@ -53,8 +55,18 @@ fn chart(dir: &Path, templates: &[(String, String)]) {
 }
 
 fn render(root: &Path) -> Result<Vec<Value>, String> {
-    let opts =
-        capstan_helm::Options { release_name: Some("snip".into()), namespace: Some("ns".into()), ..Default::default() };
+    let set = std::fs::read_to_string(Path::new(HERE).join("set.txt"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().split_once('='))
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    let opts = capstan_helm::Options {
+        release_name: Some("snip".into()),
+        namespace: Some("ns".into()),
+        set,
+        ..Default::default()
+    };
     capstan_helm::render(root, "snippets", "snip", None, &opts).map_err(|e| capstan_helm::error::chain(&e))
 }
 

@@ -4,7 +4,8 @@ tests/snippets/cases.txt and errors.txt, into tests/snippets/expected.json.
 
 Each snippet becomes templates/<name>.yaml of a chart `snippets`, wrapped as
 `out: {{ include "<name>" . | toJson }}` so any output is valid YAML; error
-snippets are rendered one chart each and their error line is kept.
+snippets are rendered one chart each and their error line is kept. Every
+render gets the `--set` overrides of tests/snippets/set.txt.
 Run: python3 tools/gen_snippets.py [path/to/helm]
 """
 import json, os, shutil, subprocess, sys, tempfile
@@ -22,6 +23,14 @@ def cases(name):
         elif cur is not None:
             cur[1].append(line)
     return [(n, "\n".join(body).rstrip("\n")) for n, body in out]
+
+
+def set_flags():
+    flags = []
+    for line in open(os.path.join(HERE, "set.txt")).read().split("\n"):
+        if line.strip():
+            flags += ["--set", line.strip()]
+    return flags
 
 
 def chart(tmp, snippets):
@@ -48,7 +57,7 @@ def main():
     expected = {"ok": {}, "errors": {}}
     with tempfile.TemporaryDirectory() as tmp:
         root = chart(tmp, cases("cases.txt"))
-        out = subprocess.run([HELM, "template", "snip", root, "--namespace", "ns"], capture_output=True, text=True)
+        out = subprocess.run([HELM, "template", "snip", root, "--namespace", "ns"] + set_flags(), capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(out.stderr)
         name = None
@@ -60,7 +69,7 @@ def main():
         for name, body in cases("errors.txt"):
             root = chart(tmp, [])
             open(os.path.join(root, "templates", name + ".yaml"), "w").write(body + "\n")
-            out = subprocess.run([HELM, "template", "snip", root], capture_output=True, text=True)
+            out = subprocess.run([HELM, "template", "snip", root] + set_flags(), capture_output=True, text=True)
             expected["errors"][name] = out.stderr.split("\n")[0] if out.returncode else None
     json.dump(expected, open(os.path.join(HERE, "expected.json"), "w"), indent=1, sort_keys=True)
 

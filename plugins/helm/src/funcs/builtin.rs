@@ -76,13 +76,13 @@ fn index(_: &mut Exec, a: Vec<Value>) -> FR {
             (Value::Map(m), Value::Str(k)) => m.borrow().get(&**k).cloned().unwrap_or_default(),
             (Value::Map(_), Value::Nil) => Value::Nil,
             (Value::Map(_), k) => return Err(format!("value has type {}; should be string", k.type_name()).into()),
-            (Value::List(l), Value::Int(i)) => {
+            (Value::List(l), Value::Int(i) | Value::Int64(i)) => {
                 if *i < 0 || *i as usize >= l.len() {
                     return Err(format!("index out of range: {i}").into());
                 }
                 l[*i as usize].clone()
             }
-            (Value::Str(s), Value::Int(i)) => {
+            (Value::Str(s), Value::Int(i) | Value::Int64(i)) => {
                 if *i < 0 || *i as usize >= s.len() {
                     return Err(format!("index out of range: {i}").into());
                 }
@@ -110,7 +110,7 @@ enum Kind {
 fn kind(v: &Value) -> Kind {
     match v {
         Value::Bool(_) => Kind::Bool,
-        Value::Int(_) => Kind::Int,
+        Value::Int(_) | Value::Int64(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
         Value::Str(_) => Kind::Str,
         _ => Kind::Other,
@@ -128,7 +128,7 @@ fn eq(a: &[Value]) -> Result<bool, FnError> {
         let truth = match (x, y) {
             (Value::Nil, _) | (_, Value::Nil) => matches!((x, y), (Value::Nil, Value::Nil)),
             (Value::Bool(p), Value::Bool(q)) => p == q,
-            (Value::Int(p), Value::Int(q)) => p == q,
+            (Value::Int(p) | Value::Int64(p), Value::Int(q) | Value::Int64(q)) => p == q,
             (Value::Float(p), Value::Float(q)) => p == q,
             (Value::Str(p), Value::Str(q)) => p == q,
             _ if kind(x) != kind(y) && kind(x) != Kind::Other && kind(y) != Kind::Other => {
@@ -156,7 +156,7 @@ fn cmp(a: &[Value], name: &str) -> Result<Ordering, FnError> {
         return Err("invalid type for comparison".into());
     }
     match (x, y) {
-        (Value::Int(p), Value::Int(q)) => Ok(p.cmp(q)),
+        (Value::Int(p) | Value::Int64(p), Value::Int(q) | Value::Int64(q)) => Ok(p.cmp(q)),
         (Value::Float(p), Value::Float(q)) => Ok(p.partial_cmp(q).unwrap_or(Ordering::Equal)),
         (Value::Str(p), Value::Str(q)) => Ok(p.cmp(q)),
         _ => Err("incompatible types for comparison".into()),

@@ -19,7 +19,7 @@ impl Serialize for Json<'_> {
         match self.0 {
             Value::Nil => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
-            Value::Int(i) => s.serialize_i64(*i),
+            Value::Int(i) | Value::Int64(i) => s.serialize_i64(*i),
             Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e21 => {
                 if f.abs() < 9.2e18 {
                     s.serialize_i64(*f as i64)
@@ -49,13 +49,35 @@ impl Serialize for Json<'_> {
     }
 }
 
-/// Helm's `toYaml`: YAML without the trailing newline.
+/// Helm's `toYaml`: YAML as go-yaml v2 writes it, without the trailing
+/// newline. Fails where encoding/json does (NaN, infinities).
 pub fn to_yaml(v: &Value) -> Result<String, String> {
-    let mut s = serde_yaml::to_string(&Json(v)).map_err(|e| e.to_string())?;
-    if s.ends_with('\n') {
-        s.pop();
-    }
+    check_encodable(v)?;
+    let mut s = super::goyaml::emit(v);
+    s.pop();
     Ok(s)
+}
+
+/// What stops `sigs.k8s.io/yaml.Marshal`: encoding/json refuses NaN and
+/// infinities; go-yaml's reader, reading that JSON back, refuses the
+/// characters JSON leaves raw but YAML does not allow (DEL, C1 controls).
+fn check_encodable(v: &Value) -> Result<(), String> {
+    let bad_char = |s: &str| {
+        if s.chars().any(|c| matches!(c as u32, 0x7f..=0x84 | 0x86..=0x9f | 0xfffe | 0xffff)) {
+            Err("yaml: control characters are not allowed".to_string())
+        } else {
+            Ok(())
+        }
+    };
+    match v {
+        Value::Float(f) if !f.is_finite() => {
+            Err(format!("json: unsupported value: {}", crate::template::value::go_float(*f)))
+        }
+        Value::Str(s) => bad_char(s),
+        Value::List(l) => l.iter().try_for_each(check_encodable),
+        Value::Map(m) => m.borrow().iter().try_for_each(|(k, v)| bad_char(k).and_then(|()| check_encodable(v))),
+        _ => Ok(()),
+    }
 }
 
 /// Helm's `toJson`: Go's encoding/json, which escapes `<`, `>`, `&` (and
@@ -89,7 +111,7 @@ fn html_escape_json(s: &str) -> String {
 
 /// Parses YAML text into a template value (Helm's `fromYaml`).
 pub fn from_yaml_value(text: &str) -> Result<Value, String> {
-    let v: serde_json::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    let v = crate::yaml::parse(text).map_err(|e| format!("error converting YAML to JSON: {e}"))?;
     Ok(from_json(&v))
 }
 
@@ -220,7 +242,7 @@ fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::List(_) => "array",
         Value::Str(_) => "string",
-        Value::Int(_) | Value::Float(_) => "number",
+        Value::Int(_) | Value::Int64(_) | Value::Float(_) => "number",
         Value::Bool(_) => "bool",
         _ => "object",
     }

@@ -9,18 +9,18 @@ fn ints(a: &[Value]) -> Vec<i64> {
 }
 
 pub fn register(f: &mut Funcs) {
-    f.insert("add", |_, a| Ok(Value::Int(ints(&a).iter().fold(0i64, |x, y| x.wrapping_add(*y)))));
+    f.insert("add", |_, a| Ok(Value::Int64(ints(&a).iter().fold(0i64, |x, y| x.wrapping_add(*y)))));
     f.insert("add1", |_, a| {
         arity(&a, 1, "add1")?;
-        Ok(Value::Int(to_i64(&a[0]).wrapping_add(1)))
+        Ok(Value::Int64(to_i64(&a[0]).wrapping_add(1)))
     });
     f.insert("sub", |_, a| {
         arity(&a, 2, "sub")?;
-        Ok(Value::Int(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
+        Ok(Value::Int64(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
     });
     f.insert("mul", |_, a| {
         at_least(&a, 1, "mul")?;
-        Ok(Value::Int(ints(&a).iter().fold(1i64, |x, y| x.wrapping_mul(*y))))
+        Ok(Value::Int64(ints(&a).iter().fold(1i64, |x, y| x.wrapping_mul(*y))))
     });
     f.insert("div", |_, a| {
         arity(&a, 2, "div")?;
@@ -28,7 +28,7 @@ pub fn register(f: &mut Funcs) {
         if d == 0 {
             return Err("runtime error: integer divide by zero".into());
         }
-        Ok(Value::Int(to_i64(&a[0]) / d))
+        Ok(Value::Int64(to_i64(&a[0]) / d))
     });
     f.insert("mod", |_, a| {
         arity(&a, 2, "mod")?;
@@ -36,17 +36,17 @@ pub fn register(f: &mut Funcs) {
         if d == 0 {
             return Err("runtime error: integer divide by zero".into());
         }
-        Ok(Value::Int(to_i64(&a[0]) % d))
+        Ok(Value::Int64(to_i64(&a[0]) % d))
     });
     for name in ["max", "biggest"] {
         f.insert(name, |_, a| {
             at_least(&a, 1, "max")?;
-            Ok(Value::Int(ints(&a).into_iter().max().unwrap_or(0)))
+            Ok(Value::Int64(ints(&a).into_iter().max().unwrap_or(0)))
         });
     }
     f.insert("min", |_, a| {
         at_least(&a, 1, "min")?;
-        Ok(Value::Int(ints(&a).into_iter().min().unwrap_or(0)))
+        Ok(Value::Int64(ints(&a).into_iter().min().unwrap_or(0)))
     });
     f.insert("addf", |_, a| Ok(Value::Float(a.iter().map(to_f64).sum())));
     f.insert("add1f", |_, a| Ok(Value::Float(to_f64(&a[0]) + 1.0)));
@@ -70,12 +70,14 @@ pub fn register(f: &mut Funcs) {
         let r = if x.fract().abs() >= 0.5 { x.trunc() + x.signum() } else { x.trunc() };
         Ok(Value::Float(r / p))
     });
-    for name in ["int", "int64"] {
-        f.insert(name, |_, a| {
-            arity(&a, 1, "int")?;
-            Ok(Value::Int(to_i64(&a[0])))
-        });
-    }
+    f.insert("int", |_, a| {
+        arity(&a, 1, "int")?;
+        Ok(Value::Int(to_i64(&a[0])))
+    });
+    f.insert("int64", |_, a| {
+        arity(&a, 1, "int64")?;
+        Ok(Value::Int64(to_i64(&a[0])))
+    });
     f.insert("float64", |_, a| {
         arity(&a, 1, "float64")?;
         Ok(Value::Float(to_f64(&a[0])))

@@ -6,6 +6,7 @@
 mod builtin;
 mod dates;
 mod encoding;
+mod goyaml;
 mod lists;
 mod math;
 mod misc;
@@ -103,7 +104,7 @@ pub fn strval(v: &Value) -> String {
 /// parse, anything else is 0.
 pub fn to_i64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => *b as i64,
         Value::Str(s) => {
@@ -117,7 +118,7 @@ pub fn to_i64(v: &Value) -> i64 {
 /// `cast.ToFloat64`.
 pub fn to_f64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => *b as i64 as f64,
         Value::Str(s) => s.trim().parse().unwrap_or(0.0),
@@ -129,6 +130,20 @@ pub fn to_f64(v: &Value) -> f64 {
 /// list or map).
 pub fn is_empty(v: &Value) -> bool {
     !v.truthy()
+}
+
+/// Converts the coalesced values into `.Values`: floats stay `float64`,
+/// integers (only `set` makes them) are `int64`, as from `--set`.
+pub fn from_values(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Number(n) if !n.is_f64() => match n.as_i64() {
+            Some(i) => Value::Int64(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::Array(a) => Value::list(a.iter().map(from_values).collect()),
+        serde_json::Value::Object(o) => Value::map(o.iter().map(|(k, v)| (k.clone(), from_values(v))).collect()),
+        v => from_json(v),
+    }
 }
 
 /// Converts a JSON value (parsed YAML or JSON) into a template value:

@@ -64,7 +64,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         };
         next += 1;
         let body = one(verb, &spec, arg);
-        pad(&mut out, &body, &spec, matches!(arg, Value::Int(_) | Value::Float(_)));
+        pad(&mut out, &body, &spec, matches!(arg, Value::Int(_) | Value::Int64(_) | Value::Float(_)));
     }
     if next < args.len() {
         out.push_str("%!(EXTRA ");
@@ -178,6 +178,13 @@ fn trim_mantissa(s: &str) -> String {
 }
 
 fn one(verb: char, spec: &Spec, arg: &Value) -> String {
+    // The verbs print Go's integer types alike; only errors name the type.
+    if let Value::Int64(i) = arg
+        && verb != 'T'
+    {
+        let s = one(verb, spec, &Value::Int(*i));
+        return if s.starts_with("%!") { bad(verb, arg) } else { s };
+    }
     match (verb, arg) {
         ('T', a) => a.type_name(),
         ('s' | 'q' | 'd' | 'x' | 'X' | 'o' | 'b' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G' | 't' | 'c', Value::Nil) => {

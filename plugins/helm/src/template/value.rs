@@ -17,8 +17,10 @@ pub enum Value {
     Nil,
     /// `bool`.
     Bool(bool),
-    /// An integer kind (`int`, `int64`).
+    /// Go's `int` (constants, `len`, `atoi`, `until`).
     Int(i64),
+    /// `int64` (`--set` integers, Sprig's arithmetic).
+    Int64(i64),
     /// `float64` (every number of a YAML or JSON document).
     Float(f64),
     /// `string`.
@@ -67,7 +69,7 @@ impl Value {
         match self {
             Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
@@ -82,6 +84,7 @@ impl Value {
             Value::Nil => "<nil>".into(),
             Value::Bool(_) => "bool".into(),
             Value::Int(_) => "int".into(),
+            Value::Int64(_) => "int64".into(),
             Value::Float(_) => "float64".into(),
             Value::Str(_) => "string".into(),
             Value::List(_) => "[]interface {}".into(),
@@ -96,11 +99,20 @@ impl Value {
             Value::Nil => "invalid",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "slice",
             Value::Map(_) => "map",
             Value::Obj(_) => "ptr",
+        }
+    }
+
+    /// The integer inside, whatever its Go integer type.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) | Value::Int64(i) => Some(*i),
+            _ => None,
         }
     }
 
@@ -126,7 +138,7 @@ impl Value {
         match (self, other) {
             (Value::Nil, Value::Nil) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
-            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) | (Value::Int64(a), Value::Int64(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::List(a), Value::List(b)) => a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.deep_eq(y)),
@@ -197,7 +209,7 @@ impl fmt::Display for Value {
         match self {
             Value::Nil => f.write_str("<nil>"),
             Value::Bool(b) => write!(f, "{b}"),
-            Value::Int(i) => write!(f, "{i}"),
+            Value::Int(i) | Value::Int64(i) => write!(f, "{i}"),
             Value::Float(x) => f.write_str(&go_float(*x)),
             Value::Str(s) => f.write_str(s),
             Value::List(l) => {

@@ -1,0 +1,182 @@
+//! Reading YAML as Helm does (`sigs.k8s.io/yaml.Unmarshal` over go-yaml
+//! v2): plain scalars resolve with YAML 1.1 rules (`yes`, `on`, `y` are
+//! true, `0755` is 493, as [`capstan_plugin::yaml::resolve_plain`] says),
+//! quoted ones stay strings, a repeated key silently wins (go-yaml's
+//! non-strict mode, which Helm uses for values files, `fromYaml` and its
+//! manifests), `<<` merges apply. Values files then hold every number as a
+//! `float64` ([`values`]), as after Go's `json.Unmarshal`.
+
+use std::collections::HashMap;
+
+use capstan_plugin::yaml::resolve_plain;
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use serde_json::{Map, Number, Value};
+
+/// Nodes that aliases may expand to in one document: an alias bomb is
+/// refused long before it fills memory.
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
+enum Frame {
+    Seq { items: Vec<Value>, anchor: usize },
+    Map { map: Map<String, Value>, key: Option<Key>, merges: Vec<Value>, anchor: usize },
+}
+
+enum Key {
+    Name(String),
+    Merge,
+}
+
+/// go-yaml's error text: `yaml: line N: MSG` (no line on the first one).
+fn error(line: usize, msg: &str) -> String {
+    if line > 1 { format!("yaml: line {line}: {msg}") } else { format!("yaml: {msg}") }
+}
+
+/// The first document of `text` (null when there is none).
+pub fn parse(text: &str) -> Result<Value, String> {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
+    let mut expanded = 0usize;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| error(e.marker().line(), e.info()))?;
+        let err = |msg: &str| error(span.start.line(), msg);
+        let (value, anchor) = match event {
+            Event::DocumentEnd => break,
+            Event::Scalar(text, style, anchor, tag) => {
+                let plain = style == ScalarStyle::Plain && tag.as_ref().is_none_or(|t| t.suffix != "str");
+                if plain
+                    && text == "<<"
+                    && let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut()
+                {
+                    *key = Some(Key::Merge);
+                    continue;
+                }
+                (if plain { resolve_plain(&text) } else { Value::String(text.into_owned()) }, anchor)
+            }
+            Event::SequenceStart(anchor, _) => {
+                stack.push(Frame::Seq { items: Vec::new(), anchor });
+                continue;
+            }
+            Event::MappingStart(anchor, _) => {
+                stack.push(Frame::Map { map: Map::new(), key: None, merges: Vec::new(), anchor });
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Frame::Seq { items, anchor }) => (Value::Array(items), anchor),
+                Some(Frame::Map { mut map, merges, anchor, .. }) => {
+                    // Explicit keys win over merged ones; earlier merges over later.
+                    for merged in merges {
+                        let Value::Object(merged) = merged else { return Err(err("map merge requires map")) };
+                        for (k, v) in merged {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                    (Value::Object(map), anchor)
+                }
+                None => return Err(err("unbalanced collection")),
+            },
+            Event::Alias(id) => {
+                let (value, nodes) = anchors.get(&id).ok_or_else(|| err("unknown anchor referenced"))?;
+                expanded += nodes;
+                if expanded > MAX_ALIAS_NODES {
+                    return Err(err("document contains excessive aliasing"));
+                }
+                (value.clone(), 0)
+            }
+            _ => continue,
+        };
+        if anchor != 0 {
+            anchors.insert(anchor, (value.clone(), count_nodes(&value)));
+        }
+        match stack.last_mut() {
+            None => return Ok(value),
+            Some(Frame::Seq { items, .. }) => items.push(value),
+            Some(Frame::Map { map, key, merges, .. }) => match key.take() {
+                None => *key = Some(Key::Name(json_key(value).map_err(|m| err(&m))?)),
+                Some(Key::Merge) => match value {
+                    Value::Array(items) => merges.extend(items),
+                    other => merges.push(other),
+                },
+                Some(Key::Name(k)) => {
+                    map.insert(k, value);
+                }
+            },
+        }
+    }
+    Ok(Value::Null)
+}
+
+/// A scalar key as sigs.k8s.io/yaml turns it into a JSON key.
+fn json_key(key: Value) -> Result<String, String> {
+    match key {
+        Value::String(s) => Ok(s),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Null => Ok("null".into()),
+        _ => Err("invalid map key".into()),
+    }
+}
+
+fn count_nodes(value: &Value) -> usize {
+    1 + match value {
+        Value::Array(items) => items.iter().map(count_nodes).sum(),
+        Value::Object(map) => map.values().map(count_nodes).sum(),
+        _ => 0,
+    }
+}
+
+/// A values document: [`parse`], then every number a float (Helm's values
+/// are `float64` however they are written; only `--set` makes an `int64`).
+pub fn values(text: &str) -> Result<Value, String> {
+    let mut v = parse(text)?;
+    floats(&mut v);
+    Ok(v)
+}
+
+/// Turns every number into a float, as Go's `json.Unmarshal` into `interface{}`.
+pub fn floats(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_f64() => {
+            if let Some(f) = n.as_f64().and_then(Number::from_f64) {
+                *n = f;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(floats),
+        Value::Object(map) => map.values_mut().for_each(floats),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse, values};
+
+    #[test]
+    fn yaml_1_1_scalars_and_last_key_wins() {
+        let v = parse("a: yes\nb: \"yes\"\nc: 0755\nd: 2001-12-14\ny: 1\na: no\n").unwrap();
+        assert_eq!(v, serde_json::json!({"a": false, "b": "yes", "c": 493, "d": "2001-12-14", "true": 1}));
+        let v = values("num: 3\nf: 1.5\nl: [1]\n").unwrap();
+        assert!(v["num"].is_f64() && v["f"].is_f64() && v["l"][0].is_f64());
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        // Nine levels of ten aliases each: 10^9 nodes if expanded.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("excessive aliasing"), "{err}");
+    }
+
+    #[test]
+    fn errors_read_as_go_yaml() {
+        let err = parse("a: b: c\n").unwrap_err();
+        assert!(err.starts_with("yaml: mapping values are not allowed"), "{err}");
+        let err = parse("a: 1\nb: [\n").unwrap_err();
+        assert!(err.starts_with("yaml: line "), "{err}");
+    }
+}
