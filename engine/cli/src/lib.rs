@@ -14,7 +14,7 @@ pub mod hydrate;
 pub mod output;
 pub mod plugin_cmd;
 pub mod policy_cmd;
-mod policy_export;
+pub mod policy_export;
 pub mod policy_test;
 pub mod sync_cmd;
 pub mod target;
