@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The guest packages the test suite uses: the bundled plugins (one per
-/// `plugins/dist/capstan_<name>.wasm`, package `capstan-<name>`), then the
-/// test programs (one per `tests/programs/<name>/`, package `capstan-test-<name>`).
+/// `plugins/dist/capstan_<name>.wasm`, package `capstan-<name>`), the
+/// test programs (one per `tests/programs/<name>/`, package `capstan-test-<name>`),
+/// then the Rust example plugins (one per `examples/plugins/<name>/Cargo.toml`,
+/// package `<name>`).
 fn guests(root: &Path) -> Vec<String> {
     let names = |dir: &str, name: fn(&str) -> Option<&str>| -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
@@ -20,7 +22,15 @@ fn guests(root: &Path) -> Vec<String> {
     };
     let bundled = names("plugins/dist", |f| f.strip_prefix("capstan_")?.strip_suffix(".wasm"));
     let programs = names("tests/programs", |f| Some(f));
-    bundled.iter().map(|n| format!("capstan-{n}")).chain(programs.iter().map(|n| format!("capstan-test-{n}"))).collect()
+    let examples = names("examples/plugins", |f| Some(f))
+        .into_iter()
+        .filter(|n| root.join("examples/plugins").join(n).join("Cargo.toml").is_file());
+    bundled
+        .iter()
+        .map(|n| format!("capstan-{n}"))
+        .chain(programs.iter().map(|n| format!("capstan-test-{n}")))
+        .chain(examples)
+        .collect()
 }
 
 fn main() {
@@ -35,7 +45,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| out_dir.ancestors().nth(4).unwrap_or(&out_dir).join("guests"));
     println!("cargo:rerun-if-env-changed=CAPSTAN_GUEST_TARGET_DIR");
-    for dir in ["plugins", "tests/programs", "wit"] {
+    for dir in ["plugins", "tests/programs", "examples/plugins", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 

@@ -3,7 +3,9 @@
 //! classified (deadline, memory cap, handle cap, trap) and outputs checked (caps, JSON
 //! objects) before anything reaches the engine.
 
+use std::cell::Cell;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use capstan_types::text::escape_untrusted;
 use capstan_types::{Diagnostic, Object};
@@ -90,6 +92,29 @@ pub struct Assessment {
     pub message: String,
 }
 
+/// What one call cost: wall time from taking a pool slot to the guest's
+/// return (instantiation included, the output's decoding not), and the
+/// linear memory its instance held at the end, which is the most it held
+/// (memories never shrink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallStats {
+    /// Wall time of the call.
+    pub elapsed: Duration,
+    /// Bytes of linear memory the instance held.
+    pub memory_bytes: usize,
+}
+
+thread_local! {
+    static LAST_CALL: Cell<Option<CallStats>> = const { Cell::new(None) };
+}
+
+/// The figures of the last plugin call made on this thread (a call runs on
+/// its caller's thread), whether it succeeded or not; `None` before the
+/// first. `capstan plugin test` and `trace` print them.
+pub fn last_call_stats() -> Option<CallStats> {
+    LAST_CALL.with(Cell::get)
+}
+
 impl PluginHost {
     /// Runs a renderer; the snapshot is its one (read-only) directory.
     pub fn render(&self, plugin: &Plugin, call: &RenderCall<'_>, limits: &Limits) -> Result<Rendered> {
@@ -170,9 +195,18 @@ impl PluginHost {
     ) -> Result<T> {
         // Declared first, dropped last: the slot outlives the store's instance.
         let _slot = self.slot();
+        let started = Instant::now();
         let pipes = Pipes::new(limits);
         let mut store = self.store(plugin, snapshot, limits, &pipes);
         let result = run(&mut store);
+        let stats = CallStats { elapsed: started.elapsed(), memory_bytes: store.data().memory.granted };
+        LAST_CALL.with(|last| last.set(Some(stats)));
+        tracing::debug!(
+            plugin = &*plugin.name,
+            elapsed_us = stats.elapsed.as_micros() as u64,
+            memory_bytes = stats.memory_bytes,
+            "call finished"
+        );
         forward_output(&plugin.name, "stdout", &pipes.stdout, limits);
         forward_output(&plugin.name, "stderr", &pipes.stderr, limits);
         if let Some(source) = store.data_mut().snapshot.error.take() {

@@ -251,7 +251,7 @@ impl PluginHost {
             plugin: plugin.name.clone(),
             wasi: wasi.build(),
             table: handle_table(limits),
-            memory: MemoryCap { cap: limits.memory_bytes, exceeded: false },
+            memory: MemoryCap::new(limits.memory_bytes),
             deadline: Deadline { at: Instant::now() + limits.deadline, cut: false },
             snapshot: Snapshot::new(snapshot.map(Path::to_path_buf)),
             log: LogBudget::new(limits),

@@ -189,17 +189,29 @@ fn parse_quantity(text: &str) -> Result<usize, String> {
     number.checked_mul(unit).ok_or_else(|| "too large".to_owned())
 }
 
-/// Denies memory and table growth past the cap, and remembers that it did.
+/// Denies memory and table growth past the cap, and remembers that it did;
+/// counts the linear memory granted (creation included), which is what the
+/// instance holds at the end: memories never shrink.
 #[derive(Debug)]
 pub(crate) struct MemoryCap {
     pub(crate) cap: usize,
     pub(crate) exceeded: bool,
+    pub(crate) granted: usize,
+}
+
+impl MemoryCap {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self { cap, exceeded: false, granted: 0 }
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let allowed = desired <= self.cap;
         self.exceeded |= !allowed;
+        if allowed {
+            self.granted += desired.saturating_sub(current);
+        }
         Ok(allowed)
     }
 

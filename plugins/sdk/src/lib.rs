@@ -7,6 +7,10 @@
 //! [`export_health!`]). The SDK hides the `wit-bindgen` glue:
 //! parameters arrive as a typed, deserialised struct, objects leave as
 //! `serde_json::Value`s, and errors are the WIT `error` variant.
+//! [`object`] has the typed helpers: [`ObjectRef::of`] and [`FieldPath`]
+//! for diagnostics that name the object and field
+//! (`Diagnostic::error("…").about(&item).at(path)`), labels, and objects
+//! read into the plugin's own types.
 //!
 //! ```no_run
 //! struct Hello;
@@ -19,6 +23,7 @@
 //! capstan_plugin::export_renderer!(Hello);
 //! ```
 
+pub mod object;
 pub mod policy;
 pub mod yaml;
 
@@ -84,6 +89,7 @@ pub mod health {
 }
 
 pub use health::exports::capstan::plugin::assess::{Health, Status};
+pub use object::FieldPath;
 pub use renderer::capstan::plugin::log::Level;
 pub use renderer::capstan::plugin::types::{Context, Diagnostic, Error, ObjectRef, Output, Severity};
 

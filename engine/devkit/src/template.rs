@@ -1,0 +1,236 @@
+//! `capstan plugin new`: writes a ready project for one world and language
+//! — the WIT this Capstan implements, the SDK it was tested with, a plugin
+//! that does something small and real, a fixture with its expected output
+//! (run by `capstan plugin test`) and a unit test (run by `cargo test`).
+//!
+//! A Rust project is a Cargo workspace of its own: the plugin crate and the
+//! SDK vendored under `vendor/capstan-plugin` (its `wit-bindgen` reads
+//! `../../wit`, the project's `wit/`), with the dependency versions and the
+//! Cargo.lock of Capstan's own `plugins/` workspace, so the project builds
+//! with what Capstan's tests built, offline once the crates are cached.
+
+use std::path::{Path, PathBuf};
+
+use capstan_host::World;
+
+use crate::project::{Lang, PROJECT_FILE, Project, check_name};
+use crate::{Error, Result};
+
+/// The WIT package this Capstan implements (`capstan plugin wit` prints it).
+pub const WIT: &str = include_str!("../../../wit/plugin.wit");
+
+/// The SDK's sources, vendored into Rust projects (every file of
+/// `plugins/sdk/src`; a unit test holds the list complete).
+const SDK_SOURCES: &[(&str, &str)] = &[
+    ("lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
+    ("object.rs", include_str!("../../../plugins/sdk/src/object.rs")),
+    ("policy.rs", include_str!("../../../plugins/sdk/src/policy.rs")),
+    ("yaml.rs", include_str!("../../../plugins/sdk/src/yaml.rs")),
+];
+const SDK_MANIFEST: &str = include_str!("../../../plugins/sdk/Cargo.toml");
+/// Capstan's guest workspace: its shared sections and lock file pin the
+/// versions a project builds with.
+const GUEST_WORKSPACE: &str = include_str!("../../../plugins/Cargo.toml");
+const GUEST_LOCK: &str = include_str!("../../../plugins/Cargo.lock");
+/// The sections of [`GUEST_WORKSPACE`] a project copies.
+const SHARED_SECTIONS: &[&str] =
+    &["[workspace.package]", "[workspace.lints.rust]", "[workspace.dependencies]", "[profile.release]"];
+
+const RUST_MANIFEST: &str = include_str!("../templates/rust/Cargo.toml");
+const RUST_GITIGNORE: &str = include_str!("../templates/rust/gitignore");
+
+/// Where `capstan plugin new` writes, and what.
+#[derive(Debug, Clone)]
+pub struct NewOptions {
+    /// The project directory to create; its last component is the plugin's name.
+    pub dir: PathBuf,
+    /// The world the plugin targets.
+    pub world: World,
+    /// Its language.
+    pub lang: Lang,
+}
+
+/// Writes the project and returns it, as `capstan plugin build` will read it.
+pub fn new(options: &NewOptions) -> Result<Project> {
+    let name = options.dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    check_name(&name)?;
+    if options.dir.exists() {
+        return Err(Error::Exists { dir: options.dir.clone() });
+    }
+    let files = match options.lang {
+        Lang::Rust => rust_files(&name, options.world)?,
+    };
+    let fill = |text: &str| text.replace("{{name}}", &name).replace("{{world}}", &options.world.to_string());
+    for (path, text) in files.iter().chain(&common_files(options.world, options.lang)) {
+        write(&options.dir.join(path), &fill(text))?;
+    }
+    Project::load(&options.dir)
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    let io = |error| Error::Io { path: path.to_owned(), error };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    std::fs::write(path, text).map_err(io)
+}
+
+/// The files of a Rust project, before `{{name}}` and `{{world}}` are filled in.
+fn rust_files(name: &str, world: World) -> Result<Vec<(PathBuf, String)>> {
+    let source = match world {
+        World::Renderer => include_str!("../templates/rust/renderer.rs"),
+        World::Transformer => include_str!("../templates/rust/transformer.rs"),
+        World::Validator => include_str!("../templates/rust/validator.rs"),
+        World::Health => include_str!("../templates/rust/health.rs"),
+    };
+    let mut files = vec![
+        (PathBuf::from("Cargo.toml"), RUST_MANIFEST.replace("{{workspace}}", &shared_sections()?)),
+        ("Cargo.lock".into(), GUEST_LOCK.to_owned()),
+        (".gitignore".into(), RUST_GITIGNORE.to_owned()),
+        ("src/lib.rs".into(), source.to_owned()),
+        ("vendor/capstan-plugin/Cargo.toml".into(), SDK_MANIFEST.to_owned()),
+        ("README.md".into(), readme(name, world, Lang::Rust)),
+    ];
+    for (file, text) in SDK_SOURCES {
+        files.push((Path::new("vendor/capstan-plugin/src").join(file), (*text).to_owned()));
+    }
+    Ok(files)
+}
+
+/// The sections of Capstan's guest workspace a project shares, with the
+/// SDK's path pointing at the vendored copy.
+fn shared_sections() -> Result<String> {
+    let mut out = String::new();
+    let mut keep = false;
+    for line in GUEST_WORKSPACE.lines() {
+        if line.starts_with('[') {
+            keep = SHARED_SECTIONS.contains(&line.trim());
+        }
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let sdk = r#"capstan-plugin = { path = "sdk" }"#;
+    if !out.contains(sdk) {
+        return Err(Error::Usage(format!(
+            "plugins/Cargo.toml no longer declares `{sdk}`: update the devkit's template"
+        )));
+    }
+    Ok(out.replace(sdk, r#"capstan-plugin = { path = "vendor/capstan-plugin" }"#))
+}
+
+/// The files every language shares: the WIT, the project file, the fixtures.
+fn common_files(world: World, lang: Lang) -> Vec<(PathBuf, String)> {
+    let (input, with, input_note, expect_note) = match world {
+        World::Renderer => {
+            ("fixtures/input", "{namePrefix: demo-}", "the snapshot directory it renders", "the objects it must return")
+        }
+        World::Transformer => {
+            ("fixtures/input.yaml", "{labels: {team: shop}}", "the objects it transforms", "the objects it must return")
+        }
+        World::Validator => ("fixtures/input.yaml", "{}", "the objects it checks", "the diagnostics it must return"),
+        World::Health => ("fixtures/input.yaml", "{}", "the one live object it assesses", "the status it must return"),
+    };
+    let project = format!(
+        "# A Capstan plugin project: `capstan plugin build` builds it, `capstan plugin test` runs its tests.\n\
+         name: {{{{name}}}}\n\
+         world: {world}\n\
+         lang: {lang}\n\
+         tests:\n\
+         \x20 - input: {input}   # {input_note}\n\
+         \x20   with: {with}   # the stage's `with:` parameters\n\
+         \x20   expect: fixtures/expected.yaml   # {expect_note}\n"
+    );
+    let mut files = vec![(PathBuf::from(PROJECT_FILE), project), ("wit/plugin.wit".into(), WIT.to_owned())];
+    files.extend(fixtures(world));
+    files
+}
+
+fn fixtures(world: World) -> Vec<(PathBuf, String)> {
+    let file = |path: &str, text: &str| (PathBuf::from(path), text.to_owned());
+    match world {
+        World::Renderer => vec![
+            file("fixtures/input/hello.txt", include_str!("../templates/fixtures/renderer/input/hello.txt")),
+            file("fixtures/expected.yaml", include_str!("../templates/fixtures/renderer/expected.yaml")),
+        ],
+        World::Transformer => vec![
+            file("fixtures/input.yaml", include_str!("../templates/fixtures/transformer/input.yaml")),
+            file("fixtures/expected.yaml", include_str!("../templates/fixtures/transformer/expected.yaml")),
+        ],
+        World::Validator => vec![
+            file("fixtures/input.yaml", include_str!("../templates/fixtures/validator/input.yaml")),
+            file("fixtures/expected.yaml", include_str!("../templates/fixtures/validator/expected.yaml")),
+        ],
+        World::Health => vec![
+            file("fixtures/input.yaml", include_str!("../templates/fixtures/health/input.yaml")),
+            file("fixtures/expected.yaml", include_str!("../templates/fixtures/health/expected.yaml")),
+        ],
+    }
+}
+
+fn readme(name: &str, world: World, lang: Lang) -> String {
+    format!(
+        "# {name}\n\n\
+         A Capstan {world} plugin ({lang}), created by `capstan plugin new`.\n\n\
+         ```sh\n\
+         capstan plugin build .        # the component, its digest and size\n\
+         capstan plugin test .         # runs the tests of {PROJECT_FILE} in the real host\n\
+         capstan plugin trace .        # one call: the plugin's log lines, time and memory\n\
+         cargo test                    # the unit tests in src/lib.rs, natively\n\
+         ```\n\n\
+         - `src/lib.rs`: the plugin; its logic is plain Rust, the export is the `plugin` module.\n\
+         - `wit/plugin.wit`: the contract (`capstan:plugin`), `vendor/capstan-plugin`: the SDK.\n\
+         - `fixtures/`: the test input and the expected output.\n\n\
+         Use it in an Application with the digest `capstan plugin build` prints:\n\n\
+         ```yaml\n\
+         - plugin: ./{file}.wasm\n\
+         \x20 digest: sha256:…\n\
+         ```\n\n\
+         The guide: Capstan's `docs/plugins.md`.\n",
+        file = name.replace('-', "_"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sdk_source_is_vendored() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/sdk/src");
+        let mut on_disk: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        on_disk.sort();
+        let vendored: Vec<&str> = SDK_SOURCES.iter().map(|(f, _)| *f).collect();
+        assert_eq!(on_disk, vendored);
+    }
+
+    #[test]
+    fn a_project_has_the_wit_the_sdk_and_the_guest_workspace_versions() {
+        let parent = tempfile::TempDir::new().unwrap();
+        for world in World::ALL {
+            let dir = parent.path().join(format!("my-{world}"));
+            let project = new(&NewOptions { dir: dir.clone(), world, lang: Lang::Rust }).unwrap();
+            assert_eq!((project.name.as_str(), project.world), (format!("my-{world}").as_str(), world));
+            assert_eq!(project.tests.len(), 1);
+            assert!(dir.join(&project.tests[0].input).exists());
+            assert_eq!(std::fs::read_to_string(dir.join("wit/plugin.wit")).unwrap(), WIT);
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            assert!(manifest.contains(&format!("name = \"my-{world}\"")), "{manifest}");
+            assert!(manifest.contains(r#"capstan-plugin = { path = "vendor/capstan-plugin" }"#), "{manifest}");
+            assert!(manifest.contains("wit-bindgen = "), "{manifest}");
+            assert!(!manifest.contains("{{"), "{manifest}");
+            let source = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+            assert!(source.contains(&format!(
+                "capstan_plugin::export_{}!",
+                if world == World::Health { "health".to_owned() } else { world.to_string() }
+            )));
+        }
+        let again =
+            new(&NewOptions { dir: parent.path().join("my-renderer"), world: World::Renderer, lang: Lang::Rust });
+        assert!(matches!(again, Err(Error::Exists { .. })));
+        let bad = new(&NewOptions { dir: parent.path().join("My_Plugin"), world: World::Renderer, lang: Lang::Rust });
+        assert!(matches!(bad, Err(Error::InvalidName { .. })));
+    }
+}
