@@ -26,6 +26,8 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("object.rs", include_str!("../../../plugins/sdk/src/object.rs")),
     ("policy.rs", include_str!("../../../plugins/sdk/src/policy.rs")),
     ("yaml.rs", include_str!("../../../plugins/sdk/src/yaml.rs")),
+    ("yaml/fast.rs", include_str!("../../../plugins/sdk/src/yaml/fast.rs")),
+    ("yaml/timestamp.rs", include_str!("../../../plugins/sdk/src/yaml/timestamp.rs")),
 ];
 const SDK_MANIFEST: &str = include_str!("../../../plugins/sdk/Cargo.toml");
 /// Capstan's guest workspace: its shared sections and lock file pin the
@@ -198,11 +200,21 @@ mod tests {
 
     #[test]
     fn every_sdk_source_is_vendored() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/sdk/src");
-        let mut on_disk: Vec<String> =
-            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        fn files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+                let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+                if entry.file_type().unwrap().is_dir() {
+                    files(&entry.path(), &format!("{name}/"), out);
+                } else {
+                    out.push(name);
+                }
+            }
+        }
+        let mut on_disk = Vec::new();
+        files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/sdk/src"), "", &mut on_disk);
         on_disk.sort();
-        let vendored: Vec<&str> = SDK_SOURCES.iter().map(|(f, _)| *f).collect();
+        let mut vendored: Vec<&str> = SDK_SOURCES.iter().map(|(f, _)| *f).collect();
+        vendored.sort();
         assert_eq!(on_disk, vendored);
     }
 
