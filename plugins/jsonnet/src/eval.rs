@@ -73,6 +73,9 @@ impl TracePrinter for Traces {
     }
 }
 
+// IStr hashes its interned pointer, which its interior mutability (the
+// reference count) never changes: a sound HashMap key, as jrsonnet uses it.
+#[allow(clippy::mutable_key_type)]
 impl Program {
     /// Sets up the state for `layout` in the snapshot at `root`.
     pub fn new(root: &Path, layout: &Layout, opts: &Options) -> Result<Self> {
