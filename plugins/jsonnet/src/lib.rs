@@ -37,8 +37,9 @@ use serde_json::Value as Json;
 
 pub use error::{Error, Result};
 
-/// Jsonnet's own default for `--max-stack` (C++ and Go implementations).
-pub const DEFAULT_MAX_STACK: usize = 500;
+/// Default for `--max-stack`: jrsonnet's own (jsonnet's is 500). At 500 the
+/// sandbox's wasm stack runs out first (a trap, not a Jsonnet error).
+pub const DEFAULT_MAX_STACK: usize = 200;
 
 /// The `with:` parameters of `builtin:jsonnet` (names as in Argo CD's
 /// `directory.jsonnet` source where it has them).
