@@ -3,8 +3,9 @@
 //! - `test`: installs what the tests need on a fresh machine (the
 //!   `wasm32-wasip2` target via rustup, or else Debian's `rustc-web`
 //!   toolchain, which the guest build then uses with `-Zbuild-std`), and, when
-//!   it can, Debian's `openssh-server` for the SSH source tests (they skip
-//!   without it); then runs every check CI runs: formatting, clippy with `-D warnings` (engine and guest
+//!   it can, Debian's `openssh-server` for the SSH source tests and Debian's
+//!   `jsonnet` for the builtin:jsonnet oracle comparisons (they skip
+//!   without them); then runs every check CI runs: formatting, clippy with `-D warnings` (engine and guest
 //!   workspaces), the engine's tests, and the guests' native tests (which
 //!   include the kustomize conformance corpus).
 //! - `plugins`: rebuilds the guest components (as the tests do) and refreshes
@@ -40,6 +41,7 @@ fn test() -> Result<(), String> {
     let route = ensure_wasm_target()?;
     ensure_sshd();
     ensure_helm();
+    ensure_jsonnet();
     let root = root();
     let guests = root.join("plugins");
     step("format (engine)", cargo(&root, &["fmt", "--all", "--", "--check"], route))?;
@@ -166,6 +168,23 @@ os.chmod(target, 0o755)
     let ok = Command::new("python3").arg("-c").arg(script).arg(&target).status().is_ok_and(|s| s.success());
     if !ok {
         println!("could not fetch helm: the builtin:helm oracle comparisons will skip");
+    }
+}
+
+/// Installs Debian's `jsonnet` (the C++ implementation, 0.18 on bookworm)
+/// with apt-get if it is missing: the builtin:jsonnet example tests compare
+/// with it and its bench times it. Best effort: without it those print that
+/// they skip.
+fn ensure_jsonnet() {
+    if Command::new("jsonnet").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
+    };
+    println!("jsonnet is missing: installing Debian's jsonnet for the builtin:jsonnet oracle comparisons");
+    if !(apt(&["update", "-q"]) && apt(&["install", "-y", "-q", "jsonnet"])) {
+        println!("could not install jsonnet: the builtin:jsonnet comparisons with the jsonnet binary will skip");
     }
 }
 

@@ -4,8 +4,9 @@
 //! transformers, and `spec.policy[..]` are validators that see the final
 //! objects. When an Application lists no render stages, [`detect`] picks one
 //! the way Argo CD does: `builtin:helm` for a directory with a Chart.yaml,
-//! `builtin:kustomize` for one with a kustomization file, `builtin:yaml`
-//! otherwise (each once that plugin is bundled). Every failure is an error
+//! `builtin:kustomize` for one with a kustomization file, `builtin:jsonnet`
+//! for one with a `main.jsonnet`, `builtin:yaml` otherwise (each once that
+//! plugin is bundled). Every failure is an error
 //! of that stage, naming its place, plugin and reason.
 //!
 //! Policies run in two groups: the platform set ([`Platform`], the same for
@@ -269,11 +270,14 @@ pub fn detect(snapshot: &Path, path: &str) -> Vec<PluginStage> {
     let helm = dir.join("Chart.yaml").is_file() && bundled("helm");
     let kustomize = ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| dir.join(f).is_file())
         && bundled("kustomize");
+    let jsonnet = dir.join("main.jsonnet").is_file() && bundled("jsonnet");
     // Argo CD's order: a Chart.yaml makes a Helm app even beside a kustomization.
     let plugin = if helm {
         "builtin:helm"
     } else if kustomize {
         "builtin:kustomize"
+    } else if jsonnet {
+        "builtin:jsonnet"
     } else {
         "builtin:yaml"
     };

@@ -96,8 +96,8 @@ pub struct Spec {
     pub source: Source,
     /// Ordered render stages: one renderer, then transformers. Empty means
     /// "detect": `builtin:helm` when the path holds a Chart.yaml,
-    /// `builtin:kustomize` when it holds a kustomization, `builtin:yaml`
-    /// otherwise.
+    /// `builtin:kustomize` when it holds a kustomization, `builtin:jsonnet`
+    /// when it holds a main.jsonnet, `builtin:yaml` otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub render: Vec<PluginStage>,
     /// Validators that check the final objects.
