@@ -291,9 +291,9 @@ async fn a_no_op_pass_over_many_applications_writes_nothing() {
     let repo = GitRepo::new();
     repo.write("deploy/cm.yaml", &config_map("blue"));
     repo.commit("first");
-    // The issue asks for 200; on the shared 2-core build machine the first
-    // sync of 200 did not finish in 120 s (see the report), so 20 here.
-    const APPS: usize = 20;
+    // 200, as the issue asks: their first syncs took 331 s of wall time
+    // (102 s of CPU) on a 2-core machine shared with four builds.
+    const APPS: usize = 200;
     for n in 0..APPS {
         let text = format!(
             "apiVersion: capstan.dev/v1alpha1\nkind: Application\nmetadata: {{name: app-{n}, namespace: {ns}}}\nspec:\n  source: {{repoURL: {repo}, revision: main, path: deploy, interval: 10s}}\n  destination: {{namespace: {ns}-{n}}}\n  sync: {{automated: {{prune: true}}, createNamespace: true}}\n",
@@ -304,7 +304,7 @@ async fn a_no_op_pass_over_many_applications_writes_nothing() {
     }
     let running = start(client, &ns);
     let apps = Api::<ApplicationResource>::namespaced(client.clone(), &ns);
-    eventually("all Applications synced", Duration::from_secs(120), || async {
+    eventually("all Applications synced", Duration::from_secs(900), || async {
         let list = apps.list(&Default::default()).await.ok()?;
         list.items.iter().all(|a| a.status.as_ref().is_some_and(|s| s.is_true("Synced", Some(1)))).then_some(())
     })
@@ -322,7 +322,7 @@ async fn a_no_op_pass_over_many_applications_writes_nothing() {
             .collect::<std::collections::HashSet<_>>()
             .len()
     };
-    eventually("a pass over every Application", Duration::from_secs(120), || async { (reads() >= APPS).then_some(()) })
+    eventually("a pass over every Application", Duration::from_secs(300), || async { (reads() >= APPS).then_some(()) })
         .await;
     running.stop().await;
     let writes: Vec<String> = server
