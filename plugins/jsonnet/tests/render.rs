@@ -3,6 +3,8 @@
 //! external variables and top-level arguments, errors with their Jsonnet
 //! stack trace, and imports confined to the snapshot (`..`, absolute
 //! paths, links out, link loops).
+// Native only: the snapshots are built with Unix symlinks.
+#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -205,7 +205,7 @@ async fn crd_and_cr_in_one_commit_sync_in_one_run() {
         "{}  allow: {{clusterResources: [{{group: apiextensions.k8s.io, kind: CustomResourceDefinition}}]}}\n",
         spec(&unique_name("apply-crd"))
     );
-    let file = app("widgets", &repo, &head, "app", &spec);
+    let file = app(&unique_name("crd-and-cr"), &repo, &head, "app", &spec);
     let report = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
     let kinds: Vec<_> = report.applied.iter().map(|a| (a.object.kind.as_str(), a.action)).collect();
     assert_eq!(kinds, [("CustomResourceDefinition", Action::Created), ("Widget", Action::Created)]);

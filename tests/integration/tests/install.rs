@@ -36,7 +36,8 @@ async fn every_install_manifest_is_accepted_by_the_api_server() {
             (Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
         };
         let name = object.metadata.name.clone().expect("a name");
-        let params = PatchParams::apply("capstan-install-test").dry_run().validation_strict();
+        // Forced: other suites may have installed the CRD under their own manager.
+        let params = PatchParams::apply("capstan-install-test").force().dry_run().validation_strict();
         api.patch(&name, &params, &Patch::Apply(&value))
             .await
             .unwrap_or_else(|e| panic!("{} {name} was refused: {e}", types.kind));
