@@ -111,6 +111,21 @@ fn start(client: &Client, ns: &str) -> Running {
     Running { addr, stop: Some(stop), task, _engine: engine }
 }
 
+/// A repository holding the blue ConfigMap, an Application `web` of `ns`
+/// on it with `sync`, and a controller that has applied it.
+async fn web_synced_blue(client: &Client, ns: &str, sync: &str) -> (GitRepo, String, Running) {
+    let repo = GitRepo::new();
+    repo.write("deploy/cm.yaml", &config_map("blue"));
+    let first = repo.commit("first");
+    create_app(client, ns, "web", &repo, sync).await;
+    let running = start(client, ns);
+    eventually("the first sync", Duration::from_secs(120), || async {
+        (color(client, ns).await.as_deref() == Some("blue")).then_some(())
+    })
+    .await;
+    (repo, first, running)
+}
+
 async fn create_app(client: &Client, ns: &str, name: &str, repo: &GitRepo, sync: &str) {
     let text = format!(
         "apiVersion: capstan.dev/v1alpha1\nkind: Application\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  source: {{repoURL: {repo}, revision: main, path: deploy, interval: 10s}}\n  destination: {{namespace: {ns}}}\n  sync: {sync}\n",
@@ -185,15 +200,7 @@ async fn a_new_commit_is_applied_after_a_signed_webhook() {
     let target = target_with_crd().await;
     let client = &target.client;
     let ns = namespace(client, "ctl-hook").await;
-    let repo = GitRepo::new();
-    repo.write("deploy/cm.yaml", &config_map("blue"));
-    let first = repo.commit("first");
-    create_app(client, &ns, "web", &repo, "{automated: {prune: true}}").await;
-    let running = start(client, &ns);
-    eventually("the first sync", Duration::from_secs(120), || async {
-        (color(client, &ns).await.as_deref() == Some("blue")).then_some(())
-    })
-    .await;
+    let (repo, first, running) = web_synced_blue(client, &ns, "{automated: {prune: true}}").await;
     let synced = eventually("status Synced", Duration::from_secs(10), || async {
         let status = status(client, &ns, "web").await;
         status.is_true("Synced", Some(1)).then_some(status)
@@ -228,15 +235,7 @@ async fn drift_is_reverted_with_self_heal_and_only_reported_without() {
     let target = target_with_crd().await;
     let client = &target.client;
     let ns = namespace(client, "ctl-drift").await;
-    let repo = GitRepo::new();
-    repo.write("deploy/cm.yaml", &config_map("blue"));
-    repo.commit("first");
-    create_app(client, &ns, "web", &repo, "{automated: {selfHeal: true}}").await;
-    let running = start(client, &ns);
-    eventually("the first sync", Duration::from_secs(120), || async {
-        (color(client, &ns).await.as_deref() == Some("blue")).then_some(())
-    })
-    .await;
+    let (_repo, _, running) = web_synced_blue(client, &ns, "{automated: {selfHeal: true}}").await;
     let edit = |value: &'static str| {
         let client = client.clone();
         let ns = ns.clone();
@@ -437,15 +436,7 @@ async fn a_rollback_restores_the_older_revision_and_holds_automation_until_resum
     let target = target_with_crd().await;
     let client = &target.client;
     let ns = namespace(client, "ctl-rollback").await;
-    let repo = GitRepo::new();
-    repo.write("deploy/cm.yaml", &config_map("blue"));
-    let first = repo.commit("first");
-    create_app(client, &ns, "web", &repo, "{automated: {prune: true}}").await;
-    let running = start(client, &ns);
-    eventually("the first sync", Duration::from_secs(120), || async {
-        (color(client, &ns).await.as_deref() == Some("blue")).then_some(())
-    })
-    .await;
+    let (repo, first, running) = web_synced_blue(client, &ns, "{automated: {prune: true}}").await;
     repo.write("deploy/cm.yaml", &config_map("green"));
     repo.write("deploy/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: b}\n");
     let second = repo.commit("second");
