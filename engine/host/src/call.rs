@@ -195,6 +195,7 @@ impl PluginHost {
     ) -> Result<T> {
         // Declared first, dropped last: the slot outlives the store's instance.
         let _slot = self.slot();
+        self.count_call();
         let started = Instant::now();
         let pipes = Pipes::new(limits);
         let mut store = self.store(plugin, snapshot, limits, &pipes);

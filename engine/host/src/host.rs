@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -87,6 +88,8 @@ pub struct PluginHost {
     builtin_digests: Mutex<HashMap<String, String>>,
     slots: Slots,
     pooling: bool,
+    /// Plugin calls made, successful or not (see [`PluginHost::calls`]).
+    calls: AtomicU64,
 }
 
 impl PluginHost {
@@ -132,7 +135,19 @@ impl PluginHost {
             builtin_digests: Mutex::default(),
             slots: Slots::new(INSTANCE_SLOTS),
             pooling,
+            calls: AtomicU64::new(0),
         })
+    }
+
+    /// How many plugin calls (render, transform, validate, assess) this
+    /// host has made, successful or not: what a cached render saves.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Counts one call.
+    pub(crate) fn count_call(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether instances come from the pooling allocator.

@@ -221,18 +221,9 @@ impl Pipeline {
             (Origin::Application { index }, stage, &self.stage_limits[self.render.len() + index])
         });
         for (origin, stage, limits) in platform.chain(own) {
-            let failed = |source| match &origin {
-                Origin::Platform { name, file } => Error::Platform {
-                    name: name.clone(),
-                    file: file.clone(),
-                    plugin: stage.plugin.clone(),
-                    source: Box::new(source),
-                },
-                Origin::Application { index } => stage_error("policy", *index, stage, source),
-            };
-            let dir =
-                if matches!(origin, Origin::Platform { .. }) { self.platform.base_dir.as_path() } else { base_dir };
-            let plugin = host.load(&stage.plugin, stage.digest.as_deref(), dir).map_err(failed)?;
+            let failed = |source| policy_error(&origin, stage, source);
+            let plugin =
+                host.load(&stage.plugin, stage.digest.as_deref(), self.dir_of(&origin, base_dir)).map_err(failed)?;
             let call = RenderCall { params: &stage.params, ..call.clone() };
             let found = host.validate(&plugin, &call, &rendered.objects, limits).map_err(failed)?;
             rendered.plugins.push((stage.plugin.clone(), plugin.digest().to_owned()));
@@ -252,6 +243,36 @@ impl Pipeline {
         Ok(rendered)
     }
 
+    /// Loads every plugin the pipeline runs, in the order [`Pipeline::run`]
+    /// runs them, and returns each reference with the `sha256:` digest of
+    /// what was loaded: besides the call itself, what the output depends
+    /// on (a builtin's digest comes from the host, not from the spec). `run`
+    /// then finds them loaded. A plugin that does not load is the error
+    /// `run` would report for its stage.
+    pub fn plugins(&self, host: &PluginHost, base_dir: &Path) -> Result<Vec<(String, String)>, Error> {
+        let mut out = Vec::with_capacity(self.render.len() + self.platform.stages.len() + self.policy.len());
+        for (index, stage) in self.render.iter().enumerate() {
+            let plugin = host
+                .load(&stage.plugin, stage.digest.as_deref(), base_dir)
+                .map_err(|source| stage_error("render", index, stage, source))?;
+            out.push((stage.plugin.clone(), plugin.digest().to_owned()));
+        }
+        let platform = self.platform.stages.iter().map(|(origin, stage, _)| (origin.clone(), stage));
+        let own = self.policy.iter().enumerate().map(|(index, stage)| (Origin::Application { index }, stage));
+        for (origin, stage) in platform.chain(own) {
+            let plugin = host
+                .load(&stage.plugin, stage.digest.as_deref(), self.dir_of(&origin, base_dir))
+                .map_err(|source| policy_error(&origin, stage, source))?;
+            out.push((stage.plugin.clone(), plugin.digest().to_owned()));
+        }
+        Ok(out)
+    }
+
+    /// The directory plugin paths of a policy from `origin` are relative to.
+    fn dir_of<'a>(&'a self, origin: &Origin, base_dir: &'a Path) -> &'a Path {
+        if matches!(origin, Origin::Platform { .. }) { self.platform.base_dir.as_path() } else { base_dir }
+    }
+
     /// The same pipeline with the platform policy set in front of `spec.policy`.
     pub fn with_platform(mut self, platform: &Platform) -> Self {
         self.platform = platform.clone();
@@ -261,6 +282,19 @@ impl Pipeline {
 
 fn stage_error(section: &'static str, index: usize, stage: &PluginStage, source: crate::Error) -> Error {
     Error::Stage { section, index, plugin: stage.plugin.clone(), source }
+}
+
+/// The error of a policy stage from `origin`.
+fn policy_error(origin: &Origin, stage: &PluginStage, source: crate::Error) -> Error {
+    match origin {
+        Origin::Platform { name, file } => Error::Platform {
+            name: name.clone(),
+            file: file.clone(),
+            plugin: stage.plugin.clone(),
+            source: Box::new(source),
+        },
+        Origin::Application { index } => stage_error("policy", *index, stage, source),
+    }
 }
 
 /// The stages to run for `path` of `snapshot` when the Application names none.
