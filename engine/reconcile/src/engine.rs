@@ -12,6 +12,7 @@ use capstan_source::{Checkout, Credentials, Source};
 use capstan_types::{Application, HealthCheck, Object, PluginStage};
 
 use crate::error::{Error, Result, Stage};
+use crate::render_cache::{CacheStats, Inputs, Key, RenderCache};
 
 /// An Application read from a file, with the directory relative paths start from.
 #[derive(Debug, Clone)]
@@ -51,6 +52,9 @@ pub struct EngineConfig {
     /// user names the file), confined for the controller (an Application
     /// author must not read the controller's files through a digest error).
     pub local_plugins: LocalPlugins,
+    /// Bound of the in-memory render cache in bytes (estimated as JSON
+    /// length); 0 disables it. See [`crate::render_cache`].
+    pub render_cache_bytes: usize,
     /// The file `platform` was read from, and its text then.
     platform_file: Option<(PathBuf, String)>,
 }
@@ -97,6 +101,7 @@ impl EngineConfig {
             git_credentials: Vec::new(),
             platform: Platform::default(),
             local_plugins: LocalPlugins::Anywhere,
+            render_cache_bytes: crate::render_cache::DEFAULT_BYTES,
             platform_file: None,
         }
     }
@@ -147,6 +152,8 @@ pub struct Engine {
     host: Arc<PluginHost>,
     limits: Limits,
     platform: Arc<RwLock<PlatformSet>>,
+    /// Renders by everything they depend on; `None` when disabled.
+    render_cache: Option<Arc<RenderCache>>,
 }
 
 /// The platform set in force, and the file and text it came from.
@@ -164,7 +171,26 @@ impl Engine {
                 source.with_credentials(prefix, credentials)
             });
         let platform = PlatformSet { policies: Arc::new(config.platform), file: config.platform_file };
-        Ok(Self { source, host: Arc::new(host), limits: config.limits, platform: Arc::new(RwLock::new(platform)) })
+        let render_cache =
+            (config.render_cache_bytes > 0).then(|| Arc::new(RenderCache::new(config.render_cache_bytes)));
+        Ok(Self {
+            source,
+            host: Arc::new(host),
+            limits: config.limits,
+            platform: Arc::new(RwLock::new(platform)),
+            render_cache,
+        })
+    }
+
+    /// What the render cache did so far (all zero when it is disabled).
+    pub fn render_cache_stats(&self) -> CacheStats {
+        self.render_cache.as_ref().map(|cache| cache.stats()).unwrap_or_default()
+    }
+
+    /// Plugin calls this engine made (render, transform, validate, health),
+    /// successful or not; a render served from the cache makes none.
+    pub fn plugin_calls(&self) -> u64 {
+        self.host.calls()
     }
 
     /// Re-reads the platform policy file if its text changed since it was
@@ -242,11 +268,31 @@ impl Engine {
             revision: &checkout.commit,
             params: &serde_json::Value::Null,
         };
-        let rendered = pipeline.run(&self.host, &call, &file.base_dir).map_err(|e| {
+        let failed = |e: capstan_host::pipeline::Error| {
             let stage =
                 if matches!(e, capstan_host::pipeline::Error::Denied { .. }) { Stage::Policy } else { Stage::Render };
             Error::new(name, stage, e).at(&checkout.commit)
-        })?;
+        };
+        let Some(cache) = &self.render_cache else {
+            let rendered = pipeline.run(&self.host, &call, &file.base_dir).map_err(failed)?;
+            return Ok(RenderOutput { checkout, stages: pipeline.render, rendered });
+        };
+        let plugins = pipeline.plugins(&self.host, &file.base_dir).map_err(failed)?;
+        let key = Key::new(&Inputs {
+            commit: &checkout.commit,
+            tree: &checkout.tree,
+            app,
+            base_dir: &file.base_dir,
+            pipeline: &pipeline,
+            plugins: &plugins,
+            limits: &self.limits,
+        });
+        if let Some(hit) = cache.get(&key) {
+            tracing::debug!(app = %name, commit = short(&checkout.commit), "render served from the render cache");
+            return Ok(RenderOutput { checkout, stages: pipeline.render, rendered: Rendered::clone(&hit) });
+        }
+        let rendered = pipeline.run(&self.host, &call, &file.base_dir).map_err(failed)?;
+        cache.insert(key, rendered.clone());
         Ok(RenderOutput { checkout, stages: pipeline.render, rendered })
     }
 

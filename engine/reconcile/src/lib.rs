@@ -13,6 +13,8 @@ pub mod apply;
 mod engine;
 mod error;
 mod git_secret;
+pub mod render_cache;
 
 pub use engine::{AppFile, Engine, EngineConfig, RenderOutput, SyncOptions, SyncReport, short};
 pub use error::{Cause, Error, Result, Retry, Stage};
+pub use render_cache::CacheStats;

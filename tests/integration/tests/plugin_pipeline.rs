@@ -46,3 +46,103 @@ async fn deny_policy_applies_nothing_and_a_transformer_fixes_it() {
     let cm = config_maps.get("unlabelled").await.unwrap();
     assert_eq!(cm.metadata.labels.unwrap()["team"], "web");
 }
+
+/// The render cache (engine/reconcile/src/render_cache.rs): an unchanged
+/// render runs no plugin; a change of commit, path, plugin parameters or
+/// platform policy renders again; a failed render is never kept.
+#[test]
+fn an_unchanged_render_comes_from_the_cache_and_any_input_change_renders_again() {
+    let repo = GitRepo::new();
+    repo.write("apps/web/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: b}\n");
+    repo.write("apps/api/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: api}\ndata: {a: b}\n");
+    let first = repo.commit("one");
+    let platform_dir = tempfile::tempdir().unwrap();
+    let platform_file = platform_dir.path().join("platform.yaml");
+    let platform = |team: &str| {
+        format!(
+            "apiVersion: capstan.dev/v1alpha1\nkind: PlatformPolicy\nmetadata: {{name: base}}\nspec:\n  policy:\n  - name: team\n    plugin: {}\n    digest: {}\n    with: {{requireLabel: {team}}}\n    enforcement: warn\n",
+            program_path("policy").display(),
+            program_digest("policy"),
+        )
+    };
+    std::fs::write(&platform_file, platform("team")).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = capstan::EngineConfig::new(cache.path());
+    config.builtins = capstan_host::Builtins::Dir(capstan_test_artifacts::GUEST_DIR.into());
+    config.load_platform(&platform_file).unwrap();
+    let engine = capstan::Engine::new(config).unwrap();
+    let spec = |with: &str| format!("  render:\n  - plugin: builtin:yaml\n  - {}\n", stage("labels", with));
+    let web = |revision: &str, path: &str, with: &str| app("web", &repo, revision, path, &spec(with));
+
+    // What each render cost: plugin calls, cache hits and misses, time.
+    let render = |file: &capstan::AppFile| {
+        let (calls, stats, started) = (engine.plugin_calls(), engine.render_cache_stats(), std::time::Instant::now());
+        let output = engine.render(file);
+        let took = started.elapsed();
+        let after = engine.render_cache_stats();
+        (output, engine.plugin_calls() - calls, after.hits - stats.hits, after.misses - stats.misses, took)
+    };
+    let (output, calls, hits, misses, cold) = render(&web(&first, "apps/web", "{team: web}"));
+    let rendered = output.unwrap().rendered;
+    assert_eq!((calls, hits, misses), (3, 0, 1), "render, transform, platform policy");
+    let (output, calls, hits, misses, warm) = render(&web(&first, "apps/web", "{team: web}"));
+    assert_eq!((calls, hits, misses), (0, 1, 0), "the same inputs: no plugin runs");
+    let again = output.unwrap();
+    assert_eq!(again.rendered.objects, rendered.objects);
+    assert_eq!(again.rendered.plugins, rendered.plugins);
+    assert_eq!(again.rendered.verdicts, rendered.verdicts);
+    assert_eq!(again.checkout.commit, first);
+    eprintln!("first render (compiling the plugins): {cold:?}; the same render again, from the cache: {warm:?}");
+
+    let second = repo
+        .write("apps/web/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: c}\n")
+        .commit("two");
+    for (what, file) in [
+        ("a new commit", web(&second, "apps/web", "{team: web}")),
+        ("another path", web(&second, "apps/api", "{team: web}")),
+        ("other plugin parameters", web(&second, "apps/api", "{team: api}")),
+    ] {
+        let (output, calls, hits, misses, _) = render(&file);
+        assert_eq!((calls, hits, misses), (3, 0, 1), "{what} renders again");
+        assert!(output.is_ok(), "{what}");
+    }
+    std::fs::write(&platform_file, platform("owner")).unwrap();
+    assert!(engine.reload_platform().unwrap());
+    let (output, calls, hits, misses, _) = render(&web(&second, "apps/api", "{team: api}"));
+    assert_eq!((calls, hits, misses), (3, 0, 1), "a changed platform policy renders again");
+    let verdicts = output.unwrap().rendered.verdicts;
+    assert!(verdicts.iter().any(|v| v.diagnostic.message.contains("owner")), "{verdicts:?}");
+
+    // A denied render is an error every time, never served from the cache.
+    let denied = format!("{}  policy:\n  - {}\n", spec("{team: web}"), stage("policy", "{requireLabel: owner}"));
+    for _ in 0..2 {
+        let (output, calls, hits, misses, _) = render(&app("web", &repo, &second, "apps/web", &denied));
+        assert!(output.is_err());
+        assert_eq!((calls, hits, misses), (4, 0, 1), "a failed render is not cached");
+    }
+    let stats = engine.render_cache_stats();
+    assert_eq!(stats.entries, 5);
+    assert!(stats.bytes > 0);
+
+    // Disabled: every render runs its plugins.
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = capstan::EngineConfig::new(cache.path());
+    config.builtins = capstan_host::Builtins::Dir(capstan_test_artifacts::GUEST_DIR.into());
+    config.render_cache_bytes = 0;
+    let engine = capstan::Engine::new(config).unwrap();
+    engine.render(&web(&first, "apps/web", "{team: web}")).unwrap();
+    let started = std::time::Instant::now();
+    engine.render(&web(&first, "apps/web", "{team: web}")).unwrap();
+    eprintln!("the same render again without the cache (plugins compiled): {:?}", started.elapsed());
+    assert_eq!(engine.plugin_calls(), 4);
+    let stats = engine.render_cache_stats();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
+}
+
+fn program_path(program: &str) -> std::path::PathBuf {
+    std::path::Path::new(capstan_test_artifacts::GUEST_DIR).join(format!("capstan_test_{program}.wasm"))
+}
+
+fn program_digest(program: &str) -> String {
+    capstan_host::sha256_digest(&std::fs::read(program_path(program)).unwrap())
+}
