@@ -199,8 +199,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         other => other,
     };
+    // A one-shot command renders each Application once: a render cache
+    // would only cost a copy of every render. The controller keeps one.
+    config.render_cache_bytes = 0;
     if let Command::Controller { args } = &command {
-        args.confine(&mut config);
+        args.configure(&mut config);
     }
     let engine = Engine::new(config)?;
     match command {

@@ -35,15 +35,42 @@ pub struct Args {
     /// controller can read is reachable from an Application.
     #[arg(long = "plugin-dir", env = "CAPSTAN_PLUGIN_DIRS", value_delimiter = ',')]
     pub plugin_dirs: Vec<PathBuf>,
+    /// Memory for renders of unchanged commits, in MiB (an unchanged
+    /// commit is not rendered again); 0 disables the cache.
+    #[arg(long, env = "CAPSTAN_RENDER_CACHE_MIB", default_value_t = 128)]
+    pub render_cache_mib: usize,
+    /// Reconcile only while holding the Lease `capstan-controller`: run
+    /// several replicas, one reconciles, the others wait as standbys.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the leader election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = crate::leader::DEFAULT_NAMESPACE)]
+    pub leader_election_namespace: String,
+    /// This replica's identity in the Lease [default: $POD_NAME, else host name and process id].
+    #[arg(long)]
+    pub leader_election_identity: Option<String>,
 }
 
 impl Args {
-    /// Confines local plugin files to each Application's snapshot and the
-    /// `--plugin-dir` directories: the controller runs Applications whose
-    /// authors must not name the controller's own files (its token, its
-    /// cache key) as a plugin and learn their digest from the error.
-    pub fn confine(&self, config: &mut EngineConfig) {
+    /// The engine settings of a controller. Local plugin files are confined
+    /// to each Application's snapshot and the `--plugin-dir` directories:
+    /// the controller runs Applications whose authors must not name the
+    /// controller's own files (its token, its cache key) as a plugin and
+    /// learn their digest from the error. Renders are cached
+    /// (`--render-cache-mib`): a controller renders the same commit on
+    /// every poll.
+    pub fn configure(&self, config: &mut EngineConfig) {
         config.local_plugins = LocalPlugins::Confined(self.plugin_dirs.clone());
+        config.render_cache_bytes = self.render_cache_mib.saturating_mul(1 << 20);
+    }
+
+    /// The leader election settings, with `--leader-elect`.
+    pub fn leader_election(&self) -> Option<crate::leader::LeaderElection> {
+        self.leader_elect.then(|| {
+            let identity =
+                self.leader_election_identity.clone().unwrap_or_else(crate::leader::LeaderElection::default_identity);
+            crate::leader::LeaderElection::new(&self.leader_election_namespace, identity)
+        })
     }
 }
 
@@ -67,6 +94,7 @@ pub async fn run(args: Args, engine: Engine) -> Result<()> {
         None => Vec::new(),
     };
     let config = crate::Config {
+        leader_election: args.leader_election(),
         namespace: args.namespace,
         concurrency: args.concurrency.max(1),
         listen: args.listen,

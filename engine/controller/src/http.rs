@@ -1,7 +1,7 @@
 //! The controller's HTTP port: `POST /hooks/git` (push webhooks, see
 //! [`capstan_source::webhook`]), `/healthz` (the process answers),
-//! `/readyz` (the controller loop is running) and `/metrics` (Prometheus
-//! text format).
+//! `/readyz` (the controller loop is running: only the leader's, with
+//! leader election) and `/metrics` (Prometheus text format).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,11 @@ pub fn router(hooks: Arc<Hooks>, metrics: Arc<Metrics>, ready: Arc<AtomicBool>) 
             get(move || {
                 let ready = ready.load(Ordering::Acquire);
                 async move {
-                    if ready { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "starting") }
+                    if ready {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready: starting, or a standby waiting for the leader")
+                    }
                 }
             }),
         )

@@ -4,7 +4,8 @@
 
 /// `deploy/namespace.yaml`.
 const NAMESPACE: &str = include_str!("../../../deploy/namespace.yaml");
-/// `deploy/rbac.yaml`: ClusterRole, binding, ServiceAccount (documented there).
+/// `deploy/rbac.yaml`: ClusterRole, Role (leader election), their bindings,
+/// ServiceAccount (documented there).
 const RBAC: &str = include_str!("../../../deploy/rbac.yaml");
 /// `deploy/controller.yaml`: Deployment and Service.
 const CONTROLLER: &str = include_str!("../../../deploy/controller.yaml");
@@ -49,6 +50,8 @@ mod tests {
                 "CustomResourceDefinition",
                 "ClusterRole",
                 "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
                 "ServiceAccount",
                 "ConfigMap",
                 "Deployment",
@@ -63,10 +66,19 @@ mod tests {
         assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
         assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
         assert!(container["resources"]["requests"].is_object());
+        // Leader election, in the Pod's own namespace, as the Pod.
+        assert!(container["args"].as_array().unwrap().iter().any(|a| a == "--leader-elect"));
         // The platform set: the mounted ConfigMap, empty as installed.
         let env = container["env"].as_array().unwrap();
         let platform = env.iter().find(|e| e["name"] == "CAPSTAN_PLATFORM_POLICIES").unwrap();
         assert_eq!(platform["value"], "/etc/capstan/platform/policies.yaml");
+        for (var, field) in [("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")] {
+            let found = env.iter().find(|e| e["name"] == var).unwrap_or_else(|| panic!("{var} is set"));
+            assert_eq!(found["valueFrom"]["fieldRef"]["fieldPath"], field);
+        }
+        let role = docs.iter().find(|d| d["kind"] == "Role").unwrap();
+        assert_eq!(role["metadata"]["namespace"], "capstan-system");
+        assert_eq!(role["rules"][0]["resources"][0], "leases");
         let config_map = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
         assert_eq!(config_map["metadata"]["name"], "capstan-platform-policies");
         let set = capstan_types::platform_policies(config_map["data"]["policies.yaml"].as_str().unwrap()).unwrap();

@@ -14,13 +14,16 @@
 //! Kubernetes Events say what changed ([`events`]). `capstan sync`,
 //! `rollback` and `resume` ask through an annotation
 //! ([`capstan_types::OperationRequest`]); `spec.dependsOn` holds an
-//! Application until its dependencies are ready ([`depends`]).
+//! Application until its dependencies are ready ([`depends`]). With leader
+//! election ([`leader`]) only the holder of a Lease reconciles; standbys
+//! wait and report not ready.
 
 pub mod cli;
 pub mod depends;
 pub mod events;
 pub mod http;
 pub mod install;
+pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod status;
@@ -58,6 +61,10 @@ pub enum Error {
     /// The CRD is not installed or not served.
     #[error("failed to list Applications (is the CRD applications.capstan.dev installed?)")]
     Crd(#[source] kube::Error),
+    /// Leader election failed, or this controller lost the Lease: it
+    /// stopped reconciling, and exits so that its Pod restarts as a standby.
+    #[error(transparent)]
+    Leader(#[from] leader::Error),
 }
 
 /// How the controller runs.
@@ -75,6 +82,9 @@ pub struct Config {
     /// Application's `spec.serviceAccountName`; `None` refuses such
     /// Applications (with the reason in their status).
     pub kube_config: Option<kube::Config>,
+    /// Reconcile only while holding this Lease (`--leader-elect`); `None`
+    /// reconciles at once (run a single replica then).
+    pub leader_election: Option<leader::LeaderElection>,
 }
 
 impl Config {
@@ -86,6 +96,7 @@ impl Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             webhook_secret: Vec::new(),
             kube_config: None,
+            leader_election: None,
         }
     }
 }
@@ -135,7 +146,10 @@ impl Context {
 }
 
 /// Runs the controller until `shutdown` completes: reconciles in flight
-/// finish, no new ones start. Listens on `config.listen` meanwhile.
+/// finish, no new ones start. Listens on `config.listen` meanwhile. With
+/// leader election it first waits to hold the Lease (not ready meanwhile),
+/// releases it after stopping, and returns [`Error::Leader`] at once,
+/// abandoning the reconciles in flight, if it loses the Lease.
 pub async fn run(
     engine: Engine,
     client: Client,
@@ -144,9 +158,12 @@ pub async fn run(
 ) -> Result<(), Error> {
     // kube-runtime wants a `Sync` future; a oneshot receiver is one.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The same signal for a standby waiting for the Lease.
+    let (stopping, mut standby_stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(());
+        let _ = stopping.send(true);
     });
     let (hooks, mut triggers) = Hooks::new(config.webhook_secret.clone());
     let (wake, woken) = futures::channel::mpsc::unbounded::<ObjectRef<ApplicationResource>>();
@@ -184,6 +201,23 @@ pub async fn run(
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let server = http::serve(listener, hooks, metrics, ready.clone());
     let server = tokio::spawn(server);
+    let mut leadership = match &config.leader_election {
+        None => None,
+        Some(election) => {
+            let shutdown = async move {
+                let _ = standby_stop.wait_for(|stopping| *stopping).await;
+            };
+            let acquired = leader::acquire(client.clone(), election, shutdown).await;
+            match acquired {
+                Ok(Some(leadership)) => Some(leadership),
+                stopped_or_failed => {
+                    server.abort();
+                    tracing::info!("controller stopped as a standby");
+                    return stopped_or_failed.map(drop).map_err(Error::Leader);
+                }
+            }
+        }
+    };
 
     let controller = Controller::new(apps, watcher::Config::default())
         .with_config(controller::Config::default().concurrency(config.concurrency).debounce(Duration::from_millis(50)))
@@ -193,16 +227,38 @@ pub async fn run(
         });
     ready.store(true, std::sync::atomic::Ordering::Release);
     tracing::info!(namespace = config.namespace.as_deref().unwrap_or("*"), "controller started");
-    controller
-        .run(reconcile::reconcile, reconcile::error_policy, context.clone())
-        .for_each(|result| async move {
+    let passes =
+        controller.run(reconcile::reconcile, reconcile::error_policy, context.clone()).for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(error = %error, "controller event");
             }
-        })
-        .await;
+        });
+    let lost = match &mut leadership {
+        // Dropping `passes` drops the reconciles in flight: once the Lease
+        // may be another controller's, this one must not write a thing more
+        // (a sync cut short resumes under the new leader, as after a crash).
+        Some(leadership) => tokio::select! {
+            () = passes => None,
+            error = leadership.lost() => Some(error),
+        },
+        None => {
+            passes.await;
+            None
+        }
+    };
+    ready.store(false, std::sync::atomic::Ordering::Release);
     server.abort();
     context.watches.stop();
+    if let Some(error) = lost {
+        tracing::error!(error = %error, "controller stopped: the leader election Lease was lost");
+        return Err(error.into());
+    }
+    if let Some(leadership) = leadership {
+        // A standby takes over at once; if this fails, after the lease expires.
+        if let Err(error) = leadership.release().await {
+            tracing::warn!(error = %error, "failed to release the leader election Lease");
+        }
+    }
     tracing::info!("controller stopped");
     Ok(())
 }

@@ -29,7 +29,7 @@ struct Cli {
     log_format: capstan_controller::cli::LogFormat,
 }
 
-/// The engine's settings from the flags; local plugins confined.
+/// The engine's settings from the flags; local plugins confined, renders cached.
 fn engine_config(cli: &Cli) -> anyhow::Result<EngineConfig> {
     let mut config = EngineConfig::new(&cli.cache_dir);
     for file in &cli.git_credentials {
@@ -38,7 +38,7 @@ fn engine_config(cli: &Cli) -> anyhow::Result<EngineConfig> {
     if let Some(file) = &cli.platform_policies {
         config.load_platform(file)?;
     }
-    cli.args.confine(&mut config);
+    cli.args.configure(&mut config);
     Ok(config)
 }
 

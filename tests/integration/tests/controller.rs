@@ -4,12 +4,16 @@
 //! drift is reverted with selfHeal and only reported without, a no-op pass
 //! writes nothing, the CLI (`get apps`, `status`, `sync APP`, `history`,
 //! `rollback`, `suspend`, `resume`) works through the controller,
-//! `dependsOn` holds an Application back, and Events say what happened. Every wait is a poll with a deadline.
+//! `dependsOn` holds an Application back, Events say what happened, a pass
+//! over an unchanged commit renders from the cache, and with leader
+//! election only the leader reconciles and a standby takes over. Every wait
+//! is a poll with a deadline.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use capstan_apiserver::{TestTarget, test_target, unique_name};
+use capstan_controller::leader::LeaderElection;
 use capstan_integration::{GitRepo, TestEngine};
 use capstan_types::{ApplicationResource, ApplicationStatus};
 use hmac::{Hmac, Mac};
@@ -75,19 +79,53 @@ fn free_port() -> SocketAddr {
 struct Running {
     addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    _engine: TestEngine,
+    /// What `run` returned.
+    task: tokio::task::JoinHandle<Result<(), capstan_controller::Error>>,
+    engine: TestEngine,
 }
 
 impl Running {
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(30), self.task).await.expect("the controller stops").unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(30), self.task).await.expect("the controller stops");
+        result.unwrap().expect("the controller ran");
+    }
+
+    /// The status and body of `GET path` on the controller's port (0 while
+    /// it does not listen yet).
+    async fn get(&self, path: &str) -> (u16, String) {
+        let Ok(mut stream) = tokio::net::TcpStream::connect(self.addr).await else { return (0, String::new()) };
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let code = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+        (code, body)
+    }
+
+    /// Whether `/readyz` answers 200.
+    async fn ready(&self) -> bool {
+        self.get("/readyz").await.0 == 200
+    }
+
+    /// Reconcile passes so far, from `/metrics`.
+    async fn passes(&self) -> u64 {
+        let (_, body) = self.get("/metrics").await;
+        body.lines()
+            .filter(|l| l.starts_with("capstan_reconciles_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 }
 
 /// Starts a controller for the Applications of `ns`.
 fn start(client: &Client, ns: &str) -> Running {
+    start_with(client, ns, None)
+}
+
+/// Starts a controller for the Applications of `ns`, with `leader_election`.
+fn start_with(client: &Client, ns: &str, leader_election: Option<LeaderElection>) -> Running {
     if let Ok(filter) = std::env::var("CAPSTAN_LOG") {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
@@ -99,6 +137,7 @@ fn start(client: &Client, ns: &str) -> Running {
         listen: addr,
         webhook_secret: SECRET.as_bytes().to_vec(),
         kube_config: None,
+        leader_election,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (engine_clone, client) = (engine.engine.clone(), client.clone());
@@ -106,9 +145,9 @@ fn start(client: &Client, ns: &str) -> Running {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        capstan_controller::run(engine_clone, client, config, shutdown).await.expect("the controller runs");
+        capstan_controller::run(engine_clone, client, config, shutdown).await
     });
-    Running { addr, stop: Some(stop), task, _engine: engine }
+    Running { addr, stop: Some(stop), task, engine }
 }
 
 /// A repository holding the blue ConfigMap, an Application `web` of `ns`
@@ -569,4 +608,111 @@ async fn depends_on_holds_an_application_until_its_dependency_is_ready_and_cycle
     let message = stalled.message.unwrap_or_default();
     assert_eq!(message, format!("spec.dependsOn: dependency cycle {ns}/db → {ns}/web → {ns}/db"));
     running.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_pass_over_the_same_commit_renders_from_the_cache() {
+    let target = target_with_crd().await;
+    let client = &target.client;
+    let ns = namespace(client, "ctl-cache").await;
+    let (repo, _, running) = web_synced_blue(client, &ns, "{automated: {prune: true}}").await;
+    let engine = &running.engine.engine;
+    eventually("status Synced", Duration::from_secs(10), || async {
+        status(client, &ns, "web").await.is_true("Synced", Some(1)).then_some(())
+    })
+    .await;
+    let (before, calls) = (engine.render_cache_stats(), engine.plugin_calls());
+    assert!(before.misses >= 1 && before.entries == 1, "{before:?}");
+    // A webhook push of the same commit: one more pass, rendered from the cache.
+    let passes = running.passes().await;
+    assert_eq!(push(running.addr, &repo).await, 202);
+    eventually("another pass", Duration::from_secs(10), || async { (running.passes().await > passes).then_some(()) })
+        .await;
+    let after = engine.render_cache_stats();
+    assert!(after.hits > before.hits, "{before:?} → {after:?}");
+    assert_eq!(after.misses, before.misses, "the same commit is not rendered again");
+    assert_eq!(engine.plugin_calls(), calls, "no plugin ran");
+    running.stop().await;
+}
+
+/// Leader election with a short lease, so that a lost one shows quickly.
+fn election(ns: &str, identity: &str) -> LeaderElection {
+    LeaderElection {
+        lease_duration: Duration::from_secs(4),
+        renew_before: Duration::from_secs(2),
+        ..LeaderElection::new(ns, identity)
+    }
+}
+
+async fn lease_holder(client: &Client, ns: &str) -> Option<String> {
+    let leases = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(client.clone(), ns);
+    leases.get_opt("capstan-controller").await.unwrap()?.spec?.holder_identity
+}
+
+#[tokio::test]
+async fn only_the_leader_reconciles_and_a_standby_takes_over_when_it_stops() {
+    let target = target_with_crd().await;
+    let client = &target.client;
+    let ns = namespace(client, "ctl-leader").await;
+    let repo = GitRepo::new();
+    repo.write("deploy/cm.yaml", &config_map("blue"));
+    repo.commit("first");
+    create_app(client, &ns, "web", &repo, "{automated: {prune: true}}").await;
+    let a = start_with(client, &ns, Some(election(&ns, "controller-a")));
+    eventually("a to lead", Duration::from_secs(30), || async { a.ready().await.then_some(()) }).await;
+    let b = start_with(client, &ns, Some(election(&ns, "controller-b")));
+    eventually("the first sync", Duration::from_secs(120), || async {
+        (color(client, &ns).await.as_deref() == Some("blue")).then_some(())
+    })
+    .await;
+    // Several renewals of a's lease later, b still waits and has done nothing.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(lease_holder(client, &ns).await.as_deref(), Some("controller-a"));
+    assert!(a.ready().await && !b.ready().await, "only the leader is ready");
+    assert!(a.passes().await >= 1);
+    assert_eq!(b.passes().await, 0, "a standby reconciles nothing");
+
+    // a stops (SIGTERM): it releases the lease and b takes over at once,
+    // well before a's lease would have expired.
+    let stopped = std::time::Instant::now();
+    a.stop().await;
+    eventually("b to lead", Duration::from_secs(3), || async { b.ready().await.then_some(()) }).await;
+    eprintln!("standby took over {:?} after the leader was asked to stop", stopped.elapsed());
+    assert_eq!(lease_holder(client, &ns).await.as_deref(), Some("controller-b"));
+    repo.write("deploy/cm.yaml", &config_map("green"));
+    repo.commit("second");
+    assert_eq!(push(b.addr, &repo).await, 202);
+    eventually("b to apply the new commit", Duration::from_secs(30), || async {
+        (color(client, &ns).await.as_deref() == Some("green")).then_some(())
+    })
+    .await;
+    // Counted once the pass has written the status, a moment after the apply.
+    eventually("b's pass to be counted", Duration::from_secs(10), || async { (b.passes().await >= 1).then_some(()) })
+        .await;
+    b.stop().await;
+    assert_eq!(lease_holder(client, &ns).await, None, "released on stop");
+}
+
+#[tokio::test]
+async fn a_leader_that_loses_its_lease_stops_with_an_error() {
+    let target = target_with_crd().await;
+    let client = &target.client;
+    let ns = namespace(client, "ctl-lost").await;
+    let a = start_with(client, &ns, Some(election(&ns, "controller-a")));
+    eventually("a to lead", Duration::from_secs(30), || async { a.ready().await.then_some(()) }).await;
+    // Someone else takes the lease (as a standby would after a network
+    // partition kept a from renewing).
+    let leases = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(client.clone(), &ns);
+    let patch = serde_json::json!({"spec": {"holderIdentity": "intruder"}});
+    leases.patch("capstan-controller", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let error = tokio::time::timeout(Duration::from_secs(10), a.task)
+        .await
+        .expect("a stops once it notices, at its next renewal")
+        .unwrap()
+        .expect_err("losing the lease is an error");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("lost the leader election Lease {ns}/capstan-controller to intruder")),
+        "{message}"
+    );
 }

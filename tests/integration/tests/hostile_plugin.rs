@@ -318,7 +318,7 @@ fn the_controller_confines_local_plugins_to_the_snapshot_and_plugin_dirs() {
     ]);
     let mut config = EngineConfig::new(cache.path());
     config.builtins = Builtins::Dir(GUEST_DIR.into());
-    controller.args.confine(&mut config);
+    controller.args.configure(&mut config);
     let engine = Engine::new(config).unwrap();
 
     let repo = GitRepo::new();
