@@ -24,6 +24,7 @@ pub mod install;
 pub mod metrics;
 pub mod reconcile;
 pub mod status;
+pub mod supersede;
 pub mod watches;
 
 use std::collections::HashMap;
@@ -75,6 +76,10 @@ pub struct Config {
     /// Application's `spec.serviceAccountName`; `None` refuses such
     /// Applications (with the reason in their status).
     pub kube_config: Option<kube::Config>,
+    /// The metrics `/metrics` serves; the caller keeps a handle to hook the
+    /// plugin host ([`metrics::Metrics::plugin_observer`]) and the client
+    /// ([`cli::counting_client`]) into them.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Config {
@@ -86,6 +91,7 @@ impl Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             webhook_secret: Vec::new(),
             kube_config: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -114,6 +120,8 @@ pub struct Context {
     pub dependents: depends::Dependents,
     /// Wakes an Application (a dependency of it was reconciled).
     pub wake: futures::channel::mpsc::UnboundedSender<ObjectRef<ApplicationResource>>,
+    /// The Applications syncing now, whose head watches a push nudges.
+    pub syncing: Arc<supersede::Syncing>,
     config: Config,
     failures: Mutex<HashMap<String, u32>>,
     clients: Mutex<HashMap<String, Client>>,
@@ -150,7 +158,7 @@ pub async fn run(
     });
     let (hooks, mut triggers) = Hooks::new(config.webhook_secret.clone());
     let (wake, woken) = futures::channel::mpsc::unbounded::<ObjectRef<ApplicationResource>>();
-    let metrics = Arc::new(metrics::Metrics::new());
+    let metrics = config.metrics.clone();
     let apps: Api<ApplicationResource> = match &config.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
@@ -168,14 +176,18 @@ pub async fn run(
         events: events::Events::new(client.clone()),
         dependents: depends::Dependents::default(),
         wake: wake.clone(),
+        syncing: Arc::default(),
         config: config.clone(),
         failures: Mutex::default(),
         clients: Mutex::default(),
     });
-    // Webhook pushes name an Application as "namespace/name".
+    // Webhook pushes name an Application as "namespace/name"; one that is
+    // syncing checks at once whether the push superseded its sync.
     let webhook_wake = wake.clone();
+    let syncing = context.syncing.clone();
     tokio::spawn(async move {
         while let Some(trigger) = triggers.recv().await {
+            syncing.nudge(&trigger.app);
             if let Some((namespace, name)) = trigger.app.split_once('/') {
                 let _ = webhook_wake.unbounded_send(ObjectRef::new(name).within(namespace));
             }

@@ -70,6 +70,8 @@ pub struct HostConfig {
     /// the CLI), or only beneath the load's base directory and the listed
     /// plugin directories (for the controller).
     pub local_plugins: LocalPlugins,
+    /// Told of every call (plugin, world, time, memory, success).
+    pub observer: Option<crate::CallObserver>,
 }
 
 /// Runs plugins. Create one per process and share it.
@@ -87,6 +89,7 @@ pub struct PluginHost {
     builtin_digests: Mutex<HashMap<String, String>>,
     slots: Slots,
     pooling: bool,
+    pub(crate) observer: Option<crate::CallObserver>,
 }
 
 impl PluginHost {
@@ -132,6 +135,7 @@ impl PluginHost {
             builtin_digests: Mutex::default(),
             slots: Slots::new(INSTANCE_SLOTS),
             pooling,
+            observer: config.observer,
         })
     }
 

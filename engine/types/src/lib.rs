@@ -28,5 +28,5 @@ pub use platform::{PlatformError, PlatformPolicy, PlatformSpec, PlatformStage, p
 pub use request::{MAX_REQUEST_BYTES, OPERATION_ANNOTATION, OperationRequest, RequestError, RequestKind};
 pub use status::{
     ApplicationStatus, AutomationSuspended, Condition, Difference, HISTORY_LIMIT, HealthStatus, HistoryEntry,
-    Operation, PluginDigest, ResourceStatus, Revision, SyncStatus,
+    Operation, POLICY_FINDINGS_LIMIT, PluginDigest, PolicyFinding, ResourceStatus, Revision, SyncStatus,
 };
