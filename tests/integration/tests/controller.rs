@@ -221,8 +221,11 @@ async fn drift_is_reverted_with_self_heal_and_only_reported_without() {
         (status.sync.as_ref()?.status == "OutOfSync").then_some(status)
     })
     .await;
-    let reasons = event_reasons(client, &ns, "web").await;
-    assert!(reasons.iter().any(|r| r == "DriftDetected"), "{reasons:?}");
+    // The Event follows the status write.
+    eventually("a DriftDetected Event", Duration::from_secs(5), || async {
+        event_reasons(client, &ns, "web").await.iter().any(|r| r == "DriftDetected").then_some(())
+    })
+    .await;
     let differences = &status.sync.as_ref().unwrap().differences;
     assert!(
         differences.iter().any(|d| d.object.contains("settings") && d.fields.iter().any(|f| f == "/data/color")),
