@@ -240,6 +240,8 @@ fn main() {
         println!("{line}");
         writeln!(table, "{line}").unwrap();
     }
-    println!("\n{table}Goals: WASM ÷ native ≤ 1.5; C++ ÷ WASM ≥ 10. (The host's output decoding is unoptimised in the dev profile: run with --profile release for the end-to-end figure.)");
+    println!(
+        "\n{table}Goals: WASM ÷ native ≤ 1.5; C++ ÷ WASM ≥ 10. (The host's output decoding is unoptimised in the dev profile: run with --profile release for the end-to-end figure.)"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
