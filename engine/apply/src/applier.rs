@@ -125,6 +125,21 @@ impl Applier {
         Ok(())
     }
 
+    /// The references `objects` will have once applied (the namespace
+    /// defaulted as the apply does), kinds not served yet taking their
+    /// scope from `crd_scopes`: what the inventory records ahead of a wave.
+    pub(crate) async fn references(
+        &self,
+        objects: &[Object],
+        crd_scopes: &HashMap<(String, String), capstan_plan::bounds::Scope>,
+    ) -> Result<Vec<ObjectRef>> {
+        let mut refs = Vec::with_capacity(objects.len());
+        for object in objects {
+            refs.push(self.resources.reference(object, self.options.default_namespace.as_deref(), crd_scopes).await?);
+        }
+        Ok(refs)
+    }
+
     /// Creates the destination namespace unless it exists
     /// (`spec.sync.createNamespace`). It is the engine's, not the render's:
     /// not tracked, not in the inventory, so never pruned.

@@ -13,7 +13,7 @@ use kube::api::PropagationPolicy;
 use serde_json::Value;
 
 use crate::applier::Applier;
-use crate::{Error, Result};
+use crate::{CancellationToken, Error, Result, pause};
 
 /// How often a running hook is polled.
 const POLL: Duration = Duration::from_millis(100);
@@ -37,6 +37,7 @@ pub(crate) async fn run(
     phase: HookPhase,
     timeout: Duration,
     wait_for_crd: bool,
+    cancel: &CancellationToken,
 ) -> Result<HookRun> {
     let mut object = object.clone();
     let object_ref = applier.resolve_ref(&mut object, wait_for_crd).await?;
@@ -58,10 +59,10 @@ pub(crate) async fn run(
     }
     if hook.delete_policies.contains(&DeletePolicy::BeforeHookCreation) && live.is_some() {
         applier.delete(&object_ref, &guards, "delete (hook BeforeHookCreation)", propagation.clone()).await?;
-        wait_gone(applier, &object_ref, timeout).await?;
+        wait_gone(applier, &object_ref, timeout, cancel).await?;
     }
     applier.apply(object, wait_for_crd).await?;
-    let outcome = wait_finished(applier, &object_ref, timeout).await?;
+    let outcome = wait_finished(applier, &object_ref, timeout, cancel).await?;
     let policy = if outcome.is_ok() { DeletePolicy::HookSucceeded } else { DeletePolicy::HookFailed };
     if hook.delete_policies.contains(&policy) {
         applier.delete(&object_ref, &guards, &format!("delete (hook {policy:?})"), propagation).await?;
@@ -70,7 +71,7 @@ pub(crate) async fn run(
     Ok(HookRun { object: object_ref, phase, outcome })
 }
 
-async fn wait_gone(applier: &Applier, object: &ObjectRef, timeout: Duration) -> Result<()> {
+async fn wait_gone(applier: &Applier, object: &ObjectRef, timeout: Duration, cancel: &CancellationToken) -> Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     while applier.get(object).await?.is_some() {
         if tokio::time::Instant::now() >= deadline {
@@ -79,7 +80,7 @@ async fn wait_gone(applier: &Applier, object: &ObjectRef, timeout: Duration) -> 
                 waiting_for: "the previous hook object to be deleted",
             });
         }
-        tokio::time::sleep(POLL).await;
+        pause(cancel, POLL, || format!("waiting for the previous hook object {object} to be deleted")).await?;
     }
     Ok(())
 }
@@ -88,6 +89,7 @@ async fn wait_finished(
     applier: &Applier,
     object: &ObjectRef,
     timeout: Duration,
+    cancel: &CancellationToken,
 ) -> Result<std::result::Result<(), String>> {
     if applier.options().dry_run {
         return Ok(Ok(()));
@@ -102,7 +104,7 @@ async fn wait_finished(
         if tokio::time::Instant::now() >= deadline {
             return Ok(Err(format!("did not finish within {timeout:?}")));
         }
-        tokio::time::sleep(POLL).await;
+        pause(cancel, POLL, || format!("waiting for hook {object}")).await?;
     }
 }
 

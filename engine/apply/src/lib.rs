@@ -36,6 +36,7 @@ pub use kube::api::PropagationPolicy;
 pub use read_ahead::LiveObjects;
 pub use retry::RetryPolicy;
 pub use sync::{ReadyCheck, SyncOptions, SyncResult, Syncer, WaveGate};
+pub use tokio_util::sync::CancellationToken;
 
 /// The field manager Capstan applies with.
 pub const FIELD_MANAGER: &str = "capstan";
@@ -146,6 +147,14 @@ pub enum Error {
     /// take over or delete; nothing was sent for it.
     #[error(transparent)]
     Refused(#[from] capstan_plan::Refusal),
+    /// The sync was cancelled at a safe point (before a wave or hook, or
+    /// while waiting for one) because a newer commit superseded it; what
+    /// it applied so far is recorded in the inventory.
+    #[error("the sync was superseded (stopped {at})")]
+    Superseded {
+        /// Where it stopped.
+        at: String,
+    },
     /// The sync failed (`first`), and so did steps that run after a
     /// failure (storing the partial inventory, SyncFail hooks).
     #[error("the sync failed; afterwards also failed: {}", later.join("; "))]
@@ -162,6 +171,24 @@ impl From<capstan_plan::Error> for Error {
     fn from(error: capstan_plan::Error) -> Self {
         Self::Prune(error)
     }
+}
+
+/// Waits `delay`, or fails with [`Error::Superseded`] as soon as `cancel`
+/// fires: the one way a sync waits, so it can always be stopped.
+pub(crate) async fn pause(
+    cancel: &CancellationToken,
+    delay: std::time::Duration,
+    at: impl FnOnce() -> String,
+) -> Result<()> {
+    tokio::select! {
+        () = cancel.cancelled() => Err(Error::Superseded { at: at() }),
+        () = tokio::time::sleep(delay) => Ok(()),
+    }
+}
+
+/// Fails with [`Error::Superseded`] if `cancel` fired.
+pub(crate) fn checkpoint(cancel: &CancellationToken, at: impl FnOnce() -> String) -> Result<()> {
+    if cancel.is_cancelled() { Err(Error::Superseded { at: at() }) } else { Ok(()) }
 }
 
 /// Result of this stage.

@@ -8,6 +8,17 @@
 //! records the objects it created (old inventory plus what it applied), so
 //! nothing it created becomes an orphan the next prune cannot see.
 //!
+//! The inventory is written ahead: before a wave is applied, its objects
+//! join the stored inventory (under the previous revision), so a process
+//! killed mid-sync leaves nothing the next sync's prune cannot see, and the
+//! sync is finished by simply running it again (server-side apply is
+//! idempotent). A sync that adds nothing to the inventory writes none.
+//!
+//! A sync stops at its next safe point (before a hook or wave, or while
+//! waiting for one) when [`SyncOptions::cancel`] fires — a newer commit
+//! superseded it — with [`Error::Superseded`]; SyncFail hooks do not run
+//! then, since nothing failed.
+//!
 //! Before anything else (the inventory read included), the whole plan,
 //! hooks included, is checked against the Application's bounds
 //! ([`Applier::check`]): one object out of bounds and nothing is written.
@@ -16,7 +27,7 @@
 //! read, and one that names an object this Application does not own is
 //! dropped from the inventory, so a forged inventory deletes nothing.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +40,7 @@ use kube::api::PropagationPolicy;
 use crate::applier::{Action, Applied, Applier, ApplyOptions};
 use crate::hooks::{self, HookRun};
 use crate::inventory::{Inventory, InventoryStore, keyed};
-use crate::{Error, Result};
+use crate::{CancellationToken, Error, Result, checkpoint, pause};
 
 /// How often a wave's objects are polled.
 const WAVE_POLL: Duration = Duration::from_millis(200);
@@ -58,6 +69,9 @@ pub struct SyncOptions {
     /// Between waves, wait until the objects of the finished wave are
     /// ready (as Argo CD does); `None` starts the next wave at once.
     pub wave_gate: Option<WaveGate>,
+    /// Fired when a newer commit supersedes this sync: it stops at the
+    /// next safe point with [`Error::Superseded`].
+    pub cancel: CancellationToken,
 }
 
 /// Whether a live object lets the next wave start: `Ok(true)` ready,
@@ -94,6 +108,7 @@ impl SyncOptions {
             propagation: PropagationPolicy::Background,
             hook_timeout: Duration::from_secs(300),
             wave_gate: None,
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -138,43 +153,64 @@ impl Syncer {
             self.options.apply.retry,
         );
         let previous = store.load().await?;
+        let mut record = Record { store, previous, stored: Inventory::default() };
+        record.stored = record.previous.clone();
         let mut result = SyncResult::default();
         let crd_kinds = crd_kinds(plan);
-        match self.run_phases(plan, &crd_kinds, &previous, &store, &mut result).await {
+        match self.run_phases(plan, &crd_kinds, &mut record, &mut result).await {
             Ok(()) => Ok(result),
-            // What runs after a failure runs in full, and its own failures
-            // are reported with the first error, never instead of it.
-            Err(error) => {
-                let mut later = Vec::new();
-                if !self.options.apply.dry_run {
-                    let partial = Inventory {
-                        revision: previous.revision.clone(),
-                        objects: union(&previous.objects, &applied_refs(&result)),
-                    };
-                    if let Err(failed) = store.store(&partial, &previous).await {
-                        later.push(format!("storing the partial inventory: {}", chain(&failed)));
-                    }
-                }
-                for (object, hook) in &plan.sync_fail {
-                    let wait = crd_kinds.contains(&kind_key(object));
-                    match hooks::run(&self.applier, object, hook, HookPhase::SyncFail, self.options.hook_timeout, wait)
-                        .await
-                    {
-                        Ok(run) => result.hooks.push(run),
-                        Err(failed) => later.push(format!("SyncFail hook {}: {}", object.object_ref(), chain(&failed))),
-                    }
-                }
-                if later.is_empty() { Err(error) } else { Err(Error::AlsoFailed { first: Box::new(error), later }) }
+            Err(error) => Err(self.after_failure(plan, &crd_kinds, &record, &mut result, error).await),
+        }
+    }
+
+    /// What runs after a failure runs in full, and its own failures are
+    /// reported with the first error, never instead of it: the inventory
+    /// keeps everything applied; SyncFail hooks run unless superseded.
+    async fn after_failure(
+        &self,
+        plan: &Plan,
+        crd_kinds: &CrdScopes,
+        record: &Record,
+        result: &mut SyncResult,
+        error: Error,
+    ) -> Error {
+        let mut later = Vec::new();
+        if !self.options.apply.dry_run {
+            let partial = Inventory {
+                revision: record.previous.revision.clone(),
+                objects: union(&record.stored.objects, &applied_refs(result)),
+            };
+            if let Err(failed) = record.store.store(&partial, &record.stored).await {
+                later.push(format!("storing the partial inventory: {}", chain(&failed)));
             }
         }
+        let superseded = matches!(error, Error::Superseded { .. });
+        // SyncFail hooks run to their end: the cancel that stopped the sync does not stop them.
+        let uncancelled = CancellationToken::new();
+        for (object, hook) in plan.sync_fail.iter().filter(|_| !superseded) {
+            let wait = crd_kinds.contains_key(&kind_key(object));
+            let run = hooks::run(
+                &self.applier,
+                object,
+                hook,
+                HookPhase::SyncFail,
+                self.options.hook_timeout,
+                wait,
+                &uncancelled,
+            );
+            match run.await {
+                Ok(run) => result.hooks.push(run),
+                Err(failed) => later.push(format!("SyncFail hook {}: {}", object.object_ref(), chain(&failed))),
+            }
+        }
+        if later.is_empty() { error } else { Error::AlsoFailed { first: Box::new(error), later } }
     }
 
     async fn run_phases(
         &self,
         plan: &Plan,
-        crd_kinds: &HashSet<(String, String)>,
-        previous: &Inventory,
-        store: &InventoryStore,
+        crd_kinds: &CrdScopes,
+        record: &mut Record,
         result: &mut SyncResult,
     ) -> Result<()> {
         // The destination namespace is a precondition of everything, PreSync hooks included.
@@ -183,13 +219,17 @@ impl Syncer {
         }
         self.run_hooks(&plan.pre_sync, HookPhase::PreSync, crd_kinds, result).await?;
         for (index, wave) in plan.waves.iter().enumerate() {
+            checkpoint(&self.options.cancel, || format!("before {}", wave_name(wave.number)))?;
             let first = result.applied.len();
+            if !self.options.apply.dry_run {
+                record.ahead(&self.applier.references(&wave.objects, crd_kinds).await?).await?;
+            }
             // Kinds whose CRD this run creates are not served yet: GET those.
             let listable: Vec<Object> =
-                wave.objects.iter().filter(|o| !crd_kinds.contains(&kind_key(o))).cloned().collect();
+                wave.objects.iter().filter(|o| !crd_kinds.contains_key(&kind_key(o))).cloned().collect();
             let known = self.applier.read_ahead(&listable).await;
             for object in &wave.objects {
-                let wait_for_crd = crd_kinds.contains(&kind_key(object));
+                let wait_for_crd = crd_kinds.contains_key(&kind_key(object));
                 result.applied.push(self.applier.apply_known(object.clone(), wait_for_crd, &known).await?);
             }
             self.run_hooks(&wave.hooks, HookPhase::Sync, crd_kinds, result).await?;
@@ -197,14 +237,16 @@ impl Syncer {
                 && index + 1 < plan.waves.len()
                 && !self.options.apply.dry_run
             {
-                self.wait_wave(&result.applied[first..], gate).await?;
+                self.wait_wave(&result.applied[first..], gate, wave.number).await?;
             }
         }
-        let kept = self.prune(previous, result).await?;
+        checkpoint(&self.options.cancel, || "before the prune".to_owned())?;
+        let kept = self.prune(&record.stored, result).await?;
         let inventory =
             Inventory { revision: self.options.revision.clone(), objects: union(&applied_refs(result), &kept) };
         if !self.options.apply.dry_run {
-            store.store(&inventory, previous).await?;
+            record.store.store(&inventory, &record.stored).await?;
+            record.stored = inventory.clone();
         }
         result.inventory = inventory;
         self.run_hooks(&plan.post_sync, HookPhase::PostSync, crd_kinds, result).await
@@ -214,17 +256,19 @@ impl Syncer {
         &self,
         hooks: &[(Object, capstan_plan::Hook)],
         phase: HookPhase,
-        crd_kinds: &HashSet<(String, String)>,
+        crd_kinds: &CrdScopes,
         result: &mut SyncResult,
     ) -> Result<()> {
         for (object, hook) in hooks {
+            checkpoint(&self.options.cancel, || format!("before {phase:?} hook {}", object.object_ref()))?;
             let run = hooks::run(
                 &self.applier,
                 object,
                 hook,
                 phase,
                 self.options.hook_timeout,
-                crd_kinds.contains(&kind_key(object)),
+                crd_kinds.contains_key(&kind_key(object)),
+                &self.options.cancel,
             )
             .await?;
             let failed = run.outcome.clone().err().map(|reason| (run.object.clone(), reason));
@@ -288,7 +332,7 @@ impl Syncer {
     }
 
     /// Polls the objects of a finished wave until the gate lets them pass.
-    async fn wait_wave(&self, wave: &[Applied], gate: &WaveGate) -> Result<()> {
+    async fn wait_wave(&self, wave: &[Applied], gate: &WaveGate, number: Option<i64>) -> Result<()> {
         let deadline = tokio::time::Instant::now() + gate.timeout;
         for applied in wave {
             loop {
@@ -303,12 +347,41 @@ impl Syncer {
                             waiting_for: "its wave to become healthy",
                         });
                     }
-                    Ok(false) => tokio::time::sleep(WAVE_POLL).await,
+                    Ok(false) => {
+                        let at = || format!("waiting for {} ({} not ready yet)", wave_name(number), applied.object);
+                        pause(&self.options.cancel, WAVE_POLL, at).await?;
+                    }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The stored inventory during one sync: what it was before, and what is
+/// stored now (the write-ahead entries included).
+struct Record {
+    store: InventoryStore,
+    previous: Inventory,
+    stored: Inventory,
+}
+
+impl Record {
+    /// Adds `objects` to the stored inventory before they are applied
+    /// (under the previous revision: the sync is not done); writes only
+    /// when one of them is new.
+    async fn ahead(&mut self, objects: &[ObjectRef]) -> Result<()> {
+        let next =
+            Inventory { revision: self.previous.revision.clone(), objects: union(&self.stored.objects, objects) };
+        self.store.store(&next, &self.stored).await?;
+        self.stored = next;
+        Ok(())
+    }
+}
+
+/// A wave for people: `wave 2`, or the foundation step.
+fn wave_name(number: Option<i64>) -> String {
+    number.map_or_else(|| "the foundation step (namespaces, CRDs)".to_owned(), |n| format!("wave {n}"))
 }
 
 /// Whether discovery failed because the server does not serve the kind
@@ -355,7 +428,9 @@ fn kind_key(object: &Object) -> (String, String) {
     (object.group().to_owned(), object.kind().to_owned())
 }
 
-/// `(group, kind)` of every custom resource a CRD of the plan defines.
-fn crd_kinds(plan: &Plan) -> HashSet<(String, String)> {
-    capstan_plan::bounds::crd_scopes(plan.sync_objects()).into_keys().collect()
+/// The scope of every custom resource kind a CRD of the plan defines, by `(group, kind)`.
+type CrdScopes = HashMap<(String, String), capstan_plan::bounds::Scope>;
+
+fn crd_kinds(plan: &Plan) -> CrdScopes {
+    capstan_plan::bounds::crd_scopes(plan.sync_objects())
 }

@@ -127,6 +127,15 @@ pub fn status_page(app: &ApplicationResource) -> String {
             .collect();
         out.push_str(&table(["KIND", "NAMESPACE", "NAME", "ACTION", "HEALTH", "MESSAGE"], &rows));
     }
+    if !status.policy.is_empty() {
+        out.push('\n');
+        let rows: Vec<[String; 5]> = status
+            .policy
+            .iter()
+            .map(|f| [&f.enforcement, &f.origin, &f.object, &f.field, &f.message].map(|text| cell(text, MESSAGE_WIDTH)))
+            .collect();
+        out.push_str(&table(["POLICY", "ORIGIN", "OBJECT", "FIELD", "MESSAGE"], &rows));
+    }
     let differences = status.sync.as_ref().map(|s| s.differences.as_slice()).unwrap_or_default();
     if !differences.is_empty() {
         out.push_str("\nDifferences from Git:\n");

@@ -202,15 +202,21 @@ fn run(cli: Cli) -> Result<()> {
     // A one-shot command renders each Application once: a render cache
     // would only cost a copy of every render. The controller keeps one.
     config.render_cache_bytes = 0;
-    if let Command::Controller { args } = &command {
-        args.configure(&mut config);
-    }
+    let metrics = match &command {
+        Command::Controller { args } => {
+            args.configure(&mut config);
+            Some(capstan_controller::cli::observed(&mut config))
+        }
+        _ => None,
+    };
     let engine = Engine::new(config)?;
     match command {
         Command::Hydrate { file, to, repo } => hydrate(&engine, &file, &to, repo.as_deref()),
-        Command::Controller { args } => {
-            tokio::runtime::Runtime::new()?.block_on(capstan_controller::cli::run(args, engine))
-        }
+        Command::Controller { args } => tokio::runtime::Runtime::new()?.block_on(capstan_controller::cli::run(
+            args,
+            engine,
+            metrics.unwrap_or_default(),
+        )),
         Command::Install { dry_run: _ } => {
             print!("{}", capstan_controller::install::manifests());
             Ok(())
@@ -226,7 +232,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sync { file, dry_run, prune, confirm_prune, wait, timeout, cluster, .. } => {
             let file = file.ok_or_else(|| anyhow::anyhow!("sync needs an Application: APP or -f FILE"))?;
             let target = target_options(cluster, &cache_dir);
-            let options = SyncOptions { dry_run, prune, confirm_prune, wave_timeout: wait.then_some(timeout) };
+            let options = SyncOptions {
+                dry_run,
+                prune,
+                confirm_prune,
+                wave_timeout: wait.then_some(timeout),
+                ..SyncOptions::default()
+            };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(capstan::sync_cmd::run(&engine, &file, &target, &options, wait.then_some(timeout)))
         }

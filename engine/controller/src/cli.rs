@@ -5,9 +5,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use anyhow::{Context as _, Result};
 use capstan_host::LocalPlugins;
 use capstan_reconcile::{Engine, EngineConfig};
+
+use crate::metrics::Metrics;
 
 /// Flags of the controller.
 #[derive(Debug, Clone, clap::Args)]
@@ -74,8 +78,9 @@ impl Args {
     }
 }
 
-/// Runs the controller until SIGTERM or Ctrl-C.
-pub async fn run(args: Args, engine: Engine) -> Result<()> {
+/// Runs the controller until SIGTERM or Ctrl-C. `metrics` are those the
+/// engine's plugin observer reports to (see [`observed`]).
+pub async fn run(args: Args, engine: Engine, metrics: Arc<Metrics>) -> Result<()> {
     let kube_config = match (&args.kubeconfig, &args.context) {
         (None, None) => kube::Config::infer().await.context("failed to find the cluster")?,
         (path, context) => {
@@ -88,7 +93,7 @@ pub async fn run(args: Args, engine: Engine) -> Result<()> {
             kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.context("failed to load the kubeconfig")?
         }
     };
-    let client = kube::Client::try_from(kube_config.clone()).context("failed to create the client")?;
+    let client = counting_client(kube_config.clone(), &metrics)?;
     let webhook_secret = match &args.webhook_secret_file {
         Some(path) => std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?,
         None => Vec::new(),
@@ -100,9 +105,32 @@ pub async fn run(args: Args, engine: Engine) -> Result<()> {
         listen: args.listen,
         webhook_secret: trim(webhook_secret),
         kube_config: Some(kube_config),
+        metrics,
     };
     crate::run(engine, client, config, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Metrics for a controller whose engine is made from `config`: the plugin
+/// host reports every call to them.
+pub fn observed(config: &mut EngineConfig) -> Arc<Metrics> {
+    let metrics = Arc::new(Metrics::new());
+    config.plugin_observer = Some(metrics.plugin_observer());
+    metrics
+}
+
+/// A client that counts every request in `metrics` by verb (the request
+/// itself is untouched).
+pub fn counting_client(config: kube::Config, metrics: &Arc<Metrics>) -> Result<kube::Client> {
+    let metrics = metrics.clone();
+    let count = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+        let uri = request.uri();
+        let verb = crate::metrics::verb(request.method(), uri.path(), uri.query());
+        metrics.request(verb, crate::metrics::is_dry_run(uri.query()));
+        request
+    });
+    let builder = kube::client::ClientBuilder::try_from(config).context("failed to create the client")?;
+    Ok(builder.with_layer(&count).build())
 }
 
 /// A secret file usually ends with a newline that is not part of the secret.

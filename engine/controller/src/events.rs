@@ -108,6 +108,26 @@ pub fn transitions(old: &ApplicationStatus, new: &ApplicationStatus) -> Vec<Note
     if let Some(operation) = failed.filter(|o| old.operation.as_ref() != Some(*o)) {
         notes.push(Note { warning: true, reason: "SyncFailed", action: "Sync", note: operation.message.clone() });
     }
+    let warnings: Vec<&capstan_types::PolicyFinding> =
+        new.policy.iter().filter(|f| f.enforcement == "warn" && !old.policy.contains(f)).collect();
+    if let Some(first) = warnings.first() {
+        let object = if first.object.is_empty() { String::new() } else { format!("{} ", first.object) };
+        notes.push(Note {
+            warning: true,
+            reason: "PolicyWarning",
+            action: "Render",
+            note: format!(
+                "{} new policy warning(s); first: {}: {object}{}",
+                warnings.len(),
+                first.origin,
+                first.message
+            ),
+        });
+    }
+    let terminated = new.operation.as_ref().filter(|o| o.phase == "Terminated");
+    if let Some(operation) = terminated.filter(|o| old.operation.as_ref() != Some(*o)) {
+        notes.push(Note { warning: false, reason: "SyncSuperseded", action: "Sync", note: operation.message.clone() });
+    }
     let drift = |status: &ApplicationStatus| status.sync.as_ref().map(|s| s.differences.clone()).unwrap_or_default();
     let differences = drift(new);
     if !differences.is_empty() && differences != drift(old) {

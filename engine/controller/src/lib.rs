@@ -27,6 +27,7 @@ pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod status;
+pub mod supersede;
 pub mod watches;
 
 use std::collections::HashMap;
@@ -85,6 +86,10 @@ pub struct Config {
     /// Reconcile only while holding this Lease (`--leader-elect`); `None`
     /// reconciles at once (run a single replica then).
     pub leader_election: Option<leader::LeaderElection>,
+    /// The metrics `/metrics` serves; the caller keeps a handle to hook the
+    /// plugin host ([`metrics::Metrics::plugin_observer`]) and the client
+    /// ([`cli::counting_client`]) into them.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Config {
@@ -97,6 +102,7 @@ impl Config {
             webhook_secret: Vec::new(),
             kube_config: None,
             leader_election: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -125,6 +131,8 @@ pub struct Context {
     pub dependents: depends::Dependents,
     /// Wakes an Application (a dependency of it was reconciled).
     pub wake: futures::channel::mpsc::UnboundedSender<ObjectRef<ApplicationResource>>,
+    /// The Applications syncing now, whose head watches a push nudges.
+    pub syncing: Arc<supersede::Syncing>,
     config: Config,
     failures: Mutex<HashMap<String, u32>>,
     clients: Mutex<HashMap<String, Client>>,
@@ -167,7 +175,7 @@ pub async fn run(
     });
     let (hooks, mut triggers) = Hooks::new(config.webhook_secret.clone());
     let (wake, woken) = futures::channel::mpsc::unbounded::<ObjectRef<ApplicationResource>>();
-    let metrics = Arc::new(metrics::Metrics::new());
+    let metrics = config.metrics.clone();
     let apps: Api<ApplicationResource> = match &config.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
@@ -185,14 +193,18 @@ pub async fn run(
         events: events::Events::new(client.clone()),
         dependents: depends::Dependents::default(),
         wake: wake.clone(),
+        syncing: Arc::default(),
         config: config.clone(),
         failures: Mutex::default(),
         clients: Mutex::default(),
     });
-    // Webhook pushes name an Application as "namespace/name".
+    // Webhook pushes name an Application as "namespace/name"; one that is
+    // syncing checks at once whether the push superseded its sync.
     let webhook_wake = wake.clone();
+    let syncing = context.syncing.clone();
     tokio::spawn(async move {
         while let Some(trigger) = triggers.recv().await {
+            syncing.nudge(&trigger.app);
             if let Some((namespace, name)) = trigger.app.split_once('/') {
                 let _ = webhook_wake.unbounded_send(ObjectRef::new(name).within(namespace));
             }

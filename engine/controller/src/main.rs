@@ -47,8 +47,10 @@ fn main() -> ExitCode {
     capstan_controller::cli::init_tracing(cli.log_format, 1);
     let result = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|runtime| {
         runtime.block_on(async {
-            let engine = Engine::new(engine_config(&cli)?)?;
-            capstan_controller::cli::run(cli.args, engine).await
+            let mut config = engine_config(&cli)?;
+            let metrics = capstan_controller::cli::observed(&mut config);
+            let engine = Engine::new(config)?;
+            capstan_controller::cli::run(cli.args, engine, metrics).await
         })
     });
     match result {

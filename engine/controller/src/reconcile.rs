@@ -30,6 +30,7 @@ use tracing::Instrument;
 
 use crate::depends::{self, Gate};
 use crate::status::{self, How, Pass};
+use crate::supersede::HeadWatch;
 use crate::{Context, events};
 
 /// How long each sync wave may take to become healthy before the next.
@@ -149,8 +150,16 @@ async fn pass(object: &ApplicationResource, ctx: &Context, key: &str) -> Result<
     };
     let request = pending_request(object, &old);
     let file = AppFile { app: app.clone(), base_dir: PathBuf::from("/") };
-    let mut run =
-        Run { ctx, object, old: &old, current: old.clone(), generation, hold: old.automation_suspended.clone() };
+    let mut run = Run {
+        ctx,
+        object,
+        old: &old,
+        current: old.clone(),
+        generation,
+        hold: old.automation_suspended.clone(),
+        interval: poller.interval(),
+        superseded_by: None,
+    };
     let valid = request.as_ref().and_then(|r| r.as_ref().ok());
     let mut how = How {
         real: false,
@@ -160,6 +169,9 @@ async fn pass(object: &ApplicationResource, ctx: &Context, key: &str) -> Result<
     let outcome = run.sync_or_compare(&file, client, valid, &mut how).await;
     let update = match &outcome {
         Ok((report, drift)) => Pass::done(generation, report, &how, drift.clone(), &old),
+        Err(error) if error.is_superseded() => {
+            Pass::superseded(generation, error, run.superseded_by.as_deref(), &old, &how)
+        }
         Err(error) => Pass::failed(generation, error, &old, &how),
     };
     // A request is done once it succeeded or failed for good; a transient
@@ -175,6 +187,8 @@ async fn pass(object: &ApplicationResource, ctx: &Context, key: &str) -> Result<
     status::write_over(ctx, object, &old, &run.current, update).await?;
     match outcome {
         Ok(_) => Ok(Action::requeue(poller.next_delay())),
+        // Not a failure: the newer commit is synced at once.
+        Err(error) if error.is_superseded() => Ok(Action::requeue(Duration::ZERO)),
         Err(error) => Err(error.into()),
     }
 }
@@ -237,6 +251,11 @@ struct Run<'a> {
     generation: Option<i64>,
     /// `status.automationSuspended` after this pass.
     hold: Option<AutomationSuspended>,
+    /// How often the head is looked at (`spec.source.interval`), also
+    /// during a sync.
+    interval: Duration,
+    /// The commit that superseded this pass's sync, if one did.
+    superseded_by: Option<String>,
 }
 
 impl Run<'_> {
@@ -251,6 +270,7 @@ impl Run<'_> {
         request: Option<&OperationRequest>,
         how: &mut How,
     ) -> Result<(SyncReport, Vec<Difference>), capstan_reconcile::Error> {
+        let app_file = file;
         let app = &file.app;
         // The platform set is a mounted ConfigMap: pick up an edit before rendering.
         match self.ctx.engine.reload_platform() {
@@ -260,7 +280,9 @@ impl Run<'_> {
                 tracing::error!(error = format!("{error:#}"), "platform policies kept: the changed file does not load")
             }
         }
+        let started = Instant::now();
         let head = self.ctx.engine.render_in_cluster(file, &client).await?;
+        self.timed_render(&head, started.elapsed());
         let head_commit = head.checkout.commit.clone();
         tracing::Span::current().record("revision", capstan_reconcile::short(&head_commit));
         let op = request.map(|r| r.op);
@@ -294,11 +316,31 @@ impl Run<'_> {
             prune: how.real && prune,
             confirm_prune: false,
             wave_timeout: Some(WAVE_TIMEOUT),
+            ..SyncOptions::default()
         };
         if how.real && (how.asked || new_commit || spec_changed) {
             self.started(&render.checkout.commit, how).await;
         }
-        let report = self.ctx.engine.sync_rendered(&file, client.clone(), render, &options).await?;
+        // A real sync stops when a newer commit appears (not a compare: it is quick and writes nothing).
+        let watch = how.real.then(|| {
+            let key = key(self.object);
+            let engine = self.ctx.engine.clone();
+            HeadWatch::start(
+                self.ctx.syncing.clone(),
+                &key,
+                engine,
+                client.clone(),
+                app_file.clone(),
+                head_commit.clone(),
+                self.interval,
+            )
+        });
+        let options = SyncOptions { cancel: watch.as_ref().map(HeadWatch::token).unwrap_or_default(), ..options };
+        let started = Instant::now();
+        let report = self.ctx.engine.sync_rendered(&file, client.clone(), render, &options).await;
+        self.ctx.metrics.stage("apply", started.elapsed());
+        self.superseded_by = watch.and_then(|w| w.newer());
+        let report = report?;
         let drift = if how.real { Vec::new() } else { drift(&file, client, &report).await? };
         Ok((report, drift))
     }
@@ -320,7 +362,9 @@ impl Run<'_> {
         }
         let mut file = file.clone();
         file.app.spec.source.revision = sha.clone();
+        let started = Instant::now();
         let render = self.ctx.engine.render_in_cluster(&file, client).await?;
+        self.timed_render(&render, started.elapsed());
         let short = capstan_reconcile::short(&sha);
         self.hold = Some(AutomationSuspended {
             message: format!(
@@ -331,6 +375,14 @@ impl Run<'_> {
             since: status::now(),
         });
         Ok((file, render))
+    }
+
+    /// Records the source and render stages of a render that took `took`.
+    fn timed_render(&self, render: &capstan_reconcile::RenderOutput, took: Duration) {
+        let fetch = render.checkout.fetch_duration;
+        self.ctx.metrics.fetched(&render.checkout.fetched, fetch);
+        self.ctx.metrics.stage("source", fetch);
+        self.ctx.metrics.stage("render", took.saturating_sub(fetch));
     }
 
     /// Says in the status and in an Event that a sync starts.

@@ -12,8 +12,8 @@ use capstan_health::{Assessment, Health, aggregate};
 use capstan_reconcile::{SyncReport, apply::health_of};
 use capstan_types::text::escape_untrusted;
 use capstan_types::{
-    ApplicationResource, ApplicationStatus, Condition, Difference, HealthStatus, HistoryEntry, Operation, PluginDigest,
-    ResourceStatus, Revision, SyncStatus,
+    ApplicationResource, ApplicationStatus, Condition, Difference, HealthStatus, HistoryEntry, Operation,
+    POLICY_FINDINGS_LIMIT, PluginDigest, PolicyFinding, ResourceStatus, Revision, SyncStatus,
 };
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
@@ -89,6 +89,28 @@ impl Pass {
         }))
     }
 
+    /// A sync a newer commit superseded: stopped at a safe point, the
+    /// newer commit is synced next (still reconciling, not a failure).
+    pub fn superseded(
+        generation: Option<i64>,
+        error: &capstan_reconcile::Error,
+        newer: Option<&str>,
+        old: &ApplicationStatus,
+        how: &How,
+    ) -> Self {
+        let revision = error.at.clone().unwrap_or_default();
+        let by = newer.map_or_else(|| "a newer commit".to_owned(), |n| capstan_reconcile::short(n).to_owned());
+        let message = format!("sync of {} superseded by {by}: {}", capstan_reconcile::short(&revision), chain(error));
+        let operation = operation(old, "Terminated", &revision, &message, how);
+        Pass(Box::new(move |status| {
+            status.observed_generation = generation;
+            set(status, "Reconciling", true, "Superseded", &message, generation);
+            set(status, "Stalled", false, "Superseded", "", generation);
+            status.operation = Some(operation);
+            status.message = Some(message);
+        }))
+    }
+
     /// A pass that rendered and synced (`real`) or compared.
     pub fn done(
         generation: Option<i64>,
@@ -136,6 +158,7 @@ impl Pass {
             result: "Succeeded".to_owned(),
             initiated_by: how.initiated_by.clone(),
         });
+        let policy = policy_findings(&report.render.rendered.verdicts);
         let operation_message = format!("{} object(s) changed", changed.len());
         let operation = ran.then(|| operation(old, "Succeeded", &checkout.commit, &operation_message, how));
         Pass(Box::new(move |status| {
@@ -172,6 +195,7 @@ impl Pass {
                 }
             }
             status.resources = resources;
+            status.policy = policy;
             status.message = Some(message);
             if let Some(operation) = operation {
                 status.operation = Some(operation);
@@ -328,6 +352,29 @@ fn chain(error: &dyn std::error::Error) -> String {
         cause = next.source();
     }
     text
+}
+
+/// The findings of policies that let the sync through (`warn`, `audit`,
+/// and non-error findings of `deny` ones), in pipeline order (platform
+/// policies first), at most [`POLICY_FINDINGS_LIMIT`].
+pub fn policy_findings(verdicts: &[capstan_host::pipeline::Verdict]) -> Vec<PolicyFinding> {
+    verdicts
+        .iter()
+        .filter(|v| !v.denies())
+        .take(POLICY_FINDINGS_LIMIT)
+        .map(|v| {
+            let d = &v.diagnostic;
+            PolicyFinding {
+                origin: v.origin.to_string(),
+                plugin: v.plugin.clone(),
+                enforcement: format!("{:?}", v.enforcement).to_lowercase(),
+                severity: format!("{:?}", d.severity).to_lowercase(),
+                object: d.object.as_ref().map(ToString::to_string).unwrap_or_default(),
+                field: d.field.clone().unwrap_or_default(),
+                message: d.message.clone(),
+            }
+        })
+        .collect()
 }
 
 /// An operation; the start time is kept when the same operation repeats

@@ -104,6 +104,31 @@ pub struct CallStats {
     pub memory_bytes: usize,
 }
 
+/// One finished plugin call, as a [`CallObserver`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct CallRecord<'a> {
+    /// The plugin's name (its reference).
+    pub plugin: &'a str,
+    /// The world it was called in.
+    pub world: crate::World,
+    /// What the call cost.
+    pub stats: CallStats,
+    /// Whether it succeeded (a trap, a limit, a guest error or a sandbox
+    /// violation is a failure).
+    pub ok: bool,
+}
+
+/// Told of every plugin call the host makes (the controller's metrics);
+/// it runs on the calling thread, so it must be quick.
+#[derive(Clone)]
+pub struct CallObserver(pub std::sync::Arc<dyn Fn(&CallRecord<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for CallObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallObserver")
+    }
+}
+
 thread_local! {
     static LAST_CALL: Cell<Option<CallStats>> = const { Cell::new(None) };
 }
@@ -210,17 +235,21 @@ impl PluginHost {
         );
         forward_output(&plugin.name, "stdout", &pipes.stdout, limits);
         forward_output(&plugin.name, "stderr", &pipes.stderr, limits);
-        if let Some(source) = store.data_mut().snapshot.error.take() {
-            return Err(Error::Sandbox { plugin: plugin.name.to_string(), source: source.into() });
+        let outcome = if let Some(source) = store.data_mut().snapshot.error.take() {
+            Err(Error::Sandbox { plugin: plugin.name.to_string(), source: source.into() })
+        } else if store.data().deadline.overslept() {
+            Err(Error::Deadline { plugin: plugin.name.to_string(), deadline: limits.deadline })
+        } else {
+            match result {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(error)) => Err(plugin_error(&plugin.name, error)),
+                Err(trap) => Err(classify_trap(&plugin.name, trap, &store, limits, &pipes.stderr)),
+            }
+        };
+        if let Some(observer) = &self.observer {
+            (observer.0)(&CallRecord { plugin: &plugin.name, world: plugin.world(), stats, ok: outcome.is_ok() });
         }
-        if store.data().deadline.overslept() {
-            return Err(Error::Deadline { plugin: plugin.name.to_string(), deadline: limits.deadline });
-        }
-        match result {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(plugin_error(&plugin.name, error)),
-            Err(trap) => Err(classify_trap(&plugin.name, trap, &store, limits, &pipes.stderr)),
-        }
+        outcome
     }
 }
 

@@ -71,6 +71,8 @@ pub struct HostConfig {
     /// the CLI), or only beneath the load's base directory and the listed
     /// plugin directories (for the controller).
     pub local_plugins: LocalPlugins,
+    /// Told of every call (plugin, world, time, memory, success).
+    pub observer: Option<crate::CallObserver>,
 }
 
 /// Runs plugins. Create one per process and share it.
@@ -90,6 +92,7 @@ pub struct PluginHost {
     pooling: bool,
     /// Plugin calls made, successful or not (see [`PluginHost::calls`]).
     calls: AtomicU64,
+    pub(crate) observer: Option<crate::CallObserver>,
 }
 
 impl PluginHost {
@@ -136,6 +139,7 @@ impl PluginHost {
             slots: Slots::new(INSTANCE_SLOTS),
             pooling,
             calls: AtomicU64::new(0),
+            observer: config.observer,
         })
     }
 

@@ -38,7 +38,7 @@ mod slots;
 mod state;
 
 pub use builtin::{BUILTINS, Builtins};
-pub use call::{Assessment, CallStats, Health, RenderCall, Rendered, last_call_stats};
+pub use call::{Assessment, CallObserver, CallRecord, CallStats, Health, RenderCall, Rendered, last_call_stats};
 pub use compile::{DEFAULT_COMPILE_DEADLINE, MAX_ABANDONED};
 pub use error::{Error, PluginErrorKind, Result};
 pub use fetch::MAX_DOWNLOAD_BYTES;

@@ -6,7 +6,7 @@
 //! `post-install`/`post-upgrade` as PostSync; Helm's delete, rollback and
 //! test hooks have no sync phase and are skipped, as Argo CD does).
 
-use capstan_types::Object;
+use capstan_types::{HOOK_ANNOTATIONS, Object};
 
 use crate::{Error, Result};
 
@@ -45,13 +45,12 @@ pub struct Hook {
     pub delete_policies: Vec<DeletePolicy>,
 }
 
-const HOOK_KEYS: [&str; 3] = ["capstan.dev/hook", "argocd.argoproj.io/hook", "helm.sh/hook"];
 const POLICY_KEYS: [&str; 3] =
     ["capstan.dev/hook-delete-policy", "argocd.argoproj.io/hook-delete-policy", "helm.sh/hook-delete-policy"];
 
 /// The hook an object is, or `None` for a regular object.
 pub fn hook_of(object: &Object) -> Result<Option<Hook>> {
-    let Some((key, value)) = HOOK_KEYS.iter().find_map(|k| object.annotation(k).map(|v| (*k, v))) else {
+    let Some((key, value)) = HOOK_ANNOTATIONS.iter().find_map(|k| object.annotation(k).map(|v| (*k, v))) else {
         return Ok(None);
     };
     let bad =

@@ -1,6 +1,8 @@
 //! [`Plan`]: rendered objects split into hook phases and ordered waves.
 
-use capstan_types::Object;
+use std::hash::BuildHasher;
+
+use capstan_types::{MAX_GENERATE_NAME_PREFIX, Object};
 
 use crate::Result;
 use crate::hooks::{Hook, HookPhase, hook_of};
@@ -36,6 +38,14 @@ impl Plan {
     /// Sorts rendered objects into phases and waves. Fails on an unreadable
     /// hook or wave annotation, naming the object.
     pub fn new(objects: Vec<Object>) -> Result<Self> {
+        Self::with_names(objects, random_suffix)
+    }
+
+    /// [`Plan::new`], naming each run of a hook that has only a
+    /// `metadata.generateName` `PREFIX` + `suffix()` (each phase a hook
+    /// runs in is a run of its own, created fresh, as with the API
+    /// server's own generated names).
+    pub fn with_names(objects: Vec<Object>, mut suffix: impl FnMut() -> String) -> Result<Self> {
         let mut plan = Plan::default();
         let mut regular: Vec<(Option<i64>, Object)> = Vec::new();
         let mut sync_hooks: Vec<(i64, Object, Hook)> = Vec::new();
@@ -46,7 +56,7 @@ impl Plan {
                 continue;
             };
             for phase in hook.phases.clone() {
-                let entry = (object.clone(), hook.clone());
+                let entry = (named(&object, &mut suffix), hook.clone());
                 match phase {
                     HookPhase::PreSync => plan.pre_sync.push(entry),
                     HookPhase::Sync => sync_hooks.push((number, entry.0, entry.1)),
@@ -77,6 +87,30 @@ impl Plan {
         let hooks = self.pre_sync.iter().chain(self.waves.iter().flat_map(|w| &w.hooks));
         self.sync_objects().chain(hooks.chain(&self.post_sync).chain(&self.sync_fail).map(|(object, _)| object))
     }
+}
+
+/// `object` with its generated name, if it has one to generate.
+fn named(object: &Object, suffix: &mut impl FnMut() -> String) -> Object {
+    let Some(prefix) = object.generate_name() else { return object.clone() };
+    let cut = (0..=MAX_GENERATE_NAME_PREFIX.min(prefix.len())).rev().find(|&i| prefix.is_char_boundary(i)).unwrap_or(0);
+    let mut named = object.clone();
+    named.set_name(&format!("{}{}", &prefix[..cut], suffix()));
+    named
+}
+
+/// Five random characters from the API server's alphabet for generated
+/// names (no vowels, no look-alikes). `RandomState` draws fresh random
+/// keys per process and thread, so no random-number crate is needed.
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut bits = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(bits % ALPHABET.len() as u64) as usize];
+            bits /= ALPHABET.len() as u64;
+            char::from(c)
+        })
+        .collect()
 }
 
 fn group_waves(regular: Vec<(Option<i64>, Object)>, sync_hooks: Vec<(i64, Object, Hook)>) -> Vec<Wave> {
@@ -146,6 +180,28 @@ mod tests {
         );
         assert_eq!(plan.sync_objects().count(), 5);
         assert_eq!(plan.all_objects().count(), 9, "every hook that runs, once per phase");
+    }
+
+    #[test]
+    fn hooks_with_a_generated_name_are_named_once_per_run() {
+        let hook = Object::new(json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {
+            "generateName": "smoke-", "annotations": {"argocd.argoproj.io/hook": "PostSync,SyncFail"}}}))
+        .unwrap();
+        let mut n = 0;
+        let plan = Plan::with_names(vec![hook.clone()], || {
+            n += 1;
+            format!("r{n}")
+        })
+        .unwrap();
+        assert_eq!((names(&plan.post_sync), names(&plan.sync_fail)), (vec!["smoke-r1"], vec!["smoke-r2"]));
+        let random = Plan::new(vec![hook]).unwrap();
+        let name = random.post_sync[0].0.name();
+        assert!(name.starts_with("smoke-") && name.len() == "smoke-".len() + 5, "{name}");
+        let long = "x".repeat(70);
+        let long = Object::new(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "generateName": long, "annotations": {"capstan.dev/hook": "PreSync"}}}))
+        .unwrap();
+        assert_eq!(Plan::new(vec![long]).unwrap().pre_sync[0].0.name().len(), 63, "the API server's limit");
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn sync_options(
     out.create_namespace = app.spec.sync.create_namespace;
     out.prune = options.prune;
     out.prune_options = PruneOptions { confirmed: options.confirm_prune, ..PruneOptions::default() };
+    out.cancel = options.cancel.clone();
     out.wave_gate = options.wave_timeout.map(|timeout| {
         let assessor = assessor.clone();
         WaveGate { ready: Arc::new(move |live| healthy(&assessor, live)), timeout }

@@ -55,6 +55,8 @@ pub struct EngineConfig {
     /// Bound of the in-memory render cache in bytes (estimated as JSON
     /// length); 0 disables it. See [`crate::render_cache`].
     pub render_cache_bytes: usize,
+    /// Told of every plugin call (the controller's metrics).
+    pub plugin_observer: Option<capstan_host::CallObserver>,
     /// The file `platform` was read from, and its text then.
     platform_file: Option<(PathBuf, String)>,
 }
@@ -78,6 +80,7 @@ impl EngineConfig {
             builtins: self.builtins.clone(),
             download_cache_dir: Some(self.cache_dir.join("plugins")),
             local_plugins: self.local_plugins.clone(),
+            observer: self.plugin_observer.clone(),
             ..HostConfig::default()
         }
     }
@@ -102,6 +105,7 @@ impl EngineConfig {
             platform: Platform::default(),
             local_plugins: LocalPlugins::Anywhere,
             render_cache_bytes: crate::render_cache::DEFAULT_BYTES,
+            plugin_observer: None,
             platform_file: None,
         }
     }
@@ -129,6 +133,9 @@ pub struct SyncOptions {
     pub confirm_prune: bool,
     /// Wait up to this long for each sync wave to be healthy before the next.
     pub wave_timeout: Option<std::time::Duration>,
+    /// Fired when a newer commit supersedes the sync (the controller's
+    /// head watch): it stops at its next safe point.
+    pub cancel: capstan_apply::CancellationToken,
 }
 
 /// The result of a sync.
@@ -240,15 +247,36 @@ impl Engine {
     /// `spec.source.secretRef`, read from its namespace through `client`
     /// (they win over a credentials file for the same URL).
     pub async fn render_in_cluster(&self, file: &AppFile, client: &kube::Client) -> Result<RenderOutput> {
+        let source = self.source_in_cluster(file, client).await?;
+        let (engine, file, name) = (self.clone(), file.clone(), file.app.metadata.name.clone());
+        join(&name, tokio::task::spawn_blocking(move || engine.render_with(&source, &file)).await)
+    }
+
+    /// The commit the Application's revision names now, with the
+    /// credentials of its `spec.source.secretRef`: fetched, not
+    /// materialised or rendered (a running sync's check for a newer commit).
+    pub async fn head(&self, file: &AppFile, client: &kube::Client) -> Result<String> {
+        let name = file.app.metadata.name.clone();
+        let source_stage = self.source_in_cluster(file, client).await?;
+        let file = file.clone();
+        let resolve = move || {
+            source_stage
+                .resolve(&file.app.spec.source, &file.base_dir)
+                .map_err(|e| Error::new(&file.app.metadata.name, Stage::Source, e))
+        };
+        join(&name, tokio::task::spawn_blocking(resolve).await)
+    }
+
+    /// The source stage with the credentials of the Application's
+    /// `spec.source.secretRef` (they win over a credentials file for the same URL).
+    async fn source_in_cluster(&self, file: &AppFile, client: &kube::Client) -> Result<Source> {
         let credentials = crate::git_secret::credentials(&file.app, client).await;
-        let source = match credentials.map_err(|e| Error::new(&file.app.metadata.name, Stage::Source, e))? {
+        Ok(match credentials.map_err(|e| Error::new(&file.app.metadata.name, Stage::Source, e))? {
             Some(credentials) => {
                 self.source.clone().with_credentials(file.app.spec.source.repo_url.clone(), credentials)
             }
             None => self.source.clone(),
-        };
-        let (engine, file, name) = (self.clone(), file.clone(), file.app.metadata.name.clone());
-        join(&name, tokio::task::spawn_blocking(move || engine.render_with(&source, &file)).await)
+        })
     }
 
     fn render_with(&self, source_stage: &Source, file: &AppFile) -> Result<RenderOutput> {

@@ -106,6 +106,22 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         self.retry == Retry::Transient
     }
+
+    /// Whether the sync stopped because a newer commit superseded it
+    /// (not a failure: the newer commit is synced next).
+    pub fn is_superseded(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self.source.as_ref());
+        while let Some(error) = cause {
+            match error.downcast_ref::<capstan_apply::Error>() {
+                Some(capstan_apply::Error::Superseded { .. }) => return true,
+                Some(capstan_apply::Error::AlsoFailed { first, .. }) => {
+                    return matches!(**first, capstan_apply::Error::Superseded { .. });
+                }
+                _ => cause = error.source(),
+            }
+        }
+        false
+    }
 }
 
 impl fmt::Display for Error {
@@ -131,6 +147,10 @@ fn classify(stage: Stage, source: &(dyn std::error::Error + 'static)) -> Retry {
     }
     let mut cause = Some(source);
     while let Some(error) = cause {
+        // A superseded sync is retried at once, with the newer commit.
+        if let Some(capstan_apply::Error::Superseded { .. }) = error.downcast_ref::<capstan_apply::Error>() {
+            return Retry::Transient;
+        }
         if let Some(kube) = error.downcast_ref::<kube::Error>() {
             return if capstan_apply::retry::retryable(kube) { Retry::Transient } else { Retry::Permanent };
         }

@@ -159,6 +159,10 @@ pub enum Error {
 /// Result of this stage.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A repository opened at a resolved revision: the repository, the commit,
+/// the annotated tag it came through (if any), and what the fetch cost.
+type Opened = (gix::Repository, gix::ObjectId, Option<gix::ObjectId>, Fetched);
+
 /// Fetches and snapshots repositories, with a cache directory of its own.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -183,6 +187,8 @@ pub struct Checkout {
     pub skipped: Vec<String>,
     /// What it cost on the network.
     pub fetched: Fetched,
+    /// How long fetching (or opening) and resolving took.
+    pub fetch_duration: std::time::Duration,
     /// Who signed the commit, when the Application asked for verification.
     pub signer: Option<String>,
     /// First line of the commit message.
@@ -240,21 +246,9 @@ impl Source {
     /// signature when `verify` is set, materialise.
     pub fn checkout_source(&self, source: &capstan_types::Source, base_dir: &Path) -> Result<Checkout> {
         let url = &source.repo_url;
-        let (repo, commit_id, tag, fetched) = if is_remote(url) {
-            remote::Fetch {
-                cache: &self.cache_dir,
-                url,
-                revision: &source.revision,
-                credentials: self.credentials_for(url),
-                full_history: source.full_history,
-                ssh_program: &self.ssh_program,
-                max_object_bytes: self.limits.max_object_bytes,
-            }
-            .run()?
-        } else {
-            let (repo, commit, tag) = open_local(&local_path(url, base_dir), &source.revision)?;
-            (repo, commit, tag, Fetched::Local)
-        };
+        let started = std::time::Instant::now();
+        let (repo, commit_id, tag, fetched) = self.fetch(source, base_dir)?;
+        let fetch_duration = started.elapsed();
         let commit_hex = commit_id.to_string();
         let read_error =
             |e: GixError| Error::ReadObject { path: Default::default(), commit: commit_hex.clone(), source: e };
@@ -278,7 +272,45 @@ impl Source {
         }
         let subject = commit.message().map(|m| m.summary().to_string()).unwrap_or_default();
         let author = commit.author().map(|a| format!("{} <{}>", a.name, a.email)).unwrap_or_default();
-        Ok(Checkout { commit: commit_hex, tree: tree_id, snapshot, skipped, fetched, signer, subject, author })
+        Ok(Checkout {
+            commit: commit_hex,
+            tree: tree_id,
+            snapshot,
+            skipped,
+            fetched,
+            fetch_duration,
+            signer,
+            subject,
+            author,
+        })
+    }
+
+    /// The commit `source.revision` names now, fetched (a remote costs a ref
+    /// advertisement, and a pack only when something changed) but not
+    /// materialised: how a running sync learns that a newer commit
+    /// superseded it.
+    pub fn resolve(&self, source: &capstan_types::Source, base_dir: &Path) -> Result<String> {
+        Ok(self.fetch(source, base_dir)?.1.to_string())
+    }
+
+    /// Fetches (remote) or opens (local) the repository and resolves the revision.
+    fn fetch(&self, source: &capstan_types::Source, base_dir: &Path) -> Result<Opened> {
+        let url = &source.repo_url;
+        Ok(if is_remote(url) {
+            remote::Fetch {
+                cache: &self.cache_dir,
+                url,
+                revision: &source.revision,
+                credentials: self.credentials_for(url),
+                full_history: source.full_history,
+                ssh_program: &self.ssh_program,
+                max_object_bytes: self.limits.max_object_bytes,
+            }
+            .run()?
+        } else {
+            let (repo, commit, tag) = open_local(&local_path(url, base_dir), &source.revision)?;
+            (repo, commit, tag, Fetched::Local)
+        })
     }
 
     /// Removes every snapshot whose tree SHA is not in `in_use` (and any

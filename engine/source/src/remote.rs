@@ -40,6 +40,8 @@ pub enum Fetched {
     Pack {
         /// Objects in the received pack (0 if the remote had nothing new).
         objects: u64,
+        /// Bytes of the received pack file (0 when none was written).
+        bytes: u64,
     },
 }
 
@@ -119,11 +121,12 @@ impl Fetch<'_> {
             Wanted::Prefix(_) => ("+refs/heads/*:refs/heads/*".to_owned(), None),
         };
         let outcome = self.receive(repo, &spec, shallow)?;
-        let objects = match &outcome.status {
+        let (objects, bytes) = match &outcome.status {
             gix::remote::fetch::Status::Change { write_pack_bundle, .. } => {
-                u64::from(write_pack_bundle.index.num_objects)
+                let pack = write_pack_bundle.data_path.as_ref().and_then(|p| std::fs::metadata(p).ok());
+                (u64::from(write_pack_bundle.index.num_objects), pack.map_or(0, |m| m.len()))
             }
-            gix::remote::fetch::Status::NoPackReceived { .. } => 0,
+            gix::remote::fetch::Status::NoPackReceived { .. } => (0, 0),
         };
         let commit = match (&wanted, known) {
             (_, Some(commit)) if repo.has_object(commit) => commit,
@@ -135,9 +138,9 @@ impl Fetch<'_> {
             (Wanted::Prefix(prefix), _) => self.resolve_prefix(repo, prefix)?,
             (Wanted::Commit(id), _) => *id,
         };
-        tracing::info!(url = self.url, revision = self.revision, %commit, objects, "fetched");
+        tracing::info!(url = self.url, revision = self.revision, %commit, objects, bytes, "fetched");
         let tag = tag.filter(|t| repo.has_object(t));
-        Ok((commit, tag, Fetched::Pack { objects }))
+        Ok((commit, tag, Fetched::Pack { objects, bytes }))
     }
 
     /// The refs the remote has: one handshake and `ls-refs`, no objects.

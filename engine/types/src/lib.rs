@@ -23,10 +23,10 @@ pub use application::{
 };
 pub use crd::crd_yaml;
 pub use names::NameError;
-pub use object::{Diagnostic, Object, ObjectError, ObjectRef, Severity};
+pub use object::{Diagnostic, HOOK_ANNOTATIONS, MAX_GENERATE_NAME_PREFIX, Object, ObjectError, ObjectRef, Severity};
 pub use platform::{PlatformError, PlatformPolicy, PlatformSpec, PlatformStage, platform_policies};
 pub use request::{MAX_REQUEST_BYTES, OPERATION_ANNOTATION, OperationRequest, RequestError, RequestKind};
 pub use status::{
     ApplicationStatus, AutomationSuspended, Condition, Difference, HISTORY_LIMIT, HealthStatus, HistoryEntry,
-    Operation, PluginDigest, ResourceStatus, Revision, SyncStatus,
+    Operation, POLICY_FINDINGS_LIMIT, PluginDigest, PolicyFinding, ResourceStatus, Revision, SyncStatus,
 };

@@ -14,11 +14,12 @@ pub enum ObjectError {
     /// A required string field is missing or empty.
     #[error("missing field `{0}`")]
     Missing(&'static str),
-    /// `metadata.generateName` without `metadata.name`: the API server would
-    /// pick the name, so no later sync could find the object again.
+    /// `metadata.generateName` without `metadata.name` on an object that is
+    /// not a hook: no later sync could find the object again.
     #[error(
-        "metadata.generateName {0:?} without metadata.name: the API server would pick the name, so Capstan could not \
-         track, update or prune the object; give it a metadata.name"
+        "metadata.generateName {0:?} without metadata.name: a generated name is accepted only on hooks (created \
+         fresh on each sync, then deleted by their delete policy); an ordinary object needs a metadata.name so \
+         Capstan can track, update and prune it"
     )]
     GeneratedName(String),
     /// The text is not JSON.
@@ -26,7 +27,16 @@ pub enum ObjectError {
     Json(#[source] serde_json::Error),
 }
 
-/// A Kubernetes object: JSON with `apiVersion`, `kind` and `metadata.name`.
+/// The annotations that make an object a hook, first match wins:
+/// Capstan's, Argo CD's and Helm's.
+pub const HOOK_ANNOTATIONS: [&str; 3] = ["capstan.dev/hook", "argocd.argoproj.io/hook", "helm.sh/hook"];
+
+/// The longest `generateName` prefix kept: the API server's (63 minus the
+/// 5 random characters it appends).
+pub const MAX_GENERATE_NAME_PREFIX: usize = 58;
+
+/// A Kubernetes object: JSON with `apiVersion`, `kind` and `metadata.name`
+/// — or, for a hook only, `metadata.generateName` (see [`Object::generate_name`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Value")]
 pub struct Object(Value);
@@ -43,12 +53,33 @@ impl Object {
             return Err(ObjectError::Missing("kind"));
         }
         if !text(value.pointer("/metadata/name")) {
-            return Err(match value.pointer("/metadata/generateName").and_then(Value::as_str) {
-                Some(prefix) if !prefix.is_empty() => ObjectError::GeneratedName(prefix.to_owned()),
-                _ => ObjectError::Missing("metadata.name"),
+            let hook = HOOK_ANNOTATIONS.iter().any(|key| {
+                value.pointer("/metadata/annotations").and_then(|a| a.get(*key)).is_some_and(Value::is_string)
             });
+            return match value.pointer("/metadata/generateName").and_then(Value::as_str) {
+                Some(prefix) if !prefix.is_empty() && hook => Ok(Self(value)),
+                Some(prefix) if !prefix.is_empty() => Err(ObjectError::GeneratedName(prefix.to_owned())),
+                _ => Err(ObjectError::Missing("metadata.name")),
+            };
         }
         Ok(Self(value))
+    }
+
+    /// `metadata.generateName` of a hook that has no `metadata.name`: the
+    /// plan names each run of it `PREFIX` + 5 random characters, as the
+    /// API server would.
+    pub fn generate_name(&self) -> Option<&str> {
+        if !self.name().is_empty() {
+            return None;
+        }
+        self.str_at("/metadata/generateName").filter(|s| !s.is_empty())
+    }
+
+    /// Sets `metadata.name`.
+    pub fn set_name(&mut self, name: &str) {
+        if let Some(meta) = self.0.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("name".into(), Value::String(name.to_owned()));
+        }
     }
 
     /// Parses JSON text (as plugins return it).
@@ -207,6 +238,11 @@ mod tests {
         assert!(matches!(Object::new(json!([1])), Err(ObjectError::NotAMapping)));
         let generated = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "migrate-"}});
         let refused = Object::new(generated).unwrap_err().to_string();
-        assert!(refused.contains("\"migrate-\"") && refused.contains("prune"), "{refused}");
+        assert!(refused.contains("\"migrate-\"") && refused.contains("only on hooks"), "{refused}");
+        let hook = json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"generateName": "migrate-", "annotations": {"argocd.argoproj.io/hook": "PreSync"}}});
+        let hook = Object::new(hook).expect("a hook may have a generated name");
+        assert_eq!((hook.name(), hook.generate_name()), ("", Some("migrate-")));
+        assert_eq!(ok.generate_name(), None);
     }
 }

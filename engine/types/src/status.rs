@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 /// Syncs kept in [`ApplicationStatus::history`] (Argo CD keeps 10 by default).
 pub const HISTORY_LIMIT: usize = 10;
 
+/// Findings kept in [`ApplicationStatus::policy`]; the rest are counted in
+/// the Application's message, so a policy that flags every object cannot
+/// swell the status towards the API server's object size limit.
+pub const POLICY_FINDINGS_LIMIT: usize = 50;
+
 /// `status` of an Application.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -37,6 +42,11 @@ pub struct ApplicationStatus {
     /// One row per managed object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceStatus>,
+    /// What `warn` and `audit` policies found at the commit last
+    /// rendered (a `deny` finding stops the sync and is in the operation's
+    /// message instead), at most [`POLICY_FINDINGS_LIMIT`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<PolicyFinding>,
     /// The running or last operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<Operation>,
@@ -118,6 +128,28 @@ pub struct Revision {
     /// `Name <email>` of the author.
     #[serde(default)]
     pub author: String,
+}
+
+/// One finding of a policy that let the sync through (`warn` or `audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyFinding {
+    /// Where the policy comes from: `platform policy NAME (FILE)` or `spec.policy[N]`.
+    pub origin: String,
+    /// The policy plugin (`builtin:cel`, a digest-pinned file, …).
+    pub plugin: String,
+    /// `warn` or `audit`.
+    pub enforcement: String,
+    /// `error`, `warning` or `info`, as the policy said.
+    pub severity: String,
+    /// `Kind/namespace/name` of the object, when the finding names one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub object: String,
+    /// The field path, when the finding names one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub field: String,
+    /// What the policy said.
+    pub message: String,
 }
 
 /// A managed object that differs from Git.

@@ -101,6 +101,7 @@ local c = k.core.v1.container;
 
 // One application: six objects, built the way Tanka users write them.
 function(name, i) {
+  local app = self,
   local labels = { 'app.kubernetes.io/name': name, 'app.kubernetes.io/part-of': 'bench', tier: ['web', 'api', 'worker'][i % 3] },
   local ports = [{ name: 'http', port: 8080 + (i % 10) }, { name: 'metrics', port: 9090 }],
   local env = { APP: name, INDEX: i, REPLICAS: 1 + i % 4, REGION: ['eu', 'us', 'ap'][i % 3] },
@@ -114,7 +115,7 @@ function(name, i) {
     + c.withPorts(ports) + c.withEnvMap(env) + c.withResources('%dm' % (50 + i % 200), '%dMi' % (64 + i % 256))
     + c.withProbe('/healthz', 'http'),
   ], labels) + k.apps.v1.deployment.withServiceAccount(name) + k.apps.v1.deployment.withRollingUpdate('25%', 0)
-     + k.meta.withAnnotations({ 'checksum/config': std.md5(std.manifestJson(self.config)) }),
+     + k.meta.withAnnotations({ 'checksum/config': std.md5(std.manifestJson(app.config)) }),
   service: k.core.v1.service.new(name, labels, ports) + k.meta.withLabels(labels),
   monitor: k.monitoring.v1.serviceMonitor.new(name, labels, 'metrics') + k.meta.withLabels(labels),
   rules: k.monitoring.v1.prometheusRule.new(name + '-rules', [{
@@ -205,13 +206,20 @@ fn main() {
     let plugin = host.load("builtin:jsonnet", None, Path::new(".")).expect("failed to load builtin:jsonnet");
     let root = program(&std::env::temp_dir().join("capstan-jsonnet-bench"));
     let mut table = String::from(
-        "| applications | objects | builtin:jsonnet (WASM) | jrsonnet native | jsonnet (C++) | WASM ÷ native | C++ ÷ WASM |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| applications | objects | builtin:jsonnet (WASM) | of which the guest call | jrsonnet native | jsonnet (C++) | WASM ÷ native | guest call ÷ native | C++ ÷ WASM |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for apps in [50, 250, 1000] {
         let (_, wasm_objects) = sandboxed(&host, &plugin, &root, apps);
         let (_, native_objects) = native(&root, apps);
         assert_eq!(wasm_objects, native_objects, "the component and the library disagree at {apps} applications");
         let wasm = mean(iters, || sandboxed(&host, &plugin, &root, apps).0);
+        // The host's decoding and checking of the output is debug code in
+        // this profile; the guest call alone (instantiation included) is
+        // what the sandbox costs the evaluator.
+        let guest = mean(iters, || {
+            sandboxed(&host, &plugin, &root, apps);
+            capstan_host::last_call_stats().expect("a call was made").elapsed
+        });
         let nat = mean(iters, || native(&root, apps).0);
         let (c, ratio) = if has_cxx && (cxx_all || apps <= 250) {
             let (c, objects) = cxx(&root, apps);
@@ -221,15 +229,19 @@ fn main() {
             ("skipped".into(), "n/a".into())
         };
         let line = format!(
-            "| {apps} | {} | {:.0} ms | {:.0} ms | {c} | {:.2} | {ratio} |",
+            "| {apps} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {c} | {:.2} | {:.2} | {ratio} |",
             wasm_objects.len(),
             ms(wasm),
+            ms(guest),
             ms(nat),
-            ms(wasm) / ms(nat)
+            ms(wasm) / ms(nat),
+            ms(guest) / ms(nat)
         );
         println!("{line}");
         writeln!(table, "{line}").unwrap();
     }
-    println!("\n{table}Goals: WASM ÷ native ≤ 1.5; C++ ÷ WASM ≥ 10.");
+    println!(
+        "\n{table}Goals: WASM ÷ native ≤ 1.5; C++ ÷ WASM ≥ 10. (The host's output decoding is unoptimised in the dev profile: run with --profile release for the end-to-end figure.)"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

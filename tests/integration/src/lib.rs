@@ -1,6 +1,7 @@
 //! Helpers shared by the integration suites: Git repositories built with the
 //! `git` CLI, and an [`Engine`] wired to the freshly built guest components.
 
+pub mod cluster;
 pub mod git_server;
 pub mod webhook;
 

@@ -1,6 +1,7 @@
 //! Failure paths of a sync (the mass-prune guard without `--prune` is in
-//! `apply_guards.rs`): a failed sync still runs its SyncFail hooks and reports its own error
-//! first when storing the partial inventory fails too; an inventory entry
+//! `apply_guards.rs`): a sync whose inventory cannot be recorded applies
+//! nothing (the inventory is written ahead of each wave) and still runs its
+//! SyncFail hooks; an inventory entry
 //! whose kind is no longer served leaves the inventory instead of failing
 //! every later prune; a rejected object is reported as kubectl reports it.
 
@@ -26,7 +27,7 @@ fn spec(ns: &str) -> String {
 const BROKEN_DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: broken\nspec:\n  selector:\n    matchLabels: {app: a}\n  template:\n    metadata:\n      labels: {app: b}\n    spec:\n      containers:\n      - name: c\n        image: nginx\n";
 
 #[tokio::test]
-async fn a_failed_sync_runs_its_sync_fail_hooks_and_keeps_its_first_error_when_the_inventory_cannot_be_stored() {
+async fn a_sync_whose_inventory_cannot_be_recorded_applies_nothing_and_runs_its_sync_fail_hooks() {
     let repo = GitRepo::new();
     repo.write("app/broken.yaml", BROKEN_DEPLOYMENT)
         .write("app/plain.yaml", &config_map("plain", ""))
@@ -34,7 +35,7 @@ async fn a_failed_sync_runs_its_sync_fail_hooks_and_keeps_its_first_error_when_t
     let head = repo.commit("a broken deployment");
     let target = test_target().await;
     let Some(server) = target.server_or_skip(
-        "a_failed_sync_runs_its_sync_fail_hooks_and_keeps_its_first_error_when_the_inventory_cannot_be_stored",
+        "a_sync_whose_inventory_cannot_be_recorded_applies_nothing_and_runs_its_sync_fail_hooks",
         "fault injection (a refused inventory write)",
     ) else {
         return;
@@ -48,10 +49,21 @@ async fn a_failed_sync_runs_its_sync_fail_hooks_and_keeps_its_first_error_when_t
         .await
         .unwrap_err();
     let message = format!("{error:#}");
-    assert!(message.contains("storing the partial inventory"), "{message}");
-    assert!(message.contains(&format!("failed to apply Deployment/{ns}/broken")), "the first error stays: {message}");
+    assert!(message.contains("failed to access the inventory ConfigMap capstan-inventory-hooks"), "{message}");
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
+    assert!(cms.get_opt("plain").await.unwrap().is_none(), "nothing is applied before it is on record");
     assert!(cms.get_opt("alert").await.unwrap().is_some(), "the SyncFail hook ran");
+
+    // Recorded, the same sync fails at the broken Deployment, after the ConfigMap, with its own error first.
+    server.faults().clear();
+    let error = engine
+        .engine
+        .sync(&app("hooks", &repo, &head, "app", &spec(ns)), server.client(), &SyncOptions::default())
+        .await
+        .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains(&format!("failed to apply Deployment/{ns}/broken")), "{message}");
+    assert!(cms.get_opt("plain").await.unwrap().is_some());
 }
 
 #[tokio::test]

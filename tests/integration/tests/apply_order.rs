@@ -210,3 +210,57 @@ async fn hooks_rerun_each_sync_with_their_delete_policies() {
     // unchanged regular object is not written at all.
     assert_eq!(hook_writes, ["DELETE pre", "PATCH pre", "PATCH post", "DELETE post"]);
 }
+
+/// A hook with only `metadata.generateName` (Argo CD's habit for a Job per sync).
+fn generated(prefix: &str, annotations: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: {prefix}\n  annotations: {{{annotations}}}\ndata:\n  key: value\n"
+    )
+}
+
+#[tokio::test]
+async fn hooks_with_a_generated_name_are_created_fresh_each_sync_and_ordinary_objects_with_one_are_refused() {
+    let repo = GitRepo::new();
+    repo.write("app/smoke.yaml", &generated("smoke-", "capstan.dev/hook: PostSync"))
+        .write(
+            "app/clean.yaml",
+            &generated(
+                "clean-",
+                "argocd.argoproj.io/hook: PreSync, argocd.argoproj.io/hook-delete-policy: HookSucceeded",
+            ),
+        )
+        .write("app/plain.yaml", &config_map("plain", ""));
+    let head = repo.commit("generated hooks");
+    let target = test_target().await;
+    let engine = TestEngine::new();
+    let ns = &unique_name("apply-generated");
+    let file = app("generated", &repo, &head, "app", &spec(ns));
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let report = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
+        runs.extend(report.hooks.iter().map(|h| h.object.name.clone()));
+    }
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(runs.iter().all(|n| (n.starts_with("smoke-") || n.starts_with("clean-")) && n.len() == 11), "{runs:?}");
+    let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), ns);
+    let live: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|c| c.metadata.deletion_timestamp.is_none())
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    let smoke: Vec<&String> = live.iter().filter(|n| n.starts_with("smoke-")).collect();
+    assert_eq!(smoke.len(), 2, "a fresh object per sync: {live:?}");
+    assert!(!live.iter().any(|n| n.starts_with("clean-")), "HookSucceeded deleted each run: {live:?}");
+
+    let ordinary = GitRepo::new();
+    ordinary.write("app/plain.yaml", &generated("plain-", ""));
+    let head = ordinary.commit("generated, not a hook");
+    let file = app("generated-plain", &ordinary, &head, "app", &spec(ns));
+    let error = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("plain-") && message.contains("only on hooks"), "{message}");
+}

@@ -12,14 +12,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use capstan_apiserver::{TestTarget, test_target, unique_name};
+use capstan_apiserver::{TestTarget, test_target};
 use capstan_controller::leader::LeaderElection;
+use capstan_integration::cluster::{event_reasons, eventually, free_port, install_crd, namespace};
 use capstan_integration::{GitRepo, TestEngine};
 use capstan_types::{ApplicationResource, ApplicationStatus};
 use hmac::{Hmac, Mac};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::{Client, CustomResourceExt};
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,53 +28,6 @@ const SECRET: &str = "controller-test-secret";
 
 fn config_map(value: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings}}\ndata: {{color: {value}}}\n")
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, or panics after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Installs the CRD (server-side apply) and waits until it is served.
-async fn install_crd(client: &Client) {
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(client.clone());
-    crds.patch(
-        "applications.capstan.dev",
-        &PatchParams::apply("capstan-test").force(),
-        &Patch::Apply(ApplicationResource::crd()),
-    )
-    .await
-    .expect("the CRD is accepted");
-    let apps: Api<ApplicationResource> = Api::all(client.clone());
-    eventually("the CRD to be served", Duration::from_secs(30), || async { apps.list(&Default::default()).await.ok() })
-        .await;
-}
-
-async fn namespace(client: &Client, prefix: &str) -> String {
-    let name = unique_name(prefix);
-    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &serde_json::from_value(ns).unwrap())
-        .await
-        .unwrap();
-    name
-}
-
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
 }
 
 struct Running {
@@ -136,8 +90,8 @@ fn start_with(client: &Client, ns: &str, leader_election: Option<LeaderElection>
         concurrency: 4,
         listen: addr,
         webhook_secret: SECRET.as_bytes().to_vec(),
-        kube_config: None,
         leader_election,
+        ..capstan_controller::Config::new()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (engine_clone, client) = (engine.engine.clone(), client.clone());
@@ -306,8 +260,11 @@ async fn drift_is_reverted_with_self_heal_and_only_reported_without() {
         (status.sync.as_ref()?.status == "OutOfSync").then_some(status)
     })
     .await;
-    let reasons = event_reasons(client, &ns, "web").await;
-    assert!(reasons.iter().any(|r| r == "DriftDetected"), "{reasons:?}");
+    // The Event follows the status write.
+    eventually("a DriftDetected Event", Duration::from_secs(5), || async {
+        event_reasons(client, &ns, "web").await.iter().any(|r| r == "DriftDetected").then_some(())
+    })
+    .await;
     let differences = &status.sync.as_ref().unwrap().differences;
     assert!(
         differences.iter().any(|d| d.object.contains("settings") && d.fields.iter().any(|f| f == "/data/color")),
@@ -390,17 +347,6 @@ async fn cli(client: &Client, ns: &str, command: &[&str]) -> String {
 
 fn kube_args(ns: &str) -> capstan::apps::KubeArgs {
     capstan::apps::KubeArgs { namespace: Some(ns.to_owned()), ..Default::default() }
-}
-
-/// The reasons of the Events on Application `name`.
-async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<String> {
-    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns);
-    let list = events.list(&Default::default()).await.unwrap();
-    list.items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .filter_map(|e| e.reason)
-        .collect()
 }
 
 /// A commit subject that would clear the screen, set the window title and

@@ -29,7 +29,11 @@ fn https_with_the_private_ca_clones_and_an_unchanged_poll_downloads_no_pack() {
     let first = source.checkout(&url, cache.path(), "main", "deploy").unwrap();
     let first_time = timer.elapsed();
     assert_eq!(first.commit, repo.git(&["rev-parse", "HEAD"]).trim());
-    assert!(matches!(first.fetched, Fetched::Pack { objects } if objects > 0), "{:?}", first.fetched);
+    assert!(
+        matches!(first.fetched, Fetched::Pack { objects, bytes } if objects > 0 && bytes > 0),
+        "{:?}",
+        first.fetched
+    );
     assert!(server.log().iter().any(|r| r.wants_pack), "the first checkout fetches a pack");
 
     server.clear_log();

@@ -48,7 +48,11 @@ fn ssh_fetches_with_the_identity_and_known_hosts_of_the_secret() {
         .unwrap_or_else(|e| panic!("{:#}\nsshd log:\n{}", anyhow::Error::from(e), sshd.log()));
     let first_time = timer.elapsed();
     assert_eq!(first.commit, repo.git(&["rev-parse", "HEAD"]).trim());
-    assert!(matches!(first.fetched, Fetched::Pack { objects } if objects > 0), "{:?}", first.fetched);
+    assert!(
+        matches!(first.fetched, Fetched::Pack { objects, bytes } if objects > 0 && bytes > 0),
+        "{:?}",
+        first.fetched
+    );
     let timer = std::time::Instant::now();
     assert_eq!(source.checkout(&url, cache.path(), "main", "deploy").unwrap().fetched, Fetched::UpToDate);
     let poll_time = timer.elapsed();
