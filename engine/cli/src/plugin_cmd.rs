@@ -22,7 +22,7 @@ pub enum PluginCommand {
         /// The world the plugin targets: renderer, transformer, validator or health.
         #[arg(long, value_parser = capstan_devkit::parse_world)]
         world: World,
-        /// The language: rust.
+        /// The language: rust, python or js (JavaScript/TypeScript; no renderer).
         #[arg(long, default_value = "rust", value_parser = str::parse::<Lang>)]
         lang: Lang,
         /// The directory to create; its name is the plugin's name.
