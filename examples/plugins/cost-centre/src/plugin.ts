@@ -9,7 +9,6 @@ import {
   type Diagnostic,
   type KubeObject,
   InvalidConfig,
-  describe,
   field,
   labels,
   log,
@@ -57,7 +56,7 @@ export function addCostCentre(objects: KubeObject[], params: Params, ctx: Contex
     if (label in own && own[label] !== value && !override) {
       diagnostics.push(
         warning(
-          `${describe(obj)} keeps ${label}=${own[label]} (not ${value}); set override: true to replace it`,
+          `keeps ${label}=${own[label]} (not ${value}); set override: true to replace it`,
           obj,
           field("metadata", "labels", [label]),
         ),
