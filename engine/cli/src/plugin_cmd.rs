@@ -114,9 +114,21 @@ impl RunArgs {
     }
 }
 
+/// How long the author's tools let one compile take. The engine's 60 s
+/// guards against hostile components; here the component is the author's
+/// own, and a Python or JavaScript one takes 20–40 s alone in a debug
+/// build, more on a busy machine (tests compile several at once).
+const AUTHOR_COMPILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Runs a `plugin` subcommand; compiled components are cached under `cache_dir`.
 pub fn run(command: PluginCommand, cache_dir: &Path) -> Result<()> {
-    let host = || PluginHost::new(HostConfig { cache_dir: Some(cache_dir.join("wasmtime")), ..HostConfig::default() });
+    let host = || {
+        PluginHost::new(HostConfig {
+            cache_dir: Some(cache_dir.join("wasmtime")),
+            compile_deadline: Some(AUTHOR_COMPILE_DEADLINE),
+            ..HostConfig::default()
+        })
+    };
     let stdout = &mut std::io::stdout();
     match command {
         PluginCommand::Inspect { file } => print!("{}", inspect(&file, cache_dir)?),

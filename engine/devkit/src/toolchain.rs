@@ -161,7 +161,7 @@ pub fn python_install_command() -> String {
 
 /// componentize-py: `$CAPSTAN_COMPONENTIZE_PY`, else the cache's venv, else
 /// `PATH`; at the version the helper is tested with.
-fn componentize_py() -> Result<PathBuf> {
+pub fn componentize_py() -> Result<PathBuf> {
     let candidates: Vec<PathBuf> = std::env::var_os("CAPSTAN_COMPONENTIZE_PY")
         .map(PathBuf::from)
         .into_iter()

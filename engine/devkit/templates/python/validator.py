@@ -18,6 +18,7 @@ def check(objects, params, ctx):
             if label not in present:
                 at = capstan.field("metadata", "labels", [label])
                 findings.append(capstan.error(f"missing label {label}", about=obj, at=at))
+    capstan.log("info", f"checked {len(objects)} objects of {ctx.app}: {len(findings)} findings")
     return findings
 
 
