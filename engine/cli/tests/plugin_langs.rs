@@ -81,7 +81,10 @@ fn the_python_example_passes_its_test_from_the_committed_component() {
     let tested = ok(capstan(&example, &["plugin", "test", "--wasm", "require_limits.wasm"]));
     assert!(tested.starts_with("plugin require-limits (validator, sha256:"), "{tested}");
     assert!(tested.contains("\n  validate: 2 diagnostics; "), "{tested}");
-    assert!(tested.contains("  message: container log-shipper sets no resources.limits (needs cpu, memory)\n"), "{tested}");
+    assert!(
+        tested.contains("  message: container log-shipper sets no resources.limits (needs cpu, memory)\n"),
+        "{tested}"
+    );
     assert!(
         tested.contains("  field: spec.jobTemplate.spec.template.spec.containers[0].resources.limits.memory\n"),
         "{tested}"
@@ -118,7 +121,10 @@ fn the_typescript_example_passes_its_test_from_the_committed_component() {
     // that overrides the other cost centre.
     let args = ["plugin", "trace", "--wasm", "cost_centre.wasm", "--input", "fixtures/input.yaml", "--with"];
     let traced = ok(capstan(&example, &[&args[..], &[r#"{"costCentre": "cc-9", "override": true}"#]].concat()));
-    assert!(traced.contains("guest log (1 lines):\n  log info: cost-centre: cost-centre=cc-9 on 4 of 4 objects\n"), "{traced}");
+    assert!(
+        traced.contains("guest log (1 lines):\n  log info: cost-centre: cost-centre=cc-9 on 4 of 4 objects\n"),
+        "{traced}"
+    );
     assert_eq!(traced.matches("cost-centre: cc-9\n").count(), 6, "{traced}");
 }
 
@@ -164,7 +170,11 @@ fn a_javascript_renderer_is_refused_with_what_to_use() {
     let parent = tempfile::TempDir::new().unwrap();
     let output = capstan(parent.path(), &["plugin", "new", "--world", "renderer", "--lang", "js", "gen"]);
     assert!(!output.status.success());
-    assert!(stderr(&output).starts_with("error: a js plugin cannot be a renderer: componentize-js binds only"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("error: a js plugin cannot be a renderer: componentize-js binds only"),
+        "{}",
+        stderr(&output)
+    );
     assert!(stderr(&output).contains("write the renderer in Rust or Python"), "{}", stderr(&output));
     assert!(!parent.path().join("gen").exists());
 }
@@ -262,7 +272,10 @@ fn the_guide_python_walk_through_runs_as_written() {
     assert!(text.contains("\n  validate: 1 diagnostics; "), "{text}");
     assert!(text.contains("1 passed, 0 failed\n"), "{text}");
     // The trace with other parameters: the guest's log line, two findings.
-    assert!(text.contains("guest log (1 lines):\n  log info: checked 2 objects of label-policy: 2 findings\n"), "{text}");
+    assert!(
+        text.contains("guest log (1 lines):\n  log info: checked 2 objects of label-policy: 2 findings\n"),
+        "{text}"
+    );
     assert_eq!(text.matches("  message: missing label team\n").count(), 2, "{text}");
 }
 

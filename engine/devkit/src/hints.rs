@@ -64,13 +64,16 @@ fn help(error: &HostError, project: Option<&Project>) -> Option<String> {
             "return less, or raise `limits.maxOutputBytes` (at most {}Mi) and `limits.maxObjects` (at most {MAX_OBJECTS}) on the stage",
             MAX_OUTPUT_BYTES >> 20
         ),
-        HostError::HandleCap { .. } => "close files and directories once read (drop them); a call may hold 256 at once".to_owned(),
+        HostError::HandleCap { .. } => {
+            "close files and directories once read (drop them); a call may hold 256 at once".to_owned()
+        }
         HostError::Trap { .. } => format!(
             "the plugin panicked or trapped (its stderr is quoted above): {}, with a message that names the file or object",
             fail_fix(project)
         ),
         HostError::Plugin { kind: capstan_host::PluginErrorKind::InvalidConfig, .. } => {
-            "the plugin refused its `with:` parameters: compare the test's `with:` with the parameters the plugin reads".to_owned()
+            "the plugin refused its `with:` parameters: compare the test's `with:` with the parameters the plugin reads"
+                .to_owned()
         }
         HostError::Garbage { .. } => {
             "every returned item must be one JSON object with `apiVersion`, `kind` and `metadata.name`".to_owned()

@@ -124,13 +124,16 @@ fn python_files(name: &str, world: World) -> Vec<(PathBuf, String)> {
         World::Renderer => {
             (include_str!("../templates/python/renderer.py"), include_str!("../templates/python/test_renderer.py"))
         }
-        World::Transformer => {
-            (include_str!("../templates/python/transformer.py"), include_str!("../templates/python/test_transformer.py"))
-        }
+        World::Transformer => (
+            include_str!("../templates/python/transformer.py"),
+            include_str!("../templates/python/test_transformer.py"),
+        ),
         World::Validator => {
             (include_str!("../templates/python/validator.py"), include_str!("../templates/python/test_validator.py"))
         }
-        World::Health => (include_str!("../templates/python/health.py"), include_str!("../templates/python/test_health.py")),
+        World::Health => {
+            (include_str!("../templates/python/health.py"), include_str!("../templates/python/test_health.py"))
+        }
     };
     vec![
         (PathBuf::from("app.py"), source.to_owned()),
@@ -324,5 +327,43 @@ mod tests {
         assert!(matches!(again, Err(Error::Exists { .. })));
         let bad = new(&NewOptions { dir: parent.path().join("My_Plugin"), world: World::Renderer, lang: Lang::Rust });
         assert!(matches!(bad, Err(Error::InvalidName { .. })));
+    }
+
+    #[test]
+    fn python_and_js_projects_have_the_wit_the_helper_and_a_source_per_world() {
+        let parent = tempfile::TempDir::new().unwrap();
+        for world in World::ALL {
+            let dir = parent.path().join(format!("py-{world}"));
+            let project = new(&NewOptions { dir: dir.clone(), world, lang: Lang::Python }).unwrap();
+            assert_eq!((project.lang, project.world), (Lang::Python, world));
+            assert!(dir.join(&project.tests[0].input).exists());
+            assert_eq!(std::fs::read_to_string(dir.join("wit/plugin.wit")).unwrap(), WIT);
+            assert_eq!(std::fs::read_to_string(dir.join("capstan_plugin.py")).unwrap(), PYTHON_HELPER);
+            let class = match world {
+                World::Renderer => "Render = capstan.renderer(",
+                World::Transformer => "Transform = capstan.transformer(",
+                World::Validator => "Validate = capstan.validator(",
+                World::Health => "Assess = capstan.health(",
+            };
+            assert!(std::fs::read_to_string(dir.join("app.py")).unwrap().contains(class), "{world}");
+            assert!(dir.join("test_app.py").is_file());
+            assert_eq!(project.build_output(), dir.join("build").join(format!("py_{world}.wasm")));
+        }
+        for world in [World::Transformer, World::Validator, World::Health] {
+            let dir = parent.path().join(format!("js-{world}"));
+            let project = new(&NewOptions { dir: dir.clone(), world, lang: Lang::Js }).unwrap();
+            assert_eq!(project.lang, Lang::Js);
+            assert_eq!(std::fs::read_to_string(dir.join("src/capstan.ts")).unwrap(), JS_HELPER);
+            let export = format!("export const {} = ", world.export_name().split(['/', '@']).nth(1).unwrap());
+            assert!(std::fs::read_to_string(dir.join("src/plugin.ts")).unwrap().contains(&export), "{world}: {export}");
+            for file in ["package.json", "package-lock.json"] {
+                let text = std::fs::read_to_string(dir.join(file)).unwrap();
+                assert!(text.contains(&format!("\"name\": \"js-{world}\"")), "{file}");
+                assert!(text.contains("\"@bytecodealliance/jco\""), "{file}");
+            }
+        }
+        let renderer = new(&NewOptions { dir: parent.path().join("js-gen"), world: World::Renderer, lang: Lang::Js });
+        assert!(matches!(renderer, Err(Error::Unsupported { .. })));
+        assert!(!parent.path().join("js-gen").exists());
     }
 }

@@ -113,7 +113,11 @@ fn cargo_build(project: &Project) -> Result<PathBuf> {
         })
         .flat_map(|m| m.filenames)
         .find(|path| path.file_name().is_some_and(|n| n.to_string_lossy() == file))
-        .ok_or(Error::NoArtifact { command: shown, file, hint: "is `crate-type = [\"cdylib\"]` in Cargo.toml's [lib]?" })
+        .ok_or(Error::NoArtifact {
+            command: shown,
+            file,
+            hint: "is `crate-type = [\"cdylib\"]` in Cargo.toml's [lib]?",
+        })
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -204,7 +208,10 @@ fn python_build(project: &Project) -> Result<PathBuf> {
         .stdout(std::io::stderr())
         .stderr(Stdio::inherit())
         .status()
-        .map_err(|error| Error::ToolMissing { what: format!("{} ({error})", tool.display()), fix: python_install_command() })?;
+        .map_err(|error| Error::ToolMissing {
+            what: format!("{} ({error})", tool.display()),
+            fix: python_install_command(),
+        })?;
     finish(status, shown, out)
 }
 
@@ -215,7 +222,11 @@ const NODE_FIX: &str = "install Node.js 20 or later with npm (Debian: `apt-get i
 /// src/plugin.ts --wit wit --world-name WORLD … -o build/NAME.wasm`.
 fn js_build(project: &Project) -> Result<PathBuf> {
     if project.world == World::Renderer {
-        return Err(Error::Unsupported { lang: Lang::Js, world: World::Renderer, reason: crate::template::JS_RENDERER });
+        return Err(Error::Unsupported {
+            lang: Lang::Js,
+            world: World::Renderer,
+            reason: crate::template::JS_RENDERER,
+        });
     }
     let jco = project.dir.join("node_modules/.bin/jco");
     if !jco.is_file() {
