@@ -5,7 +5,11 @@
 //!   toolchain, which the guest build then uses with `-Zbuild-std`), and, when
 //!   it can, Debian's `openssh-server` for the SSH source tests and Debian's
 //!   `jsonnet` for the builtin:jsonnet oracle comparisons (they skip
-//!   without them); then runs every check CI runs: formatting, clippy with `-D warnings` (engine and guest
+//!   without them), and the Python and JavaScript plugin toolchains
+//!   (componentize-py into a venv under `~/.cache/capstan/toolchains`, about
+//!   10 s; jco from the npm registry into `examples/plugins/cost-centre`,
+//!   about 20 s, which warms npm's cache for the projects the tests create;
+//!   those tests skip without them); then runs every check CI runs: formatting, clippy with `-D warnings` (engine and guest
 //!   workspaces), the engine's tests, and the guests' native tests (which
 //!   include the kustomize conformance corpus).
 //! - `plugins`: rebuilds the guest components (as the tests do) and refreshes
@@ -43,6 +47,8 @@ fn test() -> Result<(), String> {
     ensure_helm();
     ensure_jsonnet();
     let root = root();
+    ensure_python_toolchain();
+    ensure_js_toolchain(&root);
     let guests = root.join("plugins");
     step("format (engine)", cargo(&root, &["fmt", "--all", "--", "--check"], route))?;
     step("format (guests)", cargo(&guests, &["fmt", "--all", "--", "--check"], route))?;
@@ -185,6 +191,60 @@ fn ensure_jsonnet() {
     println!("jsonnet is missing: installing Debian's jsonnet for the builtin:jsonnet oracle comparisons");
     if !(apt(&["update", "-q"]) && apt(&["install", "-y", "-q", "jsonnet"])) {
         println!("could not install jsonnet: the builtin:jsonnet comparisons with the jsonnet binary will skip");
+    }
+}
+
+/// The componentize-py release the devkit builds Python plugins with
+/// (`capstan_devkit::toolchain::COMPONENTIZE_PY_VERSION`).
+const COMPONENTIZE_PY: &str = "0.25.1";
+
+/// Installs componentize-py where `capstan plugin build` looks for it: a
+/// venv at `~/.cache/capstan/toolchains/python`. Best effort: without it
+/// the Python plugin tests print that they skip.
+fn ensure_python_toolchain() {
+    let Some(home) = std::env::var_os("HOME") else { return };
+    let venv = Path::new(&home).join(".cache/capstan/toolchains/python");
+    let tool = venv.join("bin/componentize-py");
+    let version = || {
+        Command::new(&tool).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    if version().as_deref() == Some(&format!("componentize-py {COMPONENTIZE_PY}")) {
+        return;
+    }
+    println!("installing componentize-py {COMPONENTIZE_PY} into {} for the Python plugin tests", venv.display());
+    let pip = venv.join("bin/pip");
+    let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success())
+        && Command::new(&pip)
+            .args(["install", "-q", &format!("componentize-py=={COMPONENTIZE_PY}")])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        println!("could not install componentize-py: the Python plugin tests will skip");
+    }
+}
+
+/// `npm ci` in the TypeScript example (jco and componentize-js, as its
+/// package-lock.json pins them), which also fills npm's cache for the
+/// projects the tests create. Best effort: without Node.js and npm the
+/// JavaScript plugin tests print that they skip; a failed install shows
+/// there as a failed build.
+fn ensure_js_toolchain(root: &Path) {
+    let example = root.join("examples/plugins/cost-centre");
+    if example.join("node_modules/.bin/jco").is_file() {
+        return;
+    }
+    if !Command::new("npm").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        println!("npm is missing: the JavaScript plugin tests will skip");
+        return;
+    }
+    println!("$ (cd {} && npm ci)", example.display());
+    if !Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&example)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        println!("npm ci failed: the JavaScript plugin builds will fail");
     }
 }
 

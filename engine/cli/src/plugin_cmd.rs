@@ -22,7 +22,7 @@ pub enum PluginCommand {
         /// The world the plugin targets: renderer, transformer, validator or health.
         #[arg(long, value_parser = capstan_devkit::parse_world)]
         world: World,
-        /// The language: rust.
+        /// The language: rust, python or js (JavaScript/TypeScript; no renderer).
         #[arg(long, default_value = "rust", value_parser = str::parse::<Lang>)]
         lang: Lang,
         /// The directory to create; its name is the plugin's name.
@@ -37,8 +37,8 @@ pub enum PluginCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Build a project and run its tests (or one fixture) in the real host
-    /// under the leash: the output, time and memory of each call.
+    /// Build a project (or take --wasm) and run its tests (or one fixture)
+    /// in the real host under the leash: the output, time and memory of each call.
     Test {
         /// The project directory.
         #[arg(default_value = ".")]
@@ -47,7 +47,7 @@ pub enum PluginCommand {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Build a project and trace one call: the plugin's log lines, time, memory, output.
+    /// Build a project (or take --wasm) and trace one call: the plugin's log lines, time, memory, output.
     Trace {
         /// The project directory.
         #[arg(default_value = ".")]
@@ -79,10 +79,29 @@ pub struct RunArgs {
     /// The call's memory cap, as `limits.memory` (e.g. 512Mi).
     #[arg(long)]
     memory: Option<String>,
+    /// Run this component instead of building the project (a committed or
+    /// published `.wasm`); it must target the project's world.
+    #[arg(long)]
+    wasm: Option<PathBuf>,
 }
 
 fn parse_json(text: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// The component `test` and `trace` run: `--wasm FILE` as it is, or the
+/// project built now (whose build report is printed).
+fn component(project: &Project, host: &PluginHost, wasm: Option<&Path>, print_build: bool) -> Result<Vec<u8>> {
+    if let Some(file) = wasm {
+        let bytes = std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
+        capstan_devkit::toolchain::check(project, host, &file.display().to_string(), &bytes)?;
+        return Ok(bytes);
+    }
+    let built = capstan_devkit::toolchain::build(project, host)?;
+    if print_build {
+        print!("{built}");
+    }
+    Ok(built.bytes)
 }
 
 impl RunArgs {
@@ -95,9 +114,21 @@ impl RunArgs {
     }
 }
 
+/// How long the author's tools let one compile take. The engine's 60 s
+/// guards against hostile components; here the component is the author's
+/// own, and a Python or JavaScript one takes 20–40 s alone in a debug
+/// build, more on a busy machine (tests compile several at once).
+const AUTHOR_COMPILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Runs a `plugin` subcommand; compiled components are cached under `cache_dir`.
 pub fn run(command: PluginCommand, cache_dir: &Path) -> Result<()> {
-    let host = || PluginHost::new(HostConfig { cache_dir: Some(cache_dir.join("wasmtime")), ..HostConfig::default() });
+    let host = || {
+        PluginHost::new(HostConfig {
+            cache_dir: Some(cache_dir.join("wasmtime")),
+            compile_deadline: Some(AUTHOR_COMPILE_DEADLINE),
+            ..HostConfig::default()
+        })
+    };
     let stdout = &mut std::io::stdout();
     match command {
         PluginCommand::Inspect { file } => print!("{}", inspect(&file, cache_dir)?),
@@ -117,16 +148,17 @@ pub fn run(command: PluginCommand, cache_dir: &Path) -> Result<()> {
                 println!("wrote {}", out.display());
             }
         }
-        PluginCommand::Test { dir, run } => {
-            let (options, project, host) = (run.options()?, Project::load(&dir)?, host()?);
-            let built = capstan_devkit::toolchain::build(&project, &host)?;
-            print!("{built}");
-            capstan_devkit::run::test(&project, &built.bytes, &host, &options, stdout)?;
+        PluginCommand::Test { dir, mut run } => {
+            let (wasm, project, host) = (run.wasm.take(), Project::load(&dir)?, host()?);
+            let options = run.options()?;
+            let bytes = component(&project, &host, wasm.as_deref(), true)?;
+            capstan_devkit::run::test(&project, &bytes, &host, &options, stdout)?;
         }
-        PluginCommand::Trace { dir, run } => {
-            let (options, project, host) = (run.options()?, Project::load(&dir)?, host()?);
-            let built = capstan_devkit::toolchain::build(&project, &host)?;
-            capstan_devkit::run::trace(&project, &built.bytes, &host, &options, stdout)?;
+        PluginCommand::Trace { dir, mut run } => {
+            let (wasm, project, host) = (run.wasm.take(), Project::load(&dir)?, host()?);
+            let options = run.options()?;
+            let bytes = component(&project, &host, wasm.as_deref(), false)?;
+            capstan_devkit::run::trace(&project, &bytes, &host, &options, stdout)?;
         }
         PluginCommand::Wit => print!("{}", capstan_devkit::WIT),
     }

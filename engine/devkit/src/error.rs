@@ -40,10 +40,20 @@ pub enum Error {
         value: String,
     },
     /// Not a supported language.
-    #[error("unknown language {value:?}: use rust")]
+    #[error("unknown language {value:?}: use rust, python or js")]
     UnknownLang {
         /// The value given.
         value: String,
+    },
+    /// The language cannot target the world.
+    #[error("a {lang} plugin cannot be a {world}: {reason}")]
+    Unsupported {
+        /// The language asked for.
+        lang: crate::Lang,
+        /// The world asked for.
+        world: capstan_host::World,
+        /// Why, and what to use instead.
+        reason: &'static str,
     },
     /// Not a name a plugin can have.
     #[error("invalid plugin name {name:?}: {reason}")]
@@ -84,12 +94,14 @@ pub enum Error {
         status: std::process::ExitStatus,
     },
     /// The build succeeded but produced no component.
-    #[error("`{command}` built no {file}: is `crate-type = [\"cdylib\"]` in Cargo.toml's [lib]?")]
+    #[error("`{command}` built no {file}: {hint}")]
     NoArtifact {
         /// The command run.
         command: String,
         /// The file expected.
         file: String,
+        /// What to look at.
+        hint: &'static str,
     },
     /// The component targets another world than the project says.
     #[error(

@@ -14,14 +14,25 @@ pub fn explain(error: HostError, project: Option<&Project>) -> Error {
 
 /// How to export the project's world in its language.
 pub fn export_fix(project: &Project) -> String {
-    let macro_name = match project.world {
-        World::Renderer => "export_renderer",
-        World::Transformer => "export_transformer",
-        World::Validator => "export_validator",
-        World::Health => "export_health",
+    let (macro_name, class, export, helper) = match project.world {
+        World::Renderer => ("export_renderer", "Render", "render", "renderer"),
+        World::Transformer => ("export_transformer", "Transform", "transform", "transformer"),
+        World::Validator => ("export_validator", "Validate", "validate", "validator"),
+        World::Health => ("export_health", "Assess", "assess", "health"),
     };
     match project.lang {
         Lang::Rust => format!("`capstan_plugin::{macro_name}!(YourType);` in src/lib.rs"),
+        Lang::Python => format!("`{class} = capstan_plugin.{helper}(your_function)` in app.py"),
+        Lang::Js => format!("`export const {export} = {helper}(yourFunction);` in src/plugin.ts"),
+    }
+}
+
+/// How a plugin fails a call instead of trapping, in its language.
+fn fail_fix(project: Option<&Project>) -> &'static str {
+    match project.map(|p| p.lang) {
+        Some(Lang::Python) => "raise `capstan_plugin.Failed(…)` (or InvalidInput, InvalidConfig) instead",
+        Some(Lang::Js) => "throw `new Failed(…)` (or InvalidInput, InvalidConfig) from ./capstan instead",
+        Some(Lang::Rust) | None => "return `Err(Error::Failed(…))` instead",
     }
 }
 
@@ -53,20 +64,30 @@ fn help(error: &HostError, project: Option<&Project>) -> Option<String> {
             "return less, or raise `limits.maxOutputBytes` (at most {}Mi) and `limits.maxObjects` (at most {MAX_OBJECTS}) on the stage",
             MAX_OUTPUT_BYTES >> 20
         ),
-        HostError::HandleCap { .. } => "close files and directories once read (drop them); a call may hold 256 at once".to_owned(),
-        HostError::Trap { .. } => {
-            "the plugin panicked or trapped (its stderr is quoted above): return `Err(Error::Failed(…))` instead, with a message that names the file or object".to_owned()
+        HostError::HandleCap { .. } => {
+            "close files and directories once read (drop them); a call may hold 256 at once".to_owned()
         }
+        HostError::Trap { .. } => format!(
+            "the plugin panicked or trapped (its stderr is quoted above): {}, with a message that names the file or object",
+            fail_fix(project)
+        ),
         HostError::Plugin { kind: capstan_host::PluginErrorKind::InvalidConfig, .. } => {
-            "the plugin refused its `with:` parameters: compare the test's `with:` with the plugin's Params".to_owned()
+            "the plugin refused its `with:` parameters: compare the test's `with:` with the parameters the plugin reads"
+                .to_owned()
         }
         HostError::Garbage { .. } => {
             "every returned item must be one JSON object with `apiVersion`, `kind` and `metadata.name`".to_owned()
         }
-        HostError::Shape { .. } => format!(
-            "build in release mode (`capstan plugin build` does) and keep the component under {} MiB and its functions small",
-            capstan_host::MAX_COMPONENT_BYTES >> 20
-        ),
+        HostError::Shape { .. } => match project.map(|p| p.lang) {
+            Some(Lang::Python | Lang::Js) => format!(
+                "keep the component under {} MiB: import fewer packages (each is bundled into the component)",
+                capstan_host::MAX_COMPONENT_BYTES >> 20
+            ),
+            Some(Lang::Rust) | None => format!(
+                "build in release mode (`capstan plugin build` does) and keep the component under {} MiB and its functions small",
+                capstan_host::MAX_COMPONENT_BYTES >> 20
+            ),
+        },
         _ => return None,
     })
 }

@@ -18,6 +18,11 @@ pub const PROJECT_FILE: &str = "capstan-plugin.yaml";
 pub enum Lang {
     /// Rust with the `capstan-plugin` SDK, built by cargo for `wasm32-wasip2`.
     Rust,
+    /// Python with the `capstan_plugin` helper, built by componentize-py.
+    Python,
+    /// JavaScript or TypeScript with the `capstan` helper, built by jco
+    /// (componentize-js) from the project's own `node_modules`.
+    Js,
 }
 
 impl std::str::FromStr for Lang {
@@ -26,6 +31,8 @@ impl std::str::FromStr for Lang {
     fn from_str(text: &str) -> Result<Self> {
         match text {
             "rust" => Ok(Self::Rust),
+            "python" => Ok(Self::Python),
+            "js" => Ok(Self::Js),
             other => Err(Error::UnknownLang { value: other.to_owned() }),
         }
     }
@@ -35,6 +42,8 @@ impl std::fmt::Display for Lang {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Rust => "rust",
+            Self::Python => "python",
+            Self::Js => "js",
         })
     }
 }
@@ -66,7 +75,7 @@ pub struct Case {
 pub struct Project {
     /// The project directory.
     pub dir: PathBuf,
-    /// The plugin's name (the Cargo package; the component is `<name with _>.wasm`).
+    /// The plugin's name (for Rust the Cargo package; the component is `<name with _>.wasm`).
     pub name: String,
     /// The world it targets.
     pub world: World,
@@ -129,6 +138,12 @@ impl Project {
     pub fn wasm_file_name(&self) -> String {
         format!("{}.wasm", self.name.replace('-', "_"))
     }
+
+    /// Where a Python or JavaScript build writes the component (cargo
+    /// decides for Rust): `build/<name with _>.wasm`.
+    pub fn build_output(&self) -> PathBuf {
+        self.dir.join("build").join(self.wasm_file_name())
+    }
 }
 
 /// A plugin name is a Cargo package name Capstan can also use as a file
@@ -169,6 +184,9 @@ mod tests {
             "unknown world \"generator\": use renderer, transformer, validator or health"
         );
         assert_eq!("rust".parse::<Lang>().unwrap(), Lang::Rust);
+        assert_eq!("python".parse::<Lang>().unwrap(), Lang::Python);
+        assert_eq!("js".parse::<Lang>().unwrap(), Lang::Js);
+        assert_eq!("go".parse::<Lang>().unwrap_err().to_string(), "unknown language \"go\": use rust, python or js");
     }
 
     #[test]

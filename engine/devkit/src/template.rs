@@ -3,6 +3,13 @@
 //! that does something small and real, a fixture with its expected output
 //! (run by `capstan plugin test`) and a unit test (run by `cargo test`).
 //!
+//! A Python project is `app.py` (the plugin), `capstan_plugin.py` (the
+//! helper over componentize-py's bindings), unit tests run natively by
+//! `python3 -m unittest`, and the WIT; componentize-py builds it. A
+//! JavaScript project is TypeScript (`src/plugin.ts`, the helper
+//! `src/capstan.ts`) with a `package.json` and `package-lock.json` that pin
+//! jco and componentize-js, installed by `npm ci`.
+//!
 //! A Rust project is a Cargo workspace of its own: the plugin crate and the
 //! SDK vendored under `vendor/capstan-plugin` (its `wit-bindgen` reads
 //! `../../wit`, the project's `wit/`), with the dependency versions and the
@@ -38,6 +45,16 @@ const GUEST_LOCK: &str = include_str!("../../../plugins/Cargo.lock");
 const SHARED_SECTIONS: &[&str] =
     &["[workspace.package]", "[workspace.lints.rust]", "[workspace.dependencies]", "[profile.release]"];
 
+/// Why a JavaScript project cannot be a renderer.
+pub const JS_RENDERER: &str = "componentize-js binds only the imports of the world, and the renderer world imports only \
+    `log`, so JavaScript cannot read the snapshot's files; write the renderer in Rust or Python (JavaScript plugins \
+    can be transformers, validators and health checks)";
+
+/// The Python helper library (`capstan_plugin.py`) a Python project vendors.
+pub const PYTHON_HELPER: &str = include_str!("../templates/python/capstan_plugin.py");
+/// The JavaScript helper library (`src/capstan.ts`) a JavaScript project vendors.
+pub const JS_HELPER: &str = include_str!("../templates/js/capstan.ts");
+
 const RUST_MANIFEST: &str = include_str!("../templates/rust/Cargo.toml");
 const RUST_GITIGNORE: &str = include_str!("../templates/rust/gitignore");
 
@@ -61,6 +78,8 @@ pub fn new(options: &NewOptions) -> Result<Project> {
     }
     let files = match options.lang {
         Lang::Rust => rust_files(&name, options.world)?,
+        Lang::Python => python_files(&name, options.world),
+        Lang::Js => js_files(&name, options.world)?,
     };
     let fill = |text: &str| text.replace("{{name}}", &name).replace("{{world}}", &options.world.to_string());
     for (path, text) in files.iter().chain(&common_files(options.world, options.lang)) {
@@ -97,6 +116,52 @@ fn rust_files(name: &str, world: World) -> Result<Vec<(PathBuf, String)>> {
         files.push((Path::new("vendor/capstan-plugin/src").join(file), (*text).to_owned()));
     }
     Ok(files)
+}
+
+/// The files of a Python project, before `{{name}}` is filled in.
+fn python_files(name: &str, world: World) -> Vec<(PathBuf, String)> {
+    let (source, test) = match world {
+        World::Renderer => {
+            (include_str!("../templates/python/renderer.py"), include_str!("../templates/python/test_renderer.py"))
+        }
+        World::Transformer => (
+            include_str!("../templates/python/transformer.py"),
+            include_str!("../templates/python/test_transformer.py"),
+        ),
+        World::Validator => {
+            (include_str!("../templates/python/validator.py"), include_str!("../templates/python/test_validator.py"))
+        }
+        World::Health => {
+            (include_str!("../templates/python/health.py"), include_str!("../templates/python/test_health.py"))
+        }
+    };
+    vec![
+        (PathBuf::from("app.py"), source.to_owned()),
+        ("test_app.py".into(), test.to_owned()),
+        ("capstan_plugin.py".into(), PYTHON_HELPER.to_owned()),
+        (".gitignore".into(), include_str!("../templates/python/gitignore").to_owned()),
+        ("README.md".into(), readme(name, world, Lang::Python)),
+    ]
+}
+
+/// The files of a JavaScript (TypeScript) project, before `{{name}}` is filled in.
+fn js_files(name: &str, world: World) -> Result<Vec<(PathBuf, String)>> {
+    let source = match world {
+        World::Renderer => return Err(Error::Unsupported { lang: Lang::Js, world, reason: JS_RENDERER }),
+        World::Transformer => include_str!("../templates/js/transformer.ts"),
+        World::Validator => include_str!("../templates/js/validator.ts"),
+        World::Health => include_str!("../templates/js/health.ts"),
+    };
+    Ok(vec![
+        (PathBuf::from("src/plugin.ts"), source.to_owned()),
+        ("src/capstan.ts".into(), JS_HELPER.to_owned()),
+        ("src/wit.d.ts".into(), include_str!("../templates/js/wit.d.ts").to_owned()),
+        ("package.json".into(), include_str!("../templates/js/package.json").to_owned()),
+        ("package-lock.json".into(), include_str!("../templates/js/package-lock.json").to_owned()),
+        ("bundle.config.mjs".into(), include_str!("../templates/js/bundle.config.mjs").to_owned()),
+        (".gitignore".into(), include_str!("../templates/js/gitignore").to_owned()),
+        ("README.md".into(), readme(name, world, Lang::Js)),
+    ])
 }
 
 /// The sections of Capstan's guest workspace a project shares, with the
@@ -172,6 +237,25 @@ fn fixtures(world: World) -> Vec<(PathBuf, String)> {
 }
 
 fn readme(name: &str, world: World, lang: Lang) -> String {
+    let (unit_tests, files) = match lang {
+        Lang::Rust => (
+            "cargo test                    # the unit tests in src/lib.rs, natively",
+            "- `src/lib.rs`: the plugin; its logic is plain Rust, the export is the `plugin` module.\n\
+             - `wit/plugin.wit`: the contract (`capstan:plugin`), `vendor/capstan-plugin`: the SDK.\n",
+        ),
+        Lang::Python => (
+            "python3 -m unittest           # the unit tests in test_app.py, natively",
+            "- `app.py`: the plugin; its logic is plain Python, exported by the `capstan_plugin` decorator of its world.\n\
+             - `capstan_plugin.py`: the helper over componentize-py's bindings; `wit/plugin.wit`: the contract.\n\
+             - The build needs componentize-py 0.25.1 (`capstan plugin build` says how to install it).\n",
+        ),
+        Lang::Js => (
+            "npm ci                        # jco and componentize-js, as package-lock.json pins them (build runs it once)",
+            "- `src/plugin.ts`: the plugin (TypeScript; a `src/plugin.js` is built instead when there is no .ts).\n\
+             - `src/capstan.ts`: the helper over jco's bindings; `wit/plugin.wit`: the contract.\n\
+             - `package.json`, `package-lock.json`: jco 1.35.0 and componentize-js 0.22.0, installed by `npm ci`.\n",
+        ),
+    };
     format!(
         "# {name}\n\n\
          A Capstan {world} plugin ({lang}), created by `capstan plugin new`.\n\n\
@@ -179,10 +263,9 @@ fn readme(name: &str, world: World, lang: Lang) -> String {
          capstan plugin build .        # the component, its digest and size\n\
          capstan plugin test .         # runs the tests of {PROJECT_FILE} in the real host\n\
          capstan plugin trace .        # one call: the plugin's log lines, time and memory\n\
-         cargo test                    # the unit tests in src/lib.rs, natively\n\
+         {unit_tests}\n\
          ```\n\n\
-         - `src/lib.rs`: the plugin; its logic is plain Rust, the export is the `plugin` module.\n\
-         - `wit/plugin.wit`: the contract (`capstan:plugin`), `vendor/capstan-plugin`: the SDK.\n\
+         {files}\
          - `fixtures/`: the test input and the expected output.\n\n\
          Use it in an Application with the digest `capstan plugin build` prints:\n\n\
          ```yaml\n\
@@ -244,5 +327,43 @@ mod tests {
         assert!(matches!(again, Err(Error::Exists { .. })));
         let bad = new(&NewOptions { dir: parent.path().join("My_Plugin"), world: World::Renderer, lang: Lang::Rust });
         assert!(matches!(bad, Err(Error::InvalidName { .. })));
+    }
+
+    #[test]
+    fn python_and_js_projects_have_the_wit_the_helper_and_a_source_per_world() {
+        let parent = tempfile::TempDir::new().unwrap();
+        for world in World::ALL {
+            let dir = parent.path().join(format!("py-{world}"));
+            let project = new(&NewOptions { dir: dir.clone(), world, lang: Lang::Python }).unwrap();
+            assert_eq!((project.lang, project.world), (Lang::Python, world));
+            assert!(dir.join(&project.tests[0].input).exists());
+            assert_eq!(std::fs::read_to_string(dir.join("wit/plugin.wit")).unwrap(), WIT);
+            assert_eq!(std::fs::read_to_string(dir.join("capstan_plugin.py")).unwrap(), PYTHON_HELPER);
+            let class = match world {
+                World::Renderer => "Render = capstan.renderer(",
+                World::Transformer => "Transform = capstan.transformer(",
+                World::Validator => "Validate = capstan.validator(",
+                World::Health => "Assess = capstan.health(",
+            };
+            assert!(std::fs::read_to_string(dir.join("app.py")).unwrap().contains(class), "{world}");
+            assert!(dir.join("test_app.py").is_file());
+            assert_eq!(project.build_output(), dir.join("build").join(format!("py_{world}.wasm")));
+        }
+        for world in [World::Transformer, World::Validator, World::Health] {
+            let dir = parent.path().join(format!("js-{world}"));
+            let project = new(&NewOptions { dir: dir.clone(), world, lang: Lang::Js }).unwrap();
+            assert_eq!(project.lang, Lang::Js);
+            assert_eq!(std::fs::read_to_string(dir.join("src/capstan.ts")).unwrap(), JS_HELPER);
+            let export = format!("export const {} = ", world.export_name().split(['/', '@']).nth(1).unwrap());
+            assert!(std::fs::read_to_string(dir.join("src/plugin.ts")).unwrap().contains(&export), "{world}: {export}");
+            for file in ["package.json", "package-lock.json"] {
+                let text = std::fs::read_to_string(dir.join(file)).unwrap();
+                assert!(text.contains(&format!("\"name\": \"js-{world}\"")), "{file}");
+                assert!(text.contains("\"@bytecodealliance/jco\""), "{file}");
+            }
+        }
+        let renderer = new(&NewOptions { dir: parent.path().join("js-gen"), world: World::Renderer, lang: Lang::Js });
+        assert!(matches!(renderer, Err(Error::Unsupported { .. })));
+        assert!(!parent.path().join("js-gen").exists());
     }
 }

@@ -1,5 +1,9 @@
-//! The example plugins under examples/plugins, built by the test suite's
-//! guest build, run through the real host on their own fixtures.
+//! The example plugins under examples/plugins: the Rust one built by the
+//! test suite's guest build, run through the real host on its fixtures;
+//! the Python and TypeScript ones (whose committed components the CLI's
+//! plugin_langs.rs runs) carry the WIT and helper library that
+//! `capstan plugin new` writes today, and their components target the
+//! world their project files say.
 
 use std::path::{Path, PathBuf};
 
@@ -46,4 +50,23 @@ fn app_toml_errors_name_the_file_and_the_field() {
         ),
         "{out}"
     );
+}
+
+#[test]
+fn the_python_and_typescript_examples_carry_todays_wit_and_helpers() {
+    let read = |file: &str| std::fs::read_to_string(example(file)).unwrap();
+    for project in ["require-limits", "cost-centre"] {
+        assert_eq!(read(&format!("{project}/wit/plugin.wit")), capstan_devkit::WIT, "{project}");
+    }
+    assert_eq!(read("require-limits/capstan_plugin.py"), capstan_devkit::template::PYTHON_HELPER);
+    assert_eq!(read("cost-centre/src/capstan.ts"), capstan_devkit::template::JS_HELPER);
+    let host = host();
+    for (project, wasm, world) in [
+        ("require-limits", "require_limits.wasm", World::Validator),
+        ("cost-centre", "cost_centre.wasm", World::Transformer),
+    ] {
+        let loaded = Project::load(&example(project)).unwrap();
+        let bytes = std::fs::read(example(project).join(wasm)).unwrap();
+        assert_eq!(capstan_devkit::toolchain::check(&loaded, &host, wasm, &bytes).unwrap(), world, "{project}");
+    }
 }
