@@ -1,0 +1,170 @@
+//! What a plugin's language costs the host: first compile, cached load (the
+//! compiled-code cache, its MAC checked) and one call on the example's own
+//! fixture, for the committed Python and TypeScript examples beside a Rust
+//! plugin of the same world measured in the same run. The goal for a cached
+//! load is 5 ms whatever the language; the ratio column is the
+//! language's figure over Rust's.
+//!
+//! `cargo bench --workspace --bench languages` (compiles take several
+//! seconds each for Python and JavaScript, so each is sampled a few times).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use capstan_host::{HostConfig, Limits, Plugin, PluginHost, RenderCall};
+use capstan_types::Object;
+use serde::Deserialize;
+use serde_json::json;
+use tempfile::TempDir;
+
+/// One plugin under measurement, and what a call gives it.
+struct Case {
+    label: &'static str,
+    world: &'static str,
+    bytes: Vec<u8>,
+    objects: Vec<Object>,
+    params: serde_json::Value,
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins")
+}
+
+fn program(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(capstan_test_artifacts::GUEST_DIR).join(format!("capstan_test_{name}.wasm"))).unwrap()
+}
+
+/// The objects of a multi-document YAML fixture.
+fn fixture(path: &Path) -> Vec<Object> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde_json::Value::deserialize(doc).unwrap())
+        .filter(|value| !value.is_null())
+        .map(|value| Object::new(value).unwrap())
+        .collect()
+}
+
+fn cases() -> Vec<Case> {
+    let (python, js) = (examples().join("require-limits"), examples().join("cost-centre"));
+    let validator_input = fixture(&python.join("fixtures/input.yaml"));
+    let transformer_input = fixture(&js.join("fixtures/input.yaml"));
+    vec![
+        Case {
+            label: "Rust validator (policy test program)",
+            world: "validator",
+            bytes: program("policy"),
+            objects: validator_input.clone(),
+            params: json!({"requireLabel": "app"}),
+        },
+        Case {
+            label: "Python validator (require-limits)",
+            world: "validator",
+            bytes: std::fs::read(python.join("require_limits.wasm")).unwrap(),
+            objects: validator_input,
+            params: json!({"resources": ["cpu", "memory"]}),
+        },
+        Case {
+            label: "Rust transformer (labels test program)",
+            world: "transformer",
+            bytes: program("labels"),
+            objects: transformer_input.clone(),
+            params: json!({"team": "web"}),
+        },
+        Case {
+            label: "TypeScript transformer (cost-centre)",
+            world: "transformer",
+            bytes: std::fs::read(js.join("cost_centre.wasm")).unwrap(),
+            objects: transformer_input,
+            params: json!({"costCentre": "cc-1234"}),
+        },
+    ]
+}
+
+fn host(cache: Option<&Path>) -> PluginHost {
+    PluginHost::new(HostConfig { cache_dir: cache.map(Path::to_owned), ..HostConfig::default() }).unwrap()
+}
+
+fn call(host: &PluginHost, plugin: &Plugin, case: &Case, snapshot: &Path) {
+    let call =
+        RenderCall { snapshot, path: ".", app: "bench", namespace: None, revision: "0123abc", params: &case.params };
+    match case.world {
+        "validator" => drop(host.validate(plugin, &call, &case.objects, &Limits::default()).unwrap()),
+        _ => drop(host.transform(plugin, &call, &case.objects, &Limits::default()).unwrap()),
+    }
+}
+
+/// The median of `n` timed runs of `run`, each given fresh `setup` output
+/// (not timed).
+fn median<S, R>(n: usize, mut setup: impl FnMut() -> S, mut run: impl FnMut(S) -> R) -> Duration {
+    let mut samples: Vec<Duration> = (0..n)
+        .map(|_| {
+            let input = setup();
+            let start = Instant::now();
+            let output = run(input);
+            let elapsed = start.elapsed();
+            drop(output);
+            elapsed
+        })
+        .collect();
+    samples.sort();
+    samples[n / 2]
+}
+
+/// First compile, cached load and call of one case.
+struct Figures {
+    size: usize,
+    compile: Duration,
+    cached_load: Duration,
+    call: Duration,
+}
+
+fn measure(case: &Case) -> Figures {
+    let large = case.bytes.len() > 1 << 20;
+    let compile = median(if large { 3 } else { 10 }, || host(None), |h| h.load_bytes(case.label, &case.bytes).unwrap());
+    let (cache, snapshot) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    host(Some(cache.path())).load_bytes(case.label, &case.bytes).unwrap();
+    // A new host each time (not timed): nothing is in its memory, so the
+    // load reads, authenticates and deserialises the cache entry.
+    let cached_load = median(20, || host(Some(cache.path())), |h| h.load_bytes(case.label, &case.bytes).unwrap());
+    let warm = host(Some(cache.path()));
+    let plugin = warm.load_bytes(case.label, &case.bytes).unwrap();
+    call(&warm, &plugin, case, snapshot.path());
+    let call_time = median(if large { 30 } else { 200 }, || (), |()| call(&warm, &plugin, case, snapshot.path()));
+    Figures { size: case.bytes.len(), compile, cached_load, call: call_time }
+}
+
+fn ratio(value: Duration, peer: Duration) -> String {
+    format!("{:.1}×", value.as_secs_f64() / peer.as_secs_f64())
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
+    // of the sort and only wants the binary to exist and run.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("plugin languages (load average {}); ratio = this language / Rust, same world, same run", load.trim());
+    println!(
+        "{:<40} {:>9} {:>12} {:>22} {:>20}",
+        "plugin", "size", "compile", "cached load (≤ 5 ms)", "call on fixture"
+    );
+    let mut peer: Option<Figures> = None;
+    for case in cases() {
+        let figures = measure(&case);
+        let vs = |value: fn(&Figures) -> Duration| match &peer {
+            Some(rust) => format!(" ({})", ratio(value(&figures), value(rust))),
+            None => String::new(),
+        };
+        println!(
+            "{:<40} {:>6.1} MB {:>12} {:>22} {:>20}",
+            case.label,
+            figures.size as f64 / 1e6,
+            format!("{:.0?}{}", figures.compile, vs(|f| f.compile)),
+            format!("{:.2?}{}", figures.cached_load, vs(|f| f.cached_load)),
+            format!("{:.2?}{}", figures.call, vs(|f| f.call)),
+        );
+        // Rust rows come first in each world; the next row compares with it.
+        peer = if case.label.starts_with("Rust") { Some(figures) } else { None };
+    }
+}
