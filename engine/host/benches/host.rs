@@ -6,13 +6,15 @@
 //! the published ones.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use capstan_host::{HostConfig, Limits, Plugin, PluginHost, RenderCall};
 use capstan_types::Object;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use tempfile::TempDir;
+
+mod support;
+use support::sample;
 
 fn program(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(capstan_test_artifacts::GUEST_DIR).join(format!("capstan_test_{name}.wasm"))).unwrap()
@@ -93,24 +95,6 @@ fn transform_throughput(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// Median and p99 of `n` runs of `run`, each given fresh `setup` output;
-/// what `run` returns is dropped outside the timing.
-fn sample<S, R>(n: usize, mut setup: impl FnMut() -> S, mut run: impl FnMut(S) -> R) -> (Duration, Duration) {
-    let mut samples: Vec<Duration> = (0..n)
-        .map(|_| {
-            let input = setup();
-            let start = Instant::now();
-            let output = run(input);
-            let elapsed = start.elapsed();
-            drop(output);
-            elapsed
-        })
-        .collect();
-    samples.sort();
-    let at = |q: f64| samples[((n as f64 * q) as usize).min(n - 1)];
-    (at(0.5), at(0.99))
 }
 
 fn line(what: &str, measured: String, goal: &str, peer: &str) {

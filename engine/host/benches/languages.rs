@@ -9,13 +9,16 @@
 //! seconds each for Python and JavaScript, so each is sampled a few times).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use capstan_host::{HostConfig, Limits, Plugin, PluginHost, RenderCall};
 use capstan_types::Object;
 use serde::Deserialize;
 use serde_json::json;
 use tempfile::TempDir;
+
+mod support;
+use support::sample;
 
 /// One plugin under measurement, and what a call gives it.
 struct Case {
@@ -93,23 +96,6 @@ fn call(host: &PluginHost, plugin: &Plugin, case: &Case, snapshot: &Path) {
     }
 }
 
-/// The median of `n` timed runs of `run`, each given fresh `setup` output
-/// (not timed).
-fn median<S, R>(n: usize, mut setup: impl FnMut() -> S, mut run: impl FnMut(S) -> R) -> Duration {
-    let mut samples: Vec<Duration> = (0..n)
-        .map(|_| {
-            let input = setup();
-            let start = Instant::now();
-            let output = run(input);
-            let elapsed = start.elapsed();
-            drop(output);
-            elapsed
-        })
-        .collect();
-    samples.sort();
-    samples[n / 2]
-}
-
 /// First compile, cached load and call of one case.
 struct Figures {
     size: usize,
@@ -120,16 +106,17 @@ struct Figures {
 
 fn measure(case: &Case) -> Figures {
     let large = case.bytes.len() > 1 << 20;
-    let compile = median(if large { 3 } else { 10 }, || host(None), |h| h.load_bytes(case.label, &case.bytes).unwrap());
+    let compile =
+        sample(if large { 3 } else { 10 }, || host(None), |h| h.load_bytes(case.label, &case.bytes).unwrap()).0;
     let (cache, snapshot) = (TempDir::new().unwrap(), TempDir::new().unwrap());
     host(Some(cache.path())).load_bytes(case.label, &case.bytes).unwrap();
     // A new host each time (not timed): nothing is in its memory, so the
     // load reads, authenticates and deserialises the cache entry.
-    let cached_load = median(20, || host(Some(cache.path())), |h| h.load_bytes(case.label, &case.bytes).unwrap());
+    let cached_load = sample(20, || host(Some(cache.path())), |h| h.load_bytes(case.label, &case.bytes).unwrap()).0;
     let warm = host(Some(cache.path()));
     let plugin = warm.load_bytes(case.label, &case.bytes).unwrap();
     call(&warm, &plugin, case, snapshot.path());
-    let call_time = median(if large { 30 } else { 200 }, || (), |()| call(&warm, &plugin, case, snapshot.path()));
+    let call_time = sample(if large { 30 } else { 200 }, || (), |()| call(&warm, &plugin, case, snapshot.path())).0;
     Figures { size: case.bytes.len(), compile, cached_load, call: call_time }
 }
 

@@ -43,12 +43,13 @@ async fn a_sync_whose_inventory_cannot_be_recorded_applies_nothing_and_runs_its_
     server.faults().inject(Fault::status(403).method("PATCH").path_contains("/configmaps/capstan-inventory-"));
     let engine = TestEngine::new();
     let ns = &unique_name("fail-hooks");
-    let error = engine
-        .engine
-        .sync(&app("hooks", &repo, &head, "app", &spec(ns)), server.client(), &SyncOptions::default())
-        .await
-        .unwrap_err();
-    let message = format!("{error:#}");
+    // The same sync each time; it is expected to fail, and says why.
+    let failed_sync = async || {
+        let application = app("hooks", &repo, &head, "app", &spec(ns));
+        let error = engine.engine.sync(&application, server.client(), &SyncOptions::default()).await.unwrap_err();
+        format!("{error:#}")
+    };
+    let message = failed_sync().await;
     assert!(message.contains("failed to access the inventory ConfigMap capstan-inventory-hooks"), "{message}");
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), ns);
     assert!(cms.get_opt("plain").await.unwrap().is_none(), "nothing is applied before it is on record");
@@ -56,12 +57,7 @@ async fn a_sync_whose_inventory_cannot_be_recorded_applies_nothing_and_runs_its_
 
     // Recorded, the same sync fails at the broken Deployment, after the ConfigMap, with its own error first.
     server.faults().clear();
-    let error = engine
-        .engine
-        .sync(&app("hooks", &repo, &head, "app", &spec(ns)), server.client(), &SyncOptions::default())
-        .await
-        .unwrap_err();
-    let message = format!("{error:#}");
+    let message = failed_sync().await;
     assert!(message.contains(&format!("failed to apply Deployment/{ns}/broken")), "{message}");
     assert!(cms.get_opt("plain").await.unwrap().is_some());
 }
