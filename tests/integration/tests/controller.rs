@@ -582,10 +582,12 @@ async fn a_second_pass_over_the_same_commit_renders_from_the_cache() {
 }
 
 /// Leader election with a short lease, so that a lost one shows quickly.
+/// Short leases, so a lost lease shows within the test; renewed 3 s in,
+/// leaving 5 s of slack, so a leader slowed by a loaded machine keeps it.
 fn election(ns: &str, identity: &str) -> LeaderElection {
     LeaderElection {
-        lease_duration: Duration::from_secs(4),
-        renew_before: Duration::from_secs(2),
+        lease_duration: Duration::from_secs(8),
+        renew_before: Duration::from_secs(5),
         ..LeaderElection::new(ns, identity)
     }
 }
