@@ -253,16 +253,29 @@ impl Applier {
         self.options.bounds.stamp(&mut object);
         let manifest = record::manifest_digest(object.as_value());
         let object_ref = object.object_ref();
-        let live = self.get_live(&api, &object_ref).await?;
-        if let Some(live) = &live {
-            self.options.bounds.check_adopt(&object, live)?;
+        let mut live = self.get_live(&api, &object_ref).await?;
+        let mut reads = 1;
+        loop {
+            if let Some(live) = &live {
+                self.options.bounds.check_adopt(&object, live)?;
+            }
+            let mut candidate = object.clone();
+            prepare(&mut candidate, &manifest, live.as_ref(), &self.options);
+            let desired = self.server_apply(&api, &candidate, true).await?;
+            // The dry-run answers from the stored object as it is now, the
+            // GET read it a moment before: a controller writing in between
+            // (the Deployment controller's revision annotation, a status)
+            // would show as drift. A dry-run keeps the resourceVersion it
+            // started from, so a differing one means read again.
+            if reads == DIFF_READS || resource_version(&desired) == live.as_ref().and_then(resource_version) {
+                return Ok(ObjectDiff {
+                    object: object_ref,
+                    comparison: compare(&desired, live.as_ref(), &self.options.ignore, &self.masker),
+                });
+            }
+            live = self.get_live(&api, &object_ref).await?;
+            reads += 1;
         }
-        prepare(&mut object, &manifest, live.as_ref(), &self.options);
-        let desired = self.server_apply(&api, &object, true).await?;
-        Ok(ObjectDiff {
-            object: object_ref,
-            comparison: compare(&desired, live.as_ref(), &self.options.ignore, &self.masker),
-        })
     }
 
     /// Reads ahead the live objects of `objects` whose kind is served now,
@@ -403,6 +416,15 @@ fn refusal_reason(error: &Error) -> String {
 
 /// The object as it is applied: the record of its manifest, `stringData`
 /// folded into `data`, ignored fields left to their live value and owner.
+/// How many times [`Applier::diff`] reads the live object before it compares
+/// with a dry-run that answered from a newer version anyway.
+const DIFF_READS: usize = 3;
+
+/// `metadata.resourceVersion`, if set (a dry-run create has none).
+fn resource_version(object: &Value) -> Option<&str> {
+    object.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|rv| !rv.is_empty())
+}
+
 fn prepare(object: &mut Object, manifest: &str, live: Option<&Value>, options: &ApplyOptions) {
     let value = object.as_value_mut();
     record::stamp(value, manifest, None);

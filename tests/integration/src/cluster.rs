@@ -1,11 +1,13 @@
 //! Helpers of the suites that talk to a cluster ([`capstan_apiserver::test_target`]):
-//! bounded polls, the Application CRD, throw-away namespaces, free ports.
+//! bounded polls, the Application CRD, throw-away namespaces, Jobs finished
+//! as their controller would, free ports.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use capstan_apiserver::unique_name;
 use capstan_types::ApplicationResource;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -51,6 +53,31 @@ pub async fn namespace(client: &Client, prefix: &str) -> String {
         .await
         .expect("the namespace is created");
     name
+}
+
+/// Finishes Job `name` as its controller would, through the status
+/// subresource (neither server runs its Pod: no kubelet). `status(start, now)`
+/// gives the status to write; `start` is the Job's `startTime`, kept as it is
+/// once set. A real job controller sets it at a moment of its own, and a real
+/// API server refuses to change it on a running Job (`startTime cannot be
+/// removed for unsuspended job`), so a refused write is read again and retried,
+/// for at most 30 s.
+pub async fn finish_job(jobs: &Api<Job>, name: &str, status: impl Fn(&str, &str) -> serde_json::Value) {
+    let mut last_error = None;
+    for _ in 0..600 {
+        if let Ok(Some(live)) = jobs.get_opt(name).await {
+            let now =
+                k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).expect("a time").to_string();
+            let start = live.status.and_then(|s| s.start_time).map_or(now.clone(), |t| t.0.to_string());
+            let patch = serde_json::json!({"status": status(&start, &now)});
+            match jobs.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => return,
+                Err(error) => last_error = Some(error.to_string()),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("Job {name} was never finished: {}", last_error.as_deref().unwrap_or("it was never created"));
 }
 
 /// A loopback address with a port free right now.

@@ -3,16 +3,15 @@
 //! the sync and runs the SyncFail hooks, and injected 429/503/dropped
 //! connections do not stop a sync or duplicate anything.
 
-use std::time::Duration;
-
 use capstan::SyncOptions;
 use capstan_apiserver::{Fault, Mark, RequestLog, test_target, unique_name};
 use capstan_apply::Action;
+use capstan_integration::cluster::finish_job;
 use capstan_integration::{GitRepo, TestEngine, app};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 
 fn config_map(name: &str, annotations: &str) -> String {
     format!(
@@ -91,23 +90,11 @@ async fn failed_pre_sync_hook_stops_the_sync_and_runs_sync_fail_hooks() {
     // controller would, with the conditions a real API server requires.
     let jobs: Api<Job> = Api::namespaced(target.client.clone(), ns);
     let controller = tokio::spawn(async move {
-        let at = "2026-01-01T00:00:00Z";
-        let condition = |type_: &str| serde_json::json!({"type": type_, "status": "True", "message": "BackoffLimitExceeded", "lastTransitionTime": at});
-        let mut last_error = None;
-        for _ in 0..600 {
-            if let Ok(Some(live)) = jobs.get_opt("migrate").await {
-                // The real job controller may have set startTime already, and
-                // a real API server refuses to change it on a running Job.
-                let started = live.status.and_then(|s| s.start_time).map(|t| t.0.to_string());
-                let status = serde_json::json!({"status": {"active": 0, "startTime": started.as_deref().unwrap_or(at), "conditions": [condition("FailureTarget"), condition("Failed")]}});
-                match jobs.patch_status("migrate", &PatchParams::default(), &Patch::Merge(&status)).await {
-                    Ok(_) => return,
-                    Err(error) => last_error = Some(error.to_string()),
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the PreSync Job was never failed: {}", last_error.as_deref().unwrap_or("it was never created"));
+        finish_job(&jobs, "migrate", |start, now| {
+            let condition = |type_: &str| serde_json::json!({"type": type_, "status": "True", "message": "BackoffLimitExceeded", "lastTransitionTime": now});
+            serde_json::json!({"active": 0, "startTime": start, "conditions": [condition("FailureTarget"), condition("Failed")]})
+        })
+        .await
     });
     let mark = log.mark();
     let error = engine

@@ -2,8 +2,11 @@
 //! server: no-op syncs write nothing, prune removes exactly what left Git
 //! and nothing after a failed or empty render, a CRD and its CR sync in one
 //! run, drift by another manager shows in `diff` and is restored by `sync`
-//! unless ignored (an ignored field keeps its owner's value); many objects of one kind are read with a LIST, not a
+//! unless ignored (an ignored field keeps its owner's value), a controller's
+//! write while `diff` reads is no drift; many objects of one kind are read with a LIST, not a
 //! GET each, and a LIST that fails falls back to GETs.
+
+use std::time::Duration;
 
 use capstan::SyncOptions;
 use capstan::diff::diff;
@@ -13,7 +16,7 @@ use capstan_integration::{GitRepo, TestEngine, app, destination as spec};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 
 fn config_map(name: &str, value: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  key: \"{value}\"\n")
@@ -250,7 +253,48 @@ async fn drift_by_another_manager_shows_in_diff_and_sync_restores_it_unless_igno
     let live = deployments.get("web").await.unwrap().spec.unwrap();
     assert_eq!(live.template.spec.unwrap().containers[0].image.as_deref(), Some("nginx:1.27"));
     assert_eq!(live.replicas, Some(7), "an ignored field stays with its owner (RespectIgnoreDifferences)");
-    assert_eq!(diff(&engine.engine, &file, target.client.clone()).await.unwrap().exit_code(), 0);
+    let report = diff(&engine.engine, &file, target.client.clone()).await.unwrap();
+    assert_eq!(report.exit_code(), 0, "{}", capstan::diff::format(&report, false));
+}
+
+#[tokio::test]
+async fn a_controller_writing_between_the_diffs_read_and_its_dry_run_is_no_drift() {
+    let name = "a_controller_writing_between_the_diffs_read_and_its_dry_run_is_no_drift";
+    let repo = GitRepo::new();
+    repo.write("app/settings.yaml", &config_map("settings", "blue"));
+    let head = repo.commit("settings");
+    let target = test_target().await;
+    let Some(server) = target.server_or_skip(name, "a delayed dry-run (fault injection)") else { return };
+    let engine = TestEngine::new();
+    let ns = &unique_name("apply-race");
+    let file = app("race", &repo, &head, "app", &spec(ns));
+    engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
+
+    // As the Deployment controller stamps its revision annotation right
+    // after an apply: a write (an update, so the delay on PATCH spares it)
+    // lands after the diff read the live object and before its dry-run is
+    // served.
+    server
+        .faults()
+        .inject(Fault::latency(Duration::from_millis(400)).method("PATCH").path_contains("/configmaps/settings"));
+    let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), ns);
+    let mark = server.requests().len();
+    let stamp = async {
+        for _ in 0..400 {
+            let read = server.requests().iter().skip(mark).any(|r| r.method == "GET" && r.path.contains("/configmaps"));
+            if read {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut live = cms.get("settings").await.unwrap();
+        live.metadata.annotations.get_or_insert_default().insert("example.com/revision".into(), "2".into());
+        cms.replace("settings", &PostParams::default(), &live).await.unwrap();
+    };
+    let (report, ()) = tokio::join!(diff(&engine.engine, &file, target.client.clone()), stamp);
+    let report = report.unwrap();
+    assert_eq!(server.faults().pending(), 0, "the dry-run was delayed");
+    assert_eq!(report.exit_code(), 0, "{}", capstan::diff::format(&report, false));
 }
 
 #[tokio::test]

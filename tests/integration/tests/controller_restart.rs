@@ -21,12 +21,12 @@ use std::time::Duration;
 
 use capstan_apiserver::{TestTarget, test_target};
 use capstan_integration::GitRepo;
-use capstan_integration::cluster::{event_reasons, eventually, free_port, install_crd, namespace};
+use capstan_integration::cluster::{event_reasons, eventually, finish_job, free_port, install_crd, namespace};
 use capstan_types::{ApplicationResource, ApplicationStatus};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -157,17 +157,15 @@ async fn applied_job(client: &Client, ns: &str) -> Job {
     eventually("the Job of wave 0", LIMIT, || job(client, ns)).await
 }
 
-/// Completes the Job as the job controller would (status subresource; on a
-/// real cluster the job controller has set `startTime`, which must stay).
+/// Completes the Job as the job controller would.
 async fn complete(client: &Client, ns: &str) {
     let jobs = Api::<Job>::namespaced(client.clone(), ns);
-    let live = jobs.get("migrate").await.unwrap();
-    let now = k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).unwrap().to_string();
-    let start = live.status.as_ref().and_then(|s| s.start_time.as_ref()).map_or(now.clone(), |t| t.0.to_string());
-    let condition = |kind: &str| serde_json::json!({"type": kind, "status": "True", "reason": "CompletionsReached", "message": "completed by the test", "lastProbeTime": now, "lastTransitionTime": now});
-    let status = serde_json::json!({"status": {"active": 0, "succeeded": 1, "ready": 0, "startTime": start, "completionTime": now,
-        "conditions": [condition("SuccessCriteriaMet"), condition("Complete")]}});
-    jobs.patch_status("migrate", &PatchParams::default(), &Patch::Merge(&status)).await.expect("the Job completes");
+    finish_job(&jobs, "migrate", |start, now| {
+        let condition = |kind: &str| serde_json::json!({"type": kind, "status": "True", "reason": "CompletionsReached", "message": "completed by the test", "lastProbeTime": now, "lastTransitionTime": now});
+        serde_json::json!({"active": 0, "succeeded": 1, "ready": 0, "startTime": start, "completionTime": now,
+            "conditions": [condition("SuccessCriteriaMet"), condition("Complete")]})
+    })
+    .await;
 }
 
 async fn synced_to(client: &Client, ns: &str, name: &str, commit: &str) -> ApplicationStatus {
