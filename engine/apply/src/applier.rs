@@ -414,8 +414,6 @@ fn refusal_reason(error: &Error) -> String {
     }
 }
 
-/// The object as it is applied: the record of its manifest, `stringData`
-/// folded into `data`, ignored fields left to their live value and owner.
 /// How many times [`Applier::diff`] reads the live object before it compares
 /// with a dry-run that answered from a newer version anyway.
 const DIFF_READS: usize = 3;
@@ -425,6 +423,8 @@ fn resource_version(object: &Value) -> Option<&str> {
     object.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|rv| !rv.is_empty())
 }
 
+/// The object as it is applied: the record of its manifest, `stringData`
+/// folded into `data`, ignored fields left to their live value and owner.
 fn prepare(object: &mut Object, manifest: &str, live: Option<&Value>, options: &ApplyOptions) {
     let value = object.as_value_mut();
     record::stamp(value, manifest, None);

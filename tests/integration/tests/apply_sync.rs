@@ -279,9 +279,11 @@ async fn a_controller_writing_between_the_diffs_read_and_its_dry_run_is_no_drift
         .inject(Fault::latency(Duration::from_millis(400)).method("PATCH").path_contains("/configmaps/settings"));
     let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), ns);
     let mark = server.requests().len();
+    // The diff's read of the object, not of the inventory (another namespace).
+    let object_path = format!("/namespaces/{ns}/configmaps");
     let stamp = async {
         for _ in 0..400 {
-            let read = server.requests().iter().skip(mark).any(|r| r.method == "GET" && r.path.contains("/configmaps"));
+            let read = server.requests().iter().skip(mark).any(|r| r.method == "GET" && r.path.contains(&object_path));
             if read {
                 break;
             }
