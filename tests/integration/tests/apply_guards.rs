@@ -43,14 +43,14 @@ async fn mass_prune_is_refused_until_confirmed() {
     let ns = &unique_name("apply-massprune");
     engine
         .engine
-        .sync(&app("mass", &repo, &all, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
+        .sync(&app(ns, &repo, &all, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
 
     // Without --prune nothing is deleted: the guard stays out of the way.
     let plain = engine
         .engine
-        .sync(&app("mass", &repo, &one, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
+        .sync(&app(ns, &repo, &one, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
     let kept: Vec<_> =
@@ -60,7 +60,7 @@ async fn mass_prune_is_refused_until_confirmed() {
     let prune = SyncOptions { prune: true, ..SyncOptions::default() };
     let error = engine
         .engine
-        .sync(&app("mass", &repo, &one, "app", &spec(ns)), target.client.clone(), &prune)
+        .sync(&app(ns, &repo, &one, "app", &spec(ns)), target.client.clone(), &prune)
         .await
         .unwrap_err();
     assert!(format!("{error:#}").contains("refusing to prune 3 of 4 inventory objects"), "{error:#}");
@@ -71,7 +71,7 @@ async fn mass_prune_is_refused_until_confirmed() {
     let confirmed = SyncOptions { prune: true, confirm_prune: true, ..SyncOptions::default() };
     let report = engine
         .engine
-        .sync(&app("mass", &repo, &one, "app", &spec(ns)), target.client.clone(), &confirmed)
+        .sync(&app(ns, &repo, &one, "app", &spec(ns)), target.client.clone(), &confirmed)
         .await
         .unwrap();
     assert_eq!(report.applied.iter().filter(|a| a.action == Action::Pruned).count(), 3);
@@ -98,12 +98,12 @@ async fn opted_out_and_protected_objects_are_kept() {
     let spec = format!("{}  allow: {{clusterResources: [{{group: \"\", kind: Namespace}}]}}\n", spec(ns));
     engine
         .engine
-        .sync(&app("guarded", &repo, &first, "app", &spec), target.client.clone(), &SyncOptions::default())
+        .sync(&app(ns, &repo, &first, "app", &spec), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
     let prune = SyncOptions { prune: true, ..SyncOptions::default() };
     let report =
-        engine.engine.sync(&app("guarded", &repo, &second, "app", &spec), target.client.clone(), &prune).await.unwrap();
+        engine.engine.sync(&app(ns, &repo, &second, "app", &spec), target.client.clone(), &prune).await.unwrap();
     let outcome: Vec<_> = report
         .applied
         .iter()
@@ -120,7 +120,7 @@ async fn opted_out_and_protected_objects_are_kept() {
     assert!(namespaces.get_opt(&extra).await.unwrap().is_some());
     // Kept objects stay in the inventory (in the Application's namespace): a
     // later, opted-in prune still sees them.
-    let store = InventoryStore::new(target.client.clone(), "capstan-system", "guarded", RetryPolicy::default());
+    let store = InventoryStore::new(target.client.clone(), "capstan-system", ns, RetryPolicy::default());
     let names: Vec<_> = store.load().await.unwrap().objects.into_iter().map(|o| o.name).collect();
     assert!(names.contains(&"keep".to_owned()) && names.contains(&extra), "{names:?}");
 }

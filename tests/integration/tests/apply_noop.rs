@@ -95,7 +95,7 @@ async fn resync_of_an_ordinary_app_sends_no_write_and_no_dry_run_and_drift_is_st
     repo.write("app/app.yaml", APP);
     let head = repo.commit("five objects");
     let ns = unique_name("noop-app");
-    let file = app("five", &repo, &head, "app", &spec(&ns));
+    let file = app(&ns, &repo, &head, "app", &spec(&ns));
     let test = "resync_of_an_ordinary_app_sends_no_write_and_no_dry_run_and_drift_is_still_undone";
     let target = test_target().await;
     second_sync_is_free(&target, test, &file, &ns).await;

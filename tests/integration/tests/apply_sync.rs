@@ -43,7 +43,7 @@ async fn second_sync_of_unchanged_app_makes_no_writes_and_no_dry_runs() {
     };
     let engine = TestEngine::new();
     let ns = unique_name("apply-noop");
-    let file = app("noop", &repo, &head, "app", &spec(&ns));
+    let file = app(&ns, &repo, &head, "app", &spec(&ns));
 
     let first = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
     assert!(first.applied.iter().all(|a| a.action == Action::Created), "{:?}", first.applied);
@@ -116,14 +116,14 @@ async fn removing_a_file_prunes_exactly_its_objects() {
     let client = || target.client.clone();
     engine
         .engine
-        .sync(&app("prune", &repo, &first, "app", &spec(ns)), client(), &SyncOptions::default())
+        .sync(&app(ns, &repo, &first, "app", &spec(ns)), client(), &SyncOptions::default())
         .await
         .unwrap();
 
     // Without --prune the objects stay and are reported.
     let kept = engine
         .engine
-        .sync(&app("prune", &repo, &second, "app", &spec(ns)), client(), &SyncOptions::default())
+        .sync(&app(ns, &repo, &second, "app", &spec(ns)), client(), &SyncOptions::default())
         .await
         .unwrap();
     let skipped: Vec<_> =
@@ -131,7 +131,7 @@ async fn removing_a_file_prunes_exactly_its_objects() {
     assert_eq!(skipped, ["b2", "b1"]);
 
     let mark = log.mark();
-    let report = engine.engine.sync(&app("prune", &repo, &second, "app", &spec(ns)), client(), &prune()).await.unwrap();
+    let report = engine.engine.sync(&app(ns, &repo, &second, "app", &spec(ns)), client(), &prune()).await.unwrap();
     let pruned: Vec<_> =
         report.applied.iter().filter(|a| a.action == Action::Pruned).map(|a| a.object.name.clone()).collect();
     assert_eq!(pruned, ["b2", "b1"], "reverse apply order");
@@ -173,7 +173,7 @@ async fn failed_or_empty_render_prunes_nothing_and_foreign_objects_are_never_pru
     let engine = TestEngine::new();
     let ns = &unique_name("apply-noprune");
     let client = || target.client.clone();
-    engine.engine.sync(&app("keep", &repo, &good, "app", &spec(ns)), client(), &SyncOptions::default()).await.unwrap();
+    engine.engine.sync(&app(ns, &repo, &good, "app", &spec(ns)), client(), &SyncOptions::default()).await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client(), ns);
     let foreign = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "foreign"}});
     cms.patch("foreign", &PatchParams::apply("someone-else"), &Patch::Apply(&foreign)).await.unwrap();
@@ -181,7 +181,7 @@ async fn failed_or_empty_render_prunes_nothing_and_foreign_objects_are_never_pru
     let mark = log.mark();
     for revision in [&broken, &empty] {
         let error =
-            engine.engine.sync(&app("keep", &repo, revision, "app", &spec(ns)), client(), &prune()).await.unwrap_err();
+            engine.engine.sync(&app(ns, &repo, revision, "app", &spec(ns)), client(), &prune()).await.unwrap_err();
         assert!(format!("{error:#}").contains("render"), "{error:#}");
     }
     assert_eq!(log.writes_since(mark, ns).await, Vec::<String>::new());
@@ -228,7 +228,7 @@ async fn drift_by_another_manager_shows_in_diff_and_sync_restores_it_unless_igno
         "{}  ignoreDifferences:\n  - group: apps\n    kind: Deployment\n    jsonPointers: [/spec/replicas]\n",
         spec(ns)
     );
-    let file = app("drift", &repo, &head, "app", &extra);
+    let file = app(ns, &repo, &head, "app", &extra);
     engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
     let report = diff(&engine.engine, &file, target.client.clone()).await.unwrap();
     assert_eq!(report.exit_code(), 0, "{}", capstan::diff::format(&report, false));
@@ -267,7 +267,7 @@ async fn a_controller_writing_between_the_diffs_read_and_its_dry_run_is_no_drift
     let Some(server) = target.server_or_skip(name, "a delayed dry-run (fault injection)") else { return };
     let engine = TestEngine::new();
     let ns = &unique_name("apply-race");
-    let file = app("race", &repo, &head, "app", &spec(ns));
+    let file = app(ns, &repo, &head, "app", &spec(ns));
     engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap();
 
     // As the Deployment controller stamps its revision annotation right
@@ -314,11 +314,11 @@ async fn diff_never_shows_secret_values() {
     let ns = &unique_name("apply-secret");
     engine
         .engine
-        .sync(&app("secret", &repo, &first, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
+        .sync(&app(ns, &repo, &first, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
     let report =
-        diff(&engine.engine, &app("secret", &repo, &second, "app", &spec(ns)), target.client.clone()).await.unwrap();
+        diff(&engine.engine, &app(ns, &repo, &second, "app", &spec(ns)), target.client.clone()).await.unwrap();
     assert_eq!(report.exit_code(), 1);
     let text = capstan::diff::format(&report, false);
     assert!(text.contains("-  password: (masked ") && text.contains("+  password: (masked "), "{text}");
@@ -340,7 +340,7 @@ async fn dry_run_of_a_new_app_reports_creations_and_writes_nothing() {
     let mark = log.mark();
     let report = engine
         .engine
-        .sync(&app("dry", &repo, &head, "app", &spec(&ns)), target.client.clone(), &dry_run)
+        .sync(&app(&ns, &repo, &head, "app", &spec(&ns)), target.client.clone(), &dry_run)
         .await
         .unwrap();
     let actions: Vec<_> = report.applied.iter().map(|a| (a.object.name.as_str(), a.action)).collect();

@@ -48,7 +48,7 @@ async fn sync_reads_basic_auth_from_the_secret_and_refuses_without_it() {
     let target = test_target().await;
     let engine = TestEngine::new();
     let (secret, destination) = (unique_name("git-creds"), unique_name("secretref"));
-    let file = app("private", &url, &secret, &destination);
+    let file = app(&destination, &url, &secret, &destination);
     let writes = || target.server.as_ref().map(capstan_apiserver::TestApiServer::write_count);
 
     // No Secret yet: a clear error, nothing fetched, nothing written.
@@ -56,7 +56,7 @@ async fn sync_reads_basic_auth_from_the_secret_and_refuses_without_it() {
     let error = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap_err();
     let message = format!("{error:#}");
     assert!(
-        message.contains(&format!("application private: Secret default/{secret} (spec.source.secretRef): not found")),
+        message.contains(&format!("application {destination}: Secret default/{secret} (spec.source.secretRef): not found")),
         "{message}"
     );
     assert!(server.log().is_empty(), "no fetch without the credentials: {:?}", server.log());
@@ -72,7 +72,7 @@ async fn sync_reads_basic_auth_from_the_secret_and_refuses_without_it() {
     let before = writes();
     let error = engine
         .engine
-        .sync(&app("private", &url, &partial, &destination), target.client.clone(), &SyncOptions::default())
+        .sync(&app(&destination, &url, &partial, &destination), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap_err();
     let message = format!("{error:#}");
