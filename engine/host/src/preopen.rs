@@ -44,7 +44,12 @@ impl Snapshot {
                 .read(true)
                 .custom_flags((OFlags::DIRECTORY | OFlags::PATH).bits() as i32)
                 .open(path)?;
-            self.dir = Some(Dir::new(file, FsPerms::ReadOnly, OpenMode::READ, false));
+            // Blocking the calling thread is what a plugin call does anyway
+            // (calls are synchronous); without it wasmtime-wasi sends every
+            // filesystem call to tokio's blocking pool and waits for it, a
+            // thread hop per stat, open and read (wasmtime#7973) that
+            // dominated charts of many files.
+            self.dir = Some(Dir::new(file, FsPerms::ReadOnly, OpenMode::READ, true));
         }
         Ok(self.dir.clone())
     }
