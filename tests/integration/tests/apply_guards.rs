@@ -58,22 +58,16 @@ async fn mass_prune_is_refused_until_confirmed() {
     assert_eq!(kept, ["d", "c", "b"]);
 
     let prune = SyncOptions { prune: true, ..SyncOptions::default() };
-    let error = engine
-        .engine
-        .sync(&app(ns, &repo, &one, "app", &spec(ns)), target.client.clone(), &prune)
-        .await
-        .unwrap_err();
+    let error =
+        engine.engine.sync(&app(ns, &repo, &one, "app", &spec(ns)), target.client.clone(), &prune).await.unwrap_err();
     assert!(format!("{error:#}").contains("refusing to prune 3 of 4 inventory objects"), "{error:#}");
     let cms: Api<ConfigMap> = Api::namespaced(target.client.clone(), ns);
     for name in ["a", "b", "c", "d"] {
         assert!(exists(&cms, name).await, "{name} must survive a refused prune");
     }
     let confirmed = SyncOptions { prune: true, confirm_prune: true, ..SyncOptions::default() };
-    let report = engine
-        .engine
-        .sync(&app(ns, &repo, &one, "app", &spec(ns)), target.client.clone(), &confirmed)
-        .await
-        .unwrap();
+    let report =
+        engine.engine.sync(&app(ns, &repo, &one, "app", &spec(ns)), target.client.clone(), &confirmed).await.unwrap();
     assert_eq!(report.applied.iter().filter(|a| a.action == Action::Pruned).count(), 3);
     assert!(exists(&cms, "a").await);
 }

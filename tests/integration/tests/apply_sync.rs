@@ -114,11 +114,7 @@ async fn removing_a_file_prunes_exactly_its_objects() {
     let engine = TestEngine::new();
     let ns = &unique_name("apply-prune");
     let client = || target.client.clone();
-    engine
-        .engine
-        .sync(&app(ns, &repo, &first, "app", &spec(ns)), client(), &SyncOptions::default())
-        .await
-        .unwrap();
+    engine.engine.sync(&app(ns, &repo, &first, "app", &spec(ns)), client(), &SyncOptions::default()).await.unwrap();
 
     // Without --prune the objects stay and are reported.
     let kept = engine
@@ -317,8 +313,7 @@ async fn diff_never_shows_secret_values() {
         .sync(&app(ns, &repo, &first, "app", &spec(ns)), target.client.clone(), &SyncOptions::default())
         .await
         .unwrap();
-    let report =
-        diff(&engine.engine, &app(ns, &repo, &second, "app", &spec(ns)), target.client.clone()).await.unwrap();
+    let report = diff(&engine.engine, &app(ns, &repo, &second, "app", &spec(ns)), target.client.clone()).await.unwrap();
     assert_eq!(report.exit_code(), 1);
     let text = capstan::diff::format(&report, false);
     assert!(text.contains("-  password: (masked ") && text.contains("+  password: (masked "), "{text}");
@@ -338,11 +333,8 @@ async fn dry_run_of_a_new_app_reports_creations_and_writes_nothing() {
     let dry_run = SyncOptions { dry_run: true, ..SyncOptions::default() };
     let ns = unique_name("apply-dryrun");
     let mark = log.mark();
-    let report = engine
-        .engine
-        .sync(&app(&ns, &repo, &head, "app", &spec(&ns)), target.client.clone(), &dry_run)
-        .await
-        .unwrap();
+    let report =
+        engine.engine.sync(&app(&ns, &repo, &head, "app", &spec(&ns)), target.client.clone(), &dry_run).await.unwrap();
     let actions: Vec<_> = report.applied.iter().map(|a| (a.object.name.as_str(), a.action)).collect();
     assert_eq!(actions, [("settings", Action::Created), ("web", Action::Created)]);
     if let Some(server) = &target.server {

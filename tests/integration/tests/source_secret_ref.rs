@@ -56,7 +56,9 @@ async fn sync_reads_basic_auth_from_the_secret_and_refuses_without_it() {
     let error = engine.engine.sync(&file, target.client.clone(), &SyncOptions::default()).await.unwrap_err();
     let message = format!("{error:#}");
     assert!(
-        message.contains(&format!("application {destination}: Secret default/{secret} (spec.source.secretRef): not found")),
+        message.contains(&format!(
+            "application {destination}: Secret default/{secret} (spec.source.secretRef): not found"
+        )),
         "{message}"
     );
     assert!(server.log().is_empty(), "no fetch without the credentials: {:?}", server.log());
