@@ -124,12 +124,21 @@ pub fn read(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
 }
 
 /// [`read`] without the fast path: every construct, and the errors.
-fn from_events(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
+fn from_events(stream: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
     let mut expanded = 0usize;
-    for event in Parser::new_from_str(text) {
+    let unterminated = Unterminated::of(stream);
+    let terminated;
+    let stream = match unterminated {
+        Some(_) => {
+            terminated = format!("{stream}\n");
+            terminated.as_str()
+        }
+        None => stream,
+    };
+    for event in Parser::new_from_str(stream) {
         let (event, span) = event.map_err(|e| YamlError { line: e.marker().line(), message: e.info().to_owned() })?;
         let line = span.start.line();
         let err = |message: String| YamlError { line, message };
@@ -148,7 +157,13 @@ fn from_events(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
                     *key = Some(name);
                     continue;
                 }
-                let value = if plain { rules.resolve(&text) } else { Value::String(text.into_owned()) };
+                let mut text = text.into_owned();
+                if let Some(u) = &unterminated
+                    && matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                {
+                    u.trim(span.end.index(), &mut text);
+                }
+                let value = if plain { rules.resolve(&text) } else { Value::String(text) };
                 (value, anchor)
             }
             Event::SequenceStart(anchor, _) => {
@@ -218,6 +233,36 @@ fn from_events(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
 /// A plain scalar key as sigs.k8s.io/yaml turns it into a JSON key: as
 /// [`json_key`], except that a float is written as Go writes a float32
 /// (`1e3` is `"1000"`, `1e6` is `"1e+06"`).
+/// A stream whose last line has no line break. saphyr's reader takes the
+/// end of such a stream for a line break, go-yaml counts only the breaks
+/// that are there: a block scalar running to the end has one fewer in
+/// go-yaml (`a: |\n  x` is `"x"`, `a: |+\n  x\n\n  ` is `"x\n\n"`). So
+/// the stream is read with a break added, and the scalar loses it again.
+struct Unterminated {
+    /// Characters up to the end of the last non-space content.
+    content_end: usize,
+    /// Whether the last line holds only spaces.
+    last_line_blank: bool,
+}
+
+impl Unterminated {
+    fn of(text: &str) -> Option<Self> {
+        let last = text.rsplit('\n').next().filter(|l| !l.is_empty())?;
+        Some(Self { content_end: text.trim_end().chars().count(), last_line_blank: last.trim().is_empty() })
+    }
+
+    /// Drops the break that the added one gave a block scalar ending at
+    /// `end`. After a line of content, clip and keep chomping both kept
+    /// it; after a blank line, only keep did (clip ends in exactly one
+    /// break, or none when the scalar is empty).
+    fn trim(&self, end: usize, value: &mut String) {
+        let added = if self.last_line_blank { value.ends_with("\n\n") || value == "\n" } else { value.ends_with('\n') };
+        if end >= self.content_end && added {
+            value.pop();
+        }
+    }
+}
+
 fn plain_key(text: &str) -> Result<String, String> {
     let digits = if text.contains('_') { Cow::Owned(text.replace('_', "")) } else { Cow::Borrowed(text) };
     match resolve_plain(text) {
@@ -556,6 +601,39 @@ mod tests {
         );
         let Some(theirs) = kubectl_read(POD) else { return };
         assert_eq!(ours, theirs);
+    }
+
+    /// A block scalar on the last line of a file without a final line
+    /// break: what `kubectl kustomize` v5.5 gives for each.
+    #[test]
+    fn block_scalars_at_the_end_of_an_unterminated_stream() {
+        for (yaml, want) in [
+            ("a: |\n  x\n  y", "x\ny"),
+            ("a: |+\n  x\n  y", "x\ny"),
+            ("a: >\n  x\n  y", "x y"),
+            ("a: |-\n  x\n  y", "x\ny"),
+            ("a: |\n  x\n  y\n", "x\ny\n"),
+            ("a: |+\n  x\n\n", "x\n\n"),
+            ("a: |\n  x\n  ", "x\n"),
+            ("a: |+\n  x\n  ", "x\n"),
+            ("a: |\n  x\n\n  ", "x\n"),
+            ("a: |+\n  x\n\n  ", "x\n\n"),
+            ("a: |-\n  x\n  ", "x"),
+            ("a: |+\n  ", ""),
+            ("a: |\n  ", ""),
+            ("a: |+\n\n  ", "\n"),
+            ("a: |\n  x\n  y\n# comment", "x\ny\n"),
+            ("- |\n  x\n---\nb: |\n  y", "y"),
+        ] {
+            let docs = super::read(yaml, super::Rules::Kustomize).unwrap();
+            let got = docs.last().unwrap().as_object().unwrap().values().next().unwrap().clone();
+            assert_eq!(got, want, "{yaml:?}");
+        }
+        let list = super::read("- |\n  x\n- |\n  y", super::Rules::Kubectl).unwrap();
+        assert_eq!(list[0], serde_json::json!(["x\n", "y"]));
+        // The last line less indented than the scalar's content.
+        let nested = super::read("a:\n  b: |+\n    x\n\n  ", super::Rules::Kustomize).unwrap();
+        assert_eq!(nested[0], serde_json::json!({"a": {"b": "x\n\n"}}));
     }
 
     #[test]
