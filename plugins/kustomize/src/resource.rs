@@ -1,7 +1,7 @@
 //! Resources: one Kubernetes object plus the bookkeeping kustomize keeps
 //! beside it (previous ids for name references, generator behaviour, hash).
 
-use capstan_plugin::yaml::Rules;
+use capstan_plugin::yaml::{EmptyValue, Rules};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -183,6 +183,9 @@ pub struct Resource {
     pub suffixes: Vec<String>,
     /// Vars bound to this object (by the kustomization declaring them).
     pub ref_vars: Vec<String>,
+    /// Where the file it was read from left a value empty (`key:`): a
+    /// strategic-merge patch clears those it walks ([`crate::smp::clear_empty_values`]).
+    pub empty_values: Vec<EmptyValue>,
 }
 
 impl Resource {
@@ -196,7 +199,19 @@ impl Resource {
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             ref_vars: Vec::new(),
+            empty_values: Vec::new(),
         }
+    }
+
+    /// Wraps an object read from a file, with its empty values. kyaml
+    /// writes an empty value of a flow mapping (`{key: }`) as `""`.
+    pub fn read(mut obj: Value, empty_values: Vec<EmptyValue>) -> Resource {
+        for e in empty_values.iter().filter(|e| e.in_flow) {
+            if let Some(v) = obj.pointer_mut(&e.pointer).filter(|v| v.is_null()) {
+                *v = Value::String(String::new());
+            }
+        }
+        Resource { empty_values, ..Resource::new(obj) }
     }
 
     /// The object's gvk.
@@ -326,17 +341,31 @@ pub fn read_yaml(text: &str, path: &str, rules: Rules) -> Result<Vec<Value>> {
     capstan_plugin::yaml::read(text, rules).map_err(|source| Error::Yaml { path: path.into(), source })
 }
 
-/// Parses a multi-document YAML (or JSON) text into objects; `kind: List`
+/// Parses a multi-document YAML (or JSON) text into resources; `kind: List`
 /// is flattened, empty documents are skipped.
-pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Value>> {
+pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Resource>> {
+    let docs = capstan_plugin::yaml::read_with_empty_values(text, Rules::Kustomize)
+        .map_err(|source| Error::Yaml { path: path.into(), source })?;
     let mut out = Vec::new();
-    for v in read_yaml(text, path, Rules::Kustomize)? {
-        push_object(v, path, &mut out)?;
+    for (v, empty_values) in docs {
+        push_object(v, empty_values, path, &mut out)?;
     }
     Ok(out)
 }
 
-fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
+/// The empty values under `/{prefix}/{index}`, their pointers made relative to it.
+fn empty_values_under(empty_values: &[EmptyValue], prefix: &str, index: usize) -> Vec<EmptyValue> {
+    let base = format!("{prefix}/{index}/");
+    empty_values
+        .iter()
+        .filter_map(|e| {
+            let rest = e.pointer.strip_prefix(&base)?;
+            Some(EmptyValue { pointer: format!("/{rest}"), in_flow: e.in_flow })
+        })
+        .collect()
+}
+
+fn push_object(v: Value, empty_values: Vec<EmptyValue>, path: &str, out: &mut Vec<Resource>) -> Result<()> {
     match v {
         Value::Null => Ok(()),
         Value::Object(ref m) if m.is_empty() => Ok(()),
@@ -344,8 +373,8 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
             let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
             if kind.ends_with("List") && m.get("items").is_some_and(Value::is_array) {
                 if let Some(Value::Array(items)) = m.remove("items") {
-                    for it in items {
-                        push_object(it, path, out)?;
+                    for (i, it) in items.into_iter().enumerate() {
+                        push_object(it, empty_values_under(&empty_values, "/items", i), path, out)?;
                     }
                 }
                 return Ok(());
@@ -374,12 +403,12 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
                     }
                 }
             }
-            out.push(obj);
+            out.push(Resource::read(obj, empty_values));
             Ok(())
         }
         Value::Array(items) => {
-            for it in items {
-                push_object(it, path, out)?;
+            for (i, it) in items.into_iter().enumerate() {
+                push_object(it, empty_values_under(&empty_values, "", i), path, out)?;
             }
             Ok(())
         }

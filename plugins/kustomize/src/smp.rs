@@ -4,6 +4,7 @@
 //! `$patch: delete|replace|merge` directive is honoured (like kyaml,
 //! other `$…` keys such as `$retainKeys` are copied, not interpreted).
 
+use capstan_plugin::yaml::EmptyValue;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
@@ -81,6 +82,39 @@ pub fn normalize(dest: &mut Value, ty: &TypeRef) {
             }
             _ => {}
         }
+    }
+}
+
+/// kyaml's walk also clears the empty values (`key:`, unlike `key: null`)
+/// of every map it reaches: all of the object's maps, and the elements of
+/// lists it merges by key; other lists it takes whole. Those cleared are
+/// forgotten, the others kept for the next patch.
+pub fn clear_empty_values(dest: &mut Value, empty_values: &mut Vec<EmptyValue>, ty: &TypeRef) {
+    empty_values.retain(|e| {
+        let tokens: Vec<String> =
+            e.pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+        !clear_at(dest, &tokens, ty)
+    });
+}
+
+/// Removes the empty value at `tokens` if kyaml's walk reaches it.
+fn clear_at(v: &mut Value, tokens: &[String], ty: &TypeRef) -> bool {
+    let (Some(m), Some((first, rest))) = (v.as_object_mut(), tokens.split_first()) else { return false };
+    if rest.is_empty() {
+        // Still empty: no transformer has set it since it was read.
+        let empty = m.get(first).is_some_and(|x| x.is_null() || x.as_str() == Some(""));
+        return empty && m.shift_remove(first).is_some();
+    }
+    let child_ty = schema::child(ty, first);
+    match m.get_mut(first) {
+        Some(Value::Array(items)) => {
+            let keyed = matches!(schema::field(ty, first).map(|f| f.list), Some(List::Map(_)));
+            let Some((index, rest)) = rest.split_first() else { return false };
+            let item = index.parse::<usize>().ok().and_then(|i| items.get_mut(i));
+            keyed && item.is_some_and(|item| clear_at(item, rest, &child_ty))
+        }
+        Some(child) => clear_at(child, rest, &child_ty),
+        None => false,
     }
 }
 

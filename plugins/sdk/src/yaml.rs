@@ -11,8 +11,11 @@
 //! rest; both give the same values (the fast path is tested against the
 //! event reader, the event reader against kubectl and kustomize).
 
+mod empty;
 mod fast;
 mod timestamp;
+
+pub use empty::EmptyValue;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -103,7 +106,7 @@ enum Key {
 
 enum Frame {
     Seq { items: Vec<Value>, anchor: usize },
-    Map { map: Map<String, Value>, key: Option<Key>, merges: Vec<Value>, anchor: usize },
+    Map { map: Map<String, Value>, key: Option<Key>, merges: Vec<Value>, anchor: usize, flow: bool },
 }
 
 /// The non-null documents of a YAML stream, read as kubectl reads them:
@@ -119,12 +122,45 @@ pub fn from_str(text: &str) -> Result<Vec<Value>, YamlError> {
 pub fn read(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
     match fast::parse(text, rules) {
         Some(docs) => Ok(docs),
-        None => from_events(text, rules),
+        None => from_events(text, rules, None),
     }
 }
 
-/// [`read`] without the fast path: every construct, and the errors.
-fn from_events(stream: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
+/// [`read`], and for each document where it holds empty values (`key:`),
+/// which kyaml tells apart from an explicit `null` (see [`EmptyValue`]).
+/// Values under `<<` merges are not marked.
+pub fn read_with_empty_values(text: &str, rules: Rules) -> Result<Vec<(Value, Vec<EmptyValue>)>, YamlError> {
+    if let Some(docs) = fast::parse(text, rules)
+        && !docs.iter().any(empty::holds_null)
+    {
+        return Ok(docs.into_iter().map(|doc| (doc, Vec::new())).collect());
+    }
+    let mut marks = Vec::new();
+    let docs = from_events(text, rules, Some(&mut marks))?;
+    Ok(docs.into_iter().zip(marks).collect())
+}
+
+/// The pointer of the value being read in `stack`, or `None` under a merge.
+fn pointer(stack: &[Frame]) -> Option<String> {
+    let mut pointer = String::new();
+    for frame in stack {
+        match frame {
+            Frame::Seq { items, .. } => empty::push_token(&mut pointer, &items.len().to_string()),
+            Frame::Map { key: Some(Key::Name(k)), .. } => empty::push_token(&mut pointer, k),
+            Frame::Map { .. } => return None,
+        }
+    }
+    Some(pointer)
+}
+
+/// [`read`] without the fast path: every construct, and the errors. With
+/// `marks`, the empty values of each document read are pushed to it.
+fn from_events(
+    stream: &str,
+    rules: Rules,
+    mut marks: Option<&mut Vec<Vec<EmptyValue>>>,
+) -> Result<Vec<Value>, YamlError> {
+    let mut empties: Vec<EmptyValue> = Vec::new();
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
@@ -145,6 +181,7 @@ fn from_events(stream: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
         let (value, anchor) = match event {
             Event::DocumentStart(_) => {
                 anchors.clear();
+                empties.clear();
                 continue;
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -156,6 +193,15 @@ fn from_events(stream: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
                     let name = if text == "<<" { Key::Merge } else { Key::Name(rules.plain_key(&text).map_err(err)?) };
                     *key = Some(name);
                     continue;
+                }
+                if marks.is_some()
+                    && plain
+                    && text.is_empty()
+                    && tag.is_none()
+                    && let Some(Frame::Map { flow, .. }) = stack.last()
+                    && let Some(pointer) = pointer(&stack)
+                {
+                    empties.push(EmptyValue { pointer, in_flow: *flow });
                 }
                 let mut text = text.into_owned();
                 if let Some(u) = &unterminated
@@ -171,7 +217,9 @@ fn from_events(stream: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
                 continue;
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map { map: Map::new(), key: None, merges: Vec::new(), anchor });
+                // A flow mapping's start event spans its `{`.
+                let flow = span.end.index() > span.start.index();
+                stack.push(Frame::Map { map: Map::new(), key: None, merges: Vec::new(), anchor, flow });
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
@@ -207,6 +255,9 @@ fn from_events(stream: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
             None => {
                 if !value.is_null() {
                     docs.push(value);
+                    if let Some(marks) = marks.as_deref_mut() {
+                        marks.push(std::mem::take(&mut empties));
+                    }
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(value),
@@ -634,6 +685,18 @@ mod tests {
         // The last line less indented than the scalar's content.
         let nested = super::read("a:\n  b: |+\n    x\n\n  ", super::Rules::Kustomize).unwrap();
         assert_eq!(nested[0], serde_json::json!({"a": {"b": "x\n\n"}}));
+    }
+
+    #[test]
+    fn empty_values_are_marked_and_explicit_nulls_are_not() {
+        let text = "a:\nb: null\nc: ~\nd: {e: , f: null}\ng:\n- h:\n  i/j~k:\n- \n<<: {m: }\n---\nx: 1\n";
+        let docs = super::read_with_empty_values(text, super::Rules::Kustomize).unwrap();
+        let marked = |doc: usize| docs[doc].1.iter().map(|e| (e.pointer.as_str(), e.in_flow)).collect::<Vec<_>>();
+        assert_eq!(marked(0), [("/a", false), ("/d/e", true), ("/g/0/h", false), ("/g/0/i~1j~0k", false)]);
+        assert_eq!(docs[0].0["d"], serde_json::json!({"e": null, "f": null}));
+        assert_eq!(marked(1), []);
+        let plain = super::read_with_empty_values("a: 1\nb: [x]\n", super::Rules::Kustomize).unwrap();
+        assert_eq!(plain, [(serde_json::json!({"a": 1, "b": ["x"]}), vec![])]);
     }
 
     #[test]
