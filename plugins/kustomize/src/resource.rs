@@ -395,12 +395,10 @@ fn push_object(v: Value, empty_values: Vec<EmptyValue>, path: &str, out: &mut Ve
             let mut obj = Value::Object(m);
             // kustomize reads annotations as a string map; label values stay
             // as written (`1`, `true`, `null`), whatever transforms them.
-            for key in ["annotations"] {
-                if let Some(Value::Object(map)) = obj.get_mut("metadata").and_then(|md| md.get_mut(key)) {
-                    for v in map.values_mut() {
-                        if !v.is_string() && !v.is_object() && !v.is_array() {
-                            *v = Value::String(crate::kustfile::scalar_string(v));
-                        }
+            if let Some(Value::Object(map)) = obj.get_mut("metadata").and_then(|md| md.get_mut("annotations")) {
+                for v in map.values_mut() {
+                    if !v.is_string() && !v.is_object() && !v.is_array() {
+                        *v = Value::String(crate::kustfile::scalar_string(v));
                     }
                 }
             }
