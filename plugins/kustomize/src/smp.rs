@@ -66,10 +66,14 @@ pub fn normalize(dest: &mut Value, ty: &TypeRef) {
             Value::Object(_) => normalize(v, &f.child),
             Value::Array(items) => {
                 if let List::Map(key) = f.list {
+                    // Matched as the merge matches them: by every key of
+                    // `match_keys`, an element lacking one never collapses.
+                    let keys = match_keys(key, items, &[]);
                     let mut out: Vec<Value> = Vec::with_capacity(items.len());
                     for it in items.drain(..) {
-                        let kv = it.get(key).cloned();
-                        match kv.and_then(|kv| out.iter().position(|o| o.get(key) == Some(&kv))) {
+                        let same = identity(&it, &keys)
+                            .and_then(|id| out.iter().position(|o| identity(o, &keys).is_some_and(|o| o == id)));
+                        match same {
                             Some(i) => out[i] = it,
                             None => out.push(it),
                         }
