@@ -54,7 +54,7 @@ impl GvkRef<'_> {
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(&self) -> bool {
-        crate::schema::namespaced(self.group, self.kind)
+        crate::schema::namespaced(self.group, self.version, self.kind)
     }
 
     /// An owned copy.
