@@ -1,7 +1,7 @@
 //! Resources: one Kubernetes object plus the bookkeeping kustomize keeps
 //! beside it (previous ids for name references, generator behaviour, hash).
 
-use capstan_plugin::yaml::{EmptyValue, Rules};
+use capstan_plugin::yaml::{PlainValue, Rules};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -185,7 +185,7 @@ pub struct Resource {
     pub ref_vars: Vec<String>,
     /// Where the file it was read from left a value empty (`key:`): a
     /// strategic-merge patch clears those it walks ([`crate::smp::clear_empty_values`]).
-    pub empty_values: Vec<EmptyValue>,
+    pub empty_values: Vec<PlainValue>,
 }
 
 impl Resource {
@@ -203,15 +203,21 @@ impl Resource {
         }
     }
 
-    /// Wraps an object read from a file, with its empty values. kyaml
-    /// writes an empty value of a flow mapping (`{key: }`) as `""`.
-    pub fn read(mut obj: Value, empty_values: Vec<EmptyValue>) -> Resource {
-        for e in empty_values.iter().filter(|e| e.in_flow) {
-            if let Some(v) = obj.pointer_mut(&e.pointer).filter(|v| v.is_null()) {
-                *v = Value::String(String::new());
+    /// Wraps an object read from a file, with the plain values that did not
+    /// read as their text. kyaml writes an empty value of a flow mapping
+    /// (`{key: }`) as `""`, and an annotation as the text it was written
+    /// as (`0755` is `"0755"`, `null` is `"null"`).
+    pub fn read(mut obj: Value, mut plain: Vec<PlainValue>) -> Resource {
+        for e in &plain {
+            let annotation = e.pointer.strip_prefix("/metadata/annotations/").is_some_and(|k| !k.contains('/'));
+            if let Some(v) = obj.pointer_mut(&e.pointer)
+                && (annotation || e.in_flow && e.is_empty() && v.is_null())
+            {
+                *v = Value::String(e.text.clone());
             }
         }
-        Resource { empty_values, ..Resource::new(obj) }
+        plain.retain(PlainValue::is_empty);
+        Resource { empty_values: plain, ..Resource::new(obj) }
     }
 
     /// The object's gvk.
@@ -344,28 +350,38 @@ pub fn read_yaml(text: &str, path: &str, rules: Rules) -> Result<Vec<Value>> {
 /// Parses a multi-document YAML (or JSON) text into resources; `kind: List`
 /// is flattened, empty documents are skipped.
 pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Resource>> {
-    let docs = capstan_plugin::yaml::read_with_empty_values(text, Rules::Kustomize)
+    let docs = capstan_plugin::yaml::read_with_plain_values(text, Rules::Kustomize, annotations_not_strings)
         .map_err(|source| Error::Yaml { path: path.into(), source })?;
     let mut out = Vec::new();
-    for (v, empty_values) in docs {
-        push_object(v, empty_values, path, &mut out)?;
+    for (v, plain) in docs {
+        push_object(v, plain, path, &mut out)?;
     }
     Ok(out)
 }
 
-/// The empty values under `/{prefix}/{index}`, their pointers made relative to it.
-fn empty_values_under(empty_values: &[EmptyValue], prefix: &str, index: usize) -> Vec<EmptyValue> {
+/// Whether a document (or a `List`'s item) has an annotation that is not a
+/// string: its text is wanted.
+fn annotations_not_strings(doc: &Value) -> bool {
+    let own = doc
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.values().any(|v| !v.is_string()));
+    own || doc.get("items").and_then(Value::as_array).is_some_and(|items| items.iter().any(annotations_not_strings))
+}
+
+/// The plain values under `/{prefix}/{index}`, their pointers made relative to it.
+fn plain_values_under(plain: &[PlainValue], prefix: &str, index: usize) -> Vec<PlainValue> {
     let base = format!("{prefix}/{index}/");
-    empty_values
+    plain
         .iter()
         .filter_map(|e| {
             let rest = e.pointer.strip_prefix(&base)?;
-            Some(EmptyValue { pointer: format!("/{rest}"), in_flow: e.in_flow })
+            Some(PlainValue { pointer: format!("/{rest}"), ..e.clone() })
         })
         .collect()
 }
 
-fn push_object(v: Value, empty_values: Vec<EmptyValue>, path: &str, out: &mut Vec<Resource>) -> Result<()> {
+fn push_object(v: Value, plain: Vec<PlainValue>, path: &str, out: &mut Vec<Resource>) -> Result<()> {
     match v {
         Value::Null => Ok(()),
         Value::Object(ref m) if m.is_empty() => Ok(()),
@@ -374,7 +390,11 @@ fn push_object(v: Value, empty_values: Vec<EmptyValue>, path: &str, out: &mut Ve
             if kind.ends_with("List") && m.get("items").is_some_and(Value::is_array) {
                 if let Some(Value::Array(items)) = m.remove("items") {
                     for (i, it) in items.into_iter().enumerate() {
-                        push_object(it, empty_values_under(&empty_values, "/items", i), path, out)?;
+                        // kustomize reads a List's items through JSON: their
+                        // annotations have lost their text, not their empty values.
+                        let mut items_plain = plain_values_under(&plain, "/items", i);
+                        items_plain.retain(PlainValue::is_empty);
+                        push_object(it, items_plain, path, out)?;
                     }
                 }
                 return Ok(());
@@ -397,17 +417,20 @@ fn push_object(v: Value, empty_values: Vec<EmptyValue>, path: &str, out: &mut Ve
             // as written (`1`, `true`, `null`), whatever transforms them.
             if let Some(Value::Object(map)) = obj.get_mut("metadata").and_then(|md| md.get_mut("annotations")) {
                 for v in map.values_mut() {
-                    if !v.is_string() && !v.is_object() && !v.is_array() {
+                    // A map or list has no text: kyaml reads it as "".
+                    if v.is_object() || v.is_array() {
+                        *v = Value::String(String::new());
+                    } else if !v.is_string() {
                         *v = Value::String(crate::kustfile::scalar_string(v));
                     }
                 }
             }
-            out.push(Resource::read(obj, empty_values));
+            out.push(Resource::read(obj, plain));
             Ok(())
         }
         Value::Array(items) => {
             for (i, it) in items.into_iter().enumerate() {
-                push_object(it, empty_values_under(&empty_values, "", i), path, out)?;
+                push_object(it, plain_values_under(&plain, "", i), path, out)?;
             }
             Ok(())
         }

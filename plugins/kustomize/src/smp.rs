@@ -4,7 +4,7 @@
 //! `$patch: delete|replace|merge` directive is honoured (like kyaml,
 //! other `$…` keys such as `$retainKeys` are copied, not interpreted).
 
-use capstan_plugin::yaml::EmptyValue;
+use capstan_plugin::yaml::PlainValue;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
@@ -93,7 +93,7 @@ pub fn normalize(dest: &mut Value, ty: &TypeRef) {
 /// of every map it reaches: all of the object's maps, and the elements of
 /// lists it merges by key; other lists it takes whole. Those cleared are
 /// forgotten, the others kept for the next patch.
-pub fn clear_empty_values(dest: &mut Value, empty_values: &mut Vec<EmptyValue>, ty: &TypeRef) {
+pub fn clear_empty_values(dest: &mut Value, empty_values: &mut Vec<PlainValue>, ty: &TypeRef) {
     empty_values.retain(|e| {
         let tokens: Vec<String> =
             e.pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();

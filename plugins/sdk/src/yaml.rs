@@ -15,7 +15,7 @@ mod empty;
 mod fast;
 mod timestamp;
 
-pub use empty::EmptyValue;
+pub use empty::PlainValue;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -126,12 +126,17 @@ pub fn read(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
     }
 }
 
-/// [`read`], and for each document where it holds empty values (`key:`),
-/// which kyaml tells apart from an explicit `null` (see [`EmptyValue`]).
-/// Values under `<<` merges are not marked.
-pub fn read_with_empty_values(text: &str, rules: Rules) -> Result<Vec<(Value, Vec<EmptyValue>)>, YamlError> {
+/// [`read`], and for each document its plain values that did not read as
+/// strings, with their text (see [`PlainValue`]), at least when it holds a
+/// null or `recheck` asks for them (the fast path gives none). Values under `<<` merges are not
+/// marked.
+pub fn read_with_plain_values(
+    text: &str,
+    rules: Rules,
+    recheck: impl Fn(&Value) -> bool,
+) -> Result<Vec<(Value, Vec<PlainValue>)>, YamlError> {
     if let Some(docs) = fast::parse(text, rules)
-        && !docs.iter().any(empty::holds_null)
+        && !docs.iter().any(|doc| empty::holds_null(doc) || recheck(doc))
     {
         return Ok(docs.into_iter().map(|doc| (doc, Vec::new())).collect());
     }
@@ -158,9 +163,9 @@ fn pointer(stack: &[Frame]) -> Option<String> {
 fn from_events(
     stream: &str,
     rules: Rules,
-    mut marks: Option<&mut Vec<Vec<EmptyValue>>>,
+    mut marks: Option<&mut Vec<Vec<PlainValue>>>,
 ) -> Result<Vec<Value>, YamlError> {
-    let mut empties: Vec<EmptyValue> = Vec::new();
+    let mut empties: Vec<PlainValue> = Vec::new();
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
@@ -196,12 +201,12 @@ fn from_events(
                 }
                 if marks.is_some()
                     && plain
-                    && text.is_empty()
                     && tag.is_none()
                     && let Some(Frame::Map { flow, .. }) = stack.last()
+                    && !matches!(rules.resolve(&text), Value::String(ref s) if *s == *text)
                     && let Some(pointer) = pointer(&stack)
                 {
-                    empties.push(EmptyValue { pointer, in_flow: *flow });
+                    empties.push(PlainValue { pointer, text: text.to_string(), in_flow: *flow });
                 }
                 let mut text = text.into_owned();
                 if let Some(u) = &unterminated
@@ -688,15 +693,22 @@ mod tests {
     }
 
     #[test]
-    fn empty_values_are_marked_and_explicit_nulls_are_not() {
+    fn plain_values_are_marked_with_their_text() {
         let text = "a:\nb: null\nc: ~\nd: {e: , f: null}\ng:\n- h:\n  i/j~k:\n- \n<<: {m: }\n---\nx: 1\n";
-        let docs = super::read_with_empty_values(text, super::Rules::Kustomize).unwrap();
-        let marked = |doc: usize| docs[doc].1.iter().map(|e| (e.pointer.as_str(), e.in_flow)).collect::<Vec<_>>();
+        let docs = super::read_with_plain_values(text, super::Rules::Kustomize, |_| false).unwrap();
+        let marked = |doc: usize| {
+            docs[doc].1.iter().filter(|e| e.is_empty()).map(|e| (e.pointer.as_str(), e.in_flow)).collect::<Vec<_>>()
+        };
         assert_eq!(marked(0), [("/a", false), ("/d/e", true), ("/g/0/h", false), ("/g/0/i~1j~0k", false)]);
         assert_eq!(docs[0].0["d"], serde_json::json!({"e": null, "f": null}));
         assert_eq!(marked(1), []);
-        let plain = super::read_with_empty_values("a: 1\nb: [x]\n", super::Rules::Kustomize).unwrap();
-        assert_eq!(plain, [(serde_json::json!({"a": 1, "b": ["x"]}), vec![])]);
+        let texts: Vec<_> =
+            docs[0].1.iter().filter(|e| !e.is_empty()).map(|e| (e.pointer.as_str(), e.text.as_str())).collect();
+        assert_eq!(texts, [("/b", "null"), ("/c", "~"), ("/d/f", "null")]);
+        let plain = super::read_with_plain_values("a: 1\nb: x\n", super::Rules::Kustomize, |_| false).unwrap();
+        assert_eq!(plain, [(serde_json::json!({"a": 1, "b": "x"}), vec![])]);
+        let asked = super::read_with_plain_values("a: 0755\nb: x\n", super::Rules::Kustomize, |_| true).unwrap();
+        assert_eq!(asked[0].1, [super::PlainValue { pointer: "/a".into(), text: "0755".into(), in_flow: false }]);
     }
 
     #[test]
