@@ -11,11 +11,11 @@
 //! rest; both give the same values (the fast path is tested against the
 //! event reader, the event reader against kubectl and kustomize).
 
-mod empty;
 mod fast;
+mod plain;
 mod timestamp;
 
-pub use empty::PlainValue;
+pub use plain::PlainValue;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -136,7 +136,7 @@ pub fn read_with_plain_values(
     recheck: impl Fn(&Value) -> bool,
 ) -> Result<Vec<(Value, Vec<PlainValue>)>, YamlError> {
     if let Some(docs) = fast::parse(text, rules)
-        && !docs.iter().any(|doc| empty::holds_null(doc) || recheck(doc))
+        && !docs.iter().any(|doc| plain::holds_null(doc) || recheck(doc))
     {
         return Ok(docs.into_iter().map(|doc| (doc, Vec::new())).collect());
     }
@@ -150,8 +150,8 @@ fn pointer(stack: &[Frame]) -> Option<String> {
     let mut pointer = String::new();
     for frame in stack {
         match frame {
-            Frame::Seq { items, .. } => empty::push_token(&mut pointer, &items.len().to_string()),
-            Frame::Map { key: Some(Key::Name(k)), .. } => empty::push_token(&mut pointer, k),
+            Frame::Seq { items, .. } => plain::push_token(&mut pointer, &items.len().to_string()),
+            Frame::Map { key: Some(Key::Name(k)), .. } => plain::push_token(&mut pointer, k),
             Frame::Map { .. } => return None,
         }
     }
