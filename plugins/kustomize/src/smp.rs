@@ -235,7 +235,12 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
         return Ok(());
     }
     let keys = match_keys(key, da, pa);
+    // By one key, kyaml puts the patch's elements first (merged or new),
+    // then the rest; by several (a port's number and protocol), matched
+    // elements keep their place and only new ones come first.
+    let in_place = keys.len() > 1;
     let mut out = Vec::with_capacity(da.len() + pa.len());
+    let mut dest: Vec<Option<Value>> = da.iter().cloned().map(Some).collect();
     let mut used = vec![false; da.len()];
     for pv in pa {
         let Some(po) = pv.as_object() else {
@@ -254,9 +259,12 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
         match pos {
             Some(i) => {
                 used[i] = true;
-                let mut d = da[i].clone();
-                if merge(&mut d, pv, elem_ty)? == Outcome::Keep {
-                    out.push(d);
+                let mut d = dest[i].take().expect("matched once");
+                let keep = merge(&mut d, pv, elem_ty)? == Outcome::Keep;
+                match (keep, in_place) {
+                    (true, true) => dest[i] = Some(d),
+                    (true, false) => out.push(d),
+                    (false, _) => {}
                 }
             }
             // kyaml drops a patch element missing one of several keys.
@@ -268,9 +276,11 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
             }
         }
     }
-    for (i, d) in da.iter().enumerate() {
-        if !used[i] {
-            out.push(d.clone());
+    for (i, d) in dest.into_iter().enumerate() {
+        if let Some(d) = d
+            && (in_place || !used[i])
+        {
+            out.push(d);
         }
     }
     *da = out;
