@@ -34,6 +34,7 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("policy.rs", include_str!("../../../plugins/sdk/src/policy.rs")),
     ("yaml.rs", include_str!("../../../plugins/sdk/src/yaml.rs")),
     ("yaml/fast.rs", include_str!("../../../plugins/sdk/src/yaml/fast.rs")),
+    ("yaml/plain.rs", include_str!("../../../plugins/sdk/src/yaml/plain.rs")),
     ("yaml/timestamp.rs", include_str!("../../../plugins/sdk/src/yaml/timestamp.rs")),
 ];
 const SDK_MANIFEST: &str = include_str!("../../../plugins/sdk/Cargo.toml");

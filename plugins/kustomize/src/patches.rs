@@ -86,6 +86,7 @@ pub fn apply_smp(r: &mut Resource, patch: &Value, allow_name: bool, allow_kind: 
     // Like kyaml, take the schema of the object, else of the patch.
     let patch_gvk = Gvk::from_api(str_at(patch, &["apiVersion"]), str_at(patch, &["kind"]));
     let ty = crate::schema::root(&r.gvk()).or_else(|| crate::schema::root(&patch_gvk));
+    smp::clear_empty_values(&mut r.obj, &mut r.empty_values, &ty);
     smp::normalize(&mut r.obj, &ty);
     if smp::merge(&mut r.obj, patch, &ty)? == Outcome::Delete {
         return Ok(false);

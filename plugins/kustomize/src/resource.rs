@@ -1,7 +1,7 @@
 //! Resources: one Kubernetes object plus the bookkeeping kustomize keeps
 //! beside it (previous ids for name references, generator behaviour, hash).
 
-use capstan_plugin::yaml::Rules;
+use capstan_plugin::yaml::{PlainValue, Rules};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -54,7 +54,7 @@ impl GvkRef<'_> {
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(&self) -> bool {
-        crate::schema::namespaced(self.group, self.kind)
+        crate::schema::namespaced(self.group, self.version, self.kind)
     }
 
     /// An owned copy.
@@ -183,6 +183,9 @@ pub struct Resource {
     pub suffixes: Vec<String>,
     /// Vars bound to this object (by the kustomization declaring them).
     pub ref_vars: Vec<String>,
+    /// Where the file it was read from left a value empty (`key:`): a
+    /// strategic-merge patch clears those it walks ([`crate::smp::clear_empty_values`]).
+    pub empty_values: Vec<PlainValue>,
 }
 
 impl Resource {
@@ -196,7 +199,25 @@ impl Resource {
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             ref_vars: Vec::new(),
+            empty_values: Vec::new(),
         }
+    }
+
+    /// Wraps an object read from a file, with the plain values that did not
+    /// read as their text. kyaml writes an empty value of a flow mapping
+    /// (`{key: }`) as `""`, and an annotation as the text it was written
+    /// as (`0755` is `"0755"`, `null` is `"null"`).
+    pub fn read(mut obj: Value, mut plain: Vec<PlainValue>) -> Resource {
+        for e in &plain {
+            let annotation = e.pointer.strip_prefix("/metadata/annotations/").is_some_and(|k| !k.contains('/'));
+            if let Some(v) = obj.pointer_mut(&e.pointer)
+                && (annotation || e.in_flow && e.is_empty() && v.is_null())
+            {
+                *v = Value::String(e.text.clone());
+            }
+        }
+        plain.retain(PlainValue::is_empty);
+        Resource { empty_values: plain, ..Resource::new(obj) }
     }
 
     /// The object's gvk.
@@ -326,17 +347,41 @@ pub fn read_yaml(text: &str, path: &str, rules: Rules) -> Result<Vec<Value>> {
     capstan_plugin::yaml::read(text, rules).map_err(|source| Error::Yaml { path: path.into(), source })
 }
 
-/// Parses a multi-document YAML (or JSON) text into objects; `kind: List`
+/// Parses a multi-document YAML (or JSON) text into resources; `kind: List`
 /// is flattened, empty documents are skipped.
-pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Value>> {
+pub fn parse_objects(text: &str, path: &str) -> Result<Vec<Resource>> {
+    let docs = capstan_plugin::yaml::read_with_plain_values(text, Rules::Kustomize, annotations_not_strings)
+        .map_err(|source| Error::Yaml { path: path.into(), source })?;
     let mut out = Vec::new();
-    for v in read_yaml(text, path, Rules::Kustomize)? {
-        push_object(v, path, &mut out)?;
+    for (v, plain) in docs {
+        push_object(v, plain, path, &mut out)?;
     }
     Ok(out)
 }
 
-fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
+/// Whether a document (or a `List`'s item) has an annotation that is not a
+/// string: its text is wanted.
+fn annotations_not_strings(doc: &Value) -> bool {
+    let own = doc
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.values().any(|v| !v.is_string()));
+    own || doc.get("items").and_then(Value::as_array).is_some_and(|items| items.iter().any(annotations_not_strings))
+}
+
+/// The plain values under `/{prefix}/{index}`, their pointers made relative to it.
+fn plain_values_under(plain: &[PlainValue], prefix: &str, index: usize) -> Vec<PlainValue> {
+    let base = format!("{prefix}/{index}/");
+    plain
+        .iter()
+        .filter_map(|e| {
+            let rest = e.pointer.strip_prefix(&base)?;
+            Some(PlainValue { pointer: format!("/{rest}"), ..e.clone() })
+        })
+        .collect()
+}
+
+fn push_object(v: Value, plain: Vec<PlainValue>, path: &str, out: &mut Vec<Resource>) -> Result<()> {
     match v {
         Value::Null => Ok(()),
         Value::Object(ref m) if m.is_empty() => Ok(()),
@@ -344,8 +389,12 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
             let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
             if kind.ends_with("List") && m.get("items").is_some_and(Value::is_array) {
                 if let Some(Value::Array(items)) = m.remove("items") {
-                    for it in items {
-                        push_object(it, path, out)?;
+                    for (i, it) in items.into_iter().enumerate() {
+                        // kustomize reads a List's items through JSON: their
+                        // annotations have lost their text, not their empty values.
+                        let mut items_plain = plain_values_under(&plain, "/items", i);
+                        items_plain.retain(PlainValue::is_empty);
+                        push_object(it, items_plain, path, out)?;
                     }
                 }
                 return Ok(());
@@ -364,22 +413,24 @@ fn push_object(v: Value, path: &str, out: &mut Vec<Value>) -> Result<()> {
                 meta.remove("annotations");
             }
             let mut obj = Value::Object(m);
-            // kustomize reads labels and annotations as string maps.
-            for key in ["labels", "annotations"] {
-                if let Some(Value::Object(map)) = obj.get_mut("metadata").and_then(|md| md.get_mut(key)) {
-                    for v in map.values_mut() {
-                        if !v.is_string() && !v.is_object() && !v.is_array() {
-                            *v = Value::String(crate::kustfile::scalar_string(v));
-                        }
+            // kustomize reads annotations as a string map; label values stay
+            // as written (`1`, `true`, `null`), whatever transforms them.
+            if let Some(Value::Object(map)) = obj.get_mut("metadata").and_then(|md| md.get_mut("annotations")) {
+                for v in map.values_mut() {
+                    // A map or list has no text: kyaml reads it as "".
+                    if v.is_object() || v.is_array() {
+                        *v = Value::String(String::new());
+                    } else if !v.is_string() {
+                        *v = Value::String(crate::kustfile::scalar_string(v));
                     }
                 }
             }
-            out.push(obj);
+            out.push(Resource::read(obj, plain));
             Ok(())
         }
         Value::Array(items) => {
-            for it in items {
-                push_object(it, path, out)?;
+            for (i, it) in items.into_iter().enumerate() {
+                push_object(it, plain_values_under(&plain, "", i), path, out)?;
             }
             Ok(())
         }

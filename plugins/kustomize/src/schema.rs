@@ -4,6 +4,7 @@
 //! (as encoded in the `k8s-openapi` crate) by `tools/gen_schema.py`; see that
 //! script to regenerate. Unknown kinds (CRDs) have no schema: they are
 //! treated as namespaced, and their lists merge by kyaml's inferred keys.
+//! Scopes are kustomize's own, by exact apiVersion ([`namespaced`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -48,8 +49,6 @@ pub struct Kind {
     pub kind: &'static str,
     /// Root type index, or `u16::MAX`.
     pub root: u16,
-    /// Whether objects live in a namespace.
-    pub namespaced: bool,
 }
 
 /// A position in the schema.
@@ -127,8 +126,9 @@ fn find_kind(gvk: &Gvk) -> Option<&'static Kind> {
     })
 }
 
-/// Whether objects of `group` and `kind` are namespaced (unknown kinds are).
-pub fn namespaced(group: &str, kind: &str) -> bool {
+/// Whether kustomize takes objects of this group, version and kind for
+/// namespaced (unknown ones are; see [`CLUSTER_SCOPED`]).
+pub fn namespaced(group: &str, version: &str, kind: &str) -> bool {
     if kind.is_empty() {
         return true;
     }
@@ -136,24 +136,64 @@ pub fn namespaced(group: &str, kind: &str) -> bool {
     thread_local! {
         static SEEN: RefCell<Vec<(String, String, bool)>> = const { RefCell::new(Vec::new()) };
     }
-    if let Some(hit) = SEEN.with(|s| s.borrow().iter().find(|(g, k, _)| g == group && k == kind).map(|x| x.2)) {
+    let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    if let Some(hit) = SEEN.with(|s| s.borrow().iter().find(|(a, k, _)| *a == api_version && k == kind).map(|x| x.2)) {
         return hit;
     }
-    let v = lookup_namespaced(group, kind);
-    SEEN.with(|s| s.borrow_mut().push((group.to_string(), kind.to_string(), v)));
+    let v = lookup_namespaced(&api_version, kind);
+    SEEN.with(|s| s.borrow_mut().push((api_version, kind.to_string(), v)));
     v
 }
 
-fn lookup_namespaced(group: &str, kind: &str) -> bool {
-    match data::KINDS.iter().find(|k| k.kind == kind && k.group == group) {
-        Some(k) => k.namespaced,
-        None => data::KINDS
-            .iter()
-            .find(|k| k.kind == kind && (group.is_empty() || k.group.is_empty() || group == "extensions"))
-            .map(|k| k.namespaced)
-            .unwrap_or(true),
-    }
+fn lookup_namespaced(api_version: &str, kind: &str) -> bool {
+    !CLUSTER_SCOPED.iter().any(|(a, k)| *a == api_version && *k == kind)
 }
+
+/// The kinds kustomize v5.5 takes for cluster-scoped, by exact apiVersion:
+/// those its built-in OpenAPI (Kubernetes v1.21.2, kyaml's
+/// `precomputedIsNamespaceScoped`) lists with cluster scope. Every other
+/// apiVersion and kind is namespaced to it, newer ones too
+/// (`flowcontrol.apiserver.k8s.io/v1` FlowSchema, `admissionregistration.k8s.io/v1`
+/// ValidatingAdmissionPolicy), so `namespace:` sets their namespace.
+/// Regenerate with `tools/gen_scopes.py`.
+const CLUSTER_SCOPED: &[(&str, &str)] = &[
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io/v1beta1", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io/v1beta1", "ValidatingWebhookConfiguration"),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+    ("apiextensions.k8s.io/v1beta1", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io/v1", "APIService"),
+    ("apiregistration.k8s.io/v1beta1", "APIService"),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"),
+    ("certificates.k8s.io/v1beta1", "CertificateSigningRequest"),
+    ("flowcontrol.apiserver.k8s.io/v1beta1", "FlowSchema"),
+    ("flowcontrol.apiserver.k8s.io/v1beta1", "PriorityLevelConfiguration"),
+    ("networking.k8s.io/v1", "IngressClass"),
+    ("networking.k8s.io/v1beta1", "IngressClass"),
+    ("node.k8s.io/v1", "RuntimeClass"),
+    ("node.k8s.io/v1beta1", "RuntimeClass"),
+    ("policy/v1beta1", "PodSecurityPolicy"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    ("rbac.authorization.k8s.io/v1beta1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1beta1", "ClusterRoleBinding"),
+    ("scheduling.k8s.io/v1", "PriorityClass"),
+    ("scheduling.k8s.io/v1beta1", "PriorityClass"),
+    ("storage.k8s.io/v1", "CSIDriver"),
+    ("storage.k8s.io/v1", "CSINode"),
+    ("storage.k8s.io/v1", "StorageClass"),
+    ("storage.k8s.io/v1", "VolumeAttachment"),
+    ("storage.k8s.io/v1beta1", "CSIDriver"),
+    ("storage.k8s.io/v1beta1", "CSINode"),
+    ("storage.k8s.io/v1beta1", "StorageClass"),
+    ("storage.k8s.io/v1beta1", "VolumeAttachment"),
+    ("v1", "ComponentStatus"),
+    ("v1", "Namespace"),
+    ("v1", "Node"),
+    ("v1", "NodeProxyOptions"),
+    ("v1", "PersistentVolume"),
+];
 
 /// The root type of a kind: the custom document's, else the built-in one.
 pub fn root(gvk: &Gvk) -> TypeRef {

@@ -4,6 +4,7 @@
 //! `$patch: delete|replace|merge` directive is honoured (like kyaml,
 //! other `$…` keys such as `$retainKeys` are copied, not interpreted).
 
+use capstan_plugin::yaml::PlainValue;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
@@ -65,10 +66,14 @@ pub fn normalize(dest: &mut Value, ty: &TypeRef) {
             Value::Object(_) => normalize(v, &f.child),
             Value::Array(items) => {
                 if let List::Map(key) = f.list {
+                    // Matched as the merge matches them: by every key of
+                    // `match_keys`, an element lacking one never collapses.
+                    let keys = match_keys(key, items, &[]);
                     let mut out: Vec<Value> = Vec::with_capacity(items.len());
                     for it in items.drain(..) {
-                        let kv = it.get(key).cloned();
-                        match kv.and_then(|kv| out.iter().position(|o| o.get(key) == Some(&kv))) {
+                        let same = identity(&it, &keys)
+                            .and_then(|id| out.iter().position(|o| identity(o, &keys).is_some_and(|o| o == id)));
+                        match same {
                             Some(i) => out[i] = it,
                             None => out.push(it),
                         }
@@ -81,6 +86,39 @@ pub fn normalize(dest: &mut Value, ty: &TypeRef) {
             }
             _ => {}
         }
+    }
+}
+
+/// kyaml's walk also clears the empty values (`key:`, unlike `key: null`)
+/// of every map it reaches: all of the object's maps, and the elements of
+/// lists it merges by key; other lists it takes whole. Those cleared are
+/// forgotten, the others kept for the next patch.
+pub fn clear_empty_values(dest: &mut Value, empty_values: &mut Vec<PlainValue>, ty: &TypeRef) {
+    empty_values.retain(|e| {
+        let tokens: Vec<String> =
+            e.pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+        !clear_at(dest, &tokens, ty)
+    });
+}
+
+/// Removes the empty value at `tokens` if kyaml's walk reaches it.
+fn clear_at(v: &mut Value, tokens: &[String], ty: &TypeRef) -> bool {
+    let (Some(m), Some((first, rest))) = (v.as_object_mut(), tokens.split_first()) else { return false };
+    if rest.is_empty() {
+        // Still empty: no transformer has set it since it was read.
+        let empty = m.get(first).is_some_and(|x| x.is_null() || x.as_str() == Some(""));
+        return empty && m.shift_remove(first).is_some();
+    }
+    let child_ty = schema::child(ty, first);
+    match m.get_mut(first) {
+        Some(Value::Array(items)) => {
+            let keyed = matches!(schema::field(ty, first).map(|f| f.list), Some(List::Map(_)));
+            let Some((index, rest)) = rest.split_first() else { return false };
+            let item = index.parse::<usize>().ok().and_then(|i| items.get_mut(i));
+            keyed && item.is_some_and(|item| clear_at(item, rest, &child_ty))
+        }
+        Some(child) => clear_at(child, rest, &child_ty),
+        None => false,
     }
 }
 
@@ -197,7 +235,12 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
         return Ok(());
     }
     let keys = match_keys(key, da, pa);
+    // By one key, kyaml puts the patch's elements first (merged or new),
+    // then the rest; by several (a port's number and protocol), matched
+    // elements keep their place and only new ones come first.
+    let in_place = keys.len() > 1;
     let mut out = Vec::with_capacity(da.len() + pa.len());
+    let mut dest: Vec<Option<Value>> = da.iter().cloned().map(Some).collect();
     let mut used = vec![false; da.len()];
     for pv in pa {
         let Some(po) = pv.as_object() else {
@@ -216,9 +259,12 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
         match pos {
             Some(i) => {
                 used[i] = true;
-                let mut d = da[i].clone();
-                if merge(&mut d, pv, elem_ty)? == Outcome::Keep {
-                    out.push(d);
+                let mut d = dest[i].take().expect("matched once");
+                let keep = merge(&mut d, pv, elem_ty)? == Outcome::Keep;
+                match (keep, in_place) {
+                    (true, true) => dest[i] = Some(d),
+                    (true, false) => out.push(d),
+                    (false, _) => {}
                 }
             }
             // kyaml drops a patch element missing one of several keys.
@@ -230,9 +276,11 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
             }
         }
     }
-    for (i, d) in da.iter().enumerate() {
-        if !used[i] {
-            out.push(d.clone());
+    for (i, d) in dest.into_iter().enumerate() {
+        if let Some(d) = d
+            && (in_place || !used[i])
+        {
+            out.push(d);
         }
     }
     *da = out;

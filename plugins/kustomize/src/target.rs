@@ -321,8 +321,7 @@ impl<'a> Loader<'a> {
         let p = ctx.resolve("resources", entry, false)?;
         if self.fs.is_file(&p) {
             let (_, text) = ctx.read("resources", entry)?;
-            let objs = parse_objects(&text, &show(&p))?;
-            let mut res: Vec<Resource> = objs.into_iter().map(Resource::new).collect();
+            let mut res = parse_objects(&text, &show(&p))?;
             if self.origins {
                 let rel = crate::origin::relative(&self.top, &p);
                 res.iter_mut().for_each(|r| crate::origin::from_file(r, &rel));

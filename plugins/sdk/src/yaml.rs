@@ -12,7 +12,10 @@
 //! event reader, the event reader against kubectl and kustomize).
 
 mod fast;
+mod plain;
 mod timestamp;
+
+pub use plain::PlainValue;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -103,7 +106,7 @@ enum Key {
 
 enum Frame {
     Seq { items: Vec<Value>, anchor: usize },
-    Map { map: Map<String, Value>, key: Option<Key>, merges: Vec<Value>, anchor: usize },
+    Map { map: Map<String, Value>, key: Option<Key>, merges: Vec<Value>, anchor: usize, flow: bool },
 }
 
 /// The non-null documents of a YAML stream, read as kubectl reads them:
@@ -119,23 +122,71 @@ pub fn from_str(text: &str) -> Result<Vec<Value>, YamlError> {
 pub fn read(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
     match fast::parse(text, rules) {
         Some(docs) => Ok(docs),
-        None => from_events(text, rules),
+        None => from_events(text, rules, None),
     }
 }
 
-/// [`read`] without the fast path: every construct, and the errors.
-fn from_events(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
+/// [`read`], and for each document its plain values that did not read as
+/// strings, with their text (see [`PlainValue`]), at least when it holds a
+/// null or `recheck` asks for them (the fast path gives none). Values under `<<` merges are not
+/// marked.
+pub fn read_with_plain_values(
+    text: &str,
+    rules: Rules,
+    recheck: impl Fn(&Value) -> bool,
+) -> Result<Vec<(Value, Vec<PlainValue>)>, YamlError> {
+    if let Some(docs) = fast::parse(text, rules)
+        && !docs.iter().any(|doc| plain::holds_null(doc) || recheck(doc))
+    {
+        return Ok(docs.into_iter().map(|doc| (doc, Vec::new())).collect());
+    }
+    let mut marks = Vec::new();
+    let docs = from_events(text, rules, Some(&mut marks))?;
+    Ok(docs.into_iter().zip(marks).collect())
+}
+
+/// The pointer of the value being read in `stack`, or `None` under a merge.
+fn pointer(stack: &[Frame]) -> Option<String> {
+    let mut pointer = String::new();
+    for frame in stack {
+        match frame {
+            Frame::Seq { items, .. } => plain::push_token(&mut pointer, &items.len().to_string()),
+            Frame::Map { key: Some(Key::Name(k)), .. } => plain::push_token(&mut pointer, k),
+            Frame::Map { .. } => return None,
+        }
+    }
+    Some(pointer)
+}
+
+/// [`read`] without the fast path: every construct, and the errors. With
+/// `marks`, the empty values of each document read are pushed to it.
+fn from_events(
+    stream: &str,
+    rules: Rules,
+    mut marks: Option<&mut Vec<Vec<PlainValue>>>,
+) -> Result<Vec<Value>, YamlError> {
+    let mut empties: Vec<PlainValue> = Vec::new();
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
     let mut expanded = 0usize;
-    for event in Parser::new_from_str(text) {
+    let unterminated = Unterminated::of(stream);
+    let terminated;
+    let stream = match unterminated {
+        Some(_) => {
+            terminated = format!("{stream}\n");
+            terminated.as_str()
+        }
+        None => stream,
+    };
+    for event in Parser::new_from_str(stream) {
         let (event, span) = event.map_err(|e| YamlError { line: e.marker().line(), message: e.info().to_owned() })?;
         let line = span.start.line();
         let err = |message: String| YamlError { line, message };
         let (value, anchor) = match event {
             Event::DocumentStart(_) => {
                 anchors.clear();
+                empties.clear();
                 continue;
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -148,7 +199,22 @@ fn from_events(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
                     *key = Some(name);
                     continue;
                 }
-                let value = if plain { rules.resolve(&text) } else { Value::String(text.into_owned()) };
+                if marks.is_some()
+                    && plain
+                    && tag.is_none()
+                    && let Some(Frame::Map { flow, .. }) = stack.last()
+                    && !matches!(rules.resolve(&text), Value::String(ref s) if *s == *text)
+                    && let Some(pointer) = pointer(&stack)
+                {
+                    empties.push(PlainValue { pointer, text: text.to_string(), in_flow: *flow });
+                }
+                let mut text = text.into_owned();
+                if let Some(u) = &unterminated
+                    && matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                {
+                    u.trim(span.end.index(), &mut text);
+                }
+                let value = if plain { rules.resolve(&text) } else { Value::String(text) };
                 (value, anchor)
             }
             Event::SequenceStart(anchor, _) => {
@@ -156,7 +222,9 @@ fn from_events(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
                 continue;
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map { map: Map::new(), key: None, merges: Vec::new(), anchor });
+                // A flow mapping's start event spans its `{`.
+                let flow = span.end.index() > span.start.index();
+                stack.push(Frame::Map { map: Map::new(), key: None, merges: Vec::new(), anchor, flow });
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
@@ -192,6 +260,9 @@ fn from_events(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
             None => {
                 if !value.is_null() {
                     docs.push(value);
+                    if let Some(marks) = marks.as_deref_mut() {
+                        marks.push(std::mem::take(&mut empties));
+                    }
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(value),
@@ -218,6 +289,36 @@ fn from_events(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
 /// A plain scalar key as sigs.k8s.io/yaml turns it into a JSON key: as
 /// [`json_key`], except that a float is written as Go writes a float32
 /// (`1e3` is `"1000"`, `1e6` is `"1e+06"`).
+/// A stream whose last line has no line break. saphyr's reader takes the
+/// end of such a stream for a line break, go-yaml counts only the breaks
+/// that are there: a block scalar running to the end has one fewer in
+/// go-yaml (`a: |\n  x` is `"x"`, `a: |+\n  x\n\n  ` is `"x\n\n"`). So
+/// the stream is read with a break added, and the scalar loses it again.
+struct Unterminated {
+    /// Characters up to the end of the last non-space content.
+    content_end: usize,
+    /// Whether the last line holds only spaces.
+    last_line_blank: bool,
+}
+
+impl Unterminated {
+    fn of(text: &str) -> Option<Self> {
+        let last = text.rsplit('\n').next().filter(|l| !l.is_empty())?;
+        Some(Self { content_end: text.trim_end().chars().count(), last_line_blank: last.trim().is_empty() })
+    }
+
+    /// Drops the break that the added one gave a block scalar ending at
+    /// `end`. After a line of content, clip and keep chomping both kept
+    /// it; after a blank line, only keep did (clip ends in exactly one
+    /// break, or none when the scalar is empty).
+    fn trim(&self, end: usize, value: &mut String) {
+        let added = if self.last_line_blank { value.ends_with("\n\n") || value == "\n" } else { value.ends_with('\n') };
+        if end >= self.content_end && added {
+            value.pop();
+        }
+    }
+}
+
 fn plain_key(text: &str) -> Result<String, String> {
     let digits = if text.contains('_') { Cow::Owned(text.replace('_', "")) } else { Cow::Borrowed(text) };
     match resolve_plain(text) {
@@ -556,6 +657,58 @@ mod tests {
         );
         let Some(theirs) = kubectl_read(POD) else { return };
         assert_eq!(ours, theirs);
+    }
+
+    /// A block scalar on the last line of a file without a final line
+    /// break: what `kubectl kustomize` v5.5 gives for each.
+    #[test]
+    fn block_scalars_at_the_end_of_an_unterminated_stream() {
+        for (yaml, want) in [
+            ("a: |\n  x\n  y", "x\ny"),
+            ("a: |+\n  x\n  y", "x\ny"),
+            ("a: >\n  x\n  y", "x y"),
+            ("a: |-\n  x\n  y", "x\ny"),
+            ("a: |\n  x\n  y\n", "x\ny\n"),
+            ("a: |+\n  x\n\n", "x\n\n"),
+            ("a: |\n  x\n  ", "x\n"),
+            ("a: |+\n  x\n  ", "x\n"),
+            ("a: |\n  x\n\n  ", "x\n"),
+            ("a: |+\n  x\n\n  ", "x\n\n"),
+            ("a: |-\n  x\n  ", "x"),
+            ("a: |+\n  ", ""),
+            ("a: |\n  ", ""),
+            ("a: |+\n\n  ", "\n"),
+            ("a: |\n  x\n  y\n# comment", "x\ny\n"),
+            ("- |\n  x\n---\nb: |\n  y", "y"),
+        ] {
+            let docs = super::read(yaml, super::Rules::Kustomize).unwrap();
+            let got = docs.last().unwrap().as_object().unwrap().values().next().unwrap().clone();
+            assert_eq!(got, want, "{yaml:?}");
+        }
+        let list = super::read("- |\n  x\n- |\n  y", super::Rules::Kubectl).unwrap();
+        assert_eq!(list[0], serde_json::json!(["x\n", "y"]));
+        // The last line less indented than the scalar's content.
+        let nested = super::read("a:\n  b: |+\n    x\n\n  ", super::Rules::Kustomize).unwrap();
+        assert_eq!(nested[0], serde_json::json!({"a": {"b": "x\n\n"}}));
+    }
+
+    #[test]
+    fn plain_values_are_marked_with_their_text() {
+        let text = "a:\nb: null\nc: ~\nd: {e: , f: null}\ng:\n- h:\n  i/j~k:\n- \n<<: {m: }\n---\nx: 1\n";
+        let docs = super::read_with_plain_values(text, super::Rules::Kustomize, |_| false).unwrap();
+        let marked = |doc: usize| {
+            docs[doc].1.iter().filter(|e| e.is_empty()).map(|e| (e.pointer.as_str(), e.in_flow)).collect::<Vec<_>>()
+        };
+        assert_eq!(marked(0), [("/a", false), ("/d/e", true), ("/g/0/h", false), ("/g/0/i~1j~0k", false)]);
+        assert_eq!(docs[0].0["d"], serde_json::json!({"e": null, "f": null}));
+        assert_eq!(marked(1), []);
+        let texts: Vec<_> =
+            docs[0].1.iter().filter(|e| !e.is_empty()).map(|e| (e.pointer.as_str(), e.text.as_str())).collect();
+        assert_eq!(texts, [("/b", "null"), ("/c", "~"), ("/d/f", "null")]);
+        let plain = super::read_with_plain_values("a: 1\nb: x\n", super::Rules::Kustomize, |_| false).unwrap();
+        assert_eq!(plain, [(serde_json::json!({"a": 1, "b": "x"}), vec![])]);
+        let asked = super::read_with_plain_values("a: 0755\nb: x\n", super::Rules::Kustomize, |_| true).unwrap();
+        assert_eq!(asked[0].1, [super::PlainValue { pointer: "/a".into(), text: "0755".into(), in_flow: false }]);
     }
 
     #[test]

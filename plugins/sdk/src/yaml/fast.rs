@@ -294,7 +294,7 @@ mod tests {
         for rules in [Rules::Kubectl, Rules::Kustomize] {
             let Some(fast) = parse(text, rules) else { continue };
             taken |= rules == Rules::Kubectl;
-            let slow = super::super::from_events(text, rules).ok();
+            let slow = super::super::from_events(text, rules, None).ok();
             let show = |v: &Option<Vec<Value>>| serde_json::to_string(v).unwrap();
             assert_eq!(
                 show(&Some(fast)),
