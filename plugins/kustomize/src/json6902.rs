@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::error::{Result, msg};
 
-fn unescape(s: &str) -> String {
+/// One JSON pointer reference token, unescaped (`~1` is `/`, `~0` is `~`).
+pub(crate) fn unescape(s: &str) -> String {
     s.replace("~1", "/").replace("~0", "~")
 }
 

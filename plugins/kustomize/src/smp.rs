@@ -95,8 +95,7 @@ pub fn normalize(dest: &mut Value, ty: &TypeRef) {
 /// forgotten, the others kept for the next patch.
 pub fn clear_empty_values(dest: &mut Value, empty_values: &mut Vec<PlainValue>, ty: &TypeRef) {
     empty_values.retain(|e| {
-        let tokens: Vec<String> =
-            e.pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+        let tokens: Vec<String> = e.pointer.split('/').skip(1).map(crate::json6902::unescape).collect();
         !clear_at(dest, &tokens, ty)
     });
 }
@@ -240,8 +239,8 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
     // elements keep their place and only new ones come first.
     let in_place = keys.len() > 1;
     let mut out = Vec::with_capacity(da.len() + pa.len());
-    let mut dest: Vec<Option<Value>> = da.iter().cloned().map(Some).collect();
     let mut used = vec![false; da.len()];
+    let mut dest: Vec<Option<Value>> = std::mem::take(da).into_iter().map(Some).collect();
     for pv in pa {
         let Some(po) = pv.as_object() else {
             if !out.contains(pv) {
@@ -253,9 +252,10 @@ fn merge_keyed(da: &mut Vec<Value>, pa: &[Value], key: &str, elem_ty: &TypeRef) 
             continue;
         }
         let id = identity(pv, &keys);
-        let pos = id
-            .as_ref()
-            .and_then(|id| (0..da.len()).find(|i| !used[*i] && identity(&da[*i], &keys).as_ref() == Some(id)));
+        let pos = id.as_ref().and_then(|id| {
+            (0..dest.len())
+                .find(|i| !used[*i] && dest[*i].as_ref().is_some_and(|d| identity(d, &keys).as_ref() == Some(id)))
+        });
         match pos {
             Some(i) => {
                 used[i] = true;

@@ -159,13 +159,13 @@ fn pointer(stack: &[Frame]) -> Option<String> {
 }
 
 /// [`read`] without the fast path: every construct, and the errors. With
-/// `marks`, the empty values of each document read are pushed to it.
+/// `marks`, the plain values of each document read are pushed to it.
 fn from_events(
     stream: &str,
     rules: Rules,
     mut marks: Option<&mut Vec<Vec<PlainValue>>>,
 ) -> Result<Vec<Value>, YamlError> {
-    let mut empties: Vec<PlainValue> = Vec::new();
+    let mut plain_values: Vec<PlainValue> = Vec::new();
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
@@ -186,7 +186,7 @@ fn from_events(
         let (value, anchor) = match event {
             Event::DocumentStart(_) => {
                 anchors.clear();
-                empties.clear();
+                plain_values.clear();
                 continue;
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -206,7 +206,7 @@ fn from_events(
                     && !matches!(rules.resolve(&text), Value::String(ref s) if *s == *text)
                     && let Some(pointer) = pointer(&stack)
                 {
-                    empties.push(PlainValue { pointer, text: text.to_string(), in_flow: *flow });
+                    plain_values.push(PlainValue { pointer, text: text.to_string(), in_flow: *flow });
                 }
                 let mut text = text.into_owned();
                 if let Some(u) = &unterminated
@@ -261,7 +261,7 @@ fn from_events(
                 if !value.is_null() {
                     docs.push(value);
                     if let Some(marks) = marks.as_deref_mut() {
-                        marks.push(std::mem::take(&mut empties));
+                        marks.push(std::mem::take(&mut plain_values));
                     }
                 }
             }
@@ -286,9 +286,6 @@ fn from_events(
     Ok(docs)
 }
 
-/// A plain scalar key as sigs.k8s.io/yaml turns it into a JSON key: as
-/// [`json_key`], except that a float is written as Go writes a float32
-/// (`1e3` is `"1000"`, `1e6` is `"1e+06"`).
 /// A stream whose last line has no line break. saphyr's reader takes the
 /// end of such a stream for a line break, go-yaml counts only the breaks
 /// that are there: a block scalar running to the end has one fewer in
@@ -319,6 +316,9 @@ impl Unterminated {
     }
 }
 
+/// A plain scalar key as sigs.k8s.io/yaml turns it into a JSON key: as
+/// [`json_key`], except that a float is written as Go writes a float32
+/// (`1e3` is `"1000"`, `1e6` is `"1e+06"`).
 fn plain_key(text: &str) -> Result<String, String> {
     let digits = if text.contains('_') { Cow::Owned(text.replace('_', "")) } else { Cow::Borrowed(text) };
     match resolve_plain(text) {
