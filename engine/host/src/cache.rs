@@ -1,7 +1,8 @@
 //! [`CodeCache`]: compiled components on disk, so a host that has seen a
 //! component once loads it again in about a millisecond instead of
 //! compiling it (hundreds of ms) or going through wasmtime's own cache
-//! (zstd-compressed, several ms).
+//! (zstd-compressed, several ms), and a Python or JavaScript component
+//! (~40 MB of compiled code) in a few milliseconds: see "Two ways in".
 //!
 //! One file per component and engine: `<component sha256>-<engine
 //! hash>.cwasm`, where the engine hash is wasmtime's
@@ -26,6 +27,35 @@
 //! and refused when another user owns it or others may write it, and the
 //! host refuses a cache directory that holds, or lies inside, a directory
 //! where repository content is written ([`CodeCache::open`]).
+//!
+//! # Two ways in
+//!
+//! Reading, MACing and copying 40 MB costs ~60 ms, so an entry is
+//! authenticated one of two ways ([`CodeCache::get`]):
+//!
+//! - **By contents**, as above: read through one descriptor, trailer and MAC
+//!   checked, the verified bytes (in memory) handed to wasmtime. Always the
+//!   first load of an entry, and whenever the next way does not apply.
+//! - **By identity**: after a load by contents, if the file did not change
+//!   while it was read and its ctime was [`SETTLE`] old, the host writes
+//!   `<name>.id`, an HMAC under the same key (domain-separated) of the
+//!   entry's name, engine hash and the inode's (device, number, size, ctime,
+//!   mtime). A later load opens the entry once, `fstat`s that descriptor,
+//!   and when the record matches, wasmtime maps that same inode (through
+//!   `/proc/self/fd`, no second path lookup) instead of reading it; the
+//!   identity is checked again after mapping. User space cannot set a
+//!   ctime, and every write, truncation, chmod and rename moves it; a
+//!   copied or restored entry is another inode. So a changed, replaced or
+//!   copied file falls back to the contents' MAC (and is re-recorded if
+//!   authentic); a record without the key cannot be made, and one copied
+//!   from another entry names another name.
+//!
+//! What the second way trusts beyond the first: that the kernel's ctime
+//! moves on every change (ext4, xfs, btrfs and tmpfs do; a network
+//! filesystem with a skewed server clock may not — keep the cache local),
+//! and that nothing writes the mapped file while the component lives (see
+//! the SAFETY comment of `map`). Entries are written 0400 so such a write
+//! needs a chmod first.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -33,6 +63,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use rustix::fs::OFlags;
@@ -50,6 +81,12 @@ const TRAILER: usize = MAC + 8 + MAGIC.len();
 pub(crate) const KEY_FILE: &str = "hmac-key";
 /// Bytes of key.
 const KEY_LEN: usize = 32;
+/// How old an entry's ctime must be before its identity is recorded. The
+/// kernel may stamp ctimes from a clock that advances once per tick (10 ms
+/// at the coarsest, HZ=100), so a write within the same tick as the
+/// recorded state could leave the ctime unchanged; ten ticks later it
+/// cannot. Until then an entry is read and its contents' MAC checked.
+pub(crate) const SETTLE: Duration = Duration::from_millis(100);
 
 /// Why a cache file was not used. Never fatal: the component is compiled.
 #[derive(Debug, thiserror::Error)]
@@ -99,10 +136,10 @@ pub(crate) enum Error {
         /// What does not match.
         reason: &'static str,
     },
-    /// Reading or writing a file failed.
+    /// Opening, inspecting, reading or writing a file failed.
     #[error("failed to {action} compiled-code cache file {path}")]
     Io {
-        /// `read` or `write`.
+        /// `open`, `inspect`, `read` or `write`.
         action: &'static str,
         /// The file.
         path: PathBuf,
@@ -155,23 +192,68 @@ impl CodeCache {
     /// The cached component of `digest` (`sha256:<hex>`), if an authentic
     /// file for this engine is there.
     pub(crate) fn get(&self, engine: &Engine, digest: &str) -> Result<Option<Component>, Error> {
-        let path = self.path(digest);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(Error::Io { action: "read", path, source }),
-        };
-        let code = self.checked(digest, &bytes).map_err(|reason| Error::Corrupt { path: path.clone(), reason })?;
-        deserialize(engine, code).map(Some).map_err(|source| Error::Wasmtime { path, source })
+        Ok(self.lookup(engine, digest)?.map(|(component, _)| component))
     }
 
-    /// Writes `component` under `digest`, atomically.
+    /// [`CodeCache::get`], saying how the entry was authenticated.
+    fn lookup(&self, engine: &Engine, digest: &str) -> Result<Option<(Component, Checked)>, Error> {
+        let path = self.path(digest);
+        let io = |action, source| Error::Io { action, path: path.clone(), source };
+        // O_NOFOLLOW: a link planted under an entry's name is refused, not
+        // followed; O_NONBLOCK: a FIFO planted there cannot block the open.
+        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+        let file = match fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(io("open", source)),
+        };
+        let before = file.metadata().map_err(|source| io("inspect", source))?;
+        let settled = settled(&before);
+        if !before.is_file() {
+            return Err(Error::Corrupt { path, reason: "not a regular file" });
+        }
+        if self.recorded(digest).is_some_and(|record| self.identity_mac(digest, &before).verify_slice(&record).is_ok())
+        {
+            match map(engine, &file) {
+                // The identity is checked again once wasmtime has mapped the
+                // file: a change in between (its ctime moves) drops the
+                // component before any of its code has run.
+                Ok(component) if same_file(&before, &file.metadata().map_err(|source| io("inspect", source))?) => {
+                    return Ok(Some((component, Checked::Identity)));
+                }
+                Ok(_) => {
+                    tracing::warn!(path = %path.display(), "compiled-code cache file changed while mapped; checking its contents")
+                }
+                // No /proc (the mapping opens /proc/self/fd/N): read it.
+                Err(error) => {
+                    tracing::debug!(path = %path.display(), error = %error, "mapping failed; checking its contents")
+                }
+            }
+        }
+        let mut bytes = Vec::with_capacity(before.len() as usize);
+        (&file).read_to_end(&mut bytes).map_err(|source| io("read", source))?;
+        let code = self.checked(digest, &bytes).map_err(|reason| Error::Corrupt { path: path.clone(), reason })?;
+        let component = deserialize(engine, code).map_err(|source| Error::Wasmtime { path: path.clone(), source })?;
+        // Remember this inode only if it did not change while it was read,
+        // and its ctime was already [`SETTLE`] old when it was first
+        // inspected: any later change gives it a ctime that differs from the
+        // recorded one, even where the kernel's timestamps are coarse.
+        if settled && file.metadata().is_ok_and(|after| same_file(&before, &after)) {
+            self.record(digest, &before);
+        }
+        Ok(Some((component, Checked::Contents)))
+    }
+
+    /// Writes `component` under `digest`, atomically and read-only (0400).
+    /// Its identity is recorded by the first load after [`SETTLE`].
     pub(crate) fn put(&self, digest: &str, component: &Component) -> Result<(), Error> {
         let path = self.path(digest);
         let code = component.serialize().map_err(|source| Error::Wasmtime { path: path.clone(), source })?;
         let tmp = self.dir.join(format!(".{}.{}.tmp", std::process::id(), next_tmp()));
         let write = || -> std::io::Result<()> {
-            let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+            // Read-only from the start: the descriptor opened here may write,
+            // but no later open for writing succeeds without a chmod first.
+            let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(&tmp)?;
             file.write_all(&code)?;
             file.write_all(&self.trailer(digest, &code))?;
             drop(file);
@@ -182,6 +264,55 @@ impl CodeCache {
             let _ = fs::remove_file(&tmp);
             Error::Io { action: "write", path, source }
         })
+    }
+
+    /// The identity record of `digest`'s entry, if one is there (32 bytes).
+    fn recorded(&self, digest: &str) -> Option<Vec<u8>> {
+        let path = self.record_path(digest);
+        let file = fs::OpenOptions::new().read(true).custom_flags(OFlags::NOFOLLOW.bits() as i32).open(path).ok()?;
+        let mut record = Vec::with_capacity(MAC);
+        Read::take(file, MAC as u64 + 1).read_to_end(&mut record).ok()?;
+        (record.len() == MAC).then_some(record)
+    }
+
+    /// Writes the identity record of `digest`'s entry, whose file has
+    /// `metadata` (best effort: without it the next load reads the file).
+    fn record(&self, digest: &str, metadata: &fs::Metadata) {
+        let path = self.record_path(digest);
+        let tmp = self.dir.join(format!(".{}.{}.tmp", std::process::id(), next_tmp()));
+        let mac = self.identity_mac(digest, metadata).finalize().into_bytes();
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut file| file.write_all(&mac))
+            .and_then(|()| fs::rename(&tmp, &path));
+        if let Err(error) = written {
+            let _ = fs::remove_file(&tmp);
+            tracing::debug!(path = %path.display(), %error, "identity of a compiled-code cache file not recorded");
+        }
+    }
+
+    /// The MAC of the identity of `digest`'s entry: its name, and the inode
+    /// (device, number, size, ctime, mtime) that held authentic contents.
+    /// The input starts with `identity\0`, which no content MAC's input
+    /// (hex digits first) can, so neither stands in for the other.
+    fn identity_mac(&self, digest: &str, metadata: &fs::Metadata) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
+        mac.update(b"identity\0");
+        mac.update(hex_of(digest).as_bytes());
+        mac.update(b"\0");
+        mac.update(self.engine_hash.as_bytes());
+        mac.update(b"\0");
+        for field in identity(metadata) {
+            mac.update(&field.to_le_bytes());
+        }
+        mac
+    }
+
+    fn record_path(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{}-{}.id", hex_of(digest), self.engine_hash))
     }
 
     fn path(&self, digest: &str) -> PathBuf {
@@ -300,6 +431,44 @@ fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(key)
 }
 
+/// How an entry was found authentic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checked {
+    /// Its inode is the one a MAC'd identity record names: mapped, not read.
+    Identity,
+    /// Its contents were read and their MAC verified.
+    Contents,
+}
+
+/// What identifies an inode's contents without reading them. ctime cannot
+/// be set from user space and moves on every write, truncation, chmod,
+/// chown, link and rename; a copied or restored file is another inode (or
+/// has a new ctime).
+fn identity(metadata: &fs::Metadata) -> [i64; 7] {
+    [
+        metadata.dev() as i64,
+        metadata.ino() as i64,
+        metadata.size() as i64,
+        metadata.ctime(),
+        metadata.ctime_nsec(),
+        metadata.mtime(),
+        metadata.mtime_nsec(),
+    ]
+}
+
+/// Whether the file's ctime was at least [`SETTLE`] old (by this host's
+/// clock) when `metadata` was taken. A ctime in the future is not settled.
+fn settled(metadata: &fs::Metadata) -> bool {
+    let ctime = std::time::UNIX_EPOCH
+        + Duration::from_secs(metadata.ctime().max(0) as u64)
+        + Duration::from_nanos(metadata.ctime_nsec().max(0) as u64);
+    std::time::SystemTime::now().duration_since(ctime).is_ok_and(|age| age >= SETTLE)
+}
+
+fn same_file(before: &fs::Metadata, after: &fs::Metadata) -> bool {
+    identity(before) == identity(after)
+}
+
 /// Rebuilds a component from code this cache wrote.
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, code: &[u8]) -> wasmtime::Result<Component> {
@@ -314,6 +483,39 @@ fn deserialize(engine: &Engine, code: &[u8]) -> wasmtime::Result<Component> {
     // fails on the name. wasmtime itself checks the header and refuses
     // artifacts of another version or engine configuration.
     unsafe { Component::deserialize(engine, code) }
+}
+
+/// Rebuilds a component by mapping the open cache file `file`, whose
+/// identity the caller has just authenticated.
+#[allow(unsafe_code)]
+fn map(engine: &Engine, file: &fs::File) -> wasmtime::Result<Component> {
+    use std::os::fd::AsRawFd;
+    // `/proc/self/fd/N` opens the inode `file` is open on, whatever is
+    // renamed over the entry's name meanwhile: no path is looked up again.
+    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    // SAFETY: wasmtime requires the file to hold output of its own
+    // serializer, unmodified while the component lives. What is trusted:
+    // `CodeCache::put` (or a load that verified the contents' MAC) wrote an
+    // identity record, an HMAC-SHA256 under this installation's key of the
+    // entry's name and engine hash and of the (device, inode, size, ctime,
+    // mtime) of the file holding those authentic bytes; the caller verified
+    // that record against `fstat` of this very descriptor. Any write,
+    // truncation, chmod or rename gives the inode a new ctime (the kernel
+    // sets it; user space cannot), and a copy is another inode, so the record
+    // no longer matches and the contents are read and MAC-checked instead.
+    // The caller checks the identity again after mapping, so a change before
+    // then drops the component before any code runs. What remains: the file
+    // is mapped (MAP_PRIVATE), not copied, so a write to it while the
+    // component lives changes code that runs (pages not yet copied are the
+    // file's). Entries are written 0400, so such a writer must first chmod
+    // (or be root), and it runs as this user, who can already read the key
+    // and forge any entry. A record is only taken of a ctime [`SETTLE`] old,
+    // so coarse kernel timestamps cannot hide a write before it. Truncating a mapped
+    // file makes the next access to the lost pages fail with SIGBUS (a crash,
+    // not code execution). The trailer after the code is mapped too; the
+    // ELF reader ignores bytes past its sections. wasmtime itself checks the
+    // header and refuses artifacts of another version or configuration.
+    unsafe { Component::deserialize_file(engine, path) }
 }
 
 /// A per-process counter that keeps concurrent writers' temporary files apart.
@@ -357,6 +559,30 @@ mod tests {
         CodeCache::open(dir, &engine()).unwrap().engine_hash
     }
 
+    /// Writes `bytes` into the existing file `path` in place (same inode),
+    /// as a writer that first makes the read-only entry writable would.
+    fn overwrite(path: &Path, bytes: &[u8]) {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::OpenOptions::new().write(true).truncate(true).open(path).unwrap().write_all(bytes).unwrap();
+    }
+
+    /// Waits out [`SETTLE`], loads `digest` by its contents (which records
+    /// its identity) and then by its identity.
+    fn settle(cache: &CodeCache, engine: &Engine, digest: &str) {
+        std::thread::sleep(SETTLE + Duration::from_millis(20));
+        assert_eq!(checked(cache, engine, digest), Ok(Checked::Contents));
+        assert_eq!(checked(cache, engine, digest), Ok(Checked::Identity));
+    }
+
+    /// How `digest` was loaded, or why it was refused.
+    fn checked(cache: &CodeCache, engine: &Engine, digest: &str) -> Result<Checked, String> {
+        match cache.lookup(engine, digest) {
+            Ok(Some((_, how))) => Ok(how),
+            Ok(None) => Err("missing".into()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
@@ -369,8 +595,10 @@ mod tests {
         assert!(cache.get(&engine, "sha256:00ff").unwrap().is_some());
         assert!(cache.get(&engine, "sha256:0000").unwrap().is_none());
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 2, "the entry and the key, no temporary files: {names:?}");
+        // The entry, the key, perhaps an identity record; no temporary files.
+        assert!(names.iter().all(|name| !name.to_string_lossy().starts_with('.')), "{names:?}");
         assert_eq!(mode(&dir.path().join(KEY_FILE)), 0o600);
+        assert_eq!(mode(Path::new(&path)), 0o400, "entries are read-only");
     }
 
     #[test]
@@ -379,7 +607,7 @@ mod tests {
         let (cache, engine, path) = cached(dir.path());
         let good = fs::read(&path).unwrap();
         let refused = |bytes: &[u8]| {
-            fs::write(&path, bytes).unwrap();
+            overwrite(Path::new(&path), bytes);
             cache.get(&engine, "sha256:00ff").unwrap_err().to_string()
         };
         assert!(refused(&good[..good.len() - 1]).contains("no capstan trailer"));
@@ -390,7 +618,7 @@ mod tests {
         let mut spliced = good[..good.len() - TRAILER - 1].to_vec();
         spliced.extend_from_slice(&good[good.len() - TRAILER..]);
         assert!(refused(&spliced).contains("length does not match"));
-        fs::write(&path, &good).unwrap();
+        overwrite(Path::new(&path), &good);
         assert!(cache.get(&engine, "sha256:00ff").unwrap().is_some());
     }
 
@@ -403,10 +631,87 @@ mod tests {
         fs::copy(&path, &other).unwrap();
         let error = cache.get(&engine, "sha256:0abc").unwrap_err().to_string();
         assert!(error.contains("MAC does not match"), "{error}");
-        // The same entry under a new key (another installation) is refused.
+        // The same entry under a new key (another installation) is refused,
+        // even with an identity record made under the old key beside it.
+        settle(&cache, &engine, "sha256:00ff");
         fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
         let rekeyed = CodeCache::open(dir.path(), &engine).unwrap();
         assert!(rekeyed.get(&engine, "sha256:00ff").unwrap_err().to_string().contains("MAC does not match"));
+    }
+
+    #[test]
+    fn a_settled_entry_is_mapped_and_an_entry_changed_in_place_is_read_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, engine, path) = cached(dir.path());
+        let path = Path::new(&path);
+        // Right after it was written, an entry is read: its ctime is too new.
+        assert_eq!(checked(&cache, &engine, "sha256:00ff"), Ok(Checked::Contents));
+        settle(&cache, &engine, "sha256:00ff");
+        // Modified after its identity was recorded, same size, same inode:
+        // its ctime moved, so its contents are read and refused.
+        let good = fs::read(path).unwrap();
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 1;
+        overwrite(path, &flipped);
+        assert!(checked(&cache, &engine, "sha256:00ff").unwrap_err().contains("MAC does not match"));
+        // The good bytes written back are read (and MAC-checked) again first.
+        overwrite(path, &good);
+        assert_eq!(checked(&cache, &engine, "sha256:00ff"), Ok(Checked::Contents));
+        settle(&cache, &engine, "sha256:00ff");
+        // A chmod alone moves the ctime too.
+        fs::set_permissions(path, fs::Permissions::from_mode(0o400)).unwrap();
+        assert_eq!(checked(&cache, &engine, "sha256:00ff"), Ok(Checked::Contents));
+    }
+
+    #[test]
+    fn a_copied_entry_or_a_forged_or_borrowed_record_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, engine, path) = cached(dir.path());
+        let path = Path::new(&path);
+        let other_path = dir.path().join(format!("0abc-{}.cwasm", cache.engine_hash));
+        cache.put("sha256:0abc", &Component::new(&engine, "(component (core module))").unwrap()).unwrap();
+        settle(&cache, &engine, "sha256:00ff");
+        settle(&cache, &engine, "sha256:0abc");
+        // A copy of the entry restored over it (a backup, `cp -a` of the
+        // directory) is another inode: read, found authentic, recorded anew.
+        let copy = dir.path().join("copy");
+        fs::copy(path, &copy).unwrap();
+        fs::rename(&copy, path).unwrap();
+        settle(&cache, &engine, "sha256:00ff");
+        // An authentic entry of another component renamed over this one,
+        // with this one's record still in place: read, and refused by name.
+        let good = fs::read(path).unwrap();
+        fs::copy(&other_path, &copy).unwrap();
+        fs::rename(&copy, path).unwrap();
+        assert!(checked(&cache, &engine, "sha256:00ff").unwrap_err().contains("MAC does not match"));
+        overwrite(path, &good);
+        settle(&cache, &engine, "sha256:00ff");
+        // Another entry's record copied over this one's names another entry.
+        let record = |hex: &str| dir.path().join(format!("{hex}-{}.id", cache.engine_hash));
+        fs::copy(record("0abc"), record("00ff")).unwrap();
+        assert_eq!(checked(&cache, &engine, "sha256:00ff"), Ok(Checked::Contents));
+        // A forged record over a changed entry: the change is still caught.
+        std::thread::sleep(SETTLE);
+        fs::write(record("00ff"), [7; MAC]).unwrap();
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 1;
+        overwrite(path, &flipped);
+        assert!(checked(&cache, &engine, "sha256:00ff").unwrap_err().contains("MAC does not match"));
+    }
+
+    #[test]
+    fn a_link_or_a_fifo_under_an_entry_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, engine, path) = cached(dir.path());
+        let target = dir.path().join("elsewhere");
+        fs::rename(&path, &target).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let error = checked(&cache, &engine, "sha256:00ff").unwrap_err();
+        assert!(error.starts_with("failed to open compiled-code cache file"), "{error}");
+        fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(made.success());
+        assert!(checked(&cache, &engine, "sha256:00ff").unwrap_err().contains("not a regular file"));
     }
 
     #[test]
