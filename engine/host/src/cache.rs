@@ -63,13 +63,15 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, Mac};
 use rustix::fs::OFlags;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use crate::local::Seen;
 
 /// The last bytes of every cache file (format version 3: HMAC-SHA256).
 const MAGIC: &[u8; 8] = b"capstan3";
@@ -212,8 +214,7 @@ impl CodeCache {
         if !before.is_file() {
             return Err(Error::Corrupt { path, reason: "not a regular file" });
         }
-        if self.recorded(digest).is_some_and(|record| self.identity_mac(digest, &before).verify_slice(&record).is_ok())
-        {
+        if self.vouches(&Record::Entry(digest), &before) {
             match map(engine, &file) {
                 // The identity is checked again once wasmtime has mapped the
                 // file: a change in between (its ctime moves) drops the
@@ -239,7 +240,7 @@ impl CodeCache {
         // inspected: any later change gives it a ctime that differs from the
         // recorded one, even where the kernel's timestamps are coarse.
         if settled && file.metadata().is_ok_and(|after| same_file(&before, &after)) {
-            self.record(digest, &before);
+            self.record(&Record::Entry(digest), &before);
         }
         Ok(Some((component, Checked::Contents)))
     }
@@ -266,21 +267,43 @@ impl CodeCache {
         })
     }
 
-    /// The identity record of `digest`'s entry, if one is there (32 bytes).
-    fn recorded(&self, digest: &str) -> Option<Vec<u8>> {
-        let path = self.record_path(digest);
-        let file = fs::OpenOptions::new().read(true).custom_flags(OFlags::NOFOLLOW.bits() as i32).open(path).ok()?;
-        let mut record = Vec::with_capacity(MAC);
-        Read::take(file, MAC as u64 + 1).read_to_end(&mut record).ok()?;
-        (record.len() == MAC).then_some(record)
+    /// Whether the plugin file whose descriptor has `metadata` is the very
+    /// inode a record names as holding bytes that hash to `digest`: the
+    /// pinned digest holds without reading and hashing the file again.
+    pub(crate) fn is_source(&self, digest: &str, metadata: &fs::Metadata) -> bool {
+        self.vouches(&Record::Source(digest), metadata)
     }
 
-    /// Writes the identity record of `digest`'s entry, whose file has
-    /// `metadata` (best effort: without it the next load reads the file).
-    fn record(&self, digest: &str, metadata: &fs::Metadata) {
-        let path = self.record_path(digest);
+    /// Records that the plugin file `seen` holds bytes hashing to `digest`,
+    /// if it did not change while it was read and had settled (see
+    /// [`SETTLE`]) when it was.
+    pub(crate) fn record_source(&self, digest: &str, seen: &Seen) {
+        if settled_at(&seen.before, seen.at) && same_file(&seen.before, &seen.after) {
+            self.record(&Record::Source(digest), &seen.before);
+        }
+    }
+
+    /// Whether `record` is there and names the inode of `metadata`.
+    fn vouches(&self, record: &Record<'_>, metadata: &fs::Metadata) -> bool {
+        // Constant-time comparison: the MAC is a secret's output.
+        self.recorded(record).is_some_and(|mac| self.identity_mac(record, metadata).verify_slice(&mac).is_ok())
+    }
+
+    /// The MAC stored in `record`'s file, if one is there (32 bytes).
+    fn recorded(&self, record: &Record<'_>) -> Option<Vec<u8>> {
+        let path = self.record_path(record);
+        let file = fs::OpenOptions::new().read(true).custom_flags(OFlags::NOFOLLOW.bits() as i32).open(path).ok()?;
+        let mut mac = Vec::with_capacity(MAC);
+        Read::take(file, MAC as u64 + 1).read_to_end(&mut mac).ok()?;
+        (mac.len() == MAC).then_some(mac)
+    }
+
+    /// Writes `record` for the file with `metadata` (best effort: without
+    /// it the next load reads and checks the file).
+    fn record(&self, record: &Record<'_>, metadata: &fs::Metadata) {
+        let path = self.record_path(record);
         let tmp = self.dir.join(format!(".{}.{}.tmp", std::process::id(), next_tmp()));
-        let mac = self.identity_mac(digest, metadata).finalize().into_bytes();
+        let mac = self.identity_mac(record, metadata).finalize().into_bytes();
         let written = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -290,29 +313,45 @@ impl CodeCache {
             .and_then(|()| fs::rename(&tmp, &path));
         if let Err(error) = written {
             let _ = fs::remove_file(&tmp);
-            tracing::debug!(path = %path.display(), %error, "identity of a compiled-code cache file not recorded");
+            tracing::debug!(path = %path.display(), %error, "identity of a file not recorded");
         }
     }
 
-    /// The MAC of the identity of `digest`'s entry: its name, and the inode
-    /// (device, number, size, ctime, mtime) that held authentic contents.
-    /// The input starts with `identity\0`, which no content MAC's input
-    /// (hex digits first) can, so neither stands in for the other.
-    fn identity_mac(&self, digest: &str, metadata: &fs::Metadata) -> Hmac<Sha256> {
+    /// The MAC of a record: its kind, the digest it vouches for (and for an
+    /// entry, the engine hash), and the inode (device, number, size, ctime,
+    /// mtime) that held those bytes. The input starts with `identity\0` or
+    /// `source\0`, which no content MAC's input (hex digits first) can, so
+    /// no MAC stands in for another of a different kind.
+    fn identity_mac(&self, record: &Record<'_>, metadata: &fs::Metadata) -> Hmac<Sha256> {
         let mut mac = self.mac.clone();
-        mac.update(b"identity\0");
-        mac.update(hex_of(digest).as_bytes());
-        mac.update(b"\0");
-        mac.update(self.engine_hash.as_bytes());
-        mac.update(b"\0");
+        match record {
+            Record::Entry(digest) => {
+                mac.update(b"identity\0");
+                mac.update(hex_of(digest).as_bytes());
+                mac.update(b"\0");
+                mac.update(self.engine_hash.as_bytes());
+                mac.update(b"\0");
+            }
+            Record::Source(digest) => {
+                mac.update(b"source\0");
+                mac.update(hex_of(digest).as_bytes());
+                mac.update(b"\0");
+            }
+        }
         for field in identity(metadata) {
             mac.update(&field.to_le_bytes());
         }
         mac
     }
 
-    fn record_path(&self, digest: &str) -> PathBuf {
-        self.dir.join(format!("{}-{}.id", hex_of(digest), self.engine_hash))
+    /// One record per entry, and one per digest for plugin files: a second
+    /// file with the same bytes replaces the first's record (it costs a
+    /// hash, no more), and the records stay as many as the entries.
+    fn record_path(&self, record: &Record<'_>) -> PathBuf {
+        match record {
+            Record::Entry(digest) => self.dir.join(format!("{}-{}.id", hex_of(digest), self.engine_hash)),
+            Record::Source(digest) => self.dir.join(format!("{}.source.id", hex_of(digest))),
+        }
     }
 
     fn path(&self, digest: &str) -> PathBuf {
@@ -431,6 +470,15 @@ fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(key)
 }
 
+/// What an identity record vouches for, by digest.
+enum Record<'a> {
+    /// The compiled-code entry of this digest (for this engine) is the
+    /// recorded inode: it may be mapped.
+    Entry(&'a str),
+    /// The recorded inode (a plugin file) holds bytes of this digest.
+    Source(&'a str),
+}
+
 /// How an entry was found authentic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Checked {
@@ -459,10 +507,15 @@ fn identity(metadata: &fs::Metadata) -> [i64; 7] {
 /// Whether the file's ctime was at least [`SETTLE`] old (by this host's
 /// clock) when `metadata` was taken. A ctime in the future is not settled.
 fn settled(metadata: &fs::Metadata) -> bool {
+    settled_at(metadata, SystemTime::now())
+}
+
+/// Whether the file's ctime was at least [`SETTLE`] old at `at`.
+fn settled_at(metadata: &fs::Metadata, at: SystemTime) -> bool {
     let ctime = std::time::UNIX_EPOCH
         + Duration::from_secs(metadata.ctime().max(0) as u64)
         + Duration::from_nanos(metadata.ctime_nsec().max(0) as u64);
-    std::time::SystemTime::now().duration_since(ctime).is_ok_and(|age| age >= SETTLE)
+    at.duration_since(ctime).is_ok_and(|age| age >= SETTLE)
 }
 
 fn same_file(before: &fs::Metadata, after: &fs::Metadata) -> bool {
@@ -697,6 +750,34 @@ mod tests {
         flipped[good.len() / 2] ^= 1;
         overwrite(path, &flipped);
         assert!(checked(&cache, &engine, "sha256:00ff").unwrap_err().contains("MAC does not match"));
+    }
+
+    #[test]
+    fn a_plugin_file_is_recorded_only_if_it_had_settled_and_did_not_change_while_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, ..) = cached(dir.path());
+        let file = dir.path().join("p.wasm");
+        fs::write(&file, b"plugin").unwrap();
+        let before = fs::metadata(&file).unwrap();
+        let ctime = std::time::UNIX_EPOCH
+            + Duration::from_secs(before.ctime() as u64)
+            + Duration::from_nanos(before.ctime_nsec() as u64);
+        let seen = |at, after| Seen { before: before.clone(), at, after };
+        // Read within SETTLE of its last change: a change in the same clock
+        // tick could leave the ctime as recorded, so nothing is recorded.
+        cache.record_source("sha256:00ff", &seen(ctime + SETTLE / 2, before.clone()));
+        assert!(!cache.is_source("sha256:00ff", &before));
+        // Changed while it was read: not recorded either.
+        std::thread::sleep(Duration::from_millis(20));
+        fs::write(&file, b"plugin").unwrap();
+        let after = fs::metadata(&file).unwrap();
+        cache.record_source("sha256:00ff", &seen(ctime + SETTLE, after.clone()));
+        assert!(!cache.is_source("sha256:00ff", &before) && !cache.is_source("sha256:00ff", &after));
+        // Settled and unchanged: recorded, for this digest only.
+        cache.record_source("sha256:00ff", &seen(ctime + SETTLE, before.clone()));
+        assert!(cache.is_source("sha256:00ff", &before));
+        assert!(!cache.is_source("sha256:0abc", &before));
+        assert!(!cache.is_source("sha256:00ff", &after), "the file changed since");
     }
 
     #[test]

@@ -21,14 +21,16 @@
 //! context where blocking is not allowed". The thread exists only on a
 //! cache miss, so its cost never reaches a warm render.
 
+use std::fs::{File, Metadata};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::{Client, Response, Url};
 use sha2::{Digest, Sha256};
 
-use crate::local::LocalPlugins;
+use crate::local::{LocalPlugins, Seen};
 use crate::oci::OciReference;
 use crate::{Error, Result};
 
@@ -87,6 +89,26 @@ fn split_scheme(reference: &str) -> Option<(&str, &str)> {
     valid.then_some((scheme, rest))
 }
 
+/// Component bytes, verified against their digest, and what was seen of
+/// the file they were read from, if they were.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) file: Option<Seen>,
+}
+
+/// Opens a file of the download cache: not through a link, not blocking on
+/// a FIFO, and only a regular file.
+fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = File::options().read(true).custom_flags(flags.bits() as i32).open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok((file, metadata))
+}
+
 /// Reads, downloads and caches component bytes. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fetcher {
@@ -105,23 +127,36 @@ impl Fetcher {
 
     /// The bytes of `reference`, which must hash to `digest`; local paths are
     /// relative to `base_dir`.
-    pub(crate) fn bytes(&self, reference: &str, digest: &str, base_dir: &Path) -> Result<Vec<u8>> {
+    pub(crate) fn bytes(&self, reference: &str, digest: &str, base_dir: &Path) -> Result<Fetched> {
         let hex = digest_hex(reference, digest)?;
         let remote = match Location::parse(reference, base_dir)? {
             Location::File(path) => {
-                let bytes = crate::local::read(reference, &path, base_dir, &self.local)?;
-                return verified(reference, digest, &hex, bytes);
+                let read = crate::local::read(reference, &path, base_dir, &self.local)?;
+                let bytes = verified(reference, digest, &hex, read.bytes)?;
+                return Ok(Fetched { bytes, file: Some(read.seen) });
             }
             Location::Remote(remote) => remote,
         };
-        if let Some(bytes) = self.cached(&hex) {
+        if let Some(fetched) = self.cached(&hex) {
             tracing::debug!(plugin = reference, digest, "plugin served from the download cache");
-            return Ok(bytes);
+            return Ok(fetched);
         }
         let bytes = verified(reference, digest, &hex, download(reference, &remote)?)?;
         tracing::info!(plugin = reference, digest, bytes = bytes.len(), "plugin downloaded");
         self.store(&hex, &bytes);
-        Ok(bytes)
+        Ok(Fetched { bytes, file: None })
+    }
+
+    /// The metadata of the file [`Fetcher::bytes`] would read for
+    /// `reference` (the local file, checked as for reading, or the download
+    /// cache's copy), taken from an open descriptor, without reading it;
+    /// `None` when the bytes would be downloaded.
+    pub(crate) fn identify(&self, reference: &str, digest: &str, base_dir: &Path) -> Result<Option<Metadata>> {
+        let hex = digest_hex(reference, digest)?;
+        match Location::parse(reference, base_dir)? {
+            Location::File(path) => crate::local::open(reference, &path, base_dir, &self.local).map(|(_, m)| Some(m)),
+            Location::Remote(_) => Ok(self.path(&hex).and_then(|path| open_regular(&path).ok()).map(|(_, m)| m)),
+        }
     }
 
     fn path(&self, hex: &str) -> Option<PathBuf> {
@@ -129,11 +164,12 @@ impl Fetcher {
     }
 
     /// The cached bytes of `hex`, re-hashed so a damaged file is fetched again.
-    fn cached(&self, hex: &str) -> Option<Vec<u8>> {
+    fn cached(&self, hex: &str) -> Option<Fetched> {
         let path = self.path(hex)?;
-        let bytes = std::fs::read(&path).ok()?;
+        let (file, before) = open_regular(&path).ok()?;
+        let (bytes, seen) = Seen::read(&file, before, MAX_DOWNLOAD_BYTES).ok()?;
         if hex::encode(Sha256::digest(&bytes)) == hex {
-            return Some(bytes);
+            return Some(Fetched { bytes, file: Some(seen) });
         }
         tracing::warn!(path = %path.display(), "cached plugin does not match its digest; fetching it again");
         let _ = std::fs::remove_file(&path);
@@ -313,9 +349,9 @@ mod tests {
         let fetcher = Fetcher::new(Some(dir.path().to_owned()), LocalPlugins::Anywhere);
         let hex = hex::encode(Sha256::digest(b"good"));
         fetcher.store(&hex, b"good");
-        assert_eq!(fetcher.cached(&hex).as_deref(), Some(&b"good"[..]));
+        assert_eq!(fetcher.cached(&hex).map(|f| f.bytes).as_deref(), Some(&b"good"[..]));
         std::fs::write(dir.path().join("sha256").join(&hex), b"evil").unwrap();
-        assert_eq!(fetcher.cached(&hex), None);
+        assert!(fetcher.cached(&hex).is_none());
         assert!(!dir.path().join("sha256").join(&hex).exists());
     }
 }

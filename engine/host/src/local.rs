@@ -10,10 +10,11 @@
 //! directories. Symbolic links are resolved first; the checks apply to what
 //! they point at.
 
-use std::fs::File;
-use std::io::Read;
+use std::fs::{File, Metadata};
+use std::io::Read as _;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use rustix::fs::OFlags;
 
@@ -32,9 +33,59 @@ pub enum LocalPlugins {
     Confined(Vec<PathBuf>),
 }
 
+/// A plugin file read from one descriptor, and what was seen of its inode
+/// (see `CodeCache::record_source`).
+#[derive(Debug)]
+pub(crate) struct Read {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) seen: Seen,
+}
+
+/// A file's metadata before and after it was read through one descriptor,
+/// and when the first was taken: equal identities mean the bytes read are
+/// the inode's, and its age then says whether a later change must move its
+/// ctime (see `cache::SETTLE`).
+#[derive(Debug)]
+pub(crate) struct Seen {
+    pub(crate) before: Metadata,
+    pub(crate) at: SystemTime,
+    pub(crate) after: Metadata,
+}
+
+impl Seen {
+    /// Reads all of `file` (at most `cap` bytes plus one, so that a larger
+    /// file shows), whose metadata taken just before is `before`.
+    pub(crate) fn read(file: &File, before: Metadata, cap: u64) -> std::io::Result<(Vec<u8>, Seen)> {
+        let at = SystemTime::now();
+        let mut bytes = Vec::with_capacity(before.len().min(cap) as usize);
+        file.take(cap + 1).read_to_end(&mut bytes)?;
+        let after = file.metadata()?;
+        Ok((bytes, Seen { before, at, after }))
+    }
+}
+
 /// The bytes of the local plugin file `path` (`reference` as written),
 /// loaded relative to `base_dir`.
-pub(crate) fn read(reference: &str, path: &Path, base_dir: &Path, allowed: &LocalPlugins) -> Result<Vec<u8>> {
+pub(crate) fn read(reference: &str, path: &Path, base_dir: &Path, allowed: &LocalPlugins) -> Result<Read> {
+    let (file, before) = open(reference, path, base_dir, allowed)?;
+    let read_error = |source| Error::Read { plugin: reference.to_owned(), source };
+    let too_large = || Error::LocalFile {
+        plugin: reference.to_owned(),
+        path: path.into(),
+        reason: format!("larger than the limit of {MAX_DOWNLOAD_BYTES} bytes"),
+    };
+    // A file that grows while it is read stops at the cap all the same.
+    let (bytes, seen) = Seen::read(&file, before, MAX_DOWNLOAD_BYTES).map_err(read_error)?;
+    if bytes.len() as u64 > MAX_DOWNLOAD_BYTES {
+        return Err(too_large());
+    }
+    Ok(Read { bytes, seen })
+}
+
+/// Opens the local plugin file `path` once the checks allow it (confined,
+/// a regular file, within the size cap), without reading it: the file and
+/// its metadata, taken from the descriptor.
+pub(crate) fn open(reference: &str, path: &Path, base_dir: &Path, allowed: &LocalPlugins) -> Result<(File, Metadata)> {
     let read_error = |source| Error::Read { plugin: reference.to_owned(), source };
     let refused =
         |path: &Path, reason: String| Error::LocalFile { plugin: reference.to_owned(), path: path.into(), reason };
@@ -65,17 +116,10 @@ pub(crate) fn read(reference: &str, path: &Path, base_dir: &Path, allowed: &Loca
     if !metadata.is_file() {
         return Err(refused(&real, format!("not a regular file (a {})", describe(metadata.file_type()))));
     }
-    let too_large = || refused(&real, format!("larger than the limit of {MAX_DOWNLOAD_BYTES} bytes"));
     if metadata.len() > MAX_DOWNLOAD_BYTES {
-        return Err(too_large());
+        return Err(refused(&real, format!("larger than the limit of {MAX_DOWNLOAD_BYTES} bytes")));
     }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    // A file that grows while it is read stops at the cap all the same.
-    file.take(MAX_DOWNLOAD_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
-    if bytes.len() as u64 > MAX_DOWNLOAD_BYTES {
-        return Err(too_large());
-    }
-    Ok(bytes)
+    Ok((file, metadata))
 }
 
 fn describe(kind: std::fs::FileType) -> &'static str {
@@ -129,9 +173,9 @@ mod tests {
             std::fs::write(dir.path().join("p.wasm"), b"bytes").unwrap();
         }
         let confined = LocalPlugins::Confined(vec![plugins.path().to_owned()]);
-        assert_eq!(read("p.wasm", &base.path().join("p.wasm"), base.path(), &confined).unwrap(), b"bytes");
+        assert_eq!(read("p.wasm", &base.path().join("p.wasm"), base.path(), &confined).unwrap().bytes, b"bytes");
         let in_plugins = plugins.path().join("p.wasm");
-        assert_eq!(read("x", &in_plugins, base.path(), &confined).unwrap(), b"bytes");
+        assert_eq!(read("x", &in_plugins, base.path(), &confined).unwrap().bytes, b"bytes");
         let secret = outside.path().join("p.wasm");
         let error = read("x", &secret, base.path(), &confined).unwrap_err().to_string();
         assert!(error.contains("outside the directories local plugins may come from"), "{error}");
@@ -139,6 +183,6 @@ mod tests {
         std::os::unix::fs::symlink(&secret, base.path().join("link.wasm")).unwrap();
         let error = read("link.wasm", &base.path().join("link.wasm"), base.path(), &confined).unwrap_err();
         assert!(error.to_string().contains("outside the directories"), "{error}");
-        assert_eq!(read("x", &secret, base.path(), &LocalPlugins::Anywhere).unwrap(), b"bytes");
+        assert_eq!(read("x", &secret, base.path(), &LocalPlugins::Anywhere).unwrap().bytes, b"bytes");
     }
 }
