@@ -725,6 +725,61 @@ mod tests {
         assert!(super::from_str("a: [1\n").is_err());
     }
 
+    /// Continuation lines of a quoted scalar at or left of the block's
+    /// indentation: YAML 1.2 refuses them, go-yaml (kubectl, kustomize)
+    /// reads them, and older controller-gen wrote CRDs so (the patched
+    /// saphyr-parser, plugins/sdk/patched).
+    #[test]
+    fn quoted_scalars_continue_at_any_column_as_go_yaml_reads_them() {
+        const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+        for (body, want) in [
+            // At the key's column, double- and single-quoted.
+            ("data:\n  a: \"x\n  y\"\n", serde_json::json!({"a": "x y"})),
+            ("data:\n  a: 'x\n  y'\n  b: z\n", serde_json::json!({"a": "x y", "b": "z"})),
+            // At column 0 inside a nested mapping, then back in it.
+            ("data:\n  a: \"x\ny\n\n   z\"\n  b: z\n", serde_json::json!({"a": "x y\nz", "b": "z"})),
+            // A tab before the continuation (go-yaml skips it as a space).
+            ("data:\n  a: \"x\n\ty\"\n", serde_json::json!({"a": "x y"})),
+            // A `---` not at column 0 is text.
+            ("data:\n  a: \"x\n  ---\ny\"\n", serde_json::json!({"a": "x --- y"})),
+        ] {
+            let yaml = format!("{CM}{body}");
+            for rules in [super::Rules::Kubectl, super::Rules::Kustomize] {
+                let docs = super::read(&yaml, rules).unwrap_or_else(|e| panic!("{yaml:?}: {e}"));
+                assert_eq!(docs[0]["data"], want, "{yaml:?}");
+            }
+            if let Some(theirs) = kubectl_read(&yaml) {
+                assert_eq!(theirs[0]["data"], want, "kubectl: {yaml:?}");
+            }
+        }
+        // The CRD shape the conformance case has: the value continues at
+        // its key's column in a mapping nested four deep.
+        let crd = "spec:\n  properties:\n    kind:\n      description: \"Kind is a string value\n      this object represents.\"\n      type: string\n";
+        let docs = super::read(crd, super::Rules::Kustomize).unwrap();
+        assert_eq!(
+            docs[0]["spec"]["properties"]["kind"],
+            serde_json::json!({"description": "Kind is a string value this object represents.", "type": "string"})
+        );
+    }
+
+    /// What go-yaml still refuses inside a quoted scalar: a document marker
+    /// at column 0 (kubectl: "found unexpected document indicator", or the
+    /// end of the stream where it splits documents first), the end of the
+    /// stream, and a multi-line quoted key.
+    #[test]
+    fn quoted_scalars_still_refuse_what_go_yaml_refuses() {
+        for yaml in ["data:\n  a: \"x\n---\ny\"\n", "data:\n  a: 'x\n...\ny'\n"] {
+            for rules in [super::Rules::Kubectl, super::Rules::Kustomize] {
+                let err = super::read(yaml, rules).unwrap_err();
+                assert_eq!(err.line, 2, "{yaml:?}");
+                assert_eq!(err.message, "while scanning a quoted scalar, found unexpected document indicator");
+            }
+        }
+        let eof = super::read("data:\n  a: \"x\ny\n", super::Rules::Kubectl).unwrap_err();
+        assert!(eof.message.contains("found unexpected end of stream"), "{eof}");
+        assert!(super::read("data:\n  \"a\nb\": x\n", super::Rules::Kubectl).is_err());
+    }
+
     /// kubectl's reading of a stream (annotations it adds removed), or
     /// `None` with a message when kubectl is missing.
     fn kubectl_read(yaml: &str) -> Option<Vec<Value>> {
