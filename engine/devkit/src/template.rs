@@ -38,6 +38,38 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("yaml/timestamp.rs", include_str!("../../../plugins/sdk/src/yaml/timestamp.rs")),
 ];
 const SDK_MANIFEST: &str = include_str!("../../../plugins/sdk/Cargo.toml");
+/// The patched YAML parser the SDK reads with (every file of
+/// `plugins/sdk/patched/saphyr-parser`; a unit test holds the list
+/// complete), vendored into Rust projects with the `[patch.crates-io]` that
+/// Capstan's guest workspace has: without it a project's plugin would read
+/// YAML unlike the builtins (quoted scalars continued at their key's column).
+const YAML_PARSER: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../../../plugins/sdk/patched/saphyr-parser/Cargo.toml")),
+    ("LICENSE", include_str!("../../../plugins/sdk/patched/saphyr-parser/LICENSE")),
+    (
+        ".licenses/ChenYuheng-Apache",
+        include_str!("../../../plugins/sdk/patched/saphyr-parser/.licenses/ChenYuheng-Apache"),
+    ),
+    (".licenses/ChenYuheng-MIT", include_str!("../../../plugins/sdk/patched/saphyr-parser/.licenses/ChenYuheng-MIT")),
+    (
+        ".licenses/Ethiraric-Apache",
+        include_str!("../../../plugins/sdk/patched/saphyr-parser/.licenses/Ethiraric-Apache"),
+    ),
+    (".licenses/Ethiraric-MIT", include_str!("../../../plugins/sdk/patched/saphyr-parser/.licenses/Ethiraric-MIT")),
+    ("src/char_traits.rs", include_str!("../../../plugins/sdk/patched/saphyr-parser/src/char_traits.rs")),
+    ("src/debug.rs", include_str!("../../../plugins/sdk/patched/saphyr-parser/src/debug.rs")),
+    ("src/input.rs", include_str!("../../../plugins/sdk/patched/saphyr-parser/src/input.rs")),
+    ("src/input/buffered.rs", include_str!("../../../plugins/sdk/patched/saphyr-parser/src/input/buffered.rs")),
+    ("src/input/str.rs", include_str!("../../../plugins/sdk/patched/saphyr-parser/src/input/str.rs")),
+    ("src/lib.rs", include_str!("../../../plugins/sdk/patched/saphyr-parser/src/lib.rs")),
+    ("src/parser.rs", include_str!("../../../plugins/sdk/patched/saphyr-parser/src/parser.rs")),
+    ("src/scanner.rs", include_str!("../../../plugins/sdk/patched/saphyr-parser/src/scanner.rs")),
+];
+/// How Capstan's guest workspace patches the YAML parser, and how a project does.
+const YAML_PATCH: (&str, &str) = (
+    r#"saphyr-parser = { path = "sdk/patched/saphyr-parser" }"#,
+    r#"saphyr-parser = { path = "vendor/saphyr-parser" }"#,
+);
 /// Capstan's guest workspace: its shared sections and lock file pin the
 /// versions a project builds with.
 const GUEST_WORKSPACE: &str = include_str!("../../../plugins/Cargo.toml");
@@ -116,6 +148,9 @@ fn rust_files(name: &str, world: World) -> Result<Vec<(PathBuf, String)>> {
     for (file, text) in SDK_SOURCES {
         files.push((Path::new("vendor/capstan-plugin/src").join(file), (*text).to_owned()));
     }
+    for (file, text) in YAML_PARSER {
+        files.push((Path::new("vendor/saphyr-parser").join(file), (*text).to_owned()));
+    }
     Ok(files)
 }
 
@@ -185,7 +220,18 @@ fn shared_sections() -> Result<String> {
             "plugins/Cargo.toml no longer declares `{sdk}`: update the devkit's template"
         )));
     }
-    Ok(out.replace(sdk, r#"capstan-plugin = { path = "vendor/capstan-plugin" }"#))
+    if !GUEST_WORKSPACE.contains(YAML_PATCH.0) {
+        return Err(Error::Usage(format!(
+            "plugins/Cargo.toml no longer patches the YAML parser with `{}`: update the devkit's template",
+            YAML_PATCH.0
+        )));
+    }
+    let mut out = out.replace(sdk, r#"capstan-plugin = { path = "vendor/capstan-plugin" }"#);
+    out.push_str("\n# The SDK's YAML parser, patched as in Capstan (see vendor/saphyr-parser/Cargo.toml).\n");
+    out.push_str("[patch.crates-io]\n");
+    out.push_str(YAML_PATCH.1);
+    out.push('\n');
+    Ok(out)
 }
 
 /// The files every language shares: the WIT, the project file, the fixtures.
@@ -282,8 +328,8 @@ fn readme(name: &str, world: World, lang: Lang) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_sdk_source_is_vendored() {
+    /// Asserts that `list` names every file under `dir` (of the repository).
+    fn assert_lists_every_file(dir: &str, list: &[(&str, &str)]) {
         fn files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
             for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
                 let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
@@ -295,11 +341,17 @@ mod tests {
             }
         }
         let mut on_disk = Vec::new();
-        files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/sdk/src"), "", &mut on_disk);
+        files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(dir), "", &mut on_disk);
         on_disk.sort();
-        let mut vendored: Vec<&str> = SDK_SOURCES.iter().map(|(f, _)| *f).collect();
+        let mut vendored: Vec<&str> = list.iter().map(|(f, _)| *f).collect();
         vendored.sort();
-        assert_eq!(on_disk, vendored);
+        assert_eq!(on_disk, vendored, "{dir}");
+    }
+
+    #[test]
+    fn every_sdk_source_and_patched_parser_file_is_vendored() {
+        assert_lists_every_file("plugins/sdk/src", SDK_SOURCES);
+        assert_lists_every_file("plugins/sdk/patched/saphyr-parser", YAML_PARSER);
     }
 
     #[test]
@@ -315,6 +367,8 @@ mod tests {
             let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
             assert!(manifest.contains(&format!("name = \"my-{world}\"")), "{manifest}");
             assert!(manifest.contains(r#"capstan-plugin = { path = "vendor/capstan-plugin" }"#), "{manifest}");
+            assert!(manifest.contains(&format!("[patch.crates-io]\n{}\n", YAML_PATCH.1)), "{manifest}");
+            assert!(dir.join("vendor/saphyr-parser/src/scanner.rs").exists());
             assert!(manifest.contains("wit-bindgen = "), "{manifest}");
             assert!(!manifest.contains("{{"), "{manifest}");
             let source = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
