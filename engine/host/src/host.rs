@@ -310,6 +310,12 @@ impl PluginHost {
         // TCP, UDP and name lookup off (on by default) denies them earlier,
         // at socket creation, and keeps DNS queries from leaking names.
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        // Files and directories the guest opens under the snapshot take
+        // this flag from the context, not from the preopen (see
+        // preopen.rs): without it every stat, read and listing of them
+        // hopped to tokio's blocking pool (helm umbrella of 1,000
+        // subcharts, 4,000 files, release bench: 1.55 s → 0.76 s).
+        wasi.allow_blocking_current_thread(true);
         let state = HostState {
             plugin: plugin.name.clone(),
             wasi: wasi.build(),

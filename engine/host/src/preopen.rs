@@ -48,7 +48,9 @@ impl Snapshot {
             // (calls are synchronous); without it wasmtime-wasi sends every
             // filesystem call to tokio's blocking pool and waits for it, a
             // thread hop per stat, open and read (wasmtime#7973) that
-            // dominated charts of many files.
+            // dominated charts of many files. This flag covers the root
+            // only: what the guest opens below it takes the context's
+            // (set in host.rs).
             self.dir = Some(Dir::new(file, FsPerms::ReadOnly, OpenMode::READ, true));
         }
         Ok(self.dir.clone())

@@ -84,7 +84,15 @@ pub fn read_dir(root: &Path, dir: &Path) -> Result<Vec<File>> {
     {
         return Err(Error::Escape { field: "path".into(), path: dir.display().to_string() });
     }
-    walk(root, real_root.as_deref(), &base, "", &mut out)?;
+    #[cfg(target_arch = "wasm32")]
+    if root == Path::new("/")
+        && let Some(files) = dir.to_str().and_then(|d| crate::wasi_fs::read_tree(d, MAX_FILES))
+    {
+        out = files;
+    }
+    if out.is_empty() {
+        walk(root, real_root.as_deref(), &base, "", &mut out)?;
+    }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }

@@ -34,6 +34,8 @@ pub mod render;
 pub mod schema;
 pub mod template;
 pub mod values;
+#[cfg(target_arch = "wasm32")]
+mod wasi_fs;
 pub mod yaml;
 
 use std::path::Path;
