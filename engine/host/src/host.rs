@@ -566,6 +566,43 @@ mod tests {
     }
 
     #[test]
+    fn a_downloaded_plugin_is_known_by_identity_and_a_tampered_download_cache_is_not_trusted() {
+        let (cache, downloads, dir) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let bytes = trivial();
+        let digest = sha256_digest(&bytes);
+        let cached = downloads.path().join("sha256").join(digest.strip_prefix("sha256:").unwrap());
+        std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+        std::fs::write(&cached, &bytes).unwrap();
+        std::thread::sleep(SETTLE + Duration::from_millis(20));
+        let host = || {
+            PluginHost::new(HostConfig {
+                cache_dir: Some(cache.path().to_owned()),
+                download_cache_dir: Some(downloads.path().to_owned()),
+                ..HostConfig::default()
+            })
+            .unwrap()
+        };
+        // Port 9 on loopback (discard): nothing answers, so a load that
+        // would download fails instead.
+        let url = "http://127.0.0.1:9/p.wasm";
+        let identified = |host: &PluginHost| host.load_identified(url, &digest, &digest, dir.path()).unwrap().is_some();
+        assert!(!identified(&host()), "not yet recorded");
+        host().load(url, Some(&digest), dir.path()).unwrap();
+        assert!(identified(&host()));
+        // The cached download changed in place: not trusted by identity;
+        // re-hashed, found wrong, dropped, and fetched again (which fails).
+        let mut changed = bytes.clone();
+        let last = changed.len() - 1;
+        changed[last] ^= 1;
+        overwrite(&cached, &changed);
+        assert!(!identified(&host()));
+        let error = host().load(url, Some(&digest), dir.path()).err().expect("no download").to_string();
+        assert!(error.contains("p.wasm"), "{error}");
+        assert!(!cached.exists(), "the tampered copy was dropped");
+    }
+
+    #[test]
     fn a_file_outside_the_allowed_directories_is_refused_before_any_record_is_consulted() {
         let (cache, dir, elsewhere) =
             (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
