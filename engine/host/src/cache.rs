@@ -66,12 +66,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, Mac};
-use rustix::fs::OFlags;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::local::Seen;
+use crate::local::open_no_follow;
 
 /// The last bytes of every cache file (format version 3: HMAC-SHA256).
 const MAGIC: &[u8; 8] = b"capstan3";
@@ -201,16 +200,14 @@ impl CodeCache {
     fn lookup(&self, engine: &Engine, digest: &str) -> Result<Option<(Component, Checked)>, Error> {
         let path = self.path(digest);
         let io = |action, source| Error::Io { action, path: path.clone(), source };
-        // O_NOFOLLOW: a link planted under an entry's name is refused, not
-        // followed; O_NONBLOCK: a FIFO planted there cannot block the open.
-        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
-        let file = match fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(&path) {
+        // A link planted under an entry's name is refused, not followed; a
+        // FIFO planted there cannot block the open.
+        let file = match open_no_follow(&path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(io("open", source)),
         };
         let before = file.metadata().map_err(|source| io("inspect", source))?;
-        let settled = settled(&before);
         if !before.is_file() {
             return Err(Error::Corrupt { path, reason: "not a regular file" });
         }
@@ -231,17 +228,10 @@ impl CodeCache {
                 }
             }
         }
-        let mut bytes = Vec::with_capacity(before.len() as usize);
-        (&file).read_to_end(&mut bytes).map_err(|source| io("read", source))?;
+        let (bytes, seen) = Seen::read(&file, before, u64::MAX).map_err(|source| io("read", source))?;
         let code = self.checked(digest, &bytes).map_err(|reason| Error::Corrupt { path: path.clone(), reason })?;
         let component = deserialize(engine, code).map_err(|source| Error::Wasmtime { path: path.clone(), source })?;
-        // Remember this inode only if it did not change while it was read,
-        // and its ctime was already [`SETTLE`] old when it was first
-        // inspected: any later change gives it a ctime that differs from the
-        // recorded one, even where the kernel's timestamps are coarse.
-        if settled && file.metadata().is_ok_and(|after| same_file(&before, &after)) {
-            self.record(&Record::Entry(digest), &before);
-        }
+        self.record_seen(&Record::Entry(digest), &seen);
         Ok(Some((component, Checked::Contents)))
     }
 
@@ -274,12 +264,19 @@ impl CodeCache {
         self.vouches(&Record::Source(digest), metadata)
     }
 
-    /// Records that the plugin file `seen` holds bytes hashing to `digest`,
-    /// if it did not change while it was read and had settled (see
-    /// [`SETTLE`]) when it was.
+    /// Records that the plugin file `seen` holds bytes hashing to `digest`
+    /// (see [`CodeCache::record_seen`]).
     pub(crate) fn record_source(&self, digest: &str, seen: &Seen) {
-        if settled_at(&seen.before, seen.at) && same_file(&seen.before, &seen.after) {
-            self.record(&Record::Source(digest), &seen.before);
+        self.record_seen(&Record::Source(digest), seen);
+    }
+
+    /// Writes `record` for the file `seen`, only if it did not change while
+    /// it was read and its ctime was already [`SETTLE`] old when it was:
+    /// any later change gives it a ctime that differs from the recorded
+    /// one, even where the kernel's timestamps are coarse.
+    fn record_seen(&self, record: &Record<'_>, seen: &Seen) {
+        if settled(&seen.before, seen.at) && same_file(&seen.before, &seen.after) {
+            self.record(record, &seen.before);
         }
     }
 
@@ -292,7 +289,7 @@ impl CodeCache {
     /// The MAC stored in `record`'s file, if one is there (32 bytes).
     fn recorded(&self, record: &Record<'_>) -> Option<Vec<u8>> {
         let path = self.record_path(record);
-        let file = fs::OpenOptions::new().read(true).custom_flags(OFlags::NOFOLLOW.bits() as i32).open(path).ok()?;
+        let file = open_no_follow(&path).ok()?;
         let mut mac = Vec::with_capacity(MAC);
         Read::take(file, MAC as u64 + 1).read_to_end(&mut mac).ok()?;
         (mac.len() == MAC).then_some(mac)
@@ -444,15 +441,14 @@ fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
     let dir = path.parent().unwrap_or(path).to_owned();
     let io = |source| Error::Dir { dir: dir.clone(), source };
     let refused = |reason: String| Error::Key { path: path.to_owned(), reason };
-    let mut file =
-        fs::OpenOptions::new().read(true).custom_flags(OFlags::NOFOLLOW.bits() as i32).open(path).map_err(|error| {
-            // O_NOFOLLOW on a link fails with ELOOP.
-            if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                refused("is a symbolic link".to_owned())
-            } else {
-                io(error)
-            }
-        })?;
+    let mut file = open_no_follow(path).map_err(|error| {
+        // O_NOFOLLOW on a link fails with ELOOP.
+        if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            refused("is a symbolic link".to_owned())
+        } else {
+            io(error)
+        }
+    })?;
     let metadata = file.metadata().map_err(io)?;
     if !metadata.is_file() {
         return Err(refused("is not a regular file".to_owned()));
@@ -477,6 +473,29 @@ enum Record<'a> {
     Entry(&'a str),
     /// The recorded inode (a plugin file) holds bytes of this digest.
     Source(&'a str),
+}
+
+/// A file's metadata before and after it was read through one descriptor,
+/// and when the reading began: equal identities mean the bytes read are the
+/// inode's, and its age then says whether a later change must move its
+/// ctime (see [`SETTLE`]).
+#[derive(Debug)]
+pub(crate) struct Seen {
+    pub(crate) before: fs::Metadata,
+    pub(crate) at: SystemTime,
+    pub(crate) after: fs::Metadata,
+}
+
+impl Seen {
+    /// Reads all of `file` (at most `cap` bytes plus one, so that a larger
+    /// file shows), whose metadata taken just before is `before`.
+    pub(crate) fn read(file: &fs::File, before: fs::Metadata, cap: u64) -> std::io::Result<(Vec<u8>, Seen)> {
+        let at = SystemTime::now();
+        let mut bytes = Vec::with_capacity(before.len().min(cap) as usize);
+        file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+        let after = file.metadata()?;
+        Ok((bytes, Seen { before, at, after }))
+    }
 }
 
 /// How an entry was found authentic.
@@ -505,13 +524,8 @@ fn identity(metadata: &fs::Metadata) -> [i64; 7] {
 }
 
 /// Whether the file's ctime was at least [`SETTLE`] old (by this host's
-/// clock) when `metadata` was taken. A ctime in the future is not settled.
-fn settled(metadata: &fs::Metadata) -> bool {
-    settled_at(metadata, SystemTime::now())
-}
-
-/// Whether the file's ctime was at least [`SETTLE`] old at `at`.
-fn settled_at(metadata: &fs::Metadata, at: SystemTime) -> bool {
+/// clock) at `at`. A ctime in the future is not settled.
+fn settled(metadata: &fs::Metadata, at: SystemTime) -> bool {
     let ctime = std::time::UNIX_EPOCH
         + Duration::from_secs(metadata.ctime().max(0) as u64)
         + Duration::from_nanos(metadata.ctime_nsec().max(0) as u64);

@@ -23,14 +23,14 @@
 
 use std::fs::{File, Metadata};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::{Client, Response, Url};
 use sha2::{Digest, Sha256};
 
-use crate::local::{LocalPlugins, Seen};
+use crate::cache::Seen;
+use crate::local::{LocalPlugins, open_no_follow};
 use crate::oci::OciReference;
 use crate::{Error, Result};
 
@@ -100,8 +100,7 @@ pub(crate) struct Fetched {
 /// Opens a file of the download cache: not through a link, not blocking on
 /// a FIFO, and only a regular file.
 fn open_regular(path: &Path) -> std::io::Result<(File, Metadata)> {
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    let file = File::options().read(true).custom_flags(flags.bits() as i32).open(path)?;
+    let file = open_no_follow(path)?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(std::io::Error::other("not a regular file"));
@@ -131,9 +130,9 @@ impl Fetcher {
         let hex = digest_hex(reference, digest)?;
         let remote = match Location::parse(reference, base_dir)? {
             Location::File(path) => {
-                let read = crate::local::read(reference, &path, base_dir, &self.local)?;
-                let bytes = verified(reference, digest, &hex, read.bytes)?;
-                return Ok(Fetched { bytes, file: Some(read.seen) });
+                let (bytes, seen) = crate::local::read(reference, &path, base_dir, &self.local)?;
+                let bytes = verified(reference, digest, &hex, bytes)?;
+                return Ok(Fetched { bytes, file: Some(seen) });
             }
             Location::Remote(remote) => remote,
         };

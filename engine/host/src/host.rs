@@ -173,7 +173,7 @@ impl PluginHost {
             if let Some(plugin) = self.loaded_as(&pinned, reference) {
                 return Ok(plugin);
             }
-            if let Some(plugin) = self.load_identified(reference, expected, &pinned, base_dir)? {
+            if let Some(plugin) = self.load_identified(reference, &pinned, base_dir)? {
                 return Ok(plugin);
             }
             let fetched = self.fetcher.bytes(reference, expected, base_dir)?;
@@ -227,15 +227,9 @@ impl PluginHost {
     /// ~19 MB are then neither read nor hashed. `None` sends the caller the
     /// slow way (read, hash, compile or take from the cache), which records
     /// the file for the next load.
-    fn load_identified(
-        &self,
-        reference: &str,
-        expected: &str,
-        pinned: &str,
-        base_dir: &Path,
-    ) -> Result<Option<Plugin>> {
+    fn load_identified(&self, reference: &str, pinned: &str, base_dir: &Path) -> Result<Option<Plugin>> {
         let Some(cache) = &self.cache else { return Ok(None) };
-        let Some(metadata) = self.fetcher.identify(reference, expected, base_dir)? else { return Ok(None) };
+        let Some(metadata) = self.fetcher.identify(reference, pinned, base_dir)? else { return Ok(None) };
         if !cache.is_source(pinned, &metadata) {
             return Ok(None);
         }
@@ -475,7 +469,7 @@ mod tests {
     /// when it was read and hashed.
     fn identified(cache: &Path, dir: &Path, file: &str, digest: &str) -> Result<bool> {
         let host = host(cache);
-        if host.load_identified(file, digest, digest, dir)?.is_some() {
+        if host.load_identified(file, digest, dir)?.is_some() {
             return Ok(true);
         }
         host.load(file, Some(digest), dir).map(|_| false)
@@ -586,7 +580,7 @@ mod tests {
         // Port 9 on loopback (discard): nothing answers, so a load that
         // would download fails instead.
         let url = "http://127.0.0.1:9/p.wasm";
-        let identified = |host: &PluginHost| host.load_identified(url, &digest, &digest, dir.path()).unwrap().is_some();
+        let identified = |host: &PluginHost| host.load_identified(url, &digest, dir.path()).unwrap().is_some();
         assert!(!identified(&host()), "not yet recorded");
         host().load(url, Some(&digest), dir.path()).unwrap();
         assert!(identified(&host()));

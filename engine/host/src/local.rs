@@ -11,13 +11,12 @@
 //! they point at.
 
 use std::fs::{File, Metadata};
-use std::io::Read as _;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use rustix::fs::OFlags;
 
+use crate::cache::Seen;
 use crate::fetch::MAX_DOWNLOAD_BYTES;
 use crate::{Error, Result};
 
@@ -33,40 +32,15 @@ pub enum LocalPlugins {
     Confined(Vec<PathBuf>),
 }
 
-/// A plugin file read from one descriptor, and what was seen of its inode
-/// (see `CodeCache::record_source`).
-#[derive(Debug)]
-pub(crate) struct Read {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) seen: Seen,
-}
-
-/// A file's metadata before and after it was read through one descriptor,
-/// and when the first was taken: equal identities mean the bytes read are
-/// the inode's, and its age then says whether a later change must move its
-/// ctime (see `cache::SETTLE`).
-#[derive(Debug)]
-pub(crate) struct Seen {
-    pub(crate) before: Metadata,
-    pub(crate) at: SystemTime,
-    pub(crate) after: Metadata,
-}
-
-impl Seen {
-    /// Reads all of `file` (at most `cap` bytes plus one, so that a larger
-    /// file shows), whose metadata taken just before is `before`.
-    pub(crate) fn read(file: &File, before: Metadata, cap: u64) -> std::io::Result<(Vec<u8>, Seen)> {
-        let at = SystemTime::now();
-        let mut bytes = Vec::with_capacity(before.len().min(cap) as usize);
-        file.take(cap + 1).read_to_end(&mut bytes)?;
-        let after = file.metadata()?;
-        Ok((bytes, Seen { before, at, after }))
-    }
+/// Opens `path` for reading without following a link planted at it, and
+/// without blocking on a FIFO planted there (`O_NOFOLLOW | O_NONBLOCK`).
+pub(crate) fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    File::options().read(true).custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32).open(path)
 }
 
 /// The bytes of the local plugin file `path` (`reference` as written),
 /// loaded relative to `base_dir`.
-pub(crate) fn read(reference: &str, path: &Path, base_dir: &Path, allowed: &LocalPlugins) -> Result<Read> {
+pub(crate) fn read(reference: &str, path: &Path, base_dir: &Path, allowed: &LocalPlugins) -> Result<(Vec<u8>, Seen)> {
     let (file, before) = open(reference, path, base_dir, allowed)?;
     let read_error = |source| Error::Read { plugin: reference.to_owned(), source };
     let too_large = || Error::LocalFile {
@@ -79,7 +53,7 @@ pub(crate) fn read(reference: &str, path: &Path, base_dir: &Path, allowed: &Loca
     if bytes.len() as u64 > MAX_DOWNLOAD_BYTES {
         return Err(too_large());
     }
-    Ok(Read { bytes, seen })
+    Ok((bytes, seen))
 }
 
 /// Opens the local plugin file `path` once the checks allow it (confined,
@@ -105,13 +79,9 @@ pub(crate) fn open(reference: &str, path: &Path, base_dir: &Path, allowed: &Loca
     if !kind.is_file() {
         return Err(refused(&real, format!("not a regular file (a {})", describe(kind))));
     }
-    // The path was resolved above; a link swapped in since is refused, and
-    // O_NONBLOCK keeps a FIFO swapped in from blocking the open.
-    let file = File::options()
-        .read(true)
-        .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32)
-        .open(&real)
-        .map_err(read_error)?;
+    // The path was resolved above; a link or a FIFO swapped in since is
+    // refused or does not block.
+    let file = open_no_follow(&real).map_err(read_error)?;
     let metadata = file.metadata().map_err(read_error)?;
     if !metadata.is_file() {
         return Err(refused(&real, format!("not a regular file (a {})", describe(metadata.file_type()))));
@@ -173,9 +143,9 @@ mod tests {
             std::fs::write(dir.path().join("p.wasm"), b"bytes").unwrap();
         }
         let confined = LocalPlugins::Confined(vec![plugins.path().to_owned()]);
-        assert_eq!(read("p.wasm", &base.path().join("p.wasm"), base.path(), &confined).unwrap().bytes, b"bytes");
+        assert_eq!(read("p.wasm", &base.path().join("p.wasm"), base.path(), &confined).unwrap().0, b"bytes");
         let in_plugins = plugins.path().join("p.wasm");
-        assert_eq!(read("x", &in_plugins, base.path(), &confined).unwrap().bytes, b"bytes");
+        assert_eq!(read("x", &in_plugins, base.path(), &confined).unwrap().0, b"bytes");
         let secret = outside.path().join("p.wasm");
         let error = read("x", &secret, base.path(), &confined).unwrap_err().to_string();
         assert!(error.contains("outside the directories local plugins may come from"), "{error}");
@@ -183,6 +153,6 @@ mod tests {
         std::os::unix::fs::symlink(&secret, base.path().join("link.wasm")).unwrap();
         let error = read("link.wasm", &base.path().join("link.wasm"), base.path(), &confined).unwrap_err();
         assert!(error.to_string().contains("outside the directories"), "{error}");
-        assert_eq!(read("x", &secret, base.path(), &LocalPlugins::Anywhere).unwrap().bytes, b"bytes");
+        assert_eq!(read("x", &secret, base.path(), &LocalPlugins::Anywhere).unwrap().0, b"bytes");
     }
 }
