@@ -5,10 +5,15 @@
 //! non-strict mode, which Helm uses for values files, `fromYaml` and its
 //! manifests), `<<` merges apply. Values files then hold every number as a
 //! `float64` ([`values`]), as after Go's `json.Unmarshal`.
+//!
+//! Most text (rendered manifests above all) is plain block YAML: it is read
+//! by the SDK's line reader ([`capstan_plugin::yaml::read_plain_block`]),
+//! which gives the same values as the event reader here or declines; the
+//! event reader reads the rest and words the errors.
 
 use std::collections::HashMap;
 
-use capstan_plugin::yaml::resolve_plain;
+use capstan_plugin::yaml::{Rules, read_plain_block, resolve_plain};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::{Map, Number, Value};
 
@@ -33,6 +38,26 @@ fn error(line: usize, msg: &str) -> String {
 
 /// The first document of `text` (null when there is none).
 pub fn parse(text: &str) -> Result<Value, String> {
+    match plain_block(text) {
+        Some(value) => Ok(value),
+        None => events(text),
+    }
+}
+
+/// The SDK's line reader on text of one document at most (it reads every
+/// document of a stream, where Helm takes the first, and leaves out null
+/// ones): `None` when there may be more, or outside its subset.
+fn plain_block(text: &str) -> Option<Value> {
+    if text.starts_with("---") || text.contains("\n---") {
+        return None;
+    }
+    // Without a `---` line the reader sees one document: none or one value.
+    read_plain_block(text, Rules::Kubectl)?.pop().or(Some(Value::Null))
+}
+
+/// The first document of `text`, read event by event: every construct,
+/// and go-yaml's errors.
+fn events(text: &str) -> Result<Value, String> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
     let mut expanded = 0usize;
@@ -43,12 +68,16 @@ pub fn parse(text: &str) -> Result<Value, String> {
             Event::DocumentEnd => break,
             Event::Scalar(text, style, anchor, tag) => {
                 let plain = style == ScalarStyle::Plain && tag.as_ref().is_none_or(|t| t.suffix != "str");
-                if plain
-                    && text == "<<"
-                    && let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut()
-                {
-                    *key = Some(Key::Merge);
-                    continue;
+                if plain && let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
+                    if text == "<<" {
+                        *key = Some(Key::Merge);
+                        continue;
+                    }
+                    // An anchored key is kept as a value first (below).
+                    if anchor == 0 {
+                        *key = Some(Key::Name(plain_key(&text).map_err(|m| err(&m))?));
+                        continue;
+                    }
                 }
                 (if plain { resolve_plain(&text) } else { Value::String(text.into_owned()) }, anchor)
             }
@@ -105,6 +134,13 @@ pub fn parse(text: &str) -> Result<Value, String> {
     Ok(Value::Null)
 }
 
+/// A plain scalar key as sigs.k8s.io/yaml turns it into a JSON key, as the
+/// SDK's line reader makes it (a float as a float32: `1e6` is `"1e+06"`);
+/// keys the SDK refuses (null, beyond int64) as [`json_key`] makes them.
+fn plain_key(text: &str) -> Result<String, String> {
+    Rules::Kubectl.plain_key(text).or_else(|_| json_key(resolve_plain(text)))
+}
+
 /// A scalar key as sigs.k8s.io/yaml turns it into a JSON key.
 fn json_key(key: Value) -> Result<String, String> {
     match key {
@@ -148,7 +184,55 @@ pub fn floats(v: &mut Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse, values};
+    use std::path::Path;
+
+    use super::{events, parse, plain_block, values};
+
+    #[test]
+    fn float_keys_read_as_sigs_k8s_yaml_writes_them() {
+        // What `helm template` prints for `{{ range $k, $v := .Values.m }}`.
+        let want = serde_json::json!({"1e+06": "a", "1.2345679": "b", "1000": "c", "0.1": "d"});
+        let text = "1e6: a\n1.23456789: b\n1e3: c\n0.1: d\n";
+        assert!(plain_block(text).is_some(), "the line reader declined");
+        assert_eq!(parse(text).unwrap(), want);
+        assert_eq!(events(text).unwrap(), want);
+    }
+
+    #[test]
+    fn only_the_first_document_is_read() {
+        assert_eq!(parse("a: 1\n---\nb: 2\n").unwrap(), serde_json::json!({"a": 1}));
+        assert_eq!(parse("---\n---\nb: 2\n").unwrap(), serde_json::Value::Null);
+        assert_eq!(parse("# only a comment\n").unwrap(), serde_json::Value::Null);
+        assert_eq!(parse("").unwrap(), serde_json::Value::Null);
+    }
+
+    /// Every document of every file of the Helm corpus (charts, values,
+    /// golden outputs): where the line reader takes it, the event reader
+    /// reads the same, key order included.
+    #[test]
+    fn the_line_reader_agrees_with_the_event_reader_on_the_corpus() {
+        let (mut docs, mut taken) = (0, 0);
+        let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus/helm")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&path) else { continue };
+                for doc in crate::manifest::split(&text) {
+                    docs += 1;
+                    let Some(fast) = plain_block(doc) else { continue };
+                    taken += 1;
+                    let slow = events(doc).map(|v| v.to_string());
+                    assert_eq!(Ok(fast.to_string()), slow, "{}:\n{doc}", path.display());
+                }
+            }
+        }
+        eprintln!("line reader: {taken} of {docs} corpus documents");
+        assert!(taken * 2 > docs, "only {taken} of {docs} corpus documents were read by the line reader");
+    }
 
     #[test]
     fn yaml_1_1_scalars_and_last_key_wins() {

@@ -66,8 +66,10 @@ impl Rules {
         }
     }
 
-    /// The JSON key a plain scalar key becomes.
-    fn plain_key(self, text: &str) -> Result<String, String> {
+    /// The JSON key a plain scalar key becomes (under [`Rules::Kubectl`],
+    /// a float key is written as sigs.k8s.io/yaml writes it, as a float32:
+    /// `1e6` is `"1e+06"`).
+    pub fn plain_key(self, text: &str) -> Result<String, String> {
         match self {
             Rules::Kubectl => plain_key(text),
             Rules::Kustomize if timestamp::to_rfc3339(text).is_some() => Err(not_a_string(text, "a timestamp")),
@@ -124,6 +126,15 @@ pub fn read(text: &str, rules: Rules) -> Result<Vec<Value>, YamlError> {
         Some(docs) => Ok(docs),
         None => from_events(text, rules, None),
     }
+}
+
+/// The fast path of [`read`] alone: the non-null documents of `text`, or
+/// `None` when it uses anything outside the plain block YAML the line
+/// reader knows. For a reader with its own event reader (builtin:helm
+/// takes the first document only and words errors as go-yaml) that wants
+/// the same fast path: whatever this returns, [`read`] returns too.
+pub fn read_plain_block(text: &str, rules: Rules) -> Option<Vec<Value>> {
+    fast::parse(text, rules)
 }
 
 /// [`read`], and for each document its plain values that did not read as
