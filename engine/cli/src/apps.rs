@@ -117,7 +117,7 @@ pub struct KubeArgs {
 /// Runs one command against the kubeconfig's cluster and prints its output.
 pub async fn run(command: AppsCommand) -> Result<()> {
     let client = connect(command.kube()).await?;
-    print!("{}", execute(&client, command).await?);
+    crate::output::print(&execute(&client, command).await?)?;
     Ok(())
 }
 
@@ -167,7 +167,7 @@ pub async fn execute(client: &Client, command: AppsCommand) -> Result<String> {
 pub async fn sync(app: &str, kube: &KubeArgs, prune: bool, wait: Option<Duration>) -> Result<()> {
     let client = connect(kube).await?;
     let outcome = request_sync(&client, app, kube, prune, wait).await?;
-    print!("{}", outcome.output);
+    crate::output::print(&outcome.output)?;
     if outcome.failed {
         bail!("the sync of {app} failed (see Operation above)");
     }

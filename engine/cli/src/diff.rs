@@ -105,8 +105,16 @@ pub async fn run(engine: &Engine, file: &std::path::Path, target: &TargetOptions
         Ok(report) => {
             crate::policy_cmd::print_verdicts(&report.render.rendered.verdicts);
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", format(&report, colour));
-            report.exit_code()
+            match crate::output::print(&format(&report, colour)) {
+                Ok(()) => report.exit_code(),
+                // The reader stopped early (`capstan diff | head`): quietly,
+                // as a tool killed by SIGPIPE ends.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 141,
+                Err(e) => {
+                    eprintln!("error: failed to write the diff: {e}");
+                    2
+                }
+            }
         }
         Err(error) => {
             eprint!("{}", crate::output::error_report(&error));

@@ -167,6 +167,7 @@ fn main() -> ExitCode {
     init_tracing(cli.global.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if output::is_closed_pipe(&error) => ExitCode::from(141),
         Err(error) => {
             eprint!("{}", output::error_report(&error));
             ExitCode::FAILURE
@@ -218,7 +219,7 @@ fn run(cli: Cli) -> Result<()> {
             metrics.unwrap_or_default(),
         )),
         Command::Install { dry_run: _ } => {
-            print!("{}", capstan_controller::install::manifests());
+            output::print(&capstan_controller::install::manifests())?;
             Ok(())
         }
         Command::Plugin { command } => capstan::plugin_cmd::run(command, &cache_dir),
@@ -259,7 +260,7 @@ fn render(engine: &Engine, file: &std::path::Path, format: Format, policies: &[P
         eprintln!("{}", output::diagnostic_line(diagnostic));
     }
     capstan::policy_cmd::print_verdicts(verdicts);
-    print!("{}", output::objects(&out.rendered.objects, format)?);
+    output::print(&output::objects(&out.rendered.objects, format)?)?;
     Ok(())
 }
 

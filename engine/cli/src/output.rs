@@ -18,6 +18,25 @@ pub enum Format {
     Json,
 }
 
+/// Writes a command's output to stdout. A reader that closed the pipe early
+/// (`capstan render | head`) is not a failure of ours: the error is
+/// [`std::io::ErrorKind::BrokenPipe`], which `main` turns into a quiet exit
+/// (status 141, as the shell reports for tools killed by SIGPIPE), where
+/// `print!` would panic.
+pub fn print(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Whether `error` is stdout's reader having gone away (see [`print`]).
+pub fn is_closed_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
 /// Objects in the chosen format.
 pub fn objects(objects: &[Object], format: Format) -> Result<String> {
     Ok(match format {

@@ -131,7 +131,7 @@ pub fn run(command: PluginCommand, cache_dir: &Path) -> Result<()> {
     };
     let stdout = &mut std::io::stdout();
     match command {
-        PluginCommand::Inspect { file } => print!("{}", inspect(&file, cache_dir)?),
+        PluginCommand::Inspect { file } => crate::output::print(&inspect(&file, cache_dir)?)?,
         PluginCommand::New { world, lang, dir } => {
             let shown = dir.display().to_string();
             let project = capstan_devkit::template::new(&NewOptions { dir, world, lang })?;
@@ -160,7 +160,7 @@ pub fn run(command: PluginCommand, cache_dir: &Path) -> Result<()> {
             let bytes = component(&project, &host, wasm.as_deref(), false)?;
             capstan_devkit::run::trace(&project, &bytes, &host, &options, stdout)?;
         }
-        PluginCommand::Wit => print!("{}", capstan_devkit::WIT),
+        PluginCommand::Wit => crate::output::print(capstan_devkit::WIT)?,
     }
     Ok(())
 }

@@ -160,7 +160,7 @@ pub fn run(command: PolicyCommand, host: &PluginHost, limits: &Limits) -> Result
             Ok(())
         }
         PolicyCommand::Export { files, action } => {
-            print!("{}", crate::policy_export::export(&files, action, host, limits)?);
+            crate::output::print(&crate::policy_export::export(&files, action, host, limits)?)?;
             Ok(())
         }
     }
