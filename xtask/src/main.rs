@@ -38,7 +38,12 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    // `cargo run` says where xtask is at run time. The compile-time path can
+    // be another checkout's: cargo reuses a fresh xtask binary from a shared
+    // target directory (CARGO_TARGET_DIR) built in a different clone.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    manifest_dir.parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 fn test() -> Result<(), String> {
