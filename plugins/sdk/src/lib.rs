@@ -23,6 +23,7 @@
 //! capstan_plugin::export_renderer!(Hello);
 //! ```
 
+pub mod alloc;
 pub mod object;
 pub mod policy;
 pub mod yaml;
