@@ -109,7 +109,7 @@ pub async fn run(engine: &Engine, file: &std::path::Path, target: &TargetOptions
                 Ok(()) => report.exit_code(),
                 // The reader stopped early (`capstan diff | head`): quietly,
                 // as a tool killed by SIGPIPE ends.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 141,
+                Err(e) if crate::output::is_closed_pipe(&e) => crate::output::CLOSED_PIPE_STATUS,
                 Err(e) => {
                     eprintln!("error: failed to write the diff: {e}");
                     2

@@ -167,7 +167,7 @@ fn main() -> ExitCode {
     init_tracing(cli.global.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) if output::is_closed_pipe(&error) => ExitCode::from(141),
+        Err(error) if output::caused_by_closed_pipe(&error) => ExitCode::from(output::CLOSED_PIPE_STATUS),
         Err(error) => {
             eprint!("{}", output::error_report(&error));
             ExitCode::FAILURE

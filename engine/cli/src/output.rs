@@ -30,11 +30,18 @@ pub fn print(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
-/// Whether `error` is stdout's reader having gone away (see [`print`]).
-pub fn is_closed_pipe(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+/// The exit status when stdout's reader went away: 128 + SIGPIPE, what the
+/// shell reports for a tool that signal ended.
+pub const CLOSED_PIPE_STATUS: u8 = 141;
+
+/// Whether a write failed because stdout's reader went away (see [`print`]).
+pub fn is_closed_pipe(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// [`is_closed_pipe`] anywhere in an error's chain of causes.
+pub fn caused_by_closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(is_closed_pipe))
 }
 
 /// Objects in the chosen format.

@@ -118,6 +118,26 @@ impl Classes {
         }
     }
 
+    /// Allocates zeroed memory as [`GlobalAlloc::alloc_zeroed`].
+    ///
+    /// # Safety
+    /// As [`GlobalAlloc::alloc_zeroed`]: `layout` has a non-zero size.
+    pub unsafe fn alloc_zeroed(&mut self, layout: Layout) -> *mut u8 {
+        if Self::class(layout).is_none() {
+            // SAFETY: as in `alloc`. Fresh pages from the system are zero
+            // already: let it say so.
+            return unsafe { System.alloc_zeroed(layout) };
+        }
+        // SAFETY: as in `alloc`; a non-null block has `layout.size()` bytes.
+        unsafe {
+            let block = self.alloc(layout);
+            if !block.is_null() {
+                block.write_bytes(0, layout.size());
+            }
+            block
+        }
+    }
+
     /// A fresh block of `size` bytes from the current chunk, taking a new
     /// chunk when it is used up (the old one's tail, < [`MAX_SMALL`], is
     /// left unused). `None` when no chunk can be had: out of memory, or (on
@@ -236,17 +256,7 @@ unsafe impl GlobalAlloc for SizeClasses {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        match Classes::class(layout) {
-            // Fresh pages from the system are zero already: let it say so.
-            None => unsafe { System.alloc_zeroed(layout) },
-            Some(_) => unsafe {
-                let block = (*self.0.get()).alloc(layout);
-                if !block.is_null() {
-                    block.write_bytes(0, layout.size());
-                }
-                block
-            },
-        }
+        unsafe { (*self.0.get()).alloc_zeroed(layout) }
     }
 }
 
