@@ -51,7 +51,7 @@ fn main() {
 
     println!("cargo:rerun-if-env-changed=CAPSTAN_GUEST_TOOLCHAIN");
     let debian = std::env::var("CAPSTAN_GUEST_TOOLCHAIN").is_ok_and(|v| v == "debian");
-    let mut rustflags = remap_flags(&root);
+    let mut rustflags = remap_flags();
     let mut cmd = if debian {
         debian_cargo(&mut rustflags)
     } else {
@@ -82,9 +82,18 @@ fn main() {
     );
 
     let release = target_dir.join("wasm32-wasip2/release");
+    // One compiled-code cache for every engine of the test suites, so each
+    // component is compiled once per build of the guests, not once per test
+    // (compiling dominated the suites' time). Emptied here, whenever the
+    // guests are rebuilt, so it holds one generation of them.
+    let compiled = target_dir.join("compiled-for-tests");
+    let _ = std::fs::remove_dir_all(&compiled);
     let mut consts = format!(
-        "/// Directory of the freshly built `capstan_<name>.wasm` components.\npub const GUEST_DIR: &str = {:?};\n",
-        release.display().to_string()
+        "/// Directory of the freshly built `capstan_<name>.wasm` components.\npub const GUEST_DIR: &str = {:?};\n\
+         /// A compiled-code cache the test suites' engines share (emptied when the guests are rebuilt).\n\
+         pub const COMPILED_CACHE_DIR: &str = {:?};\n",
+        release.display().to_string(),
+        compiled.display().to_string()
     );
     let mut wasm: Vec<_> = std::fs::read_dir(&release)
         .unwrap()
@@ -120,15 +129,36 @@ fn debian_cargo(rustflags: &mut String) -> Command {
 }
 
 /// Paths in panics and debug info would make the bytes depend on where the
-/// repository is checked out; map them to fixed prefixes.
-fn remap_flags(root: &Path) -> String {
-    let mut flags = format!("--remap-path-prefix={}=/capstan", root.display());
-    if let Some(home) =
-        std::env::var_os("CARGO_HOME").or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into()))
-    {
-        flags.push_str(&format!(" --remap-path-prefix={}=/cargo", Path::new(&home).display()));
+/// registry is; map it to a fixed prefix. Packages under `plugins/` (every
+/// bundled plugin, the SDK, the patched crates) are already named by paths
+/// relative to it. The checkout's own root is deliberately not remapped:
+/// RUSTFLAGS are part of every crate's fingerprint, so a flag naming the
+/// clone made each clone sharing a target directory (CI's and a
+/// developer's) rebuild every dependency of the guests.
+fn remap_flags() -> String {
+    let mut flags = std::env::var_os("CARGO_HOME")
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into()))
+        .map(|home| format!("--remap-path-prefix={}=/cargo", Path::new(&home).display()))
+        .unwrap_or_default();
+    // With rustup's rust-src component installed, rustc names the standard
+    // library's files by their local path instead of `/rustc/<commit>`: map
+    // them back, so the bytes do not depend on that component either.
+    if let Some((sysroot, commit)) = rustc_sysroot_and_commit() {
+        flags.push_str(&format!(" --remap-path-prefix={sysroot}/lib/rustlib/src/rust=/rustc/{commit}"));
     }
     flags
+}
+
+/// `rustc --print sysroot` and the commit of `rustc -vV`.
+fn rustc_sysroot_and_commit() -> Option<(String, String)> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let run = |args: &[&str]| {
+        let out = Command::new(&rustc).args(args).output().ok().filter(|o| o.status.success())?;
+        String::from_utf8(out.stdout).ok()
+    };
+    let sysroot = run(&["--print", "sysroot"])?.trim().to_owned();
+    let commit = run(&["-vV"])?.lines().find_map(|l| l.strip_prefix("commit-hash: ").map(str::to_owned))?;
+    Some((sysroot, commit))
 }
 
 /// `foreach_program!(m)` calls `m!(name)` for every test program

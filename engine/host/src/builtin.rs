@@ -43,3 +43,26 @@ impl Builtins {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::BUILTINS;
+
+    /// The committed components must not depend on where they were built:
+    /// no path of the build machine (home, registry, toolchain, checkout)
+    /// may be in them. `tests/artifacts/build.rs` remaps the registry and
+    /// the standard library's sources; the plugins' own files are named
+    /// relative to `plugins/`.
+    #[test]
+    fn bundled_plugins_name_no_path_of_the_machine_that_built_them() {
+        let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap();
+        let checkout = checkout.display().to_string();
+        let markers = ["/root/", "/home/", "/tmp/", "/.cargo/", "/.rustup/", checkout.as_str()];
+        for (name, bytes) in BUILTINS {
+            for marker in markers {
+                let found = bytes.windows(marker.len()).position(|w| w == marker.as_bytes());
+                assert_eq!(found, None, "builtin:{name} holds {marker:?}: rebuild it with `cargo xtask plugins`");
+            }
+        }
+    }
+}
