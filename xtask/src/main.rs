@@ -257,6 +257,17 @@ fn cargo(dir: &Path, args: &[&str], route: WasmRoute) -> std::io::Result<std::pr
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     println!("$ (cd {} && cargo {})", dir.display(), args.join(" "));
     let mut command = Command::new(cargo);
+    // `cargo xtask` is `cargo run`, which sets the package variables of
+    // xtask itself; cargo records some of them for build scripts that
+    // watch them (ring's watches CARGO_MANIFEST_DIR), so a build under them
+    // and one from a plain shell (.ci/realk8s) rebuilt each other's half of
+    // the dependency graph (6 minutes a run).
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_MANIFEST_") || name == "CARGO_CRATE_NAME" {
+            command.env_remove(name.as_ref());
+        }
+    }
     if route == WasmRoute::Debian {
         command.env("CAPSTAN_GUEST_TOOLCHAIN", "debian");
     }
