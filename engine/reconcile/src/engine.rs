@@ -39,6 +39,12 @@ pub struct EngineConfig {
     /// Snapshots, compiled plugins (`wasmtime/`) and downloaded plugins
     /// (`plugins/sha256/<hex>`) go under this directory.
     pub cache_dir: PathBuf,
+    /// Compiled plugins elsewhere than `cache_dir/wasmtime`: a directory
+    /// several engines share (each entry is authenticated and written
+    /// atomically, see `capstan_host`'s code cache), so a component is
+    /// compiled once for all of them. Still refused inside a directory where
+    /// repository content is written.
+    pub compiled_cache_dir: Option<PathBuf>,
     /// Source of `builtin:` plugins.
     pub builtins: Builtins,
     /// The leash of every plugin call.
@@ -74,7 +80,7 @@ impl EngineConfig {
     /// place the compiled-code cache is kept apart from what repositories hold.
     pub fn host_config(&self) -> HostConfig {
         HostConfig {
-            cache_dir: Some(self.cache_dir.join("wasmtime")),
+            cache_dir: Some(self.compiled_cache_dir.clone().unwrap_or_else(|| self.cache_dir.join("wasmtime"))),
             // Where the source stage writes what repositories hold.
             repository_dirs: vec![self.cache_dir.join("snapshots"), self.cache_dir.join("repos")],
             builtins: self.builtins.clone(),
@@ -99,6 +105,7 @@ impl EngineConfig {
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         Self {
             cache_dir: cache_dir.into(),
+            compiled_cache_dir: None,
             builtins: Builtins::Embedded,
             limits: Limits::default(),
             git_credentials: Vec::new(),

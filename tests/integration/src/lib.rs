@@ -107,10 +107,21 @@ impl TestEngine {
     /// A fresh engine.
     pub fn new() -> Self {
         let cache = TempDir::new().unwrap();
-        let mut config = EngineConfig::new(cache.path());
-        config.builtins = Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR));
+        let config = engine_config(cache.path());
         Self { engine: Engine::new(config).expect("failed to create the engine"), cache }
     }
+}
+
+/// An engine's settings for a test: caches under `cache_dir` except the
+/// compiled components, which all engines of the suites share
+/// ([`capstan_test_artifacts::COMPILED_CACHE_DIR`]: each component is
+/// compiled once, not once per test), and the guests built from this tree
+/// as builtins.
+pub fn engine_config(cache_dir: &Path) -> EngineConfig {
+    let mut config = EngineConfig::new(cache_dir);
+    config.compiled_cache_dir = Some(PathBuf::from(capstan_test_artifacts::COMPILED_CACHE_DIR));
+    config.builtins = Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR));
+    config
 }
 
 impl Default for TestEngine {

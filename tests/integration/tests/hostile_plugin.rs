@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use capstan::{Engine, EngineConfig};
+use capstan::Engine;
 use capstan_host::{
     Builtins, HostConfig, Limits, LocalPlugins, MAX_DEPTH, PluginHost, RenderCall, Rendered, sha256_digest,
 };
@@ -316,8 +316,7 @@ fn the_controller_confines_local_plugins_to_the_snapshot_and_plugin_dirs() {
         "--plugin-dir".as_ref(),
         plugins.path().as_os_str(),
     ]);
-    let mut config = EngineConfig::new(cache.path());
-    config.builtins = Builtins::Dir(GUEST_DIR.into());
+    let mut config = capstan_integration::engine_config(cache.path());
     controller.args.configure(&mut config);
     let engine = Engine::new(config).unwrap();
 

@@ -67,8 +67,7 @@ fn an_unchanged_render_comes_from_the_cache_and_any_input_change_renders_again()
     };
     std::fs::write(&platform_file, platform("team")).unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let mut config = capstan::EngineConfig::new(cache.path());
-    config.builtins = capstan_host::Builtins::Dir(capstan_test_artifacts::GUEST_DIR.into());
+    let mut config = capstan_integration::engine_config(cache.path());
     config.load_platform(&platform_file).unwrap();
     let engine = capstan::Engine::new(config).unwrap();
     let spec = |with: &str| format!("  render:\n  - plugin: builtin:yaml\n  - {}\n", stage("labels", with));
@@ -126,8 +125,7 @@ fn an_unchanged_render_comes_from_the_cache_and_any_input_change_renders_again()
 
     // Disabled: every render runs its plugins.
     let cache = tempfile::tempdir().unwrap();
-    let mut config = capstan::EngineConfig::new(cache.path());
-    config.builtins = capstan_host::Builtins::Dir(capstan_test_artifacts::GUEST_DIR.into());
+    let mut config = capstan_integration::engine_config(cache.path());
     config.render_cache_bytes = 0;
     let engine = capstan::Engine::new(config).unwrap();
     engine.render(&web(&first, "apps/web", "{team: web}")).unwrap();

@@ -4,9 +4,8 @@
 //! policies fail at load with a position, and a looping policy is stopped
 //! by the leash.
 
-use capstan::{AppFile, Engine, EngineConfig, SyncOptions};
+use capstan::{AppFile, Engine, SyncOptions};
 use capstan_apiserver::test_target;
-use capstan_host::Builtins;
 use capstan_host::pipeline::{Origin, Platform};
 use capstan_integration::{GitRepo, app};
 use capstan_types::{Enforcement, Severity};
@@ -20,8 +19,7 @@ const NO_LATEST: &str = r#"{apiVersion: admissionregistration.k8s.io/v1, kind: V
 
 fn engine(platform: Option<&str>) -> (Engine, tempfile::TempDir) {
     let cache = tempfile::TempDir::new().unwrap();
-    let mut config = EngineConfig::new(cache.path());
-    config.builtins = Builtins::Dir(capstan_test_artifacts::GUEST_DIR.into());
+    let mut config = capstan_integration::engine_config(cache.path());
     if let Some(text) = platform {
         let stages = capstan_types::platform_policies(text).unwrap();
         config.platform = Platform::new(&stages, "platform.yaml", cache.path(), &config.limits).unwrap();
@@ -125,8 +123,7 @@ fn an_edited_platform_file_is_reloaded_and_a_broken_one_keeps_the_set_in_force()
     let cache = tempfile::TempDir::new().unwrap();
     let file = cache.path().join("policies.yaml");
     std::fs::write(&file, "# no platform policies yet\n").unwrap();
-    let mut config = EngineConfig::new(cache.path());
-    config.builtins = Builtins::Dir(capstan_test_artifacts::GUEST_DIR.into());
+    let mut config = capstan_integration::engine_config(cache.path());
     config.load_platform(&file).unwrap();
     let engine = Engine::new(config).unwrap();
     let app = web(&repo, &sha, "x", "");

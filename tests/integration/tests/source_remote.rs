@@ -239,8 +239,7 @@ fn the_engine_takes_credentials_files_for_a_url_prefix() {
     let err = Credentials::from_file_with_url(&missing_url).unwrap_err();
     assert!(err.to_string().contains("`url`"), "{err}");
 
-    let mut config = capstan::EngineConfig::new(dir.path().join("cache"));
-    config.builtins = capstan_host::Builtins::Dir(capstan_test_artifacts::GUEST_DIR.into());
+    let config = capstan_integration::engine_config(&dir.path().join("cache"));
     let app = app_at(&server.url(&name), "main");
     let without = capstan::Engine::new(config.clone()).unwrap();
     assert!(without.render(&app).is_err(), "the server demands credentials");

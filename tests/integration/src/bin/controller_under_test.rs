@@ -4,11 +4,10 @@
 //! on the same cache. It counts its API requests and plugin calls on
 //! `/metrics` as the real binaries do. Logs go to stderr (`CAPSTAN_LOG` filters them).
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use capstan::{Engine, EngineConfig};
-use capstan_host::Builtins;
+use capstan::Engine;
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -18,8 +17,7 @@ async fn main() -> Result<()> {
     };
     let filter = std::env::var("CAPSTAN_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let mut config = EngineConfig::new(PathBuf::from(cache));
-    config.builtins = Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR));
+    let mut config = capstan_integration::engine_config(Path::new(cache));
     let metrics = capstan_controller::cli::observed(&mut config);
     let engine = Engine::new(config)?;
     let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).context("reading the kubeconfig")?;
