@@ -185,6 +185,9 @@ fn new_build_test(lang: &str, world: &str, parent: &Path) -> String {
     let name = format!("{lang}-{world}");
     let created = ok(capstan(parent, &["plugin", "new", "--world", world, "--lang", lang, &name]));
     assert!(created.starts_with(&format!("created {name} ({lang} {world})")), "{created}");
+    if lang == "js" {
+        share_node_modules(&parent.join(&name));
+    }
     let built = ok(capstan(parent, &["plugin", "build", &name]));
     let wasm = parent.join(&name).join("build").join(format!("{}.wasm", name.replace('-', "_")));
     let bytes = std::fs::read(&wasm).unwrap();
@@ -195,6 +198,22 @@ fn new_build_test(lang: &str, world: &str, parent: &Path) -> String {
     assert!(tested.contains("  ok: equals "), "{tested}");
     assert!(tested.ends_with("1 passed, 0 failed\n"), "{tested}");
     tested
+}
+
+/// Lets a new JavaScript project use the TypeScript example's `npm ci`
+/// (`cargo xtask test` runs it; the same jco and componentize-js, as the
+/// lock files pin them), so `plugin build` skips its own install: ~30 s
+/// each. The guide's walk-through still runs `npm ci` as an author would.
+fn share_node_modules(project: &Path) {
+    let installed = root().join("examples/plugins/cost-centre/node_modules");
+    // The same lock but for the project's name.
+    let pinned = |dir: &Path| {
+        let lock = std::fs::read_to_string(dir.join("package-lock.json")).unwrap_or_default();
+        lock.lines().filter(|line| !line.contains("\"name\":")).collect::<Vec<_>>().join("\n")
+    };
+    if installed.join(".bin/jco").is_file() && pinned(project) == pinned(installed.parent().unwrap()) {
+        std::os::unix::fs::symlink(&installed, project.join("node_modules")).unwrap();
+    }
 }
 
 #[test]
