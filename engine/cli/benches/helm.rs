@@ -1,15 +1,21 @@
-//! Benchmark: builtin:helm through the sandbox (and natively) against
-//! `helm template`, measured in the same run.
+//! Benchmark: builtin:helm end to end (`capstan render`), through the
+//! sandbox alone (one component call) and natively, against `helm
+//! template`, all measured in the same run.
 //!
 //! Workloads: (a) the example chart `examples/webapp-helm` (a typical web
 //! app: ConfigMap, Deployment, Service, Ingress, HPA, a cache subchart;
 //! goal ≤ 30 ms in the sandbox); (b) generated umbrella charts of 100, 300
-//! and 1,000 subcharts (goal ≤ 0.25 × helm, linear); (c) a chart whose `tpl`
-//! calls grow with its values (100, 1,000 and 5,000 entries: linear). A
-//! table with the ratio to `helm template` is printed, then the growth of
-//! each series (time ratio against size ratio: linear when they match).
+//! and 1,000 subcharts (goal: `capstan render` ≤ 0.25 × `helm template`,
+//! linear); (c) a chart whose `tpl` calls grow with its values (100, 1,000
+//! and 5,000 entries: linear). Each chart is committed to a Git repository
+//! of its own; `capstan render` reads it through an Application as a user's
+//! would, with a warm cache (snapshot materialised, component compiled: the
+//! state of every render after the first), and prints YAML into a pipe as
+//! `helm template` does. A table with the ratios to `helm template` is
+//! printed, then the growth of each series (time ratio against size ratio:
+//! linear when they match).
 //!
-//! Run: `cargo bench -p capstan-integration --bench helm` (`HELM_BENCH_ITERS`
+//! Run: `cargo bench --workspace --bench helm` (`HELM_BENCH_ITERS`
 //! repetitions, default 5; `HELM_BENCH_NO_HELM=1` skips the helm side).
 //! `helm` comes from PATH or `~/.cache/capstan/helm/helm` (`cargo xtask test`
 //! fetches it there).
@@ -33,11 +39,35 @@ fn helm_binary() -> Option<PathBuf> {
     cached.exists().then_some(cached)
 }
 
-/// One chart to render: the snapshot root and the chart's path in it.
+/// One chart to render: the snapshot root (a Git repository), the chart's
+/// path in it, and an Application file that renders it.
 struct Work {
     name: String,
     root: PathBuf,
     path: String,
+    app: PathBuf,
+}
+
+impl Work {
+    /// Commits `root` to a repository of its own and writes the Application
+    /// (release `bench` in namespace `default`, as `helm template bench`).
+    fn new(name: String, root: PathBuf, path: &str) -> Work {
+        let git = |args: &[&str]| {
+            let out = Command::new("git").args(args).current_dir(&root).output().expect("git runs");
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        git(&["init", "-q"]);
+        git(&["add", "-A"]);
+        git(&["-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "chart"]);
+        let app = root.with_extension("application.yaml");
+        let text = format!(
+            "apiVersion: capstan.dev/v1alpha1\nkind: Application\nmetadata:\n  name: bench\n  namespace: capstan-system\n\
+             spec:\n  source:\n    repoURL: {}\n    revision: HEAD\n    path: {path}\n  destination:\n    namespace: default\n",
+            root.file_name().unwrap().to_string_lossy()
+        );
+        std::fs::write(&app, text).unwrap();
+        Work { name, root, path: path.into(), app }
+    }
 }
 
 fn sandboxed(host: &PluginHost, plugin: &Plugin, w: &Work) -> Result<(Duration, usize), String> {
@@ -55,12 +85,48 @@ fn native(w: &Work) -> Duration {
     start.elapsed()
 }
 
+/// `capstan render -f APP` with the components this tree built (as the
+/// sandbox column) and a cache of its own; returns the time and the number
+/// of objects printed.
+fn end_to_end(cache: &Path, w: &Work) -> Result<(Duration, usize), String> {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("--builtin-dir")
+        .arg(capstan_test_artifacts::GUEST_DIR)
+        .arg("render")
+        .arg("-f")
+        .arg(&w.app)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let took = start.elapsed();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok((took, text.lines().filter(|l| l.starts_with("kind: ")).count()))
+}
+
 fn helm(bin: &Path, w: &Work) -> Duration {
     let start = Instant::now();
     let out =
         Command::new(bin).args(["template", "bench", "--include-crds"]).arg(w.root.join(&w.path)).output().unwrap();
     assert!(out.status.success(), "helm template {}: {}", w.name, String::from_utf8_lossy(&out.stderr));
     start.elapsed()
+}
+
+/// Copies a directory tree (the example chart into a repository of its own).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 /// An umbrella chart of `n` subcharts, each a small app (Deployment, Service,
@@ -167,76 +233,94 @@ fn main() {
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let tmp = std::env::temp_dir().join("capstan-helm-bench");
-    let mut work = vec![Work {
-        name: "typical chart (examples/webapp-helm)".into(),
-        root: repo.clone(),
-        path: "examples/webapp-helm/chart".into(),
-    }];
+    let _ = std::fs::remove_dir_all(&tmp);
+    let cache = tmp.join("cache");
+    let typical = tmp.join("typical");
+    copy_tree(&repo.join("examples/webapp-helm/chart"), &typical.join("chart"));
+    let mut work = vec![Work::new("typical chart (examples/webapp-helm)".into(), typical, "chart")];
     for n in [100, 300, 1000] {
         let root = umbrella(&tmp.join(format!("u{n}")), n);
-        work.push(Work {
-            name: format!("umbrella, {n} subcharts"),
-            root: root.parent().unwrap().to_path_buf(),
-            path: "umbrella".into(),
-        });
+        work.push(Work::new(format!("umbrella, {n} subcharts"), root.parent().unwrap().to_path_buf(), "umbrella"));
     }
     for n in [100, 1000, 5000] {
         let root = tpl_chart(&tmp.join(format!("t{n}")), n);
-        work.push(Work {
-            name: format!("tpl, {n} values"),
-            root: root.parent().unwrap().to_path_buf(),
-            path: "tplchart".into(),
-        });
+        work.push(Work::new(format!("tpl, {n} values"), root.parent().unwrap().to_path_buf(), "tplchart"));
     }
-    println!("| workload | objects | builtin:helm (WASM) | same library, native | helm template | ratio WASM ÷ helm |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    let mut times: Vec<Option<[f64; 3]>> = Vec::new();
+    println!(
+        "| workload | objects | capstan render | builtin:helm call (WASM) | same library, native | helm template | render ÷ helm | WASM call ÷ helm |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut times: Vec<Option<[f64; 4]>> = Vec::new();
     for w in &work {
-        let n = match sandboxed(&host, &plugin, w) {
-            Ok((_, n)) => n,
-            Err(e) => {
-                println!("| {} | failed: {e} | | | | |", w.name);
-                times.push(None);
-                continue;
+        match measure(&host, &plugin, &cache, helm_bin.as_deref(), iters, w) {
+            Ok((n, t)) => {
+                let ratio = |x: f64| if t[3].is_nan() { "n/a".into() } else { format!("{:.3}", x / t[3]) };
+                let helm = if t[3].is_nan() { "n/a".into() } else { format!("{:.1} ms", t[3]) };
+                println!(
+                    "| {} | {n} | {:.1} ms | {:.1} ms | {:.1} ms | {helm} | {} | {} |",
+                    w.name,
+                    t[0],
+                    t[1],
+                    t[2],
+                    ratio(t[0]),
+                    ratio(t[1])
+                );
+                times.push(Some(t));
             }
-        };
-        let mut failed = None;
-        let wasm = mean(iters, || {
-            sandboxed(&host, &plugin, w).map_or_else(
-                |e| {
-                    failed = Some(e);
-                    Duration::ZERO
-                },
-                |r| r.0,
-            )
-        });
-        if let Some(e) = failed {
-            println!("| {} | {n} | failed on a repeat: {e} | | | |", w.name);
-            times.push(None);
-            continue;
+            Err(e) => {
+                println!("| {} | failed: {e} | | | | | | |", w.name);
+                times.push(None);
+            }
         }
-        let nat = mean(iters, || native(w));
-        let h = helm_bin.as_ref().map(|bin| mean(iters.min(3), || helm(bin, w)));
-        let (hs, r) = match h {
-            Some(h) => (format!("{:.1} ms", ms(h)), format!("{:.3}", ms(wasm) / ms(h))),
-            None => ("n/a".into(), "n/a".into()),
-        };
-        println!("| {} | {n} | {:.1} ms | {:.1} ms | {hs} | {r} |", w.name, ms(wasm), ms(nat));
-        times.push(Some([ms(wasm), ms(nat), h.map_or(f64::NAN, ms)]));
     }
     // Growth: how much longer the larger workload of a series takes than
     // the smaller one, against how much larger it is (linear = the same).
     println!();
-    println!("| growth | size × | WASM × | native × | helm × |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!("| growth | size × | render × | WASM call × | native × | helm × |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for (a, b, size) in growth_pairs(&work) {
         if let (Some(x), Some(y)) = (&times[a], &times[b]) {
             let r = |i: usize| format!("{:.2}", y[i] / x[i]);
-            println!("| {} → {} | {size:.1} | {} | {} | {} |", work[a].name, work[b].name, r(0), r(1), r(2));
+            println!("| {} → {} | {size:.1} | {} | {} | {} | {} |", work[a].name, work[b].name, r(0), r(1), r(2), r(3));
         }
     }
     println!(
-        "Goals: typical chart ≤ 30 ms in the sandbox; umbrella ≤ 0.25 × helm template, linear in subcharts; tpl linear in values."
+        "Goals: typical chart ≤ 30 ms in the sandbox; umbrella: capstan render ≤ 0.25 × helm template, linear in subcharts; tpl linear in values."
     );
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// One workload's mean times in ms: end to end, component call, native,
+/// helm (NaN without helm); and the number of objects.
+fn measure(
+    host: &PluginHost,
+    plugin: &Plugin,
+    cache: &Path,
+    helm_bin: Option<&Path>,
+    iters: u32,
+    w: &Work,
+) -> Result<(usize, [f64; 4]), String> {
+    let (_, n) = sandboxed(host, plugin, w)?;
+    let (_, printed) = end_to_end(cache, w)?;
+    if printed != n {
+        return Err(format!("capstan render printed {printed} objects, the component returned {n}"));
+    }
+    let mut failed = None;
+    let mut run = |f: &dyn Fn() -> Result<(Duration, usize), String>| {
+        mean(iters, || {
+            f().unwrap_or_else(|e| {
+                failed.get_or_insert(e);
+                (Duration::ZERO, 0)
+            })
+            .0
+        })
+    };
+    let e2e = run(&|| end_to_end(cache, w));
+    let wasm = run(&|| sandboxed(host, plugin, w));
+    if let Some(e) = failed {
+        return Err(format!("failed on a repeat: {e}"));
+    }
+    let nat = mean(iters, || native(w));
+    let h = helm_bin.map_or(f64::NAN, |bin| ms(mean(iters.min(3), || helm(bin, w))));
+    Ok((n, [ms(e2e), ms(wasm), ms(nat), h]))
 }
