@@ -19,6 +19,7 @@ use jrsonnet_stdlib::{ContextInitializer, TracePrinter};
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
+use crate::flatten::{self, Stop};
 use crate::import::SnapshotResolver;
 use crate::layout::Layout;
 use crate::snapshot::RelPath;
@@ -132,10 +133,33 @@ impl Program {
     pub fn evaluate(&self, entry: &RelPath) -> Result<Json> {
         let _entered = self.state.enter();
         let _stack = limit_stack_depth(self.max_stack);
+        let value = self.value(entry)?;
+        let text = value.manifest(JsonFormat::minify()).map_err(|e| self.failed(entry, &e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Output {
+            entry: entry.display(),
+            at: ".".into(),
+            msg: format!("not JSON: {e}"),
+        })
+    }
+
+    /// Evaluates `entry` as [`evaluate`](Self::evaluate) does and appends
+    /// the Kubernetes objects of its output to `out`, each as JSON text
+    /// (see [`flatten`](crate::flatten)).
+    pub fn objects(&self, entry: &RelPath, out: &mut Vec<String>) -> Result<()> {
+        let _entered = self.state.enter();
+        let _stack = limit_stack_depth(self.max_stack);
+        let value = self.value(entry)?;
+        flatten::flatten(value, out).map_err(|stop| match stop {
+            Stop::Eval(e) => self.failed(entry, &e),
+            Stop::Shape { at, msg } => Error::Output { entry: entry.display(), at: flatten::shown(at), msg },
+        })
+    }
+
+    /// The value of `entry`, applied to the top-level arguments; within `self.state`.
+    fn value(&self, entry: &RelPath) -> Result<Val> {
         let source = SnapshotResolver::new(self.root.clone(), RelPath::default(), Vec::new()).source(entry);
-        let fail = |e: jrsonnet_evaluator::Error| Error::Eval { entry: entry.display(), trace: self.format(&e) };
-        let value = self.state.import_resolved(source).map_err(fail)?;
-        let value = apply_tla(&self.tlas, value).map_err(fail)?;
+        let value = self.state.import_resolved(source).map_err(|e| self.failed(entry, &e))?;
+        let value = apply_tla(&self.tlas, value).map_err(|e| self.failed(entry, &e))?;
         if let Val::Func(_) = value {
             return Err(Error::Output {
                 entry: entry.display(),
@@ -143,12 +167,11 @@ impl Program {
                 msg: "the program is a function still needing arguments: pass them as tlas".into(),
             });
         }
-        let text = value.manifest(JsonFormat::minify()).map_err(fail)?;
-        serde_json::from_str(&text).map_err(|e| Error::Output {
-            entry: entry.display(),
-            at: ".".into(),
-            msg: format!("not JSON: {e}"),
-        })
+        Ok(value)
+    }
+
+    fn failed(&self, entry: &RelPath, e: &jrsonnet_evaluator::Error) -> Error {
+        Error::Eval { entry: entry.display(), trace: self.format(e) }
     }
 
     /// The `std.trace` messages so far, in order.

@@ -93,6 +93,21 @@ pub struct Var {
 /// for an Application whose destination namespace is `namespace`: the
 /// objects of every entry file, in entry order.
 pub fn render(root: &Path, dir: &str, namespace: Option<&str>, opts: &Options) -> Result<Vec<Json>> {
+    render_text(root, dir, namespace, opts)?
+        .iter()
+        .map(|text| {
+            serde_json::from_str(text).map_err(|e| Error::Output {
+                entry: dir.to_string(),
+                at: ".".into(),
+                msg: format!("not JSON: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// [`render`], with each object as the JSON text the evaluator manifested:
+/// what the component hands the host, which parses it anyway.
+pub fn render_text(root: &Path, dir: &str, namespace: Option<&str>, opts: &Options) -> Result<Vec<String>> {
     let layout = layout::Layout::discover(root, dir, opts)?;
     if let Some(spec) = &layout.spec {
         spec.check(namespace)?;
@@ -100,15 +115,14 @@ pub fn render(root: &Path, dir: &str, namespace: Option<&str>, opts: &Options) -
     let mut out = Vec::new();
     let program = eval::Program::new(root, &layout, opts)?;
     for entry in &layout.entries {
-        let value = program.evaluate(entry)?;
-        flatten::flatten(value, &entry.display(), &mut out)?;
+        program.objects(entry, &mut out)?;
     }
     Ok(out)
 }
 
 #[cfg(target_arch = "wasm32")]
 mod plugin {
-    use capstan_plugin::{Context, Error, Rendered, Renderer};
+    use capstan_plugin::{Context, Error, Output, Rendered, Renderer};
 
     struct Jsonnet;
 
@@ -117,13 +131,24 @@ mod plugin {
 
         fn render(ctx: &Context, params: Self::Params) -> Result<Rendered, Error> {
             let items = crate::render(std::path::Path::new("/"), &ctx.path, ctx.namespace.as_deref(), &params)
-                .map_err(|e| match e {
-                    crate::Error::Param { .. } | crate::Error::NoEntry { .. } | crate::Error::Spec { .. } => {
-                        Error::InvalidConfig(crate::error::chain(&e))
-                    }
-                    e => Error::Failed(crate::error::chain(&e)),
-                })?;
+                .map_err(plugin_error)?;
             Ok(Rendered { items, results: Vec::new() })
+        }
+
+        // The evaluator writes each object's JSON: the host gets that text.
+        fn render_encoded(ctx: &Context, params: Self::Params) -> Result<Output, Error> {
+            let items = crate::render_text(std::path::Path::new("/"), &ctx.path, ctx.namespace.as_deref(), &params)
+                .map_err(plugin_error)?;
+            Ok(Output { items, results: Vec::new() })
+        }
+    }
+
+    fn plugin_error(e: crate::Error) -> Error {
+        match e {
+            crate::Error::Param { .. } | crate::Error::NoEntry { .. } | crate::Error::Spec { .. } => {
+                Error::InvalidConfig(crate::error::chain(&e))
+            }
+            e => Error::Failed(crate::error::chain(&e)),
         }
     }
 

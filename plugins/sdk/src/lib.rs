@@ -110,6 +110,15 @@ pub trait Renderer {
 
     /// Renders the directory `ctx.path` of the snapshot.
     fn render(ctx: &Context, params: Self::Params) -> Result<Rendered, Error>;
+
+    /// [`render`](Self::render) with each object already JSON text, as the
+    /// host receives it (and parses and checks, whoever wrote it). The
+    /// default encodes what `render` returns; a renderer whose evaluator
+    /// writes JSON itself overrides this to skip building values it would
+    /// only encode again.
+    fn render_encoded(ctx: &Context, params: Self::Params) -> Result<Output, Error> {
+        encode_output(Self::render(ctx, params)?)
+    }
 }
 
 /// A transformer: changes the list of objects (objects left out are removed).
@@ -148,7 +157,7 @@ pub fn log(level: Level, message: &str) {
 #[doc(hidden)]
 pub fn run_renderer<R: Renderer>(ctx: Context, params: &str) -> Result<Output, Error> {
     let params = parse_params::<R::Params>(params)?;
-    encode_output(R::render(&ctx, params)?)
+    R::render_encoded(&ctx, params)
 }
 
 /// Glue called by [`export_transformer!`].

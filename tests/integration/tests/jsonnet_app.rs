@@ -55,10 +55,7 @@ fn jsonnet_binary() -> Option<PathBuf> {
 fn jsonnet_objects(jsonnet: &Path, dir: &Path, args: &[&str]) -> Vec<Value> {
     let out = Command::new(jsonnet).args(args).arg("main.jsonnet").current_dir(dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut objects = Vec::new();
-    capstan_jsonnet::flatten::flatten(value, "main.jsonnet", &mut objects).unwrap();
-    objects
+    capstan_jsonnet::flatten::objects_of_snippet(std::str::from_utf8(&out.stdout).unwrap(), "main.jsonnet").unwrap()
 }
 
 /// Renders `file` through the engine; checks the stage and compares with
