@@ -44,7 +44,7 @@ pub struct Tmpl {
     /// The file's source text (for line numbers).
     pub src: Rc<str>,
     /// The body.
-    pub body: Vec<Node>,
+    pub body: Rc<[Node]>,
 }
 
 /// All templates known to one render (files and `define`s), shared by
@@ -52,6 +52,17 @@ pub struct Tmpl {
 #[derive(Default)]
 pub struct Set {
     map: RefCell<HashMap<String, Rc<Tmpl>>>,
+    /// Parsed trees by source text: files with the same text (a library
+    /// chart such as Bitnami's `common`, vendored under every subchart of an
+    /// umbrella) are parsed once. A tree holds no file name, so the
+    /// templates named after each file share it.
+    parsed: RefCell<HashMap<Rc<str>, Rc<Shared>>>,
+}
+
+/// One source text, parsed.
+struct Shared {
+    root: Rc<[Node]>,
+    defines: Vec<(String, Rc<[Node]>)>,
 }
 
 fn is_empty_tree(nodes: &[Node]) -> bool {
@@ -83,22 +94,36 @@ impl Set {
     /// Parses `src` as the template `name` and adds its definitions. A
     /// later non-empty definition replaces an earlier one, as in Go.
     pub fn add(&self, name: &str, src: &str, funcs: &Funcs) -> Result<(), String> {
-        let is_func = |f: &str| funcs.contains_key(f);
-        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
+        let (src, shared) = self.parsed(name, src, funcs)?;
         let file: Rc<str> = name.into();
-        let src: Rc<str> = src.into();
         let mut map = self.map.borrow_mut();
-        let mut put = |n: String, body: Vec<Node>| {
-            if is_empty_tree(&body) && map.contains_key(&n) {
+        let mut put = |n: &str, body: &Rc<[Node]>| {
+            if is_empty_tree(body) && map.contains_key(n) {
                 return;
             }
-            map.insert(n, Rc::new(Tmpl { file: file.clone(), src: src.clone(), body }));
+            map.insert(n.to_string(), Rc::new(Tmpl { file: file.clone(), src: src.clone(), body: body.clone() }));
         };
-        for (n, body) in parsed.defines {
+        for (n, body) in &shared.defines {
             put(n, body);
         }
-        put(name.to_string(), parsed.root);
+        put(name, &shared.root);
         Ok(())
+    }
+
+    /// `src` parsed (once per distinct text), and the text as shared.
+    fn parsed(&self, name: &str, src: &str, funcs: &Funcs) -> Result<(Rc<str>, Rc<Shared>), String> {
+        if let Some((text, shared)) = self.parsed.borrow().get_key_value(src) {
+            return Ok((text.clone(), shared.clone()));
+        }
+        let is_func = |f: &str| funcs.contains_key(f);
+        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
+        let shared = Rc::new(Shared {
+            root: parsed.root.into(),
+            defines: parsed.defines.into_iter().map(|(n, body)| (n, body.into())).collect(),
+        });
+        let text: Rc<str> = src.into();
+        self.parsed.borrow_mut().insert(text.clone(), shared.clone());
+        Ok((text, shared))
     }
 
     /// Parses `src` as an unnamed body reported under `name` (Helm's
@@ -113,9 +138,9 @@ impl Set {
             if is_empty_tree(&body) && map.contains_key(&n) {
                 continue;
             }
-            map.insert(n, Rc::new(Tmpl { file: file.clone(), src: src.clone(), body }));
+            map.insert(n, Rc::new(Tmpl { file: file.clone(), src: src.clone(), body: body.into() }));
         }
-        Ok(Rc::new(Tmpl { file, src, body: parsed.root }))
+        Ok(Rc::new(Tmpl { file, src, body: parsed.root.into() }))
     }
 
     /// The template `name`.
@@ -491,6 +516,40 @@ pub fn print_value(v: &Value, out: &mut String) {
         Value::Str(s) => out.push_str(s),
         v => {
             let _ = write!(out, "{v}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(set: &Set, funcs: &Funcs, name: &str) -> R<String> {
+        let mut out = String::new();
+        Exec::run(set, funcs, &(), name, &Value::Nil, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn files_with_the_same_text_share_one_parse_and_keep_their_names() {
+        let funcs = crate::funcs::all();
+        let set = Set::default();
+        let text = "{{- define \"lib.x\" }}x{{ end -}}\n{{ template \"lib.x\" }}{{ .Nope.deeper }}";
+        set.add("a/templates/t.yaml", text, &funcs).unwrap();
+        set.add("b/templates/t.yaml", text, &funcs).unwrap();
+        set.add("c/templates/other.yaml", "{{ template \"lib.x\" }}", &funcs).unwrap();
+        assert_eq!(set.parsed.borrow().len(), 2, "two distinct texts, two parses");
+        let (a, b) = (set.get("a/templates/t.yaml").unwrap(), set.get("b/templates/t.yaml").unwrap());
+        assert!(Rc::ptr_eq(&a.body, &b.body) && Rc::ptr_eq(&a.src, &b.src));
+        assert_eq!(&*b.file, "b/templates/t.yaml");
+        // An error in the shared tree names the file that ran it.
+        let err = run(&set, &funcs, "b/templates/t.yaml").unwrap_err();
+        assert!(err.starts_with("template: b/templates/t.yaml:2:"), "{err}");
+        assert_eq!(run(&set, &funcs, "c/templates/other.yaml").unwrap(), "x");
+        // A parse error is not cached: the same bad text fails for each file.
+        for name in ["d.yaml", "e.yaml"] {
+            let err = set.add(name, "{{ if }}", &funcs).unwrap_err();
+            assert!(err.contains(name), "{err}");
         }
     }
 }
