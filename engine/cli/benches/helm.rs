@@ -16,7 +16,8 @@
 //! linear when they match).
 //!
 //! Run: `cargo bench --workspace --bench helm` (`HELM_BENCH_ITERS`
-//! repetitions, default 5; `HELM_BENCH_NO_HELM=1` skips the helm side).
+//! rounds, default 5, each running every column once in turn; medians are
+//! printed; `HELM_BENCH_NO_HELM=1` skips the helm side).
 //! `helm` comes from PATH or `~/.cache/capstan/helm/helm` (`cargo xtask test`
 //! fetches it there).
 
@@ -212,11 +213,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn mean(iters: u32, mut f: impl FnMut() -> Duration) -> Duration {
-    f();
-    (0..iters).map(|_| f()).sum::<Duration>() / iters
-}
-
 fn main() {
     let iters: u32 = std::env::var("HELM_BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let host = PluginHost::new(HostConfig {
@@ -288,8 +284,11 @@ fn main() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
-/// One workload's mean times in ms: end to end, component call, native,
-/// helm (NaN without helm); and the number of objects.
+/// One workload's median times in ms: end to end, component call, native,
+/// helm (NaN without helm); and the number of objects. The columns run in
+/// turn, one of each per round: this shared machine's speed drifts by up to
+/// 2× within minutes, and a drift then moves every column of a round alike
+/// rather than one column's whole series.
 fn measure(
     host: &PluginHost,
     plugin: &Plugin,
@@ -304,23 +303,22 @@ fn measure(
     if printed != n {
         return Err(format!("capstan render printed {printed} objects, the component returned {n}"));
     }
-    let mut failed = None;
-    let mut run = |f: &dyn Fn() -> Result<(Duration, usize), String>| {
-        let times = (0..iters).map(|_| {
-            f().unwrap_or_else(|e| {
-                failed.get_or_insert(e);
-                (Duration::ZERO, 0)
-            })
-            .0
-        });
-        times.sum::<Duration>() / iters
-    };
-    let e2e = run(&|| end_to_end(cache, w));
-    let wasm = run(&|| sandboxed(host, plugin, w));
-    if let Some(e) = failed {
-        return Err(format!("failed on a repeat: {e}"));
+    native(w);
+    let mut rounds: [Vec<f64>; 4] = Default::default();
+    for _ in 0..iters {
+        let e2e = end_to_end(cache, w).map_err(|e| format!("failed on a repeat: {e}"))?.0;
+        let wasm = sandboxed(host, plugin, w).map_err(|e| format!("failed on a repeat: {e}"))?.0;
+        let round = [e2e, wasm, native(w), helm_bin.map_or(Duration::ZERO, |bin| helm(bin, w))];
+        for (column, t) in rounds.iter_mut().zip(round) {
+            column.push(ms(t));
+        }
     }
-    let nat = mean(iters, || native(w));
-    let h = helm_bin.map_or(f64::NAN, |bin| ms(mean(iters.min(3), || helm(bin, w))));
-    Ok((n, [ms(e2e), ms(wasm), ms(nat), h]))
+    let [e2e, wasm, nat, h] = rounds.map(median);
+    Ok((n, [e2e, wasm, nat, if helm_bin.is_some() { h } else { f64::NAN }]))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 }
 }
