@@ -31,6 +31,7 @@ pub const WIT: &str = include_str!("../../../wit/plugin.wit");
 const SDK_SOURCES: &[(&str, &str)] = &[
     ("lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
     ("alloc.rs", include_str!("../../../plugins/sdk/src/alloc.rs")),
+    ("mem.rs", include_str!("../../../plugins/sdk/src/mem.rs")),
     ("object.rs", include_str!("../../../plugins/sdk/src/object.rs")),
     ("policy.rs", include_str!("../../../plugins/sdk/src/policy.rs")),
     ("yaml.rs", include_str!("../../../plugins/sdk/src/yaml.rs")),

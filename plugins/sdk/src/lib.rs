@@ -24,6 +24,7 @@
 //! ```
 
 pub mod alloc;
+pub mod mem;
 pub mod object;
 pub mod policy;
 pub mod yaml;
