@@ -78,6 +78,15 @@ pub enum Error {
     },
 }
 
+/// `text`, JSON the evaluator manifested for `entry`, as a value.
+pub fn json(text: &str, entry: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| Error::Output {
+        entry: entry.to_string(),
+        at: ".".into(),
+        msg: format!("not JSON: {e}"),
+    })
+}
+
 /// The error and its causes on one line.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

@@ -135,11 +135,7 @@ impl Program {
         let _stack = limit_stack_depth(self.max_stack);
         let value = self.value(entry)?;
         let text = value.manifest(JsonFormat::minify()).map_err(|e| self.failed(entry, &e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Output {
-            entry: entry.display(),
-            at: ".".into(),
-            msg: format!("not JSON: {e}"),
-        })
+        crate::error::json(&text, &entry.display())
     }
 
     /// Evaluates `entry` as [`evaluate`](Self::evaluate) does and appends

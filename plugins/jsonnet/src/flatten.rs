@@ -11,7 +11,8 @@
 //! (6,000 objects: that round trip was a tenth of the guest's time).
 
 use jrsonnet_evaluator::manifest::JsonFormat;
-use jrsonnet_evaluator::{ObjValue, ResultExt, State, Val, in_description_frame};
+use jrsonnet_evaluator::stack::check_depth;
+use jrsonnet_evaluator::{ObjValue, ResultExt, State, Val};
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
@@ -55,7 +56,7 @@ pub fn objects_of_snippet(text: &str, entry: &str) -> Result<Vec<Json>> {
         Stop::Eval(e) => failed(e.to_string()),
         Stop::Shape { at, msg } => Error::Output { entry: entry.to_string(), at: shown(at), msg },
     })?;
-    texts.iter().map(|t| serde_json::from_str(t).map_err(|e| failed(format!("not JSON: {e}")))).collect()
+    texts.iter().map(|t| crate::error::json(t, entry)).collect()
 }
 
 /// `at` as errors show it: `.` for the top.
@@ -89,21 +90,28 @@ fn object(obj: ObjValue, at: &mut String, out: &mut Vec<String>) -> Walk {
     };
     let api = field("apiVersion")?;
     let kind = field("kind")?;
-    match (api.as_ref().and_then(Val::as_str), kind.as_ref().and_then(Val::as_str)) {
+    let (api_str, kind_str) = (api.as_ref().and_then(Val::as_str), kind.as_ref().and_then(Val::as_str));
+    let list_items = match &kind_str {
+        Some(k) if api_str.is_some() && k.ends_with("List") => match field("items")? {
+            Some(Val::Arr(items)) => Some(items),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(items) = list_items {
+        for (i, item) in items.iter().enumerate() {
+            let item = item.with_description(|| format!("elem <{i}> evaluation"))?;
+            nested(at, &format!(".items[{i}]"), |at| match item {
+                Val::Obj(_) => walk(item, at, out),
+                other => Err(not_an_object(at, &other)),
+            })?;
+        }
+        return Ok(());
+    }
+    match (api_str, kind_str) {
         (Some(api), Some(kind)) if &*api == "tanka.dev/v1alpha1" && &*kind == "Environment" => {
             let data = field("data")?.unwrap_or(Val::Null);
             nested(at, ".data", |at| walk(data, at, out))
-        }
-        (Some(_), Some(kind)) if kind.ends_with("List") && matches!(field("items")?, Some(Val::Arr(_))) => {
-            let Some(Val::Arr(items)) = field("items")? else { unreachable!("checked above") };
-            for (i, item) in items.iter().enumerate() {
-                let item = item.with_description(|| format!("elem <{i}> evaluation"))?;
-                nested(at, &format!(".items[{i}]"), |at| match item {
-                    Val::Obj(_) => walk(item, at, out),
-                    other => Err(not_an_object(at, &other)),
-                })?;
-            }
-            Ok(())
         }
         (Some(_), Some(_)) => {
             out.push(Val::Obj(obj).manifest(JsonFormat::minify())?);
@@ -127,29 +135,22 @@ fn object(obj: ObjValue, at: &mut String, out: &mut Vec<String>) -> Walk {
 }
 
 /// Runs `f` one level down, at `at` + `step`, as a jsonnet stack frame
-/// (so `maxStack` bounds the output's nesting as it bounds calls).
+/// (so `maxStack` bounds the output's nesting as it bounds calls; what
+/// `in_description_frame` does, without copying the path for every step).
 fn nested(at: &mut String, step: &str, f: impl FnOnce(&mut String) -> Walk) -> Walk {
     let len = at.len();
     at.push_str(step);
-    let here = at.clone();
-    let mut shape = None;
-    let result = in_description_frame(
-        || format!("output {here}"),
-        || match f(at) {
-            Ok(()) => Ok(()),
-            Err(Stop::Eval(e)) => Err(e),
-            Err(stop @ Stop::Shape { .. }) => {
-                shape = Some(stop);
-                Ok(())
+    let result = match check_depth() {
+        Ok(_depth) => f(at).map_err(|stop| match stop {
+            Stop::Eval(e) => {
+                Stop::Eval(Err::<(), _>(e).with_description(|| format!("output {at}")).expect_err("still an error"))
             }
-        },
-    );
+            shape => shape,
+        }),
+        Err(overflow) => Err(Stop::Eval(overflow.into())),
+    };
     at.truncate(len);
-    match (result, shape) {
-        (Err(e), _) => Err(Stop::Eval(e)),
-        (Ok(()), Some(stop)) => Err(stop),
-        (Ok(()), None) => Ok(()),
-    }
+    result
 }
 
 fn not_an_object(at: &str, value: &Val) -> Stop {

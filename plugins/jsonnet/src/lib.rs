@@ -93,16 +93,7 @@ pub struct Var {
 /// for an Application whose destination namespace is `namespace`: the
 /// objects of every entry file, in entry order.
 pub fn render(root: &Path, dir: &str, namespace: Option<&str>, opts: &Options) -> Result<Vec<Json>> {
-    render_text(root, dir, namespace, opts)?
-        .iter()
-        .map(|text| {
-            serde_json::from_str(text).map_err(|e| Error::Output {
-                entry: dir.to_string(),
-                at: ".".into(),
-                msg: format!("not JSON: {e}"),
-            })
-        })
-        .collect()
+    render_text(root, dir, namespace, opts)?.iter().map(|text| error::json(text, dir)).collect()
 }
 
 /// [`render`], with each object as the JSON text the evaluator manifested:

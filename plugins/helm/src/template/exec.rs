@@ -65,6 +65,18 @@ struct Shared {
     defines: Vec<(String, Rc<[Node]>)>,
 }
 
+impl Shared {
+    /// Parses `src`; errors are reported under the file `name`.
+    fn parse(name: &str, src: &str, funcs: &Funcs) -> Result<Self, String> {
+        let is_func = |f: &str| funcs.contains_key(f);
+        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
+        Ok(Self {
+            root: parsed.root.into(),
+            defines: parsed.defines.into_iter().map(|(n, body)| (n, body.into())).collect(),
+        })
+    }
+}
+
 fn is_empty_tree(nodes: &[Node]) -> bool {
     nodes.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
 }
@@ -96,17 +108,8 @@ impl Set {
     pub fn add(&self, name: &str, src: &str, funcs: &Funcs) -> Result<(), String> {
         let (src, shared) = self.parsed(name, src, funcs)?;
         let file: Rc<str> = name.into();
-        let mut map = self.map.borrow_mut();
-        let mut put = |n: &str, body: &Rc<[Node]>| {
-            if is_empty_tree(body) && map.contains_key(n) {
-                return;
-            }
-            map.insert(n.to_string(), Rc::new(Tmpl { file: file.clone(), src: src.clone(), body: body.clone() }));
-        };
-        for (n, body) in &shared.defines {
-            put(n, body);
-        }
-        put(name, &shared.root);
+        self.define(&file, &src, &shared.defines);
+        self.put(name, Tmpl { file, src, body: shared.root.clone() });
         Ok(())
     }
 
@@ -115,12 +118,7 @@ impl Set {
         if let Some((text, shared)) = self.parsed.borrow().get_key_value(src) {
             return Ok((text.clone(), shared.clone()));
         }
-        let is_func = |f: &str| funcs.contains_key(f);
-        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
-        let shared = Rc::new(Shared {
-            root: parsed.root.into(),
-            defines: parsed.defines.into_iter().map(|(n, body)| (n, body.into())).collect(),
-        });
+        let shared = Rc::new(Shared::parse(name, src, funcs)?);
         let text: Rc<str> = src.into();
         self.parsed.borrow_mut().insert(text.clone(), shared.clone());
         Ok((text, shared))
@@ -129,18 +127,27 @@ impl Set {
     /// Parses `src` as an unnamed body reported under `name` (Helm's
     /// `tpl`): its definitions join the set, the body is returned.
     pub fn parse_body(&self, name: &str, src: &str, funcs: &Funcs) -> Result<Rc<Tmpl>, String> {
-        let is_func = |f: &str| funcs.contains_key(f);
-        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
-        let file: Rc<str> = name.into();
-        let src: Rc<str> = src.into();
-        let mut map = self.map.borrow_mut();
-        for (n, body) in parsed.defines {
-            if is_empty_tree(&body) && map.contains_key(&n) {
-                continue;
-            }
-            map.insert(n, Rc::new(Tmpl { file: file.clone(), src: src.clone(), body: body.into() }));
+        let shared = Shared::parse(name, src, funcs)?;
+        let (file, src): (Rc<str>, Rc<str>) = (name.into(), src.into());
+        self.define(&file, &src, &shared.defines);
+        Ok(Rc::new(Tmpl { file, src, body: shared.root }))
+    }
+
+    /// Adds the `define`s of the file `file` (text `src`).
+    fn define(&self, file: &Rc<str>, src: &Rc<str>, defines: &[(String, Rc<[Node]>)]) {
+        for (n, body) in defines {
+            self.put(n, Tmpl { file: file.clone(), src: src.clone(), body: body.clone() });
         }
-        Ok(Rc::new(Tmpl { file, src, body: parsed.root.into() }))
+    }
+
+    /// Adds `tmpl` as `name`, unless it is empty and `name` exists (Go keeps
+    /// the earlier, non-empty one).
+    fn put(&self, name: &str, tmpl: Tmpl) {
+        let mut map = self.map.borrow_mut();
+        if is_empty_tree(&tmpl.body) && map.contains_key(name) {
+            return;
+        }
+        map.insert(name.to_string(), Rc::new(tmpl));
     }
 
     /// The template `name`.
