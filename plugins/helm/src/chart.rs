@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
+use crate::ignore::Rules;
 
 /// Helm's caps on a chart archive: 100 MiB unpacked, 5 MiB per file.
 const MAX_UNPACKED: u64 = 100 << 20;
@@ -71,8 +72,9 @@ pub fn read_file(root: &Path, rel: &Path) -> Result<Vec<u8>> {
     std::fs::read(&full).map_err(|source| Error::Read { path: shown, source })
 }
 
-/// Reads every file under `dir` (relative paths, sorted), refusing symlinks
-/// that leave `root`.
+/// Reads the chart directory `dir` of the snapshot as Helm's `LoadDir`
+/// does: every file under it (relative paths, sorted) but those its
+/// `.helmignore` ignores, refusing symlinks that leave `root`.
 pub fn read_dir(root: &Path, dir: &Path) -> Result<Vec<File>> {
     let mut out = Vec::new();
     let base = root.join(dir);
@@ -84,20 +86,42 @@ pub fn read_dir(root: &Path, dir: &Path) -> Result<Vec<File>> {
     {
         return Err(Error::Escape { field: "path".into(), path: dir.display().to_string() });
     }
+    let rules = ignore_rules(root, dir)?;
     #[cfg(target_arch = "wasm32")]
     if root == Path::new("/")
-        && let Some(files) = dir.to_str().and_then(|d| crate::wasi_fs::read_tree(d, MAX_FILES))
+        && let Some(files) = dir.to_str().and_then(|d| crate::wasi_fs::read_tree(d, &rules, MAX_FILES))
     {
         out = files;
     }
     if out.is_empty() {
-        walk(root, real_root.as_deref(), &base, "", &mut out)?;
+        walk(root, real_root.as_deref(), &rules, &base, "", &mut out)?;
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-fn walk(root: &Path, real_root: Option<&Path>, dir: &Path, prefix: &str, out: &mut Vec<File>) -> Result<()> {
+/// The rules of the chart's `.helmignore` (Helm's defaults without one).
+fn ignore_rules(root: &Path, dir: &Path) -> Result<Rules> {
+    let rel = dir.join(".helmignore");
+    let text = match root.join(&rel).is_file() {
+        true => read_file(root, &rel)?,
+        false => Vec::new(),
+    };
+    Rules::parse(&String::from_utf8_lossy(&text)).map_err(|msg| Error::Load {
+        chart: if dir.as_os_str().is_empty() { ".".into() } else { dir.display().to_string() },
+        file: ".helmignore".into(),
+        msg,
+    })
+}
+
+fn walk(
+    root: &Path,
+    real_root: Option<&Path>,
+    rules: &Rules,
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<File>,
+) -> Result<()> {
     let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Read { path: shown(dir), source })?;
     let mut names: Vec<_> = entries.filter_map(|e| e.ok()).collect();
@@ -118,8 +142,11 @@ fn walk(root: &Path, real_root: Option<&Path>, dir: &Path, prefix: &str, out: &m
             }
             ft = std::fs::metadata(&path).map_err(|source| Error::Read { path: shown(&path), source })?.file_type();
         }
+        if rules.ignored(&rel, ft.is_dir()) {
+            continue;
+        }
         if ft.is_dir() {
-            walk(root, real_root, &path, &rel, out)?;
+            walk(root, real_root, rules, &path, &rel, out)?;
         } else if ft.is_file() {
             if out.len() >= MAX_FILES {
                 return Err(Error::Chart { chart: shown(dir), msg: format!("more than {MAX_FILES} files") });
@@ -217,63 +244,8 @@ fn yaml(chart: &str, file: &str, data: &[u8]) -> Result<Json> {
     })
 }
 
-/// `.helmignore` rules (a subset of Helm's: globs on the path or base name,
-/// `dir/` for directories, `!` negation, comments).
-struct Ignore {
-    rules: Vec<(globset::GlobMatcher, bool, bool)>,
-}
-
-impl Ignore {
-    fn parse(text: &str) -> Ignore {
-        let mut rules = Vec::new();
-        // Helm always ignores hidden files under templates/.
-        for line in text.lines().chain(["templates/.?*"]) {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (neg, pat) = match line.strip_prefix('!') {
-                Some(p) => (true, p),
-                None => (false, line),
-            };
-            let dir = pat.ends_with('/');
-            let pat = pat.trim_end_matches('/').trim_start_matches('/');
-            if let Ok(g) = globset::GlobBuilder::new(pat).literal_separator(true).build() {
-                rules.push((g.compile_matcher(), neg, dir));
-            }
-        }
-        Ignore { rules }
-    }
-
-    /// Whether the file `name` (or a directory above it) is ignored.
-    fn ignored(&self, name: &str) -> bool {
-        let parts: Vec<&str> = name.split('/').collect();
-        let mut ignored = false;
-        for (g, neg, dir) in &self.rules {
-            let mut hit = false;
-            for i in 0..parts.len() {
-                let is_dir = i + 1 < parts.len();
-                if *dir && !is_dir {
-                    continue;
-                }
-                let path = parts[..=i].join("/");
-                if g.is_match(&path) || g.is_match(parts[i]) {
-                    hit = true;
-                    break;
-                }
-            }
-            if hit {
-                ignored = !neg;
-            }
-        }
-        ignored
-    }
-}
-
 /// Builds a chart from its files (`shown` names it in errors).
 pub fn load(files: Vec<File>, shown: &str) -> Result<Chart> {
-    let ignore =
-        files.iter().find(|f| f.name == ".helmignore").map(|f| Ignore::parse(&String::from_utf8_lossy(&f.data)));
     let mut meta = None;
     let mut values = Json::Object(Default::default());
     let mut schema = None;
@@ -286,9 +258,6 @@ pub fn load(files: Vec<File>, shown: &str) -> Result<Chart> {
         // Helm's loader drops a UTF-8 byte order mark from every file.
         if f.data.starts_with(b"\xef\xbb\xbf") {
             f.data.drain(..3);
-        }
-        if ignore.as_ref().is_some_and(|i| i.ignored(&f.name)) || f.name == ".helmignore" {
-            continue;
         }
         match f.name.as_str() {
             "Chart.yaml" => meta = Some(yaml(shown, "Chart.yaml", &f.data).map_err(|e| cannot_load("Chart.yaml", e))?),
@@ -319,13 +288,20 @@ pub fn load(files: Vec<File>, shown: &str) -> Result<Chart> {
             n if n.starts_with("charts/") => {
                 let rest = &n["charts/".len()..];
                 match rest.split_once('/') {
+                    // Signatures are files wherever they are; Helm skips
+                    // entries named `_*` and `.*`.
+                    _ if rest.ends_with(".prov") => other.push(f),
+                    _ if rest.starts_with(['_', '.']) => {}
                     Some((dir, _)) => {
                         let inner = File { name: rest[dir.len() + 1..].to_string(), data: f.data };
                         sub.entry(dir.to_string()).or_default().push(inner);
                     }
-                    None if rest.ends_with(".tgz") || rest.ends_with(".tar.gz") => archives.push(f),
-                    None if rest.ends_with(".prov") => other.push(f),
-                    None => {}
+                    None if rest.ends_with(".tgz") => archives.push(f),
+                    // Any other file is a subchart to Helm, one without a
+                    // Chart.yaml: an error below.
+                    None => {
+                        sub.entry(rest.to_string()).or_default();
+                    }
                 }
             }
             _ => other.push(f),

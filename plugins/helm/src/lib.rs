@@ -28,6 +28,7 @@
 pub mod chart;
 pub mod error;
 pub mod funcs;
+mod ignore;
 pub mod manifest;
 pub mod objects;
 pub mod render;

@@ -12,17 +12,18 @@ use wasip2::filesystem::preopens::get_directories;
 use wasip2::filesystem::types::{Descriptor, DescriptorFlags, DescriptorType, OpenFlags, PathFlags};
 
 use crate::chart::File;
+use crate::ignore::Rules;
 
 /// One read's request: wasmtime-wasi reads at most 64 KiB per call.
 const CHUNK: u64 = 64 << 10;
 
-/// Every file under `dir` (relative to the preopen at `/`), unsorted;
-/// `None` on any failure or over `max_files`.
-pub(crate) fn read_tree(dir: &str, max_files: usize) -> Option<Vec<File>> {
+/// Every file under `dir` (relative to the preopen at `/`) that `rules`
+/// keep, unsorted; `None` on any failure or over `max_files`.
+pub(crate) fn read_tree(dir: &str, rules: &Rules, max_files: usize) -> Option<Vec<File>> {
     let (root, _) = get_directories().into_iter().find(|(_, p)| p == "/")?;
     let base = if dir.is_empty() { None } else { Some(open(&root, dir, true)?) };
     let mut out = Vec::new();
-    walk(base.as_ref().unwrap_or(&root), "", max_files, &mut out)?;
+    walk(base.as_ref().unwrap_or(&root), "", rules, max_files, &mut out)?;
     Some(out)
 }
 
@@ -31,7 +32,7 @@ fn open(dir: &Descriptor, name: &str, is_dir: bool) -> Option<Descriptor> {
     dir.open_at(PathFlags::SYMLINK_FOLLOW, name, oflags, DescriptorFlags::READ).ok()
 }
 
-fn walk(dir: &Descriptor, prefix: &str, max_files: usize, out: &mut Vec<File>) -> Option<()> {
+fn walk(dir: &Descriptor, prefix: &str, rules: &Rules, max_files: usize, out: &mut Vec<File>) -> Option<()> {
     let entries = dir.read_directory().ok()?;
     while let Some(e) = entries.read_directory_entry().ok()? {
         let rel = if prefix.is_empty() { e.name.clone() } else { format!("{prefix}/{}", e.name) };
@@ -39,8 +40,11 @@ fn walk(dir: &Descriptor, prefix: &str, max_files: usize, out: &mut Vec<File>) -
             DescriptorType::SymbolicLink => dir.stat_at(PathFlags::SYMLINK_FOLLOW, &e.name).ok()?.type_,
             t => t,
         };
+        if rules.ignored(&rel, matches!(kind, DescriptorType::Directory)) {
+            continue;
+        }
         match kind {
-            DescriptorType::Directory => walk(&open(dir, &e.name, true)?, &rel, max_files, out)?,
+            DescriptorType::Directory => walk(&open(dir, &e.name, true)?, &rel, rules, max_files, out)?,
             DescriptorType::RegularFile if out.len() < max_files => {
                 out.push(File { name: rel, data: read_all(&open(dir, &e.name, false)?)? })
             }
