@@ -6,8 +6,13 @@
 //! app: ConfigMap, Deployment, Service, Ingress, HPA, a cache subchart;
 //! goal ≤ 30 ms in the sandbox); (b) generated umbrella charts of 100, 300
 //! and 1,000 subcharts (goal: `capstan render` ≤ 0.25 × `helm template`,
-//! linear); (c) a chart whose `tpl` calls grow with its values (100, 1,000
-//! and 5,000 entries: linear). Each chart is committed to a Git repository
+//! linear), in three shapes: small apps (one template of three objects
+//! each), `helm create`'s chart (`benches/helm-create`: five templates,
+//! helpers, a test hook), and `helm create`'s chart whose pod annotations
+//! go through `tpl`, as charts that let users template their settings do
+//! (Helm clones every template of the umbrella on each `tpl` call, so it
+//! grows super-linearly there); (c) a chart whose `tpl` calls grow with its
+//! values (100, 1,000 and 5,000 entries: linear). Each chart is committed to a Git repository
 //! of its own; `capstan render` reads it through an Application as a user's
 //! would, with a warm cache (snapshot materialised, component compiled: the
 //! state of every render after the first), and prints YAML into a pipe as
@@ -17,7 +22,8 @@
 //!
 //! Run: `cargo bench --workspace --bench helm` (`HELM_BENCH_ITERS`
 //! rounds, default 5, each running every column once in turn; medians are
-//! printed; `HELM_BENCH_NO_HELM=1` skips the helm side).
+//! printed; `HELM_BENCH_NO_HELM=1` skips the helm side;
+//! `HELM_BENCH_ONLY=text` keeps the workloads whose name contains it).
 //! `helm` comes from PATH or `~/.cache/capstan/helm/helm` (`cargo xtask test`
 //! fetches it there).
 
@@ -169,6 +175,48 @@ fn umbrella(dir: &Path, n: usize) -> PathBuf {
     root
 }
 
+/// An umbrella chart of `n` copies of `helm create`'s chart, each renamed
+/// (chart and helper names); with `tpl`, each passes its pod annotations
+/// (which hold a template) through `tpl`.
+fn helm_create_umbrella(dir: &Path, n: usize, tpl: bool) -> PathBuf {
+    let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/helm-create");
+    let root = dir.join("umbrella");
+    std::fs::create_dir_all(root.join("templates")).unwrap();
+    let mut deps = String::from("apiVersion: v2\nname: umbrella\nversion: 1.0.0\ndependencies:\n");
+    for i in 0..n {
+        let name = format!("svc{i}");
+        writeln!(deps, "  - name: {name}\n    version: 0.1.0").unwrap();
+        let c = root.join("charts").join(&name);
+        copy_tree(&starter, &c);
+        std::fs::remove_file(c.join("NOTICE")).unwrap();
+        let rename = |file: &str, edit: &dyn Fn(String) -> String| {
+            let text = std::fs::read_to_string(c.join(file)).unwrap();
+            std::fs::write(c.join(file), edit(text.replace("\"base.", &format!("\"{name}.")))).unwrap();
+        };
+        rename("Chart.yaml", &|t| t.replace("name: base", &format!("name: {name}")));
+        for t in ["_helpers.tpl", "deployment.yaml", "hpa.yaml", "ingress.yaml", "service.yaml", "serviceaccount.yaml"]
+        {
+            rename(&format!("templates/{t}"), &|t| t);
+        }
+        rename("templates/tests/test-connection.yaml", &|t| t);
+        rename("templates/NOTES.txt", &|t| t);
+        if tpl {
+            rename("values.yaml", &|t| {
+                t.replace(
+                    "podAnnotations: {}",
+                    "podAnnotations:\n  example.com/release: \"{{ .Release.Name }}-{{ .Chart.Version }}\"",
+                )
+            });
+            rename("templates/deployment.yaml", &|t| {
+                t.replacen("{{- toYaml . | nindent 8 }}", "{{- tpl (toYaml .) $ | nindent 8 }}", 1)
+            });
+        }
+    }
+    std::fs::write(root.join("Chart.yaml"), deps).unwrap();
+    std::fs::write(root.join("values.yaml"), "").unwrap();
+    root
+}
+
 /// A chart whose ConfigMap renders `n` values through `tpl`.
 fn tpl_chart(dir: &Path, n: usize) -> PathBuf {
     let root = dir.join("tplchart");
@@ -236,9 +284,18 @@ fn main() {
         let root = umbrella(&tmp.join(format!("u{n}")), n);
         work.push(Work::new(format!("umbrella, {n} subcharts"), root.parent().unwrap().to_path_buf(), "umbrella"));
     }
+    for (series, tpl) in [("umbrella of helm create", false), ("umbrella of helm create + tpl", true)] {
+        for n in [100, 300, 1000] {
+            let root = helm_create_umbrella(&tmp.join(format!("c{n}{tpl}")), n, tpl);
+            work.push(Work::new(format!("{series}, {n} subcharts"), root.parent().unwrap().to_path_buf(), "umbrella"));
+        }
+    }
     for n in [100, 1000, 5000] {
         let root = tpl_chart(&tmp.join(format!("t{n}")), n);
         work.push(Work::new(format!("tpl, {n} values"), root.parent().unwrap().to_path_buf(), "tplchart"));
+    }
+    if let Ok(only) = std::env::var("HELM_BENCH_ONLY") {
+        work.retain(|w| w.name.contains(&only));
     }
     println!(
         "| workload | objects | capstan render | builtin:helm call (WASM) | same library, native | helm template | render ÷ helm | WASM call ÷ helm |"
