@@ -126,7 +126,9 @@ pub fn render_manifests(
         return Err(Error::Chart { chart: chart.name().into(), msg: "library charts are not installable".into() });
     }
     let user = user_values(root, &chart_dir, opts)?;
-    render_chart(&mut chart, user, app, namespace, opts)
+    let out = render_chart(&mut chart, user, app, namespace, opts);
+    capstan_plugin::leave(chart);
+    out
 }
 
 /// Renders a loaded chart with the user's values (the part of [`render`]
@@ -175,6 +177,7 @@ pub fn render_chart(
         crds(chart, &mut out)?;
     }
     out.extend(manifest::order(&rendered, opts.skip_tests)?);
+    capstan_plugin::leave(rendered);
     Ok(out)
 }
 
@@ -196,7 +199,7 @@ fn crds(chart: &chart::Chart, out: &mut Vec<manifest::Manifest>) -> Result<()> {
         let is_manifest = [".yaml", ".yml", ".json"].iter().any(|e| f.name.ends_with(e));
         if f.name.starts_with("crds/") && is_manifest {
             let source = format!("{}/{}", chart.name(), f.name);
-            for doc in manifest::split(&String::from_utf8_lossy(&f.data)) {
+            for doc in manifest::split(&chart::text(&f.data)) {
                 let object = manifest::parse_doc(&source, doc)?;
                 out.push(manifest::Manifest::new(source.clone(), object));
             }
@@ -216,7 +219,7 @@ pub fn user_values(root: &Path, chart_dir: &Path, opts: &Options) -> Result<Map<
             chart::join(chart_dir, vf).ok_or_else(|| Error::Escape { field: "valueFiles".into(), path: vf.clone() })?;
         let shown = path.display().to_string();
         let data = chart::read_file(root, &path)?;
-        let v = yaml::values(&String::from_utf8_lossy(&data))
+        let v = yaml::values(&chart::text(&data))
             .map_err(|e| Error::Param { field: "valueFiles".into(), msg: format!("{shown}: {e}") })?;
         match v {
             Json::Object(m) => values::merge_maps(&mut user, &m),

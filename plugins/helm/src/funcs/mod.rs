@@ -19,7 +19,7 @@ pub use encoding::{from_yaml_value, to_json, to_raw_json, to_yaml};
 
 /// Every function of Go, Sprig and Helm's serialisers.
 pub fn all() -> Funcs {
-    let mut f = Funcs::new();
+    let mut f = Funcs::default();
     builtin::register(&mut f);
     strings::register(&mut f);
     lists::register(&mut f);

@@ -2,7 +2,6 @@
 //! errors in Go's words (`template: NAME:LINE:COL: executing "NAME" at <NODE>: ...`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::parse::{Arg, Cmd, Node, Pipe, Span, parse};
@@ -36,6 +35,10 @@ impl From<&str> for FnError {
 
 /// The function table (Go's builtins plus Sprig and Helm's own).
 pub type Funcs = HashMap<&'static str, Func>;
+
+/// The crate's maps: keyed by chart text, bounded by the render's deadline
+/// (see Cargo.toml).
+pub type HashMap<K, V> = foldhash::HashMap<K, V>;
 
 /// One named template: its body and the file it was parsed from.
 pub struct Tmpl {
