@@ -49,6 +49,21 @@ pub struct Token {
     pub pos: usize,
     /// Whether space separates it from the previous token.
     pub spaced: bool,
+    /// Where an operand ending with it ends (for `at <...>` spans): after
+    /// a field, variable, identifier or number, one byte after anything
+    /// else. Kept apart from `tok`, which the parser takes.
+    pub end: usize,
+}
+
+impl Token {
+    fn new(tok: Tok, pos: usize, spaced: bool) -> Token {
+        let width = match &tok {
+            Tok::Field(f) => f.len() + 1,
+            Tok::Var(v) | Tok::Ident(v) | Tok::Number(v) => v.len(),
+            _ => 1,
+        };
+        Token { tok, pos, spaced, end: pos + width }
+    }
 }
 
 fn is_space(c: u8) -> bool {
@@ -62,7 +77,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
     let mut i = 0;
     let mut trim_next = false;
     while i < b.len() {
-        let open = src[i..].find("{{").map(|o| i + o);
+        let open = memchr::memmem::find(&b[i..], b"{{").map(|o| i + o);
         let end = open.unwrap_or(b.len());
         let mut text = &src[i..end];
         if trim_next {
@@ -70,7 +85,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
         }
         let Some(open) = open else {
             if !text.is_empty() {
-                out.push(Token { tok: Tok::Text(text.into()), pos: i, spaced: false });
+                out.push(Token::new(Tok::Text(text.into()), i, false));
             }
             break;
         };
@@ -81,7 +96,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
             j += 1;
         }
         if !text.is_empty() {
-            out.push(Token { tok: Tok::Text(text.into()), pos: i, spaced: false });
+            out.push(Token::new(Tok::Text(text.into()), i, false));
         }
         // A comment: {{/* ... */}} with optional trim markers.
         let mut k = j;
@@ -104,7 +119,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
             i = m + 2;
             continue;
         }
-        out.push(Token { tok: Tok::Open, pos: open, spaced: false });
+        out.push(Token::new(Tok::Open, open, false));
         let (next, trim_right) = lex_action(src, j, &mut out)?;
         trim_next = trim_right;
         i = next;
@@ -140,7 +155,7 @@ fn lex_action(src: &str, mut i: usize, out: &mut Vec<Token>) -> Result<(usize, b
                 if depth > 0 {
                     return Err((k, "unclosed left paren".into()));
                 }
-                out.push(Token { tok: Tok::Close, pos: k, spaced: true });
+                out.push(Token::new(Tok::Close, k, true));
                 return Ok((k + 3, true));
             }
             i = k;
@@ -151,7 +166,7 @@ fn lex_action(src: &str, mut i: usize, out: &mut Vec<Token>) -> Result<(usize, b
             if depth > 0 {
                 return Err((i, "unclosed left paren".into()));
             }
-            out.push(Token { tok: Tok::Close, pos: i, spaced });
+            out.push(Token::new(Tok::Close, i, spaced));
             return Ok((i + 2, false));
         }
         let start = i;
@@ -242,7 +257,7 @@ fn lex_action(src: &str, mut i: usize, out: &mut Vec<Token>) -> Result<(usize, b
                 return Err((i, format!("unexpected {ch:?} in command")));
             }
         };
-        out.push(Token { tok, pos: start, spaced });
+        out.push(Token::new(tok, start, spaced));
         spaced = false;
     }
 }

@@ -151,12 +151,25 @@ impl Parser<'_> {
         self.toks.get(self.i).map(|t| &t.tok)
     }
 
+    /// The next token if it is a keyword that starts a node.
+    fn keyword(&self) -> Option<&'static str> {
+        const KEYWORDS: [&str; 9] = ["end", "else", "if", "with", "range", "define", "block", "template", "break"];
+        match self.peek()? {
+            Tok::Ident(k) if k == "continue" => Some("continue"),
+            Tok::Ident(k) => KEYWORDS.into_iter().find(|kw| k == kw),
+            _ => None,
+        }
+    }
+
     fn pos(&self) -> usize {
         self.toks.get(self.i).map_or(self.src_len, |t| t.pos)
     }
 
+    /// Takes the next token: the parser never reads a token's contents
+    /// twice once past it (lookahead that backs up only peeks), so its
+    /// strings move into the tree instead of being copied.
     fn next(&mut self) -> Option<Token> {
-        let t = self.toks.get(self.i).cloned();
+        let t = self.toks.get_mut(self.i).map(|t| Token { tok: std::mem::replace(&mut t.tok, Tok::Comma), ..*t });
         self.i += 1;
         t
     }
@@ -176,9 +189,9 @@ impl Parser<'_> {
             match t.tok {
                 Tok::Text(s) => nodes.push(Node::Text(s)),
                 Tok::Open => {
-                    if let Some(Tok::Ident(kw)) = self.peek().cloned() {
+                    if let Some(kw) = self.keyword() {
                         let pos = self.pos();
-                        match kw.as_str() {
+                        match kw {
                             "end" => {
                                 self.i += 1;
                                 self.expect_close("end")?;
@@ -210,7 +223,7 @@ impl Parser<'_> {
                             }
                             "break" | "continue" => {
                                 self.i += 1;
-                                self.expect_close(&kw)?;
+                                self.expect_close(kw)?;
                                 let span = Span::new(pos, pos + kw.len());
                                 nodes.push(if kw == "break" { Node::Break(span) } else { Node::Continue(span) });
                                 continue;
@@ -431,13 +444,7 @@ impl Parser<'_> {
     }
 
     fn end_of_prev(&self) -> usize {
-        let t = &self.toks[self.i - 1];
-        t.pos
-            + match &t.tok {
-                Tok::Field(f) => f.len() + 1,
-                Tok::Var(v) | Tok::Ident(v) | Tok::Number(v) => v.len(),
-                _ => 1,
-            }
+        self.toks[self.i - 1].end
     }
 
     fn operand(&mut self) -> Result<Arg, ParseError> {
@@ -491,7 +498,7 @@ impl Parser<'_> {
             }
             other => return self.err(start, format!("unexpected {other:?} in operand")),
         };
-        if let Some(Token { tok: Tok::Field(_), spaced: false, pos }) = self.toks.get(self.i)
+        if let Some(Token { tok: Tok::Field(_), spaced: false, pos, .. }) = self.toks.get(self.i)
             && matches!(arg, Arg::Const(..) | Arg::Func(..))
         {
             return self.err(*pos, "unexpected . after term");
