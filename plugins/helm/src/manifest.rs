@@ -118,10 +118,18 @@ pub fn parse_doc(source: &str, doc: &str) -> Result<Option<Json>> {
     match v {
         Json::Null => Ok(None),
         Json::Object(_) => Ok(Some(v)),
+        // encoding/json's words for what the document is instead.
         _ => Err(Error::Yaml {
             source_path: source.to_string(),
-            msg: "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal into Go value of type releaseutil.SimpleHead"
-                .into(),
+            msg: format!(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead",
+                match v {
+                    Json::Array(_) => "array",
+                    Json::String(_) => "string",
+                    Json::Number(_) => "number",
+                    _ => "bool",
+                }
+            ),
         }),
     }
 }

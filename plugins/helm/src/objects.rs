@@ -54,14 +54,12 @@ impl Object for Files {
             "Get" | "GetBytes" => {
                 one_str(args, name).map(|n| Value::Str(self.get(&n).cloned().unwrap_or_else(|| "".into())))
             }
-            "Glob" => one_str(args, name).and_then(|p| {
-                let g = globset::GlobBuilder::new(&p)
-                    .literal_separator(true)
-                    .build()
-                    .map_err(|e| e.to_string())?
-                    .compile_matcher();
-                let sel: Vec<_> = self.0.iter().filter(|(n, _)| g.is_match(n)).cloned().collect();
-                Ok(Value::Obj(Rc::new(Files(Rc::new(sel)))))
+            "Glob" => one_str(args, name).map(|p| {
+                // Helm falls back to `**` (every file) on a malformed pattern.
+                let g = glob_regex(&p);
+                let sel: Vec<_> =
+                    self.0.iter().filter(|(n, _)| g.as_ref().is_none_or(|g| g.is_match(n))).cloned().collect();
+                Value::Obj(Rc::new(Files(Rc::new(sel))))
             }),
             "Lines" => one_str(args, name).map(|n| match self.get(&n) {
                 Some(s) if !s.is_empty() => {
@@ -226,4 +224,67 @@ impl Object for Capabilities {
     fn show(&self) -> String {
         format!("{{{} {}}}", self.kube, self.apis)
     }
+}
+
+/// A pattern of `.Files.Glob` (gobwas/glob with `/` as separator, as Helm
+/// compiles it) as a regular expression: `**` is any text, `*` any text
+/// without `/`, `?` one character but `/`, `[a-z]`/`[!a-z]` classes,
+/// `{a,b}` alternatives (closed at the end if left open), `\` escapes.
+/// `None` when it is malformed (an unclosed class). The
+/// `regex` crate matches in linear time, whatever the pattern.
+fn glob_regex(pattern: &str) -> Option<regex::Regex> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut re = String::from("(?s)^");
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                re.push_str(".*");
+                i += 1;
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '{' => {
+                depth += 1;
+                re.push_str("(?:");
+            }
+            '}' if depth > 0 => {
+                depth -= 1;
+                re.push(')');
+            }
+            ',' if depth > 0 => re.push('|'),
+            '[' => {
+                let close = i + 1 + chars[i + 1..].iter().position(|&c| c == ']')?;
+                let mut body = &chars[i + 1..close];
+                re.push('[');
+                if let Some(rest) = body.strip_prefix(&['!']) {
+                    re.push('^');
+                    body = rest;
+                }
+                if body.is_empty() {
+                    return None;
+                }
+                for (k, &c) in body.iter().enumerate() {
+                    if c == '-' && k > 0 && k + 1 < body.len() {
+                        re.push('-');
+                    } else {
+                        re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4])));
+                    }
+                }
+                re.push(']');
+                i = close;
+            }
+            '\\' => {
+                i += 1;
+                re.push_str(&regex::escape(chars.get(i)?.encode_utf8(&mut [0; 4])));
+            }
+            c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+        i += 1;
+    }
+    // An unclosed `{` is closed at the end, as gobwas does.
+    re.push_str(&")".repeat(depth));
+    re.push('$');
+    regex::Regex::new(&re).ok()
 }

@@ -35,6 +35,20 @@ fn layout(extra: &[(&str, &str)]) -> Vec<(String, String)> {
     files
 }
 
+/// A ConfigMap listing what `.Files.Glob` selects for each pattern.
+const GLOBS: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: g
+data:
+  {{- $out := list }}
+  {{- range list "**" "files/*" "{README.md,files/**}" "files/**.cfg" "*" "files/?.txt" "[!f]*" "[a-z]*" "[unclosed" "{a,b" "**/y.cfg" "f*/**" "files/**/*.cfg" "**x*" "files/[x-z].txt" "{README.md" "{README.md,x" "README.md}" "{files/x.txt,z}" "{files/sub/*,z}" "{files/*/y.cfg,z}" }}
+  {{- $k := list }}{{ range $f, $_ := $.Files.Glob . }}{{ $k = append $k $f }}{{ end }}
+  {{- $out = append $out (join "," $k) }}
+  {{- end }}
+  x: {{ join ";" $out | quote }}
+"#;
+
 /// What `helm template` printed: the ConfigMaps in order, or the error.
 type Outcome = Result<Vec<(&'static str, &'static str)>, &'static str>;
 
@@ -97,6 +111,52 @@ fn cases() -> Vec<Case> {
                 ("charts/.keep", ""),
             ]),
             Ok(vec![("b", ""), ("a", "")]),
+        ),
+        (
+            "a template printing a list is refused",
+            layout(&[("templates/list.yaml", "- apiVersion: v1\n  kind: ConfigMap\n")]),
+            Err(
+                "YAML parse error on top/templates/list.yaml: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type releaseutil.SimpleHead",
+            ),
+        ),
+        (
+            "a template printing a string is refused",
+            layout(&[("templates/s.yaml", "just text\n")]),
+            Err("json: cannot unmarshal string into Go value of type releaseutil.SimpleHead"),
+        ),
+        (
+            "any file under templates/ is a template, JSON ones included",
+            layout(&[
+                ("templates/c.txt", &cm("c", "1")),
+                (
+                    "templates/d.json",
+                    r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, "data": {"x": "2"}}"#,
+                ),
+            ]),
+            Ok(vec![("b", ""), ("a", ""), ("c", "1"), ("d", "2")]),
+        ),
+        (
+            ".Files.Glob is gobwas/glob's: ** crosses /, braces close at the end, a bad class selects all",
+            layout(&[
+                ("README.md", "r\n"),
+                ("files/x.txt", "x\n"),
+                ("files/sub/y.cfg", "y\n"),
+                ("files/sub/z.txt", "z\n"),
+                ("templates/g.yaml", GLOBS),
+            ]),
+            Ok(vec![
+                ("b", ""),
+                ("a", ""),
+                (
+                    "g",
+                    "README.md,files/sub/y.cfg,files/sub/z.txt,files/x.txt;files/x.txt;\
+                     README.md,files/sub/y.cfg,files/sub/z.txt,files/x.txt;files/sub/y.cfg;README.md;\
+                     files/x.txt;README.md;;README.md,files/sub/y.cfg,files/sub/z.txt,files/x.txt;;\
+                     files/sub/y.cfg;files/sub/y.cfg,files/sub/z.txt,files/x.txt;files/sub/y.cfg;\
+                     files/sub/z.txt,files/x.txt;files/x.txt;README.md;README.md;;files/x.txt;\
+                     files/sub/y.cfg,files/sub/z.txt;files/sub/y.cfg",
+                ),
+            ]),
         ),
         (
             "any other file under charts/ is a subchart without Chart.yaml",
