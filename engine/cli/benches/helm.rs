@@ -136,6 +136,18 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Rewrites every file under `dir` with `f`.
+fn edit_tree(dir: &Path, f: &dyn Fn(String) -> String) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            edit_tree(&entry.path(), f);
+        } else {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            std::fs::write(entry.path(), f(text)).unwrap();
+        }
+    }
+}
+
 /// An umbrella chart of `n` subcharts, each a small app (Deployment, Service,
 /// ConfigMap) using helpers, globals and `toYaml`.
 fn umbrella(dir: &Path, n: usize) -> PathBuf {
@@ -189,25 +201,21 @@ fn helm_create_umbrella(dir: &Path, n: usize, tpl: bool) -> PathBuf {
         let c = root.join("charts").join(&name);
         copy_tree(&starter, &c);
         std::fs::remove_file(c.join("NOTICE")).unwrap();
-        let rename = |file: &str, edit: &dyn Fn(String) -> String| {
+        edit_tree(&c, &|t| {
+            t.replace("name: base\n", &format!("name: {name}\n")).replace("\"base.", &format!("\"{name}."))
+        });
+        let edit = |file: &str, f: &dyn Fn(String) -> String| {
             let text = std::fs::read_to_string(c.join(file)).unwrap();
-            std::fs::write(c.join(file), edit(text.replace("\"base.", &format!("\"{name}.")))).unwrap();
+            std::fs::write(c.join(file), f(text)).unwrap();
         };
-        rename("Chart.yaml", &|t| t.replace("name: base", &format!("name: {name}")));
-        for t in ["_helpers.tpl", "deployment.yaml", "hpa.yaml", "ingress.yaml", "service.yaml", "serviceaccount.yaml"]
-        {
-            rename(&format!("templates/{t}"), &|t| t);
-        }
-        rename("templates/tests/test-connection.yaml", &|t| t);
-        rename("templates/NOTES.txt", &|t| t);
         if tpl {
-            rename("values.yaml", &|t| {
+            edit("values.yaml", &|t| {
                 t.replace(
                     "podAnnotations: {}",
                     "podAnnotations:\n  example.com/release: \"{{ .Release.Name }}-{{ .Chart.Version }}\"",
                 )
             });
-            rename("templates/deployment.yaml", &|t| {
+            edit("templates/deployment.yaml", &|t| {
                 t.replacen("{{- toYaml . | nindent 8 }}", "{{- tpl (toYaml .) $ | nindent 8 }}", 1)
             });
         }

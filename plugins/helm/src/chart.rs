@@ -102,10 +102,9 @@ pub fn read_dir(root: &Path, dir: &Path) -> Result<Vec<File>> {
 
 /// The rules of the chart's `.helmignore` (Helm's defaults without one).
 fn ignore_rules(root: &Path, dir: &Path) -> Result<Rules> {
-    let rel = dir.join(".helmignore");
-    let text = match root.join(&rel).is_file() {
-        true => read_file(root, &rel)?,
-        false => Vec::new(),
+    let text = match read_file(root, &dir.join(".helmignore")) {
+        Err(Error::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        read => read?,
     };
     Rules::parse(&self::text(&text)).map_err(|msg| Error::Load {
         chart: if dir.as_os_str().is_empty() { ".".into() } else { dir.display().to_string() },

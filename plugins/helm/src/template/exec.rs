@@ -4,6 +4,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+// Keyed by chart text; why foldhash is in Cargo.toml.
+use foldhash::HashMap;
+
 use super::parse::{Arg, Cmd, Node, Pipe, Span, parse};
 use super::value::Value;
 
@@ -35,10 +38,6 @@ impl From<&str> for FnError {
 
 /// The function table (Go's builtins plus Sprig and Helm's own).
 pub type Funcs = HashMap<&'static str, Func>;
-
-/// The crate's maps: keyed by chart text, bounded by the render's deadline
-/// (see Cargo.toml).
-pub type HashMap<K, V> = foldhash::HashMap<K, V>;
 
 /// One named template: its body and the file it was parsed from.
 pub struct Tmpl {

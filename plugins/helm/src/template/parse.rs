@@ -153,9 +153,9 @@ impl Parser<'_> {
 
     /// The next token if it is a keyword that starts a node.
     fn keyword(&self) -> Option<&'static str> {
-        const KEYWORDS: [&str; 9] = ["end", "else", "if", "with", "range", "define", "block", "template", "break"];
+        const KEYWORDS: [&str; 10] =
+            ["end", "else", "if", "with", "range", "define", "block", "template", "break", "continue"];
         match self.peek()? {
-            Tok::Ident(k) if k == "continue" => Some("continue"),
             Tok::Ident(k) => KEYWORDS.into_iter().find(|kw| k == kw),
             _ => None,
         }
