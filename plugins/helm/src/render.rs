@@ -114,7 +114,7 @@ fn tpl(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> {
         }
     };
     let mut out = String::new();
-    ex.call_tmpl(tmpl, name, &a[1], &mut out)
+    ex.call_tmpl(tmpl, &a[1], &mut out)
         .map_err(|e| format!("error during tpl function execution for {text:?}: {e}"))?;
     Ok(Value::str(out.replace("<no value>", "")))
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 // Keyed by chart text; why foldhash is in Cargo.toml.
 use foldhash::HashMap;
 
-use super::parse::{Arg, Cmd, Node, Pipe, Span, parse};
+use super::parse::{Arg, Cmd, Names, Node, Pipe, Span, parse};
 use super::value::Value;
 
 /// A function callable from templates.
@@ -41,6 +41,8 @@ pub type Funcs = HashMap<&'static str, Func>;
 
 /// One named template: its body and the file it was parsed from.
 pub struct Tmpl {
+    /// Its name (a file's path or a `define`'s name).
+    pub name: Rc<str>,
     /// The file name (Go's `ParseName`).
     pub file: Rc<str>,
     /// The file's source text (for line numbers).
@@ -53,25 +55,26 @@ pub struct Tmpl {
 /// name as in Go's `template.Template` set.
 #[derive(Default)]
 pub struct Set {
-    map: RefCell<HashMap<String, Rc<Tmpl>>>,
+    map: RefCell<HashMap<Rc<str>, Rc<Tmpl>>>,
     /// Parsed trees by source text: files with the same text (a library
     /// chart such as Bitnami's `common`, vendored under every subchart of an
     /// umbrella) are parsed once. A tree holds no file name, so the
     /// templates named after each file share it.
     parsed: RefCell<HashMap<Rc<str>, Rc<Shared>>>,
+    names: RefCell<Names>,
 }
 
 /// One source text, parsed.
 struct Shared {
     root: Rc<[Node]>,
-    defines: Vec<(String, Rc<[Node]>)>,
+    defines: Vec<(Rc<str>, Rc<[Node]>)>,
 }
 
 impl Shared {
     /// Parses `src`; errors are reported under the file `name`.
-    fn parse(name: &str, src: &str, funcs: &Funcs) -> Result<Self, String> {
+    fn parse(name: &str, src: &str, funcs: &Funcs, names: &mut Names) -> Result<Self, String> {
         let is_func = |f: &str| funcs.contains_key(f);
-        let parsed = parse(src, &is_func).map_err(|e| parse_error(name, src, &e))?;
+        let parsed = parse(src, &is_func, names).map_err(|e| parse_error(name, src, &e))?;
         Ok(Self {
             root: parsed.root.into(),
             defines: parsed.defines.into_iter().map(|(n, body)| (n, body.into())).collect(),
@@ -79,8 +82,8 @@ impl Shared {
     }
 }
 
-fn is_empty_tree(nodes: &[Node]) -> bool {
-    nodes.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+fn is_empty_tree(nodes: &[Node], src: &str) -> bool {
+    nodes.iter().all(|n| matches!(n, Node::Text(a, b) if src[*a..*b].trim().is_empty()))
 }
 
 /// Helm's form of a parse error: `parse error at (FILE:LINE): MSG`.
@@ -111,7 +114,7 @@ impl Set {
         let (src, shared) = self.parsed(name, src, funcs)?;
         let file: Rc<str> = name.into();
         self.define(&file, &src, &shared.defines);
-        self.put(name, Tmpl { file, src, body: shared.root.clone() });
+        self.put(Tmpl { name: file.clone(), file, src, body: shared.root.clone() });
         Ok(())
     }
 
@@ -120,7 +123,7 @@ impl Set {
         if let Some((text, shared)) = self.parsed.borrow().get_key_value(src) {
             return Ok((text.clone(), shared.clone()));
         }
-        let shared = Rc::new(Shared::parse(name, src, funcs)?);
+        let shared = Rc::new(Shared::parse(name, src, funcs, &mut self.names.borrow_mut())?);
         let text: Rc<str> = src.into();
         self.parsed.borrow_mut().insert(text.clone(), shared.clone());
         Ok((text, shared))
@@ -129,27 +132,27 @@ impl Set {
     /// Parses `src` as an unnamed body reported under `name` (Helm's
     /// `tpl`): its definitions join the set, the body is returned.
     pub fn parse_body(&self, name: &str, src: &str, funcs: &Funcs) -> Result<Rc<Tmpl>, String> {
-        let shared = Shared::parse(name, src, funcs)?;
+        let shared = Shared::parse(name, src, funcs, &mut self.names.borrow_mut())?;
         let (file, src): (Rc<str>, Rc<str>) = (name.into(), src.into());
         self.define(&file, &src, &shared.defines);
-        Ok(Rc::new(Tmpl { file, src, body: shared.root }))
+        Ok(Rc::new(Tmpl { name: file.clone(), file, src, body: shared.root }))
     }
 
     /// Adds the `define`s of the file `file` (text `src`).
-    fn define(&self, file: &Rc<str>, src: &Rc<str>, defines: &[(String, Rc<[Node]>)]) {
+    fn define(&self, file: &Rc<str>, src: &Rc<str>, defines: &[(Rc<str>, Rc<[Node]>)]) {
         for (n, body) in defines {
-            self.put(n, Tmpl { file: file.clone(), src: src.clone(), body: body.clone() });
+            self.put(Tmpl { name: n.clone(), file: file.clone(), src: src.clone(), body: body.clone() });
         }
     }
 
-    /// Adds `tmpl` as `name`, unless it is empty and `name` exists (Go keeps
-    /// the earlier, non-empty one).
-    fn put(&self, name: &str, tmpl: Tmpl) {
+    /// Adds `tmpl` under its name, unless it is empty and the name exists
+    /// (Go keeps the earlier, non-empty one).
+    fn put(&self, tmpl: Tmpl) {
         let mut map = self.map.borrow_mut();
-        if is_empty_tree(&tmpl.body) && map.contains_key(name) {
+        if is_empty_tree(&tmpl.body, &tmpl.src) && map.contains_key(&*tmpl.name) {
             return;
         }
-        map.insert(name.to_string(), Rc::new(tmpl));
+        map.insert(tmpl.name.clone(), Rc::new(tmpl));
     }
 
     /// The template `name`.
@@ -173,10 +176,13 @@ pub struct Exec<'a> {
     pub set: &'a Set,
     /// The functions.
     pub funcs: &'a Funcs,
-    vars: Vec<(String, Value)>,
+    /// Every call's variables, innermost call last: a call's own start at
+    /// `base`, so a call pushes onto one vector instead of allocating.
+    vars: Vec<(Rc<str>, Value)>,
+    base: usize,
+    dollar: Rc<str>,
     depth: usize,
     tmpl: Rc<Tmpl>,
-    name: String,
     /// Helm's per-render context (chart name, template base path...), for
     /// functions such as `include` and `tpl`.
     pub ctx: &'a dyn std::any::Any,
@@ -196,13 +202,14 @@ impl<'a> Exec<'a> {
     ) -> R<()> {
         let tmpl =
             set.get(name).ok_or_else(|| format!("template: no template {name:?} associated with template {name:?}"))?;
-        let mut ex = Exec { set, funcs, vars: Vec::new(), depth: 0, tmpl, name: name.into(), ctx };
-        ex.call(name, dot, out)
+        let dollar = set.names.borrow_mut().get("$");
+        let mut ex = Exec { set, funcs, vars: Vec::new(), base: 0, dollar, depth: 0, tmpl: tmpl.clone(), ctx };
+        ex.call_tmpl(tmpl, dot, out)
     }
 
     /// The name of the template being executed.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.tmpl.name
     }
 
     /// Runs the template `name` with `dot` (for `template` and `include`).
@@ -211,23 +218,24 @@ impl<'a> Exec<'a> {
             .set
             .get(name)
             .ok_or_else(|| format!("template: no template {name:?} associated with template \"gotpl\""))?;
-        self.call_tmpl(tmpl, name, dot, out)
+        self.call_tmpl(tmpl, dot, out)
     }
 
-    /// Runs a parsed template body under the name `name` (for `tpl`).
-    pub fn call_tmpl(&mut self, tmpl: Rc<Tmpl>, name: &str, dot: &Value, out: &mut String) -> R<()> {
+    /// Runs a parsed template body (for `template`, `include` and `tpl`).
+    pub fn call_tmpl(&mut self, tmpl: Rc<Tmpl>, dot: &Value, out: &mut String) -> R<()> {
         if self.depth >= MAX_DEPTH {
-            return Err(format!("template: {name}: exceeded maximum template depth ({MAX_DEPTH})"));
+            return Err(format!("template: {}: exceeded maximum template depth ({MAX_DEPTH})", tmpl.name));
         }
-        let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), dot.clone())]);
+        let mark = self.vars.len();
+        self.vars.push((self.dollar.clone(), dot.clone()));
+        let saved_base = std::mem::replace(&mut self.base, mark);
         let saved_tmpl = std::mem::replace(&mut self.tmpl, tmpl.clone());
-        let saved_name = std::mem::replace(&mut self.name, name.to_string());
         self.depth += 1;
         let r = self.walk(dot, &tmpl.body, out);
         self.depth -= 1;
-        self.vars = saved_vars;
+        self.vars.truncate(mark);
+        self.base = saved_base;
         self.tmpl = saved_tmpl;
-        self.name = saved_name;
         r.map(|_| ())
     }
 
@@ -235,20 +243,21 @@ impl<'a> Exec<'a> {
         let (line, col) = line_col(&self.tmpl.src, span.at);
         let end = span.end.clamp(span.start, self.tmpl.src.len());
         let node = self.tmpl.src.get(span.start..end).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
-        Err(format!("template: {}:{line}:{col}: executing {:?} at <{node}>: {msg}", self.tmpl.file, self.name))
+        Err(format!("template: {}:{line}:{col}: executing {:?} at <{node}>: {msg}", self.tmpl.file, self.tmpl.name))
     }
 
     fn walk(&mut self, dot: &Value, nodes: &[Node], out: &mut String) -> R<Flow> {
         for node in nodes {
             match node {
-                Node::Text(t) => out.push_str(t),
+                Node::Text(a, b) => out.push_str(&self.tmpl.src[*a..*b]),
                 Node::Action(pipe) => {
                     let v = self.pipe(dot, pipe)?;
                     if pipe.vars.is_empty() {
                         print_value(&v, out);
                     }
                 }
-                Node::If { pipe, with, then, otherwise } => {
+                Node::If(n) => {
+                    let super::parse::If { pipe, with, then, otherwise } = &**n;
                     let mark = self.vars.len();
                     let v = self.pipe(dot, pipe)?;
                     let flow = if v.truthy() {
@@ -263,13 +272,15 @@ impl<'a> Exec<'a> {
                         return Ok(flow);
                     }
                 }
-                Node::Range { pipe, body, otherwise } => {
+                Node::Range(n) => {
+                    let super::parse::Range { pipe, body, otherwise } = &**n;
                     let mark = self.vars.len();
                     let r = self.range(dot, pipe, body, otherwise.as_deref(), out);
                     self.vars.truncate(mark);
                     r?;
                 }
-                Node::Template { span, name, pipe } => {
+                Node::Template(n) => {
+                    let super::parse::Template { span, name, pipe } = &**n;
                     let v = match pipe {
                         Some(p) => self.pipe(dot, p)?,
                         None => Value::Nil,
@@ -280,8 +291,8 @@ impl<'a> Exec<'a> {
                     }
                     self.call(name, &v, out)?;
                 }
-                Node::Break(_) => return Ok(Flow::Break),
-                Node::Continue(_) => return Ok(Flow::Continue),
+                Node::Break => return Ok(Flow::Break),
+                Node::Continue => return Ok(Flow::Continue),
             }
         }
         Ok(Flow::Normal)
@@ -352,7 +363,7 @@ impl<'a> Exec<'a> {
     fn set_var(&mut self, pipe: &Pipe, i: usize, v: Value) {
         let name = &pipe.vars[i];
         if pipe.assign {
-            if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+            if let Some(slot) = self.vars[self.base..].iter_mut().rev().find(|(n, _)| n == name) {
                 slot.1 = v;
             }
         } else {
@@ -378,7 +389,7 @@ impl<'a> Exec<'a> {
     }
 
     fn var(&self, name: &str) -> Value {
-        self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.vars[self.base..].iter().rev().find(|(n, _)| **n == *name).map(|(_, v)| v.clone()).unwrap_or_default()
     }
 
     fn cmd(&mut self, dot: &Value, cmd: &Cmd, fin: Option<Value>) -> R<Value> {
@@ -425,7 +436,7 @@ impl<'a> Exec<'a> {
         dot: &Value,
         mut recv: Value,
         span: Span,
-        fields: &[String],
+        fields: &[Rc<str>],
         args: &[Arg],
         fin: Option<Value>,
     ) -> R<Value> {

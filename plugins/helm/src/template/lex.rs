@@ -1,29 +1,30 @@
 //! The lexer of Go's `text/template`: text runs and action tokens, with the
 //! `{{-` / `-}}` trim markers applied to the surrounding text.
 
-use std::rc::Rc;
+use std::borrow::Cow;
 
-/// One token inside an action (or a text run between actions).
+/// One token inside an action (or a text run between actions). Names and
+/// text borrow the source: lexing allocates only for strings with escapes.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Tok {
+pub enum Tok<'s> {
     /// Text outside actions, already trimmed.
-    Text(Rc<str>),
+    Text(&'s str),
     /// `{{` (trim markers consumed).
     Open,
     /// `}}`.
     Close,
     /// `.Name`.
-    Field(String),
+    Field(&'s str),
     /// `.` alone.
     Dot,
     /// `$name` or `$`.
-    Var(String),
+    Var(&'s str),
     /// An identifier: function name or keyword.
-    Ident(String),
+    Ident(&'s str),
     /// A quoted or raw string, unescaped.
-    Str(String),
+    Str(Cow<'s, str>),
     /// A number literal as written.
-    Number(String),
+    Number(&'s str),
     /// A character constant (an int in Go).
     Char(i64),
     /// `(`.
@@ -42,9 +43,9 @@ pub enum Tok {
 
 /// A token with its byte offset and whether white space preceded it.
 #[derive(Debug, Clone)]
-pub struct Token {
+pub struct Token<'s> {
     /// The token.
-    pub tok: Tok,
+    pub tok: Tok<'s>,
     /// Byte offset in the source.
     pub pos: usize,
     /// Whether space separates it from the previous token.
@@ -55,8 +56,8 @@ pub struct Token {
     pub end: usize,
 }
 
-impl Token {
-    fn new(tok: Tok, pos: usize, spaced: bool) -> Token {
+impl<'s> Token<'s> {
+    fn new(tok: Tok<'s>, pos: usize, spaced: bool) -> Token<'s> {
         let width = match &tok {
             Tok::Field(f) => f.len() + 1,
             Tok::Var(v) | Tok::Ident(v) | Tok::Number(v) => v.len(),
@@ -71,7 +72,7 @@ fn is_space(c: u8) -> bool {
 }
 
 /// Splits `src` into tokens; errors carry the byte offset.
-pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
+pub fn lex(src: &str) -> Result<Vec<Token<'_>>, (usize, String)> {
     let b = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -85,7 +86,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
         }
         let Some(open) = open else {
             if !text.is_empty() {
-                out.push(Token::new(Tok::Text(text.into()), i, false));
+                out.push(Token::new(Tok::Text(text), text.as_ptr() as usize - src.as_ptr() as usize, false));
             }
             break;
         };
@@ -96,7 +97,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
             j += 1;
         }
         if !text.is_empty() {
-            out.push(Token::new(Tok::Text(text.into()), i, false));
+            out.push(Token::new(Tok::Text(text), text.as_ptr() as usize - src.as_ptr() as usize, false));
         }
         // A comment: {{/* ... */}} with optional trim markers.
         let mut k = j;
@@ -129,7 +130,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
 
 /// Lexes the inside of one action from `i`; returns the offset after `}}`
 /// and whether it ended with `-}}`.
-fn lex_action(src: &str, mut i: usize, out: &mut Vec<Token>) -> Result<(usize, bool), (usize, String)> {
+fn lex_action<'s>(src: &'s str, mut i: usize, out: &mut Vec<Token<'s>>) -> Result<(usize, bool), (usize, String)> {
     let b = src.as_bytes();
     let mut spaced = true;
     let mut depth = 0usize;
@@ -207,9 +208,9 @@ fn lex_action(src: &str, mut i: usize, out: &mut Vec<Token>) -> Result<(usize, b
             }
             b'`' => {
                 let close = src[i + 1..].find('`').ok_or((i, "unterminated raw quoted string".to_string()))?;
-                let s = src[i + 1..i + 1 + close].to_string();
+                let s = &src[i + 1..i + 1 + close];
                 i += close + 2;
-                Tok::Str(s)
+                Tok::Str(Cow::Borrowed(s))
             }
             b'\'' => {
                 let (s, n) = quoted(src, i)?;
@@ -222,7 +223,7 @@ fn lex_action(src: &str, mut i: usize, out: &mut Vec<Token>) -> Result<(usize, b
             }
             b'.' if b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) => {
                 i = number_end(b, i);
-                Tok::Number(src[start..i].to_string())
+                Tok::Number(&src[start..i])
             }
             b'.' => {
                 i += 1;
@@ -230,27 +231,27 @@ fn lex_action(src: &str, mut i: usize, out: &mut Vec<Token>) -> Result<(usize, b
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
                     i += 1;
                 }
-                if s == i { Tok::Dot } else { Tok::Field(src[s..i].to_string()) }
+                if s == i { Tok::Dot } else { Tok::Field(&src[s..i]) }
             }
             b'$' => {
                 i += 1;
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
                     i += 1;
                 }
-                Tok::Var(src[start..i].to_string())
+                Tok::Var(&src[start..i])
             }
             b'0'..=b'9' | b'-' | b'+' => {
                 i = number_end(b, i);
                 if i == start + 1 && !c.is_ascii_digit() {
                     return Err((start, format!("bad character {:?}", c as char)));
                 }
-                Tok::Number(src[start..i].to_string())
+                Tok::Number(&src[start..i])
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
                     i += 1;
                 }
-                Tok::Ident(src[start..i].to_string())
+                Tok::Ident(&src[start..i])
             }
             _ => {
                 let ch = src[i..].chars().next().unwrap_or('?');
@@ -278,14 +279,22 @@ fn number_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// A Go interpreted string (or character constant) starting at `i`.
-fn quoted(src: &str, i: usize) -> Result<(String, usize), (usize, String)> {
-    let q = src.as_bytes()[i] as char;
+/// A Go interpreted string (or character constant) starting at `i`,
+/// borrowed when it has no escapes.
+fn quoted(src: &str, i: usize) -> Result<(Cow<'_, str>, usize), (usize, String)> {
+    let b = src.as_bytes();
+    let q = b[i];
+    if let Some(k) = b[i + 1..].iter().position(|c| matches!(*c, b'\\' | b'\n') || *c == q)
+        && b[i + 1 + k] == q
+    {
+        return Ok((Cow::Borrowed(&src[i + 1..i + 1 + k]), i + k + 2));
+    }
+    let q = q as char;
     let mut out = String::new();
     let mut chars = src[i + 1..].char_indices();
     while let Some((k, c)) = chars.next() {
         match c {
-            _ if c == q => return Ok((out, i + 1 + k + 1)),
+            _ if c == q => return Ok((Cow::Owned(out), i + 1 + k + 1)),
             '\n' => break,
             '\\' => {
                 let Some((_, e)) = chars.next() else { break };

@@ -4,6 +4,24 @@
 use std::rc::Rc;
 
 use super::lex::{Tok, Token, lex};
+
+/// The names of a template set (fields, variables, functions), each held
+/// once: an umbrella's thousands of templates repeat a few hundred names,
+/// so a tree shares them instead of allocating each occurrence.
+#[derive(Default)]
+pub struct Names(foldhash::HashSet<Rc<str>>);
+
+impl Names {
+    /// The shared copy of `name`.
+    pub fn get(&mut self, name: &str) -> Rc<str> {
+        if let Some(n) = self.0.get(name) {
+            return n.clone();
+        }
+        let n: Rc<str> = name.into();
+        self.0.insert(n.clone());
+        n
+    }
+}
 use super::value::Value;
 
 /// A byte span in the source (for error positions and `at <...>`).
@@ -24,23 +42,59 @@ impl Span {
     }
 }
 
-/// A node of the tree.
+/// A node of the tree. Two words: text runs, about half of all nodes,
+/// stay small, and the rest live behind a box.
 #[derive(Debug)]
 pub enum Node {
-    /// Literal text.
-    Text(Rc<str>),
+    /// Literal text: a byte range of the template's source.
+    Text(usize, usize),
     /// `{{pipeline}}`.
-    Action(Pipe),
+    Action(Box<Pipe>),
     /// `if`, `with` (`with: true`) with optional else branch.
-    If { pipe: Pipe, with: bool, then: Vec<Node>, otherwise: Option<Vec<Node>> },
+    If(Box<If>),
     /// `range`.
-    Range { pipe: Pipe, body: Vec<Node>, otherwise: Option<Vec<Node>> },
+    Range(Box<Range>),
     /// `template "name" pipeline`.
-    Template { span: Span, name: String, pipe: Option<Pipe> },
+    Template(Box<Template>),
     /// `break`.
-    Break(Span),
+    Break,
     /// `continue`.
-    Continue(Span),
+    Continue,
+}
+
+/// `if` and `with`.
+#[derive(Debug)]
+pub struct If {
+    /// The condition (and the new dot for `with`).
+    pub pipe: Pipe,
+    /// `with` rather than `if`.
+    pub with: bool,
+    /// The branch taken when the pipeline is true.
+    pub then: Vec<Node>,
+    /// `else`, when written.
+    pub otherwise: Option<Vec<Node>>,
+}
+
+/// `range`.
+#[derive(Debug)]
+pub struct Range {
+    /// What is iterated.
+    pub pipe: Pipe,
+    /// The body, once per element.
+    pub body: Vec<Node>,
+    /// `else`, run when there is nothing to iterate.
+    pub otherwise: Option<Vec<Node>>,
+}
+
+/// `template "name" pipeline`.
+#[derive(Debug)]
+pub struct Template {
+    /// Where it is.
+    pub span: Span,
+    /// The template called.
+    pub name: Rc<str>,
+    /// Its dot.
+    pub pipe: Option<Pipe>,
 }
 
 /// A pipeline, with the variables it declares or assigns.
@@ -49,7 +103,7 @@ pub struct Pipe {
     /// Where it is.
     pub span: Span,
     /// Variables (`$x :=` or `$k, $v :=`).
-    pub vars: Vec<String>,
+    pub vars: Vec<Rc<str>>,
     /// `=` rather than `:=`.
     pub assign: bool,
     /// The commands, separated by `|`.
@@ -69,16 +123,19 @@ pub struct Cmd {
 #[derive(Debug)]
 pub enum Arg {
     /// `.` followed by fields (`.A.B`; none for `.` alone).
-    Field(Span, Vec<String>),
+    Field(Span, Fields),
     /// `$x.A.B`.
-    Var(Span, String, Vec<String>),
+    Var(Span, Rc<str>, Fields),
     /// A function name.
-    Func(Span, String),
+    Func(Span, Rc<str>),
     /// `(pipeline).A.B`.
-    Chain(Span, Box<Pipe>, Vec<String>),
+    Chain(Span, Box<Pipe>, Fields),
     /// A constant.
     Const(Span, Value),
 }
+
+/// A chain of field names (`.A.B`).
+pub type Fields = Box<[Rc<str>]>;
 
 impl Arg {
     /// Its span.
@@ -94,7 +151,7 @@ pub struct Parsed {
     /// The top-level body.
     pub root: Vec<Node>,
     /// `define` and `block` bodies, in source order.
-    pub defines: Vec<(String, Vec<Node>)>,
+    pub defines: Vec<(Rc<str>, Vec<Node>)>,
 }
 
 /// A parse error: byte offset and Go's message.
@@ -111,16 +168,17 @@ pub struct ParseError {
 pub const UNCLOSED: &str = "unclosed action";
 
 /// Parses `src`; `is_func` tells whether a function name exists (Go
-/// refuses undefined functions at parse time).
-pub fn parse(src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Parsed, ParseError> {
+/// refuses undefined functions at parse time); names come from `names`.
+pub fn parse(src: &str, is_func: &dyn Fn(&str) -> bool, names: &mut Names) -> Result<Parsed, ParseError> {
     let toks = lex(src).map_err(|(pos, msg)| ParseError { pos, msg })?;
     let mut p = Parser {
         toks,
         i: 0,
         src_len: src.len(),
         is_func,
+        names,
         defines: Vec::new(),
-        vars: vec![vec!["$".into()]],
+        vars: vec!["$"],
         first_field: None,
     };
     let (root, end) = p.list()?;
@@ -130,24 +188,26 @@ pub fn parse(src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Parsed, ParseE
     Ok(Parsed { root, defines: p.defines })
 }
 
-struct Parser<'a> {
-    toks: Vec<Token>,
+struct Parser<'a, 's> {
+    toks: Vec<Token<'s>>,
     i: usize,
     src_len: usize,
     is_func: &'a dyn Fn(&str) -> bool,
-    defines: Vec<(String, Vec<Node>)>,
-    vars: Vec<Vec<String>>,
+    names: &'a mut Names,
+    defines: Vec<(Rc<str>, Vec<Node>)>,
+    /// The variables in scope, innermost last; a scope ends by truncating.
+    vars: Vec<&'s str>,
     first_field: Option<usize>,
 }
 
-type Ended = Option<(String, usize)>;
+type Ended = Option<(&'static str, usize)>;
 
-impl Parser<'_> {
+impl<'s> Parser<'_, 's> {
     fn err<T>(&self, pos: usize, msg: impl Into<String>) -> Result<T, ParseError> {
         Err(ParseError { pos, msg: msg.into() })
     }
 
-    fn peek(&self) -> Option<&Tok> {
+    fn peek(&self) -> Option<&Tok<'s>> {
         self.toks.get(self.i).map(|t| &t.tok)
     }
 
@@ -168,7 +228,7 @@ impl Parser<'_> {
     /// Takes the next token: the parser never reads a token's contents
     /// twice once past it (lookahead that backs up only peeks), so its
     /// strings move into the tree instead of being copied.
-    fn next(&mut self) -> Option<Token> {
+    fn next(&mut self) -> Option<Token<'s>> {
         let t = self.toks.get_mut(self.i).map(|t| Token { tok: std::mem::replace(&mut t.tok, Tok::Comma), ..*t });
         self.i += 1;
         t
@@ -187,7 +247,7 @@ impl Parser<'_> {
         let mut nodes = Vec::new();
         while let Some(t) = self.next() {
             match t.tok {
-                Tok::Text(s) => nodes.push(Node::Text(s)),
+                Tok::Text(s) => nodes.push(Node::Text(t.pos, t.pos + s.len())),
                 Tok::Open => {
                     if let Some(kw) = self.keyword() {
                         let pos = self.pos();
@@ -195,11 +255,11 @@ impl Parser<'_> {
                             "end" => {
                                 self.i += 1;
                                 self.expect_close("end")?;
-                                return Ok((nodes, Some(("end".into(), pos))));
+                                return Ok((nodes, Some(("end", pos))));
                             }
                             "else" => {
                                 self.i += 1;
-                                return Ok((nodes, Some(("else".into(), pos))));
+                                return Ok((nodes, Some(("else", pos))));
                             }
                             "if" | "with" => {
                                 self.i += 1;
@@ -224,8 +284,7 @@ impl Parser<'_> {
                             "break" | "continue" => {
                                 self.i += 1;
                                 self.expect_close(kw)?;
-                                let span = Span::new(pos, pos + kw.len());
-                                nodes.push(if kw == "break" { Node::Break(span) } else { Node::Continue(span) });
+                                nodes.push(if kw == "break" { Node::Break } else { Node::Continue });
                                 continue;
                             }
                             _ => {}
@@ -235,7 +294,7 @@ impl Parser<'_> {
                     if pipe.cmds.is_empty() {
                         return self.err(pipe.span.start, "missing value for command");
                     }
-                    nodes.push(Node::Action(pipe));
+                    nodes.push(Node::Action(Box::new(pipe)));
                 }
                 _ => return self.err(t.pos, format!("unexpected {:?}", t.tok)),
             }
@@ -244,10 +303,9 @@ impl Parser<'_> {
     }
 
     fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, ParseError>) -> Result<T, ParseError> {
-        let top = self.vars.last().cloned().unwrap_or_default();
-        self.vars.push(top);
+        let mark = self.vars.len();
         let r = f(self);
-        self.vars.pop();
+        self.vars.truncate(mark);
         r
     }
 
@@ -257,16 +315,16 @@ impl Parser<'_> {
             let pipe = p.pipeline(ctx, false)?;
             let (then, end) = p.list()?;
             let otherwise = p.else_part(ctx, end)?;
-            Ok(Node::If { pipe, with, then, otherwise })
+            Ok(Node::If(Box::new(If { pipe, with, then, otherwise })))
         })
     }
 
     /// After a branch: `end`, `else ... end`, or `else if`/`else with` chains.
     fn else_part(&mut self, ctx: &str, end: Ended) -> Result<Option<Vec<Node>>, ParseError> {
         match end {
-            Some((kw, _)) if kw == "end" => Ok(None),
+            Some(("end", _)) => Ok(None),
             Some((_, pos)) => {
-                if let Some(Tok::Ident(kw)) = self.peek().cloned()
+                if let Some(&Tok::Ident(kw)) = self.peek()
                     && (kw == "if" || kw == "with")
                 {
                     // `{{else if x}}` is `{{else}}{{if x}}...{{end}}{{end}}` sharing one end.
@@ -276,7 +334,7 @@ impl Parser<'_> {
                 self.expect_close("else")?;
                 let (other, end) = self.list()?;
                 match end {
-                    Some((kw, _)) if kw == "end" => Ok(Some(other)),
+                    Some(("end", _)) => Ok(Some(other)),
                     Some((_, p)) => self.err(p, format!("expected end; found {{{{else}}}} in {ctx}")),
                     None => self.err(pos, format!("unexpected EOF in {ctx}")),
                 }
@@ -290,7 +348,7 @@ impl Parser<'_> {
             let pipe = p.pipeline("range", false)?;
             let (body, end) = p.list()?;
             let otherwise = p.else_part("range", end)?;
-            Ok(Node::Range { pipe, body, otherwise })
+            Ok(Node::Range(Box::new(Range { pipe, body, otherwise })))
         })
     }
 
@@ -300,12 +358,13 @@ impl Parser<'_> {
             return self.err(pos, "unexpected token in define clause");
         };
         self.expect_close("define clause")?;
-        let saved = std::mem::replace(&mut self.vars, vec![vec!["$".into()]]);
+        let name = self.names.get(&name);
+        let saved = std::mem::replace(&mut self.vars, vec!["$"]);
         let r = self.list();
         self.vars = saved;
         let (body, end) = r?;
         match end {
-            Some((kw, _)) if kw == "end" => {
+            Some(("end", _)) => {
                 self.defines.push((name, body));
                 Ok(())
             }
@@ -319,6 +378,7 @@ impl Parser<'_> {
         let Some(Token { tok: Tok::Str(name), .. }) = self.next() else {
             return self.err(npos, format!("unexpected token in {ctx}"));
         };
+        let name = self.names.get(&name);
         let pipe = if self.peek() == Some(&Tok::Close) {
             self.i += 1;
             None
@@ -326,15 +386,15 @@ impl Parser<'_> {
             Some(self.pipeline(ctx, false)?)
         };
         if block {
-            let saved = std::mem::replace(&mut self.vars, vec![vec!["$".into()]]);
+            let saved = std::mem::replace(&mut self.vars, vec!["$"]);
             let r = self.list();
             self.vars = saved;
             match r? {
-                (body, Some((kw, _))) if kw == "end" => self.defines.push((name.clone(), body)),
+                (body, Some(("end", _))) => self.defines.push((name.clone(), body)),
                 _ => return self.err(pos, "unexpected EOF in block clause"),
             }
         }
-        Ok(Node::Template { span: Span::new(pos, npos + name.len() + 2), name, pipe })
+        Ok(Node::Template(Box::new(Template { span: Span::new(pos, npos + name.len() + 2), name, pipe })))
     }
 
     /// A pipeline up to `}}` (consumed) or `)` (not consumed when `nested`).
@@ -344,7 +404,7 @@ impl Parser<'_> {
         let mut assign = false;
         // Declarations: `$x :=`, `$x =`, `$k, $v :=`.
         let save = self.i;
-        if let Some(Tok::Var(v)) = self.peek().cloned() {
+        if let Some(&Tok::Var(v)) = self.peek() {
             self.i += 1;
             match self.peek() {
                 Some(Tok::Declare) | Some(Tok::Assign) => {
@@ -354,7 +414,7 @@ impl Parser<'_> {
                 }
                 Some(Tok::Comma) if ctx == "range" => {
                     self.i += 1;
-                    if let Some(Tok::Var(v2)) = self.peek().cloned() {
+                    if let Some(&Tok::Var(v2)) = self.peek() {
                         self.i += 1;
                         if matches!(self.peek(), Some(Tok::Declare) | Some(Tok::Assign)) {
                             assign = self.peek() == Some(&Tok::Assign);
@@ -373,13 +433,14 @@ impl Parser<'_> {
         }
         for v in &vars {
             if assign {
-                if !self.vars.last().is_some_and(|s| s.contains(v)) {
+                if !self.vars.contains(v) {
                     return self.err(start, format!("undefined variable \"{v}\""));
                 }
-            } else if let Some(scope) = self.vars.last_mut() {
-                scope.push(v.clone());
+            } else {
+                self.vars.push(v);
             }
         }
+        let vars: Vec<Rc<str>> = vars.into_iter().map(|v| self.names.get(v)).collect();
         let mut cmds = Vec::new();
         loop {
             match self.peek() {
@@ -428,19 +489,18 @@ impl Parser<'_> {
     }
 
     /// Field names directly attached (no space) to the previous operand.
-    fn fields(&mut self) -> Vec<String> {
+    fn fields(&mut self, first: Option<&'s str>) -> Fields {
         self.first_field = self.toks.get(self.i).map(|t| t.pos);
-        let mut out = Vec::new();
-        while let Some(t) = self.toks.get(self.i) {
-            match &t.tok {
-                Tok::Field(f) if !t.spaced => {
-                    out.push(f.clone());
-                    self.i += 1;
-                }
-                _ => break,
+        let n = self.toks[self.i..].iter().take_while(|t| matches!(t.tok, Tok::Field(_)) && !t.spaced).count();
+        let mut out = Vec::with_capacity(n + usize::from(first.is_some()));
+        out.extend(first.map(|f| self.names.get(f)));
+        for t in &self.toks[self.i..self.i + n] {
+            if let Tok::Field(f) = t.tok {
+                out.push(self.names.get(f));
             }
         }
-        out
+        self.i += n;
+        out.into_boxed_slice()
     }
 
     fn end_of_prev(&self) -> usize {
@@ -452,39 +512,37 @@ impl Parser<'_> {
         let start = t.pos;
         let arg = match t.tok {
             Tok::Dot => {
-                let f = self.fields();
+                let f = self.fields(None);
                 Arg::Field(Span::new(start, self.end_of_prev()), f)
             }
             Tok::Field(name) => {
-                let mut f = vec![name];
-                let more = self.fields();
+                let f = self.fields(Some(name));
                 // Go reports a chain `.a.b` at its second field.
-                let at = if more.is_empty() { start } else { self.first_field.unwrap_or(start) };
-                f.extend(more);
+                let at = if f.len() == 1 { start } else { self.first_field.unwrap_or(start) };
                 Arg::Field(Span { at, ..Span::new(start, self.end_of_prev()) }, f)
             }
             Tok::Var(name) => {
-                if !self.vars.last().is_some_and(|s| s.contains(&name)) {
+                if !self.vars.contains(&name) {
                     return self.err(start, format!("undefined variable \"{name}\""));
                 }
-                let f = self.fields();
+                let f = self.fields(None);
                 let at = if f.is_empty() { start } else { self.first_field.unwrap_or(start) };
-                Arg::Var(Span { at, ..Span::new(start, self.end_of_prev()) }, name, f)
+                Arg::Var(Span { at, ..Span::new(start, self.end_of_prev()) }, self.names.get(name), f)
             }
             Tok::LParen => {
                 let pipe = self.pipeline("parenthesized pipeline", false)?;
                 self.i += 1; // the `)`
-                let f = self.fields();
+                let f = self.fields(None);
                 let at = if f.is_empty() { start } else { self.first_field.unwrap_or(start) };
                 Arg::Chain(Span { at, ..Span::new(start, self.end_of_prev()) }, Box::new(pipe), f)
             }
             Tok::Ident(name) => {
                 let span = Span::new(start, start + name.len());
-                match name.as_str() {
+                match name {
                     "true" => Arg::Const(span, Value::Bool(true)),
                     "false" => Arg::Const(span, Value::Bool(false)),
                     "nil" => Arg::Const(span, Value::Nil),
-                    _ if (self.is_func)(&name) => Arg::Func(span, name),
+                    _ if (self.is_func)(name) => Arg::Func(span, self.names.get(name)),
                     _ => return self.err(start, format!("function \"{name}\" not defined")),
                 }
             }
@@ -493,7 +551,7 @@ impl Parser<'_> {
             }
             Tok::Char(c) => Arg::Const(Span::new(start, start + 3), Value::Int(c)),
             Tok::Number(n) => {
-                let v = number(&n).ok_or(ParseError { pos: start, msg: format!("bad number syntax: \"{n}\"") })?;
+                let v = number(n).ok_or(ParseError { pos: start, msg: format!("bad number syntax: \"{n}\"") })?;
                 Arg::Const(Span::new(start, start + n.len()), v)
             }
             other => return self.err(start, format!("unexpected {other:?} in operand")),
