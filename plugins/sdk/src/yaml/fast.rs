@@ -98,7 +98,17 @@ impl<'a> Parser<'a> {
         if self.depth > MAX_DEPTH {
             return None;
         }
-        let v = if is_dash(self.lines[self.pos].text) { self.sequence(col) } else { self.mapping(col) };
+        let line = self.lines[self.pos];
+        let v = if line.text.starts_with(['{', '[']) {
+            // A flow collection on a line of its own: what `toYaml` of an
+            // empty map prints under `nindent` (`securityContext:\n  {}`).
+            self.pos += 1;
+            scalar(line.text, self.rules)
+        } else if is_dash(line.text) {
+            self.sequence(col)
+        } else {
+            self.mapping(col)
+        };
         self.depth -= 1;
         let v = v?;
         // What follows must close this node, not be indented into it.
@@ -572,6 +582,11 @@ mod tests {
             "on: 1\nno: 2\n0x1F: 3\n1.5: 4\n\"yes\": 5\n",
             "defaultMode: 0644\ntty: yes\nstdin: on\nwhen: 2001-12-14\nt: 1:20\n",
             "a: 18446744073709551616\n",
+            // `toYaml` of an empty map or list under `nindent`, as Helm charts print it.
+            "securityContext:\n  {}\nresources:\n    []\nlist:\n- \n  {}\nx: 1\n",
+            "a:\n  {b: 1, c: x} # c\n",
+            "{}\n",
+            "[]\n---\n{a: 1}\n",
         ];
         for text in taken {
             assert!(check(text), "the fast path declined:\n{text}");
@@ -583,6 +598,10 @@ mod tests {
             "a: !tag 1\n",
             "a: [1, 2]\n",
             "a: multi\n  line\n",
+            "a:\n  {}\n  b: 1\n",
+            "a:\n  {}\n    b\n",
+            "a:\n  [1]\n",
+            "a:\n  {b: {c: 1}}\n",
             "a:\n\tb: 1\n",
             "a: 1\r\n",
             "a:\n    b: 1\n  c: 2\n",
