@@ -58,15 +58,20 @@ pub struct Manifest {
     pub source: String,
     /// The parsed object (`None` for a document of comments only).
     pub object: Option<Json>,
-    kind: String,
+    /// Its place in [`INSTALL_ORDER`] (after it when the kind is not there).
+    rank: usize,
 }
 
 impl Manifest {
     /// A document from `source`.
     pub fn new(source: String, object: Option<Json>) -> Manifest {
-        let kind = object.as_ref().and_then(|o| o.get("kind")).and_then(Json::as_str).unwrap_or("").to_string();
-        Manifest { source, object, kind }
+        let rank = rank(kind(&object));
+        Manifest { source, object, rank }
     }
+}
+
+fn kind(object: &Option<Json>) -> &str {
+    object.as_ref().and_then(|o| o.get("kind")).and_then(Json::as_str).unwrap_or("")
 }
 
 /// Helm's `SplitManifests`: documents separated by lines starting `---`
@@ -86,16 +91,18 @@ pub fn split(text: &str) -> Vec<&str> {
     docs.into_iter().filter(|d| !d.trim().is_empty()).collect()
 }
 
-fn rank(kind: &str) -> Option<usize> {
-    INSTALL_ORDER.iter().position(|k| *k == kind)
+fn rank(kind: &str) -> usize {
+    INSTALL_ORDER.iter().position(|k| *k == kind).unwrap_or(INSTALL_ORDER.len())
 }
 
+/// Known kinds in install order, then the others by name; stable. Each
+/// document's rank is found once, not once per comparison.
 fn sort_by_kind(v: &mut [Manifest]) {
-    v.sort_by(|a, b| match (rank(&a.kind), rank(&b.kind)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.kind.cmp(&b.kind),
+    v.sort_by(|a, b| {
+        a.rank.cmp(&b.rank).then_with(|| match a.rank == INSTALL_ORDER.len() {
+            true => kind(&a.object).cmp(kind(&b.object)),
+            false => std::cmp::Ordering::Equal,
+        })
     });
 }
 
@@ -145,9 +152,7 @@ pub fn order(files: &BTreeMap<String, String>, skip_tests: bool) -> Result<Vec<M
             continue;
         }
         for doc in split(text) {
-            let object = parse_doc(path, doc)?;
-            let kind = object.as_ref().and_then(|o| o.get("kind")).and_then(Json::as_str).unwrap_or("").to_string();
-            let m = Manifest { source: path.clone(), object, kind };
+            let m = Manifest::new(path.clone(), parse_doc(path, doc)?);
             match &m.object {
                 Some(o) if is_hook(o) => {
                     if !(skip_tests && is_test_hook(o)) {

@@ -88,9 +88,8 @@ pub fn functions() -> Funcs {
 
 fn include(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> {
     arity(&a, 2, "include")?;
-    let name = string(&a, 0)?.to_string();
     let mut out = String::new();
-    ex.call(&name, &a[1], &mut out)?;
+    ex.call(string(&a, 0)?, &a[1], &mut out)?;
     Ok(Value::str(out))
 }
 
@@ -116,7 +115,16 @@ fn tpl(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> {
     let mut out = String::new();
     ex.call_tmpl(tmpl, &a[1], &mut out)
         .map_err(|e| format!("error during tpl function execution for {text:?}: {e}"))?;
-    Ok(Value::str(out.replace("<no value>", "")))
+    Ok(Value::str(without_no_value(out)))
+}
+
+/// Helm's `strings.ReplaceAll(out, "<no value>", "")` on a rendered text,
+/// which copies only when there is something to remove.
+fn without_no_value(text: String) -> String {
+    match memchr::memmem::find(text.as_bytes(), b"<no value>") {
+        Some(_) => text.replace("<no value>", ""),
+        None => text,
+    }
 }
 
 fn file_value(f: &crate::chart::File) -> (String, Rc<str>) {
@@ -172,12 +180,13 @@ fn collect(
     Value::map(base)
 }
 
-/// Helm's `sortTemplates`: deeper paths first, then reverse lexical order.
-fn sort_templates(names: &mut [String]) {
-    names.sort_by(|a, b| {
-        let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
-        cb.cmp(&ca).then_with(|| b.cmp(a))
-    });
+/// Helm's `sortTemplates` of the jobs' names: deeper paths first, then
+/// reverse lexical order. Depths are counted once, not per comparison.
+fn sort_templates(jobs: &[(Job, Rc<str>)]) -> Vec<usize> {
+    let depth: Vec<usize> = jobs.iter().map(|(j, _)| j.name.matches('/').count()).collect();
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by(|&a, &b| depth[b].cmp(&depth[a]).then_with(|| jobs[b].0.name.cmp(&jobs[a].0.name)));
+    order
 }
 
 /// Helm's `TemplateName`: `--name-template` run with Sprig's functions
@@ -199,26 +208,23 @@ pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<
     collect(chart, &root, values, shared, true, &mut jobs);
     let funcs = functions();
     let set = Set::default();
-    let mut names: Vec<String> = jobs.iter().map(|(j, _)| j.name.clone()).collect();
-    sort_templates(&mut names);
-    let by_name: foldhash::HashMap<&str, usize> =
-        jobs.iter().enumerate().map(|(i, (j, _))| (j.name.as_str(), i)).collect();
+    let order = sort_templates(&jobs);
     // Parse in Helm's order: later definitions win.
-    for n in &names {
-        let (job, src) = &jobs[by_name[n.as_str()]];
+    for &i in &order {
+        let (job, src) = &jobs[i];
         set.add(&job.name, src, &funcs).map_err(|msg| Error::Template { chart: job.chart.clone(), msg })?;
     }
     let ctx = Ctx::default();
     let mut out = BTreeMap::new();
-    for n in &names {
-        let (job, _) = &jobs[by_name[n.as_str()]];
+    for &i in &order {
+        let (job, _) = &jobs[i];
         if !job.render {
             continue;
         }
         let mut text = String::new();
         Exec::run(&set, &funcs, &ctx, &job.name, &job.dot, &mut text)
             .map_err(|msg| Error::Template { chart: job.chart.clone(), msg: cleanup_exec_error(msg) })?;
-        out.insert(job.name.clone(), text.replace("<no value>", ""));
+        out.insert(job.name.clone(), without_no_value(text));
     }
     // Every parsed template and every dot (5 % of a large umbrella render).
     capstan_plugin::leave((set, jobs));
