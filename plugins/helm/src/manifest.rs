@@ -106,14 +106,18 @@ fn sort_by_kind(v: &mut [Manifest]) {
     });
 }
 
+/// `metadata.annotations["helm.sh/hook"]` (looked up by key: a JSON
+/// pointer unescapes its path on every call).
+fn hook(obj: &Json) -> Option<&Json> {
+    obj.get("metadata")?.get("annotations")?.get("helm.sh/hook")
+}
+
 fn is_hook(obj: &Json) -> bool {
-    obj.pointer("/metadata/annotations/helm.sh~1hook").is_some_and(|h| !h.is_null())
+    hook(obj).is_some_and(|h| !h.is_null())
 }
 
 fn is_test_hook(obj: &Json) -> bool {
-    obj.pointer("/metadata/annotations/helm.sh~1hook")
-        .and_then(Json::as_str)
-        .is_some_and(|h| h.split(',').any(|e| matches!(e.trim(), "test" | "test-success")))
+    hook(obj).and_then(Json::as_str).is_some_and(|h| h.split(',').any(|e| matches!(e.trim(), "test" | "test-success")))
 }
 
 /// Parses one document; errors name the template.

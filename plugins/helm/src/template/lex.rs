@@ -78,7 +78,7 @@ pub fn lex(src: &str) -> Result<Vec<Token<'_>>, (usize, String)> {
     let mut i = 0;
     let mut trim_next = false;
     while i < b.len() {
-        let open = memchr::memmem::find(&b[i..], b"{{").map(|o| i + o);
+        let open = find_open(b, i);
         let end = open.unwrap_or(b.len());
         let mut text = &src[i..end];
         if trim_next {
@@ -126,6 +126,19 @@ pub fn lex(src: &str) -> Result<Vec<Token<'_>>, (usize, String)> {
         i = next;
     }
     Ok(out)
+}
+
+/// Where the next `{{` starts at or after `i`: a search for `{` (a
+/// `memmem::find` call builds a searcher each time, which cost more than
+/// the search on short text runs).
+fn find_open(b: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(o) = memchr::memchr(b'{', &b[i..]) {
+        if b.get(i + o + 1) == Some(&b'{') {
+            return Some(i + o);
+        }
+        i += o + 1;
+    }
+    None
 }
 
 /// Lexes the inside of one action from `i`; returns the offset after `}}`
