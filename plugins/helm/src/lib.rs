@@ -132,7 +132,8 @@ pub fn render_manifests(
 }
 
 /// Renders a loaded chart with the user's values (the part of [`render`]
-/// after loading; benchmarks and tests call it directly).
+/// after loading). The chart's default values move into the coalesced
+/// values: a chart is rendered once.
 pub fn render_chart(
     chart: &mut chart::Chart,
     user: Map<String, Json>,
@@ -143,7 +144,7 @@ pub fn render_chart(
     values::process_enabled(chart, &user, "")?;
     values::process_imports(chart);
     let mut vals = user;
-    values::coalesce(chart, &mut vals, false);
+    values::coalesce_taking(chart, &mut vals, false);
     if !opts.skip_schema_validation {
         schema::validate_chart(chart, &vals)?;
     }

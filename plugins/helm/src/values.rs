@@ -27,17 +27,22 @@ pub fn merge_maps(dst: &mut Map<String, Json>, src: &Map<String, Json>) {
 /// Helm's `coalesceTables`: `dst` wins, `src` fills in; without `merge`, a
 /// null in `dst` deletes the key.
 fn coalesce_tables(dst: &mut Map<String, Json>, src: &Map<String, Json>, merge: bool) {
+    coalesce_owned(dst, src.clone(), merge)
+}
+
+/// [`coalesce_tables`] taking `src`: what fills in moves, uncopied.
+fn coalesce_owned(dst: &mut Map<String, Json>, src: Map<String, Json>, merge: bool) {
     for (k, sv) in src {
-        match dst.get_mut(k) {
+        match dst.get_mut(&k) {
             Some(Json::Null) if !merge => {
-                dst.remove(k);
+                dst.remove(&k);
             }
             None => {
-                dst.insert(k.clone(), sv.clone());
+                dst.insert(k, sv);
             }
             Some(Json::Object(d)) => {
                 if let Json::Object(s) = sv {
-                    coalesce_tables(d, s, merge);
+                    coalesce_owned(d, s, merge);
                 }
             }
             Some(_) => {}
@@ -47,28 +52,40 @@ fn coalesce_tables(dst: &mut Map<String, Json>, src: &Map<String, Json>, merge: 
 
 /// Helm's `CoalesceValues(chart, vals)`: the chart's defaults under the
 /// user's values, recursively for subcharts, with globals pushed down.
-pub fn coalesce(chart: &Chart, dest: &mut Map<String, Json>, merge: bool) {
-    if let Json::Object(defaults) = &chart.values {
+pub fn coalesce(chart: &mut Chart, dest: &mut Map<String, Json>, merge: bool) {
+    walk(chart, dest, merge, &|c| c.values.clone());
+}
+
+/// [`coalesce`] for the last time: each chart's defaults move into `dest`
+/// instead of being copied, and the charts keep none.
+pub fn coalesce_taking(chart: &mut Chart, dest: &mut Map<String, Json>, merge: bool) {
+    walk(chart, dest, merge, &|c| std::mem::take(&mut c.values));
+}
+
+/// The walk of [`coalesce`], with each chart's defaults from `defaults`.
+fn walk(chart: &mut Chart, dest: &mut Map<String, Json>, merge: bool, defaults: &dyn Fn(&mut Chart) -> Json) {
+    if let Json::Object(defaults) = defaults(chart) {
         // A set, not a scan per key: umbrella charts have hundreds of both.
         let children: HashSet<&str> = chart.deps.iter().map(Chart::name).collect();
         for (k, dv) in defaults {
-            match dest.get_mut(k) {
+            match dest.get_mut(&k) {
                 Some(Json::Null) if !merge => {
-                    dest.remove(k);
+                    dest.remove(&k);
                 }
                 Some(Json::Object(d)) => {
                     if let Json::Object(s) = dv {
-                        coalesce_tables(d, s, merge || children.contains(k.as_str()));
+                        let merge = merge || children.contains(k.as_str());
+                        coalesce_owned(d, s, merge);
                     }
                 }
                 Some(_) => {}
                 None => {
-                    dest.insert(k.clone(), dv.clone());
+                    dest.insert(k, dv);
                 }
             }
         }
     }
-    for sub in &chart.deps {
+    for sub in &mut chart.deps {
         let name = sub.name().to_string();
         let entry = dest.entry(name.clone()).or_insert_with(|| Json::Object(Map::new()));
         if entry.is_null() {
@@ -80,7 +97,7 @@ pub fn coalesce(chart: &Chart, dest: &mut Map<String, Json>, merge: bool) {
         let parent_global = dest.get("global").and_then(Json::as_object).cloned().unwrap_or_default();
         let Some(Json::Object(sv)) = dest.get_mut(&name) else { continue };
         push_globals(sv, &parent_global);
-        coalesce(sub, sv, merge);
+        walk(sub, sv, merge, defaults);
     }
 }
 
