@@ -490,7 +490,7 @@ impl<'a> Exec<'a> {
                 if fields.is_empty() { Ok(v) } else { self.chain(dot, v, *span, fields, &[], None) }
             }
             Arg::Func(span, name) => {
-                let cmd = Cmd { span: *span, args: Vec::new() };
+                let cmd = Cmd { span: *span, args: Box::default() };
                 self.func(dot, &cmd, name, &[], None)
             }
             Arg::Const(_, v) => Ok(v.clone()),

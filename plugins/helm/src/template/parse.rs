@@ -70,9 +70,9 @@ pub struct If {
     /// `with` rather than `if`.
     pub with: bool,
     /// The branch taken when the pipeline is true.
-    pub then: Vec<Node>,
+    pub then: Nodes,
     /// `else`, when written.
-    pub otherwise: Option<Vec<Node>>,
+    pub otherwise: Option<Nodes>,
 }
 
 /// `range`.
@@ -81,9 +81,9 @@ pub struct Range {
     /// What is iterated.
     pub pipe: Pipe,
     /// The body, once per element.
-    pub body: Vec<Node>,
+    pub body: Nodes,
     /// `else`, run when there is nothing to iterate.
-    pub otherwise: Option<Vec<Node>>,
+    pub otherwise: Option<Nodes>,
 }
 
 /// `template "name" pipeline`.
@@ -97,17 +97,22 @@ pub struct Template {
     pub pipe: Option<Pipe>,
 }
 
+/// A list of nodes. Trees live as long as the render and umbrellas hold
+/// thousands: lists, commands and arguments are boxed slices, without the
+/// spare capacity a growing `Vec` keeps (a third of a tree's bytes).
+pub type Nodes = Box<[Node]>;
+
 /// A pipeline, with the variables it declares or assigns.
 #[derive(Debug)]
 pub struct Pipe {
     /// Where it is.
     pub span: Span,
     /// Variables (`$x :=` or `$k, $v :=`).
-    pub vars: Vec<Rc<str>>,
+    pub vars: Box<[Rc<str>]>,
     /// `=` rather than `:=`.
     pub assign: bool,
     /// The commands, separated by `|`.
-    pub cmds: Vec<Cmd>,
+    pub cmds: Box<[Cmd]>,
 }
 
 /// One command: an operand followed by arguments.
@@ -116,7 +121,7 @@ pub struct Cmd {
     /// Where it is.
     pub span: Span,
     /// The operands.
-    pub args: Vec<Arg>,
+    pub args: Box<[Arg]>,
 }
 
 /// An operand.
@@ -149,9 +154,9 @@ impl Arg {
 /// A parsed template: its body and the definitions found in it.
 pub struct Parsed {
     /// The top-level body.
-    pub root: Vec<Node>,
+    pub root: Nodes,
     /// `define` and `block` bodies, in source order.
-    pub defines: Vec<(Rc<str>, Vec<Node>)>,
+    pub defines: Vec<(Rc<str>, Nodes)>,
 }
 
 /// A parse error: byte offset and Go's message.
@@ -179,6 +184,9 @@ pub fn parse(src: &str, is_func: &dyn Fn(&str) -> bool, names: &mut Names) -> Re
         names,
         defines: Vec::new(),
         vars: vec!["$"],
+        nodes: Vec::new(),
+        cmds: Vec::new(),
+        args: Vec::new(),
         first_field: None,
     };
     let (root, end) = p.list()?;
@@ -194,9 +202,14 @@ struct Parser<'a, 's> {
     src_len: usize,
     is_func: &'a dyn Fn(&str) -> bool,
     names: &'a mut Names,
-    defines: Vec<(Rc<str>, Vec<Node>)>,
+    defines: Vec<(Rc<str>, Nodes)>,
     /// The variables in scope, innermost last; a scope ends by truncating.
     vars: Vec<&'s str>,
+    /// The lists being built, innermost last: each ends as a boxed slice of
+    /// its exact length (one allocation, no growth) drained off the top.
+    nodes: Vec<Node>,
+    cmds: Vec<Cmd>,
+    args: Vec<Arg>,
     first_field: Option<usize>,
 }
 
@@ -243,11 +256,11 @@ impl<'s> Parser<'_, 's> {
     }
 
     /// Parses nodes until EOF or one of `end`, `else` (returned with its position).
-    fn list(&mut self) -> Result<(Vec<Node>, Ended), ParseError> {
-        let mut nodes = Vec::new();
+    fn list(&mut self) -> Result<(Nodes, Ended), ParseError> {
+        let mark = self.nodes.len();
         while let Some(t) = self.next() {
             match t.tok {
-                Tok::Text(s) => nodes.push(Node::Text(t.pos, t.pos + s.len())),
+                Tok::Text(s) => self.nodes.push(Node::Text(t.pos, t.pos + s.len())),
                 Tok::Open => {
                     if let Some(kw) = self.keyword() {
                         let pos = self.pos();
@@ -255,20 +268,22 @@ impl<'s> Parser<'_, 's> {
                             "end" => {
                                 self.i += 1;
                                 self.expect_close("end")?;
-                                return Ok((nodes, Some(("end", pos))));
+                                return Ok((self.nodes.drain(mark..).collect(), Some(("end", pos))));
                             }
                             "else" => {
                                 self.i += 1;
-                                return Ok((nodes, Some(("else", pos))));
+                                return Ok((self.nodes.drain(mark..).collect(), Some(("else", pos))));
                             }
                             "if" | "with" => {
                                 self.i += 1;
-                                nodes.push(self.if_node(kw == "with")?);
+                                let n = self.if_node(kw == "with")?;
+                                self.nodes.push(n);
                                 continue;
                             }
                             "range" => {
                                 self.i += 1;
-                                nodes.push(self.range_node()?);
+                                let n = self.range_node()?;
+                                self.nodes.push(n);
                                 continue;
                             }
                             "define" => {
@@ -278,13 +293,14 @@ impl<'s> Parser<'_, 's> {
                             }
                             "block" | "template" => {
                                 self.i += 1;
-                                nodes.push(self.template(pos, kw == "block")?);
+                                let n = self.template(pos, kw == "block")?;
+                                self.nodes.push(n);
                                 continue;
                             }
                             "break" | "continue" => {
                                 self.i += 1;
                                 self.expect_close(kw)?;
-                                nodes.push(if kw == "break" { Node::Break } else { Node::Continue });
+                                self.nodes.push(if kw == "break" { Node::Break } else { Node::Continue });
                                 continue;
                             }
                             _ => {}
@@ -294,12 +310,12 @@ impl<'s> Parser<'_, 's> {
                     if pipe.cmds.is_empty() {
                         return self.err(pipe.span.start, "missing value for command");
                     }
-                    nodes.push(Node::Action(Box::new(pipe)));
+                    self.nodes.push(Node::Action(Box::new(pipe)));
                 }
                 _ => return self.err(t.pos, format!("unexpected {:?}", t.tok)),
             }
         }
-        Ok((nodes, None))
+        Ok((self.nodes.drain(mark..).collect(), None))
     }
 
     fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, ParseError>) -> Result<T, ParseError> {
@@ -320,7 +336,7 @@ impl<'s> Parser<'_, 's> {
     }
 
     /// After a branch: `end`, `else ... end`, or `else if`/`else with` chains.
-    fn else_part(&mut self, ctx: &str, end: Ended) -> Result<Option<Vec<Node>>, ParseError> {
+    fn else_part(&mut self, ctx: &str, end: Ended) -> Result<Option<Nodes>, ParseError> {
         match end {
             Some(("end", _)) => Ok(None),
             Some((_, pos)) => {
@@ -329,7 +345,7 @@ impl<'s> Parser<'_, 's> {
                 {
                     // `{{else if x}}` is `{{else}}{{if x}}...{{end}}{{end}}` sharing one end.
                     self.i += 1;
-                    return Ok(Some(vec![self.if_node(kw == "with")?]));
+                    return Ok(Some(Box::new([self.if_node(kw == "with")?])));
                 }
                 self.expect_close("else")?;
                 let (other, end) = self.list()?;
@@ -440,52 +456,68 @@ impl<'s> Parser<'_, 's> {
                 self.vars.push(v);
             }
         }
-        let vars: Vec<Rc<str>> = vars.into_iter().map(|v| self.names.get(v)).collect();
-        let mut cmds = Vec::new();
+        let vars: Box<[Rc<str>]> = vars.into_iter().map(|v| self.names.get(v)).collect();
+        let mark = self.cmds.len();
         loop {
             match self.peek() {
                 Some(Tok::Close) => {
                     let end = self.pos();
                     self.i += 1;
-                    if cmds.is_empty() && !allow_empty {
+                    if self.cmds.len() == mark && !allow_empty {
                         return self.err(start, format!("missing value for {ctx}"));
                     }
-                    return Ok(Pipe { span: Span::new(start, end), vars, assign, cmds });
+                    return Ok(Pipe {
+                        span: Span::new(start, end),
+                        vars,
+                        assign,
+                        cmds: self.cmds.drain(mark..).collect(),
+                    });
                 }
                 Some(Tok::RParen) => {
                     let end = self.pos();
-                    if cmds.is_empty() {
+                    if self.cmds.len() == mark {
                         return self.err(start, "missing value for parenthesized pipeline");
                     }
-                    return Ok(Pipe { span: Span::new(start, end), vars, assign, cmds });
+                    return Ok(Pipe {
+                        span: Span::new(start, end),
+                        vars,
+                        assign,
+                        cmds: self.cmds.drain(mark..).collect(),
+                    });
                 }
                 None => return self.err(self.src_len, format!("unclosed action in {ctx}")),
-                _ => cmds.push(self.command()?),
+                _ => {
+                    let cmd = self.command()?;
+                    self.cmds.push(cmd);
+                }
             }
         }
     }
 
     fn command(&mut self) -> Result<Cmd, ParseError> {
         let start = self.pos();
-        let mut args = Vec::new();
+        let mark = self.args.len();
         loop {
             match self.peek() {
                 None | Some(Tok::Close) | Some(Tok::RParen) => break,
                 Some(Tok::Pipe) => {
                     self.i += 1;
-                    if args.is_empty() {
+                    if self.args.len() == mark {
                         return self.err(start, "missing command");
                     }
                     break;
                 }
-                _ => args.push(self.operand()?),
+                _ => {
+                    let arg = self.operand()?;
+                    self.args.push(arg);
+                }
             }
         }
-        if args.is_empty() {
+        if self.args.len() == mark {
             return self.err(start, "empty command");
         }
-        let end = args.last().map_or(start, |a| a.span().end);
-        Ok(Cmd { span: Span::new(start, end), args })
+        let end = self.args.last().map_or(start, |a| a.span().end);
+        Ok(Cmd { span: Span::new(start, end), args: self.args.drain(mark..).collect() })
     }
 
     /// Field names directly attached (no space) to the previous operand.
