@@ -215,7 +215,7 @@ pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<
     // Parse in Helm's order: later definitions win.
     for &i in &order {
         let (job, src) = &jobs[i];
-        set.add(&job.name, src, &funcs).map_err(|msg| Error::Template { chart: job.chart.clone(), msg })?;
+        set.add(&job.name, src.clone(), &funcs).map_err(|msg| Error::Template { chart: job.chart.clone(), msg })?;
     }
     let ctx = Ctx::default();
     let mut out = BTreeMap::new();

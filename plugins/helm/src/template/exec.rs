@@ -110,23 +110,23 @@ pub fn line_col(src: &str, pos: usize) -> (usize, usize) {
 impl Set {
     /// Parses `src` as the template `name` and adds its definitions. A
     /// later non-empty definition replaces an earlier one, as in Go.
-    pub fn add(&self, name: &str, src: &str, funcs: &Funcs) -> Result<(), String> {
-        let (src, shared) = self.parsed(name, src, funcs)?;
+    pub fn add(&self, name: &str, src: impl Into<Rc<str>>, funcs: &Funcs) -> Result<(), String> {
+        let (src, shared) = self.parsed(name, src.into(), funcs)?;
         let file: Rc<str> = name.into();
         self.define(&file, &src, &shared.defines);
         self.put(Tmpl { name: file.clone(), file, src, body: shared.root.clone() });
         Ok(())
     }
 
-    /// `src` parsed (once per distinct text), and the text as shared.
-    fn parsed(&self, name: &str, src: &str, funcs: &Funcs) -> Result<(Rc<str>, Rc<Shared>), String> {
-        if let Some((text, shared)) = self.parsed.borrow().get_key_value(src) {
+    /// `src` parsed (once per distinct text), and the text as shared (the
+    /// first copy seen: a later equal text is dropped).
+    fn parsed(&self, name: &str, src: Rc<str>, funcs: &Funcs) -> Result<(Rc<str>, Rc<Shared>), String> {
+        if let Some((text, shared)) = self.parsed.borrow().get_key_value(&*src) {
             return Ok((text.clone(), shared.clone()));
         }
-        let shared = Rc::new(Shared::parse(name, src, funcs, &mut self.names.borrow_mut())?);
-        let text: Rc<str> = src.into();
-        self.parsed.borrow_mut().insert(text.clone(), shared.clone());
-        Ok((text, shared))
+        let shared = Rc::new(Shared::parse(name, &src, funcs, &mut self.names.borrow_mut())?);
+        self.parsed.borrow_mut().insert(src.clone(), shared.clone());
+        Ok((src, shared))
     }
 
     /// Parses `src` as an unnamed body reported under `name` (Helm's
