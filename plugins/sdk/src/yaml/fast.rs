@@ -8,9 +8,11 @@
 //! the sandbox (an event parser allocates for every token).
 //!
 //! The subset: `---` separators, comments, block mappings and sequences,
-//! single-line plain and quoted scalars, `[]` and `{}`. Not in it (so
-//! `None`): block scalars (`|`, `>`), multi-line scalars, flow collections
-//! with content, anchors, aliases, tags, merge keys, duplicate or null keys,
+//! single-line plain and quoted scalars, `[]` and `{}`, one-line flow
+//! sequences of scalars and flow mappings of plain scalars (also alone on
+//! a line below their key). Not in it (so `None`): block scalars (`|`,
+//! `>`), multi-line scalars, nested or multi-line flow collections,
+//! anchors, aliases, tags, merge keys, duplicate or null keys,
 //! directives, complex keys, tabs, carriage returns and odd indentation.
 //! Plain scalars and keys resolve by the [`Rules`] given, as the event
 //! reader resolves them.
@@ -264,6 +266,9 @@ fn scalar(text: &str, rules: Rules) -> Option<Value> {
     if text.starts_with('{') {
         return flow_mapping(text, rules);
     }
+    if text.starts_with('[') {
+        return flow_sequence(text, rules);
+    }
     // A plain scalar may start with `-` when no space follows (`-1`, `-x`).
     let dash_plain = text.starts_with('-') && !is_dash(text);
     if starts_with_indicator(text) && !dash_plain {
@@ -308,6 +313,43 @@ fn flow_mapping(text: &str, rules: Rules) -> Option<Value> {
         }
     }
     Some(Value::Object(m))
+}
+
+/// A one-line flow sequence of plain and quoted scalars (`['wget']`,
+/// `[--port, "8080"]`, common in container commands); `None` for anything
+/// richer: nesting, a `:` or an indicator in a plain item, empty entries.
+fn flow_sequence(text: &str, rules: Rules) -> Option<Value> {
+    let mut rest = text.strip_prefix('[')?;
+    let mut items = Vec::new();
+    loop {
+        rest = rest.trim_start_matches(' ');
+        let (item, after) = match rest.chars().next()? {
+            q @ ('"' | '\'') => {
+                let (s, after) = quoted(rest, q)?;
+                (Value::String(s), after)
+            }
+            _ => {
+                let end = rest.find([',', ']'])?;
+                let plain = rest[..end].trim_end_matches(' ');
+                let dash_plain = plain.starts_with('-') && !is_dash(plain);
+                if plain.is_empty()
+                    || plain.bytes().any(|b| b"{}[]\"'#&*!|>%@`?:".contains(&b))
+                    || starts_with_indicator(plain) && !dash_plain
+                {
+                    return None;
+                }
+                (rules.resolve(plain), &rest[end..])
+            }
+        };
+        items.push(item);
+        let after = after.trim_start_matches(' ');
+        if let Some(next) = after.strip_prefix(',') {
+            rest = next;
+            continue;
+        }
+        let tail = after.strip_prefix(']')?;
+        return (tail.is_empty() || tail.starts_with(' ') && is_blank(tail)).then_some(Value::Array(items));
+    }
 }
 
 /// A quoted scalar at the start of `text` and what follows it; `None` for
@@ -476,6 +518,12 @@ mod tests {
             "[]",
             "{}",
             "[1]",
+            "['a', b]",
+            "[a, 'b c', \"d\"]",
+            "[1, -2, yes]",
+            "[a b , c]",
+            "['x''y']",
+            "[a,b]",
             "a # c",
             "a#c",
             "# c",
@@ -587,6 +635,9 @@ mod tests {
             "a:\n  {b: 1, c: x} # c\n",
             "{}\n",
             "[]\n---\n{a: 1}\n",
+            // One-line flow sequences of scalars, as container commands are written.
+            "command: ['wget']\nargs: [\"a b\", c, 'it''s', -x, 1, 0755, yes, ~, 1.5] # c\n---\n- [a,b]\n",
+            "a: [1, 2]\nb:\n  [x]\n",
         ];
         for text in taken {
             assert!(check(text), "the fast path declined:\n{text}");
@@ -596,11 +647,18 @@ mod tests {
             "a: >\n  folded\n",
             "a: &x 1\nb: *x\n",
             "a: !tag 1\n",
-            "a: [1, 2]\n",
             "a: multi\n  line\n",
             "a:\n  {}\n  b: 1\n",
             "a:\n  {}\n    b\n",
-            "a:\n  [1]\n",
+            "a: [a, [b]]\n",
+            "a: [a,]\n",
+            "a: [ ]\n",
+            "a: [a: b]\n",
+            "a: [http://x]\n",
+            "a: ['x' y]\n",
+            "a: [a] b\n",
+            "a: [a, ,b]\n",
+            "a: [\"\\x41\"]\n",
             "a:\n  {b: {c: 1}}\n",
             "a:\n\tb: 1\n",
             "a: 1\r\n",
