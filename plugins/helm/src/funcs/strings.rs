@@ -14,6 +14,16 @@ fn ok(s: impl Into<std::rc::Rc<str>>) -> FR {
     Ok(Value::Str(s.into()))
 }
 
+/// `r`, a part of the string argument `a[i]`: that argument itself (shared,
+/// not copied) when `r` is all of it. Names pass through `trunc 63 |
+/// trimSuffix "-"` unchanged in nearly every chart.
+fn part(a: &[Value], i: usize, r: &str) -> FR {
+    match &a[i] {
+        Value::Str(s) if s.len() == r.len() => Ok(a[i].clone()),
+        _ => ok(r),
+    }
+}
+
 pub fn register(f: &mut Funcs) {
     f.insert("upper", |_, a| ok(s1(&a, "upper")?.to_uppercase()));
     f.insert("lower", |_, a| ok(s1(&a, "lower")?.to_lowercase()));
@@ -28,12 +38,12 @@ pub fn register(f: &mut Funcs) {
     f.insert("trimPrefix", |_, a| {
         arity(&a, 2, "trimPrefix")?;
         let (p, s) = (string(&a, 0)?, string(&a, 1)?);
-        ok(s.strip_prefix(p).unwrap_or(s))
+        part(&a, 1, s.strip_prefix(p).unwrap_or(s))
     });
     f.insert("trimSuffix", |_, a| {
         arity(&a, 2, "trimSuffix")?;
         let (p, s) = (string(&a, 0)?, string(&a, 1)?);
-        ok(s.strip_suffix(p).unwrap_or(s))
+        part(&a, 1, s.strip_suffix(p).unwrap_or(s))
     });
     f.insert("nospace", |_, a| ok(s1(&a, "nospace")?.chars().filter(|c| !c.is_whitespace()).collect::<String>()));
     f.insert("repeat", |_, a| {
@@ -68,7 +78,7 @@ pub fn register(f: &mut Funcs) {
         } else {
             s
         };
-        ok(r)
+        part(&a, 1, r)
     });
     f.insert("abbrev", |_, a| {
         arity(&a, 2, "abbrev")?;

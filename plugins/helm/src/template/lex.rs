@@ -105,7 +105,7 @@ pub fn lex(src: &str) -> Result<Vec<Token<'_>>, (usize, String)> {
             k += 1;
         }
         if src[k..].starts_with("/*") {
-            let close = src[k + 2..].find("*/").ok_or((open, "unclosed comment".to_string()))? + k + 2;
+            let close = src[k + 2..].find("*/").ok_or_else(|| (open, "unclosed comment".to_string()))? + k + 2;
             let mut m = close + 2;
             let mut trim_right = false;
             let ws = src[m..].len() - src[m..].trim_start_matches([' ', '\t', '\r', '\n']).len();
@@ -220,7 +220,7 @@ fn lex_action<'s>(src: &'s str, mut i: usize, out: &mut Vec<Token<'s>>) -> Resul
                 Tok::Str(s)
             }
             b'`' => {
-                let close = src[i + 1..].find('`').ok_or((i, "unterminated raw quoted string".to_string()))?;
+                let close = src[i + 1..].find('`').ok_or_else(|| (i, "unterminated raw quoted string".to_string()))?;
                 let s = &src[i + 1..i + 1 + close];
                 i += close + 2;
                 Tok::Str(Cow::Borrowed(s))
@@ -329,7 +329,7 @@ fn quoted(src: &str, i: usize) -> Result<(Cow<'_, str>, usize), (usize, String)>
                         let hex: String = (0..n).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
                         let code =
                             u32::from_str_radix(&hex, 16).map_err(|_| (i, "invalid escape in string".to_string()))?;
-                        out.push(char::from_u32(code).ok_or((i, "invalid escape in string".to_string()))?);
+                        out.push(char::from_u32(code).ok_or_else(|| (i, "invalid escape in string".to_string()))?);
                     }
                     '0'..='7' => {
                         let rest: String = (0..2).filter_map(|_| chars.next().map(|(_, c)| c)).collect();

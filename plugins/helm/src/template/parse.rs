@@ -540,7 +540,7 @@ impl<'s> Parser<'_, 's> {
     }
 
     fn operand(&mut self) -> Result<Arg, ParseError> {
-        let t = self.next().ok_or(ParseError { pos: self.src_len, msg: "unexpected EOF".into() })?;
+        let t = self.next().ok_or_else(|| ParseError { pos: self.src_len, msg: "unexpected EOF".into() })?;
         let start = t.pos;
         let arg = match t.tok {
             Tok::Dot => {
@@ -583,7 +583,8 @@ impl<'s> Parser<'_, 's> {
             }
             Tok::Char(c) => Arg::Const(Span::new(start, start + 3), Value::Int(c)),
             Tok::Number(n) => {
-                let v = number(n).ok_or(ParseError { pos: start, msg: format!("bad number syntax: \"{n}\"") })?;
+                let v =
+                    number(n).ok_or_else(|| ParseError { pos: start, msg: format!("bad number syntax: \"{n}\"") })?;
                 Arg::Const(Span::new(start, start + n.len()), v)
             }
             other => return self.err(start, format!("unexpected {other:?} in operand")),
