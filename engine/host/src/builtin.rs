@@ -10,6 +10,10 @@ use crate::{Error, Result};
 /// `plugins/dist/capstan_<name>.wasm`, embedded by `build.rs`.
 pub const BUILTINS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
+/// `sha256:<hex>` of each of [`BUILTINS`], computed by `build.rs` from the
+/// bytes it embeds.
+const DIGESTS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_digests.rs"));
+
 /// Where `builtin:` plugins come from.
 #[derive(Debug, Clone, Default)]
 pub enum Builtins {
@@ -42,11 +46,30 @@ impl Builtins {
             }
         }
     }
+
+    /// The digest of `builtin:<name>` when it is known without reading it:
+    /// for the embedded components (computed at build time), not for a
+    /// directory, whose files may change under a running process.
+    pub fn digest(&self, name: &str) -> Option<&'static str> {
+        match self {
+            Self::Embedded => DIGESTS.iter().find(|(n, _)| *n == name).map(|(_, d)| *d),
+            Self::Dir(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::BUILTINS;
+    use super::{BUILTINS, Builtins};
+
+    #[test]
+    fn embedded_digests_are_those_of_the_embedded_bytes() {
+        for (name, bytes) in BUILTINS {
+            assert_eq!(Builtins::Embedded.digest(name), Some(crate::sha256_digest(bytes).as_str()), "builtin:{name}");
+        }
+        assert_eq!(Builtins::Embedded.digest("nope"), None);
+        assert_eq!(Builtins::Dir("/x".into()).digest("helm"), None);
+    }
 
     /// The committed components must not depend on where they were built:
     /// no path of the build machine (home, registry, toolchain, checkout)

@@ -189,7 +189,8 @@ impl PluginHost {
             return Ok(plugin);
         }
         let bytes = self.builtins.get(name)?;
-        let actual = known.unwrap_or_else(|| sha256_digest(&bytes));
+        let actual =
+            known.or_else(|| self.builtins.digest(name).map(str::to_owned)).unwrap_or_else(|| sha256_digest(&bytes));
         // A pinned builtin is checked like any plugin: a `digest:` that is
         // written must mean something, or it reads as a guarantee it is not.
         check_builtin_digest(reference, digest, &actual)?;
