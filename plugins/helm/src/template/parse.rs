@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use super::lex::{Tok, Token, lex};
+use super::value::Value;
 
 /// The names of a template set (fields, variables, functions), each held
 /// once: an umbrella's thousands of templates repeat a few hundred names,
@@ -22,7 +23,6 @@ impl Names {
         n
     }
 }
-use super::value::Value;
 
 /// A byte span in the source (for error positions and `at <...>`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,8 +42,8 @@ impl Span {
     }
 }
 
-/// A node of the tree. Two words: text runs, about half of all nodes,
-/// stay small, and the rest live behind a box.
+/// A node of the tree, kept small: a text run (about half of all nodes)
+/// is two offsets, and every other kind lives behind a box.
 #[derive(Debug)]
 pub enum Node {
     /// Literal text: a byte range of the template's source.
