@@ -136,14 +136,19 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Rewrites the file `path` with `f`.
+fn edit_file(path: &Path, f: &dyn Fn(String) -> String) {
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, f(text)).unwrap();
+}
+
 /// Rewrites every file under `dir` with `f`.
 fn edit_tree(dir: &Path, f: &dyn Fn(String) -> String) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         if entry.file_type().unwrap().is_dir() {
             edit_tree(&entry.path(), f);
         } else {
-            let text = std::fs::read_to_string(entry.path()).unwrap();
-            std::fs::write(entry.path(), f(text)).unwrap();
+            edit_file(&entry.path(), f);
         }
     }
 }
@@ -204,18 +209,14 @@ fn helm_create_umbrella(dir: &Path, n: usize, tpl: bool) -> PathBuf {
         edit_tree(&c, &|t| {
             t.replace("name: base\n", &format!("name: {name}\n")).replace("\"base.", &format!("\"{name}."))
         });
-        let edit = |file: &str, f: &dyn Fn(String) -> String| {
-            let text = std::fs::read_to_string(c.join(file)).unwrap();
-            std::fs::write(c.join(file), f(text)).unwrap();
-        };
         if tpl {
-            edit("values.yaml", &|t| {
+            edit_file(&c.join("values.yaml"), &|t| {
                 t.replace(
                     "podAnnotations: {}",
                     "podAnnotations:\n  example.com/release: \"{{ .Release.Name }}-{{ .Chart.Version }}\"",
                 )
             });
-            edit("templates/deployment.yaml", &|t| {
+            edit_file(&c.join("templates/deployment.yaml"), &|t| {
                 t.replacen("{{- toYaml . | nindent 8 }}", "{{- tpl (toYaml .) $ | nindent 8 }}", 1)
             });
         }

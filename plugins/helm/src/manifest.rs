@@ -99,9 +99,8 @@ fn rank(kind: &str) -> usize {
 /// document's rank is found once, not once per comparison.
 fn sort_by_kind(v: &mut [Manifest]) {
     v.sort_by(|a, b| {
-        a.rank.cmp(&b.rank).then_with(|| match a.rank == INSTALL_ORDER.len() {
-            true => kind(&a.object).cmp(kind(&b.object)),
-            false => std::cmp::Ordering::Equal,
+        a.rank.cmp(&b.rank).then_with(|| {
+            if a.rank == INSTALL_ORDER.len() { kind(&a.object).cmp(kind(&b.object)) } else { std::cmp::Ordering::Equal }
         })
     });
 }

@@ -285,11 +285,11 @@ impl<'a> Exec<'a> {
                         Some(p) => self.pipe(dot, p)?,
                         None => Value::Nil,
                     };
-                    if self.set.get(name).is_none() {
+                    let Some(tmpl) = self.set.get(name) else {
                         return self
                             .err(*span, format!("template: no template {name:?} associated with template \"gotpl\""));
-                    }
-                    self.call(name, &v, out)?;
+                    };
+                    self.call_tmpl(tmpl, &v, out)?;
                 }
                 Node::Break => return Ok(Flow::Break),
                 Node::Continue => return Ok(Flow::Continue),

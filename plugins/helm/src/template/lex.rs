@@ -86,7 +86,7 @@ pub fn lex(src: &str) -> Result<Vec<Token<'_>>, (usize, String)> {
         }
         let Some(open) = open else {
             if !text.is_empty() {
-                out.push(Token::new(Tok::Text(text), text.as_ptr() as usize - src.as_ptr() as usize, false));
+                out.push(text_token(src, text));
             }
             break;
         };
@@ -97,7 +97,7 @@ pub fn lex(src: &str) -> Result<Vec<Token<'_>>, (usize, String)> {
             j += 1;
         }
         if !text.is_empty() {
-            out.push(Token::new(Tok::Text(text), text.as_ptr() as usize - src.as_ptr() as usize, false));
+            out.push(text_token(src, text));
         }
         // A comment: {{/* ... */}} with optional trim markers.
         let mut k = j;
@@ -126,6 +126,11 @@ pub fn lex(src: &str) -> Result<Vec<Token<'_>>, (usize, String)> {
         i = next;
     }
     Ok(out)
+}
+
+/// The token of a text run, a slice of `src`: it sits where the slice starts.
+fn text_token<'s>(src: &'s str, text: &'s str) -> Token<'s> {
+    Token::new(Tok::Text(text), text.as_ptr() as usize - src.as_ptr() as usize, false)
 }
 
 /// Where the next `{{` starts at or after `i`: a search for `{` (a

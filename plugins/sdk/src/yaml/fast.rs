@@ -294,18 +294,12 @@ fn scalar(text: &str, rules: Rules) -> Option<Value> {
 fn flow_mapping(text: &str, rules: Rules) -> Option<Value> {
     let text = find_pair(text, b' ', b'#').map_or(text, |comment| &text[..comment]);
     let inner = text.strip_prefix('{')?.trim_end_matches(' ').strip_suffix('}')?;
-    if inner.bytes().any(|b| b"{}[]\"'#&*!|>%@`?".contains(&b)) {
-        return None;
-    }
     let mut m = Map::new();
     for item in inner.split(',') {
         let item = item.trim_matches(' ');
         let at = find_pair(item, b':', b' ')?;
         let (key, value) = (item[..at].trim_end_matches(' '), item[at + 2..].trim_start_matches(' '));
-        let plain = |s: &str| {
-            !s.is_empty() && !s.contains(':') && (!starts_with_indicator(s) || s.starts_with('-') && !is_dash(s))
-        };
-        if !plain(key) || !plain(value) || key == "<<" {
+        if !flow_plain(key) || !flow_plain(value) || key == "<<" {
             return None;
         }
         if m.insert(rules.plain_key(key).ok()?, rules.resolve(value)).is_some() {
@@ -313,6 +307,15 @@ fn flow_mapping(text: &str, rules: Rules) -> Option<Value> {
         }
     }
     Some(Value::Object(m))
+}
+
+/// Whether `s` is a plain scalar of a one-line flow collection in the
+/// subset: not empty, no indicator or `:` anywhere (a `-` may start it
+/// when no space follows).
+fn flow_plain(s: &str) -> bool {
+    !s.is_empty()
+        && !s.bytes().any(|b| b"{}[]\"'#&*!|>%@`?:".contains(&b))
+        && (!starts_with_indicator(s) || s.starts_with('-') && !is_dash(s))
 }
 
 /// A one-line flow sequence of plain and quoted scalars (`['wget']`,
@@ -331,11 +334,7 @@ fn flow_sequence(text: &str, rules: Rules) -> Option<Value> {
             _ => {
                 let end = rest.find([',', ']'])?;
                 let plain = rest[..end].trim_end_matches(' ');
-                let dash_plain = plain.starts_with('-') && !is_dash(plain);
-                if plain.is_empty()
-                    || plain.bytes().any(|b| b"{}[]\"'#&*!|>%@`?:".contains(&b))
-                    || starts_with_indicator(plain) && !dash_plain
-                {
+                if !flow_plain(plain) {
                     return None;
                 }
                 (rules.resolve(plain), &rest[end..])
