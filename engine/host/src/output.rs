@@ -20,6 +20,7 @@ use std::fmt;
 use capstan_types::text::escape_untrusted;
 use capstan_types::{Diagnostic, Object, ObjectRef, Severity};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 use crate::bindings::types;
@@ -52,7 +53,8 @@ pub(crate) fn decode(plugin: &str, output: types::Output, limits: &Limits) -> Re
             format!("item {index} is {} bytes, over the cap of {} for one object", text.len(), limits.object_bytes),
         ));
     }
-    let mut budget = Budget { nodes_left: limits.max_nodes(), depth: 0, path: Vec::new(), exceeded: None };
+    let mut budget =
+        Budget { nodes_left: limits.max_nodes(), depth: 0, path: String::new(), marks: Vec::new(), exceeded: None };
     let mut objects = Vec::with_capacity(output.items.len());
     // Each text is dropped once decoded, so text and values of the whole
     // output are never held twice over.
@@ -102,8 +104,11 @@ struct Budget {
     nodes_left: usize,
     /// Nesting level of the value being decoded.
     depth: usize,
-    /// Keys from the object's root to the value being decoded.
-    path: Vec<String>,
+    /// Keys from the object's root to the value being decoded, as a JSON
+    /// pointer (`/metadata/labels`), raw: escaped only for an error message.
+    path: String,
+    /// Where each key of `path` starts, to drop it again.
+    marks: Vec<usize>,
     /// Which budget ran out, when one did (the decoder's error is then
     /// about the cap, not about bad JSON).
     exceeded: Option<String>,
@@ -114,6 +119,7 @@ impl Budget {
     fn decode(&mut self, text: &str) -> serde_json::Result<Value> {
         self.depth = 0;
         self.path.clear();
+        self.marks.clear();
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let value = Node(self).deserialize(&mut deserializer)?;
         deserializer.end()?;
@@ -145,9 +151,25 @@ impl Budget {
         error
     }
 
-    /// `/metadata/labels`: where the decoder is, as a JSON pointer.
+    /// `/metadata/labels`: where the decoder is, as a JSON pointer, escaped.
     fn pointer(&self) -> String {
-        if self.path.is_empty() { "/".to_owned() } else { self.path.iter().map(|k| format!("/{k}")).collect() }
+        if self.path.is_empty() { "/".to_owned() } else { escape_untrusted(&self.path).into_owned() }
+    }
+
+    /// Enters the value under `key`. Keys are kept raw, in one string, and
+    /// escaped only when an error quotes them (escaping is per character,
+    /// so the pointer reads the same): a copy of every key of every object
+    /// cost a fifth of decoding a 4,000-object output.
+    fn push(&mut self, key: &str) {
+        self.marks.push(self.path.len());
+        self.path.push('/');
+        self.path.push_str(key);
+    }
+
+    fn pop(&mut self) {
+        if let Some(mark) = self.marks.pop() {
+            self.path.truncate(mark);
+        }
     }
 }
 
@@ -213,14 +235,21 @@ impl<'de> Visitor<'de> for Node<'_> {
         self.0.enter::<A::Error>()?;
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
-                let at = self.0.pointer();
-                return Err(de::Error::custom(format!("duplicate key {:?} in {at}", escape_untrusted(&key))));
-            }
-            self.0.path.push(escape_untrusted(&key).into_owned());
+            // One lookup finds a duplicate and the place to insert.
+            let slot = match object.entry(key) {
+                Entry::Vacant(slot) => slot,
+                Entry::Occupied(taken) => {
+                    let at = self.0.pointer();
+                    return Err(de::Error::custom(format!(
+                        "duplicate key {:?} in {at}",
+                        escape_untrusted(taken.key())
+                    )));
+                }
+            };
+            self.0.push(slot.key());
             let value = map.next_value_seed(Node(&mut *self.0))?;
-            self.0.path.pop();
-            object.insert(key, value);
+            self.0.pop();
+            slot.insert(value);
         }
         self.0.depth -= 1;
         Ok(Value::Object(object))

@@ -19,7 +19,10 @@ use std::fmt::Write;
 /// what matters is that it is one line of inert text. Borrows when there is
 /// nothing to escape.
 pub fn escape_untrusted(text: &str) -> Cow<'_, str> {
-    let Some(first) = text.find(needs_escape) else { return Cow::Borrowed(text) };
+    // Printable ASCII needs nothing: found byte by byte, the common case
+    // skips decoding characters.
+    let Some(start) = text.bytes().position(|b| !(b' '..=b'~').contains(&b)) else { return Cow::Borrowed(text) };
+    let Some(first) = text[start..].find(needs_escape).map(|i| start + i) else { return Cow::Borrowed(text) };
     let mut escaped = String::with_capacity(text.len() + 16);
     escaped.push_str(&text[..first]);
     for c in text[first..].chars() {
