@@ -51,7 +51,7 @@ pub fn objects(objects: &[Object], format: Format) -> Result<String> {
             let mut out = String::new();
             for object in objects {
                 out.push_str("---\n");
-                out.push_str(&crate::yaml::to_string(object.as_value()));
+                crate::yaml::write(&mut out, object.as_value());
             }
             out
         }

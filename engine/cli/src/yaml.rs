@@ -16,15 +16,20 @@ use serde_json::{Map, Value};
 /// One YAML document (without the `---` separator) for `value`.
 pub fn to_string(value: &Value) -> String {
     let mut out = String::new();
+    write(&mut out, value);
+    out
+}
+
+/// [`to_string`], appended to `out`.
+pub fn write(out: &mut String, value: &Value) {
     match value {
-        Value::Object(map) if !map.is_empty() => mapping(&mut out, map, 0, false),
-        Value::Array(items) if !items.is_empty() => sequence(&mut out, items, 0, false),
+        Value::Object(map) if !map.is_empty() => mapping(out, map, 0, false),
+        Value::Array(items) if !items.is_empty() => sequence(out, items, 0, false),
         scalar => {
-            write_scalar(&mut out, scalar, 2, true);
+            write_scalar(out, scalar, 2, true);
             out.push('\n');
         }
     }
-    out
 }
 
 /// Writes `map` at `indent`; `inline` when its first key follows a `- `.
@@ -119,17 +124,25 @@ fn write_string(out: &mut String, s: &str, block_indent: usize, block_ok: bool) 
 /// Whether `s` may be written plain: it must read back as this very string
 /// in block context under YAML 1.1 and 1.2, whatever the reader.
 pub fn is_plain_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    let bytes = s.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
         return false;
     };
     // Indicators, and anything a number, date, `.inf` or `-x` could start with.
-    if "-?:,[]{}#&*!|>'\"%@`+.~= \t".contains(first) || first.is_ascii_digit() {
+    if b"-?:,[]{}#&*!|>'\"%@`+.~= \t".contains(&first) || first.is_ascii_digit() || matches!(last, b' ' | b'\t' | b':')
+    {
         return false;
     }
-    if s.ends_with([' ', '\t', ':']) || s.contains(": ") || s.contains(" #") || s.contains(":\t") {
-        return false;
+    // One pass over the bytes for `: `, `:\t`, ` #` and ASCII controls (the
+    // writer's hot loop: every key and string of every object).
+    let mut previous = 0u8;
+    for &b in bytes {
+        if (previous == b':' && matches!(b, b' ' | b'\t')) || (previous == b' ' && b == b'#') || b < b' ' || b == 0x7f {
+            return false;
+        }
+        previous = b;
     }
-    if s.chars().any(needs_escape) {
+    if !s.is_ascii() && s.chars().any(needs_escape) {
         return false;
     }
     !is_reserved_word(s)
@@ -140,6 +153,9 @@ pub fn is_plain_safe(s: &str) -> bool {
 fn is_reserved_word(s: &str) -> bool {
     if s == "<<" {
         return true;
+    }
+    if s.len() > "infinity".len() {
+        return false;
     }
     const WORDS: [&str; 12] = ["y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf", "infinity"];
     WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
