@@ -145,6 +145,7 @@ pub fn render_chart(
     values::process_imports(chart);
     let mut vals = user;
     values::coalesce_taking(chart, &mut vals, false);
+    let vals = Json::Object(vals);
     if !opts.skip_schema_validation {
         schema::validate_chart(chart, &vals)?;
     }
@@ -172,7 +173,7 @@ pub fn render_chart(
             apis: Value::Obj(Rc::new(ApiVersions(apis))),
         })),
     };
-    let rendered = render::render(chart, funcs::from_values(&Json::Object(vals)), &shared)?;
+    let rendered = render::render(chart, funcs::from_values(&vals), &shared)?;
     let mut out = Vec::new();
     if opts.include_crds {
         crds(chart, &mut out)?;

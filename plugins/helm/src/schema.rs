@@ -12,9 +12,10 @@ use crate::chart::Chart;
 use crate::error::{Error, Result};
 
 /// Validates the chart's and its subcharts' schemas against their values.
-pub fn validate_chart(chart: &Chart, values: &Map<String, Json>) -> Result<()> {
+/// The values are borrowed: an umbrella's are those of all its subcharts.
+pub fn validate_chart(chart: &Chart, values: &Json) -> Result<()> {
     let mut report = String::new();
-    check(chart, &Json::Object(values.clone()), &mut report);
+    check(chart, values, &mut report);
     if report.is_empty() { Ok(()) } else { Err(Error::Schema(report)) }
 }
 
@@ -29,9 +30,9 @@ fn check(chart: &Chart, values: &Json, report: &mut String) {
             }
         }
     }
+    let empty = Json::Object(Map::new());
     for d in &chart.deps {
-        let sub = values.get(d.name()).cloned().unwrap_or(Json::Object(Map::new()));
-        check(d, &sub, report);
+        check(d, values.get(d.name()).unwrap_or(&empty), report);
     }
 }
 
