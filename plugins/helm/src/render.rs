@@ -169,18 +169,23 @@ fn collect(
     let base_path = format!("{path}/templates");
     for t in &chart.templates {
         let name = format!("{path}/{}", t.name);
-        let mut dot = base.clone();
-        let tv: BTreeMap<String, Value> =
-            [("Name".to_string(), Value::str(name.as_str())), ("BasePath".to_string(), Value::str(base_path.as_str()))]
-                .into_iter()
-                .collect();
-        dot.insert("Template".to_string(), Value::map(tv));
         let partial = t.name.rsplit('/').next().is_some_and(|b| b.starts_with('_'));
         let render = !partial && (!chart.is_library() || is_root);
+        // A partial is only parsed: it needs no dot of its own.
+        let dot = if render { template_dot(&base, &name, &base_path) } else { Value::Nil };
         let src: Rc<str> = crate::chart::text(&t.data).into();
-        jobs.push((Job { name, chart: path.to_string(), dot: Value::map(dot), render }, src));
+        jobs.push((Job { name, chart: path.to_string(), dot, render }, src));
     }
     Value::map(base)
+}
+
+/// The dot of the template `name`: its chart's, with `.Template`.
+fn template_dot(base: &BTreeMap<String, Value>, name: &str, base_path: &str) -> Value {
+    let mut dot = base.clone();
+    let tv: BTreeMap<String, Value> =
+        [("Name".to_string(), Value::str(name)), ("BasePath".to_string(), Value::str(base_path))].into_iter().collect();
+    dot.insert("Template".to_string(), Value::map(tv));
+    Value::map(dot)
 }
 
 /// Helm's `sortTemplates` of the jobs' names: deeper paths first, then

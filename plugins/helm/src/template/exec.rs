@@ -60,9 +60,38 @@ pub struct Set {
     /// chart such as Bitnami's `common`, vendored under every subchart of an
     /// umbrella) are parsed once. A tree holds no file name, so the
     /// templates named after each file share it.
-    parsed: RefCell<HashMap<Rc<str>, Rc<Shared>>>,
+    parsed: RefCell<HashMap<Text, Rc<Shared>>>,
     names: RefCell<Names>,
 }
+
+/// A source text with its hash, computed once: an umbrella's thousands of
+/// texts of kilobytes were hashed again on each lookup, insert and growth
+/// of the parse cache (2 % of its render in the sandbox).
+struct Text {
+    hash: u64,
+    text: Rc<str>,
+}
+
+impl Text {
+    fn new(text: Rc<str>) -> Text {
+        use std::hash::BuildHasher;
+        Text { hash: foldhash::fast::FixedState::default().hash_one(&*text), text }
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.hash == other.hash && self.text == other.text
+    }
+}
+
+impl Eq for Text {}
 
 /// One source text, parsed.
 struct Shared {
@@ -121,11 +150,13 @@ impl Set {
     /// `src` parsed (once per distinct text), and the text as shared (the
     /// first copy seen: a later equal text is dropped).
     fn parsed(&self, name: &str, src: Rc<str>, funcs: &Funcs) -> Result<(Rc<str>, Rc<Shared>), String> {
-        if let Some((text, shared)) = self.parsed.borrow().get_key_value(&*src) {
-            return Ok((text.clone(), shared.clone()));
+        let key = Text::new(src);
+        if let Some((seen, shared)) = self.parsed.borrow().get_key_value(&key) {
+            return Ok((seen.text.clone(), shared.clone()));
         }
-        let shared = Rc::new(Shared::parse(name, &src, funcs, &mut self.names.borrow_mut())?);
-        self.parsed.borrow_mut().insert(src.clone(), shared.clone());
+        let shared = Rc::new(Shared::parse(name, &key.text, funcs, &mut self.names.borrow_mut())?);
+        let src = key.text.clone();
+        self.parsed.borrow_mut().insert(key, shared.clone());
         Ok((src, shared))
     }
 
@@ -445,7 +476,8 @@ impl<'a> Exec<'a> {
             recv = self.field(recv, f, Vec::new(), false, span)?;
         }
         let has_args = !args.is_empty() || fin.is_some();
-        let mut vals = Vec::with_capacity(args.len() + 1);
+        // Most chains are fields without arguments: no vector for them.
+        let mut vals = if has_args { Vec::with_capacity(args.len() + 1) } else { Vec::new() };
         for a in args {
             vals.push(self.arg(dot, a)?);
         }
@@ -514,7 +546,7 @@ impl<'a> Exec<'a> {
             return Ok(fin.unwrap_or(last));
         }
         let f = *self.funcs.get(name).ok_or_else(|| format!("function {name:?} not defined"))?;
-        let mut vals = Vec::with_capacity(args.len() + 1);
+        let mut vals = Vec::with_capacity(args.len() + usize::from(fin.is_some()));
         for a in args {
             vals.push(self.arg(dot, a)?);
         }
