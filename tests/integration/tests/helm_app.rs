@@ -101,6 +101,56 @@ fn component_renders_every_corpus_chart_like_the_library() {
     assert!(rendered >= 40, "only {rendered} charts rendered: is the corpus there?");
 }
 
+/// The component reads a chart's files with WASI calls of its own, in
+/// requests of 16 KiB and then 64 KiB: files of every size around those
+/// bounds (empty, one byte either side, several requests long) reach the
+/// templates whole, in the values and through `.Files`.
+#[test]
+fn files_around_the_read_sizes_reach_the_sandboxed_chart_whole() {
+    let host = PluginHost::new(HostConfig {
+        cache_dir: None,
+        builtins: Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR)),
+        download_cache_dir: None,
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let plugin = host.load("builtin:helm", None, Path::new(".")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("chart");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: sizes\nversion: 1.0.0\n").unwrap();
+    // A values file over 64 KiB whose last key only a whole read sees.
+    let mut values: String = (0..3000).map(|i| format!("key{i}: {}\n", "v".repeat(i % 40 + 1))).collect();
+    values.push_str("last: end-of-values\n");
+    assert!(values.len() > 64 << 10);
+    std::fs::write(chart.join("values.yaml"), values).unwrap();
+    let sizes = [0, 1, (16 << 10) - 1, 16 << 10, (16 << 10) + 1, (80 << 10) - 1, 80 << 10, (80 << 10) + 1, 300_000];
+    let mut data = String::new();
+    for size in sizes {
+        // Bytes that differ along the file, so a lost or repeated request shows.
+        let text: String = (0..size).map(|i: usize| char::from(b'a' + (i % 26) as u8)).collect();
+        std::fs::write(chart.join(format!("f{size}.txt")), text).unwrap();
+        data.push_str(&format!("  f{size}: {{{{ .Files.Get \"f{size}.txt\" | sha256sum | quote }}}}\n"));
+    }
+    std::fs::write(
+        chart.join("templates/cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sizes\ndata:\n  last: {{{{ .Values.last }}}}\n  keys: {{{{ len .Values | quote }}}}\n{data}"),
+    )
+    .unwrap();
+    let params = json!({});
+    let call =
+        RenderCall { snapshot: dir.path(), path: "chart", app: "app", namespace: None, revision: "0", params: &params };
+    let objects = host.render(&plugin, &call, &Limits::default()).unwrap().objects;
+    let got = objects[0].as_value()["data"].clone();
+    assert_eq!(got["last"], "end-of-values");
+    assert_eq!(got["keys"], "3001");
+    for size in sizes {
+        let text: String = (0..size).map(|i: usize| char::from(b'a' + (i % 26) as u8)).collect();
+        let want = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+        assert_eq!(got[format!("f{size}")], want.as_str(), "file of {size} bytes");
+    }
+}
+
 /// Copies the example chart into a fresh repository under `webapp/`.
 fn example_repo() -> GitRepo {
     let repo = GitRepo::new();
