@@ -16,7 +16,9 @@
 //! of its own; `capstan render` reads it through an Application as a user's
 //! would, with a warm cache (snapshot materialised, component compiled: the
 //! state of every render after the first), and prints YAML into a pipe as
-//! `helm template` does. A table with the ratios to `helm template` is
+//! `helm template` does; it runs its embedded builtin:helm when that is
+//! the component this tree built (else the built one, `--builtin-dir`;
+//! the first line says which). A table with the ratios to `helm template` is
 //! printed, then the growth of each series (time ratio against size ratio:
 //! linear when they match).
 //!
@@ -92,21 +94,28 @@ fn native(w: &Work) -> Duration {
     start.elapsed()
 }
 
+/// Whether the `capstan` binary's embedded builtin:helm is the component
+/// this tree built (`plugins/dist` is current): `capstan render` then runs
+/// as users run it, without `--builtin-dir`, which reads and hashes the
+/// component on every run.
+fn embedded_is_built() -> bool {
+    let built = Path::new(capstan_test_artifacts::GUEST_DIR).join("capstan_helm.wasm");
+    let embedded = Builtins::Embedded.get("helm").ok();
+    std::fs::read(built).ok().as_deref() == embedded.as_deref()
+}
+
 /// `capstan render -f APP` with the components this tree built (as the
-/// sandbox column) and a cache of its own; returns the time and the number
-/// of objects printed.
-fn end_to_end(cache: &Path, w: &Work) -> Result<(Duration, usize), String> {
+/// sandbox column: embedded when they are the same, else from
+/// `--builtin-dir`) and a cache of its own; returns the time and the
+/// number of objects printed.
+fn end_to_end(cache: &Path, w: &Work, embedded: bool) -> Result<(Duration, usize), String> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_capstan"));
+    command.arg("--cache-dir").arg(cache);
+    if !embedded {
+        command.arg("--builtin-dir").arg(capstan_test_artifacts::GUEST_DIR);
+    }
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_capstan"))
-        .arg("--cache-dir")
-        .arg(cache)
-        .arg("--builtin-dir")
-        .arg(capstan_test_artifacts::GUEST_DIR)
-        .arg("render")
-        .arg("-f")
-        .arg(&w.app)
-        .output()
-        .map_err(|e| e.to_string())?;
+    let out = command.arg("render").arg("-f").arg(&w.app).output().map_err(|e| e.to_string())?;
     let took = start.elapsed();
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
@@ -279,6 +288,14 @@ fn main() {
     .expect("failed to create the plugin host");
     let plugin = host.load("builtin:helm", None, Path::new(".")).expect("failed to load builtin:helm");
     let helm_bin = helm_binary();
+    let embedded = embedded_is_built();
+    if embedded {
+        println!("capstan render runs its embedded builtin:helm (the same bytes as this tree built)");
+    } else {
+        println!(
+            "capstan render runs builtin:helm from --builtin-dir (plugins/dist differs from this tree's build: `cargo xtask plugins`)"
+        );
+    }
     if helm_bin.is_none() {
         println!("helm not found (PATH or ~/.cache/capstan/helm/helm): the helm column is n/a");
     }
@@ -312,7 +329,7 @@ fn main() {
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut times: Vec<Option<[f64; 4]>> = Vec::new();
     for w in &work {
-        match measure(&host, &plugin, &cache, helm_bin.as_deref(), iters, w) {
+        match measure(&host, &plugin, &cache, helm_bin.as_deref(), iters, embedded, w) {
             Ok((n, t)) => {
                 let ratio = |x: f64| if t[3].is_nan() { "n/a".into() } else { format!("{:.3}", x / t[3]) };
                 let helm = if t[3].is_nan() { "n/a".into() } else { format!("{:.1} ms", t[3]) };
@@ -361,18 +378,19 @@ fn measure(
     cache: &Path,
     helm_bin: Option<&Path>,
     iters: u32,
+    embedded: bool,
     w: &Work,
 ) -> Result<(usize, [f64; 4]), String> {
     // These first runs are the warm-up (and fill `capstan render`'s cache).
     let (_, n) = sandboxed(host, plugin, w)?;
-    let (_, printed) = end_to_end(cache, w)?;
+    let (_, printed) = end_to_end(cache, w, embedded)?;
     if printed != n {
         return Err(format!("capstan render printed {printed} objects, the component returned {n}"));
     }
     native(w);
     let mut rounds: [Vec<f64>; 4] = Default::default();
     for _ in 0..iters {
-        let e2e = end_to_end(cache, w).map_err(|e| format!("failed on a repeat: {e}"))?.0;
+        let e2e = end_to_end(cache, w, embedded).map_err(|e| format!("failed on a repeat: {e}"))?.0;
         let wasm = sandboxed(host, plugin, w).map_err(|e| format!("failed on a repeat: {e}"))?.0;
         let round = [e2e, wasm, native(w), helm_bin.map_or(Duration::ZERO, |bin| helm(bin, w))];
         for (column, t) in rounds.iter_mut().zip(round) {
