@@ -102,8 +102,8 @@ struct Shared {
 impl Shared {
     /// Parses `src`; errors are reported under the file `name`.
     fn parse(name: &str, src: &str, funcs: &Funcs, names: &mut Names) -> Result<Self, String> {
-        let is_func = |f: &str| funcs.contains_key(f);
-        let parsed = parse(src, &is_func, names).map_err(|e| parse_error(name, src, &e))?;
+        let func = |f: &str| funcs.get(f).copied();
+        let parsed = parse(src, &func, names).map_err(|e| parse_error(name, src, &e))?;
         Ok(Self {
             root: parsed.root.into(),
             defines: parsed.defines.into_iter().map(|(n, body)| (n, body.into())).collect(),
@@ -453,7 +453,7 @@ impl<'a> Exec<'a> {
                 }
                 self.chain(dot, v, *span, fields, rest, fin)
             }
-            Arg::Func(_, name) => self.func(dot, cmd, name, rest, fin),
+            Arg::Func(_, name, f) => self.func(dot, cmd, name, *f, rest, fin),
             Arg::Const(_, v) => no_args(self, v.clone()),
         }
     }
@@ -521,15 +521,15 @@ impl<'a> Exec<'a> {
                 let v = self.pipe_value(dot, pipe)?;
                 if fields.is_empty() { Ok(v) } else { self.chain(dot, v, *span, fields, &[], None) }
             }
-            Arg::Func(span, name) => {
+            Arg::Func(span, name, f) => {
                 let cmd = Cmd { span: *span, args: Box::default() };
-                self.func(dot, &cmd, name, &[], None)
+                self.func(dot, &cmd, name, *f, &[], None)
             }
             Arg::Const(_, v) => Ok(v.clone()),
         }
     }
 
-    fn func(&mut self, dot: &Value, cmd: &Cmd, name: &str, args: &[Arg], fin: Option<Value>) -> R<Value> {
+    fn func(&mut self, dot: &Value, cmd: &Cmd, name: &str, f: Func, args: &[Arg], fin: Option<Value>) -> R<Value> {
         // `and` and `or` stop at the first operand that decides (Go 1.18+).
         if name == "and" || name == "or" {
             if args.is_empty() && fin.is_none() {
@@ -545,7 +545,6 @@ impl<'a> Exec<'a> {
             }
             return Ok(fin.unwrap_or(last));
         }
-        let f = *self.funcs.get(name).ok_or_else(|| format!("function {name:?} not defined"))?;
         let mut vals = Vec::with_capacity(args.len() + usize::from(fin.is_some()));
         for a in args {
             vals.push(self.arg(dot, a)?);

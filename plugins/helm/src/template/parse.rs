@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use super::exec::Func;
 use super::lex::{Tok, Token, lex};
 use super::value::Value;
 
@@ -131,8 +132,8 @@ pub enum Arg {
     Field(Span, Fields),
     /// `$x.A.B`.
     Var(Span, Rc<str>, Fields),
-    /// A function name.
-    Func(Span, Rc<str>),
+    /// A function: its name, and the function it names.
+    Func(Span, Rc<str>, Func),
     /// `(pipeline).A.B`.
     Chain(Span, Box<Pipe>, Fields),
     /// A constant.
@@ -146,7 +147,7 @@ impl Arg {
     /// Its span.
     pub fn span(&self) -> Span {
         match self {
-            Arg::Field(s, _) | Arg::Var(s, _, _) | Arg::Func(s, _) | Arg::Chain(s, _, _) | Arg::Const(s, _) => *s,
+            Arg::Field(s, _) | Arg::Var(s, _, _) | Arg::Func(s, _, _) | Arg::Chain(s, _, _) | Arg::Const(s, _) => *s,
         }
     }
 }
@@ -172,15 +173,16 @@ pub struct ParseError {
 /// (`unclosed action started at FILE:LINE`).
 pub const UNCLOSED: &str = "unclosed action";
 
-/// Parses `src`; `is_func` tells whether a function name exists (Go
-/// refuses undefined functions at parse time); names come from `names`.
-pub fn parse(src: &str, is_func: &dyn Fn(&str) -> bool, names: &mut Names) -> Result<Parsed, ParseError> {
+/// Parses `src`; `func` finds a function by name (Go refuses undefined
+/// functions at parse time; the tree keeps the function found, so a call
+/// does not look it up again); names come from `names`.
+pub fn parse(src: &str, func: &dyn Fn(&str) -> Option<Func>, names: &mut Names) -> Result<Parsed, ParseError> {
     let toks = lex(src).map_err(|(pos, msg)| ParseError { pos, msg })?;
     let mut p = Parser {
         toks,
         i: 0,
         src_len: src.len(),
-        is_func,
+        func,
         names,
         defines: Vec::new(),
         vars: vec!["$"],
@@ -200,7 +202,7 @@ struct Parser<'a, 's> {
     toks: Vec<Token<'s>>,
     i: usize,
     src_len: usize,
-    is_func: &'a dyn Fn(&str) -> bool,
+    func: &'a dyn Fn(&str) -> Option<Func>,
     names: &'a mut Names,
     defines: Vec<(Rc<str>, Nodes)>,
     /// The variables in scope, innermost last; a scope ends by truncating.
@@ -574,8 +576,10 @@ impl<'s> Parser<'_, 's> {
                     "true" => Arg::Const(span, Value::Bool(true)),
                     "false" => Arg::Const(span, Value::Bool(false)),
                     "nil" => Arg::Const(span, Value::Nil),
-                    _ if (self.is_func)(name) => Arg::Func(span, self.names.get(name)),
-                    _ => return self.err(start, format!("function \"{name}\" not defined")),
+                    _ => match (self.func)(name) {
+                        Some(f) => Arg::Func(span, self.names.get(name), f),
+                        None => return self.err(start, format!("function \"{name}\" not defined")),
+                    },
                 }
             }
             Tok::Str(s) => {
