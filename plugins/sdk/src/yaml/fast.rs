@@ -121,7 +121,15 @@ impl<'a> Parser<'a> {
     }
 
     fn mapping(&mut self, col: usize) -> Option<Value> {
-        let mut m = Map::new();
+        // Sized once, from its keys' lines (those at this column but a
+        // value's sequence): a growing map rehashes every key it holds, a
+        // sixth of reading a rendered manifest.
+        let keys = self.lines[self.pos..]
+            .iter()
+            .take_while(|l| l.indent >= col)
+            .filter(|l| l.indent == col && !is_dash(l.text))
+            .count();
+        let mut m = Map::with_capacity(keys);
         while let Some(line) = self.lines.get(self.pos).copied().filter(|l| l.indent == col) {
             if is_dash(line.text) {
                 return None;
