@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use capstan::{AppFile, Engine, EngineConfig};
-use capstan_host::Builtins;
+use capstan_host::{Builtins, HostConfig, Plugin, PluginHost};
 use capstan_types::Application;
 use tempfile::TempDir;
 
@@ -122,6 +122,21 @@ pub fn engine_config(cache_dir: &Path) -> EngineConfig {
     config.compiled_cache_dir = Some(PathBuf::from(capstan_test_artifacts::COMPILED_CACHE_DIR));
     config.builtins = Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR));
     config
+}
+
+/// A plugin host of its own (no caches) with the guests built from this
+/// tree as builtins, and `builtin:<name>` loaded in it: a component called
+/// directly, beside its library run natively.
+pub fn builtin_component(name: &str) -> (PluginHost, Plugin) {
+    let host = PluginHost::new(HostConfig {
+        cache_dir: None,
+        builtins: Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR)),
+        download_cache_dir: None,
+        ..HostConfig::default()
+    })
+    .expect("failed to create the plugin host");
+    let plugin = host.load(&format!("builtin:{name}"), None, Path::new(".")).expect("failed to load the builtin");
+    (host, plugin)
 }
 
 impl Default for TestEngine {

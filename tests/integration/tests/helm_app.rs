@@ -11,8 +11,8 @@ use std::process::Command;
 
 use capstan::SyncOptions;
 use capstan_apiserver::test_target;
-use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall};
-use capstan_integration::{GitRepo, TestEngine, app};
+use capstan_host::{Limits, RenderCall};
+use capstan_integration::{GitRepo, TestEngine, app, builtin_component};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -56,14 +56,7 @@ fn helm_binary() -> Option<PathBuf> {
 
 #[test]
 fn component_renders_every_corpus_chart_like_the_library() {
-    let host = PluginHost::new(HostConfig {
-        cache_dir: None,
-        builtins: Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR)),
-        download_cache_dir: None,
-        ..HostConfig::default()
-    })
-    .unwrap();
-    let plugin = host.load("builtin:helm", None, Path::new(".")).unwrap();
+    let (host, plugin) = builtin_component("helm");
     let index = std::fs::read_to_string(Path::new(CORPUS).join("helm/rendered/INDEX.tsv")).unwrap();
     let params = json!({"releaseName": "release-name", "includeCrds": false});
     let opts: capstan_helm::Options = serde_json::from_value(params.clone()).unwrap();
@@ -107,14 +100,7 @@ fn component_renders_every_corpus_chart_like_the_library() {
 /// templates whole, in the values and through `.Files`.
 #[test]
 fn files_around_the_read_sizes_reach_the_sandboxed_chart_whole() {
-    let host = PluginHost::new(HostConfig {
-        cache_dir: None,
-        builtins: Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR)),
-        download_cache_dir: None,
-        ..HostConfig::default()
-    })
-    .unwrap();
-    let plugin = host.load("builtin:helm", None, Path::new(".")).unwrap();
+    let (host, plugin) = builtin_component("helm");
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("chart");
     std::fs::create_dir_all(chart.join("templates")).unwrap();

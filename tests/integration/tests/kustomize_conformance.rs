@@ -10,7 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
-use capstan_host::{Builtins, HostConfig, Limits, PluginHost, RenderCall};
+use capstan_host::{Limits, PluginHost, RenderCall};
+use capstan_integration::builtin_component;
 use capstan_kustomize::{DirFs, LoadRestrictor, Options};
 use serde_json::{Value, json};
 
@@ -83,14 +84,7 @@ fn without_errno(message: &str) -> String {
 
 #[test]
 fn component_renders_every_corpus_case_like_the_library() {
-    let host = PluginHost::new(HostConfig {
-        cache_dir: None,
-        builtins: Builtins::Dir(PathBuf::from(capstan_test_artifacts::GUEST_DIR)),
-        download_cache_dir: None,
-        ..HostConfig::default()
-    })
-    .unwrap();
-    let plugin = host.load("builtin:kustomize", None, Path::new(".")).unwrap();
+    let (host, plugin) = builtin_component("kustomize");
     let mut mismatches = Vec::new();
     let (mut rendered, mut rejected) = (0, 0);
     for case in cases("kustomize") {
