@@ -133,11 +133,12 @@ pub fn is_plain_safe(s: &str) -> bool {
     {
         return false;
     }
-    // One pass over the bytes for `: `, `:\t`, ` #` and ASCII controls (the
-    // writer's hot loop: every key and string of every object).
+    // One pass over the bytes for `: `, ` #` and ASCII controls, tab
+    // among them (the writer's hot loop: every key and string of every
+    // object).
     let mut previous = 0u8;
     for &b in bytes {
-        if (previous == b':' && matches!(b, b' ' | b'\t')) || (previous == b' ' && b == b'#') || b < b' ' || b == 0x7f {
+        if (previous == b':' && b == b' ') || (previous == b' ' && b == b'#') || b < b' ' || b == 0x7f {
             return false;
         }
         previous = b;

@@ -111,11 +111,11 @@ fn files_around_the_read_sizes_reach_the_sandboxed_chart_whole() {
     assert!(values.len() > 64 << 10);
     std::fs::write(chart.join("values.yaml"), values).unwrap();
     let sizes = [0, 1, (16 << 10) - 1, 16 << 10, (16 << 10) + 1, (80 << 10) - 1, 80 << 10, (80 << 10) + 1, 300_000];
+    // Bytes that differ along the file, so a lost or repeated request shows.
+    let text_of = |size: usize| -> Vec<u8> { (0..size).map(|i| b'a' + (i % 26) as u8).collect() };
     let mut data = String::new();
     for size in sizes {
-        // Bytes that differ along the file, so a lost or repeated request shows.
-        let text: String = (0..size).map(|i: usize| char::from(b'a' + (i % 26) as u8)).collect();
-        std::fs::write(chart.join(format!("f{size}.txt")), text).unwrap();
+        std::fs::write(chart.join(format!("f{size}.txt")), text_of(size)).unwrap();
         data.push_str(&format!("  f{size}: {{{{ .Files.Get \"f{size}.txt\" | sha256sum | quote }}}}\n"));
     }
     std::fs::write(
@@ -127,13 +127,13 @@ fn files_around_the_read_sizes_reach_the_sandboxed_chart_whole() {
     let call =
         RenderCall { snapshot: dir.path(), path: "chart", app: "app", namespace: None, revision: "0", params: &params };
     let objects = host.render(&plugin, &call, &Limits::default()).unwrap().objects;
-    let got = objects[0].as_value()["data"].clone();
+    let got = &objects[0].as_value()["data"];
     assert_eq!(got["last"], "end-of-values");
     assert_eq!(got["keys"], "3001");
     for size in sizes {
-        let text: String = (0..size).map(|i: usize| char::from(b'a' + (i % 26) as u8)).collect();
-        let want = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
-        assert_eq!(got[format!("f{size}")], want.as_str(), "file of {size} bytes");
+        let digest = capstan_host::sha256_digest(&text_of(size));
+        let want = digest.strip_prefix("sha256:").unwrap();
+        assert_eq!(got[format!("f{size}")], want, "file of {size} bytes");
     }
 }
 
