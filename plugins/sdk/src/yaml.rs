@@ -137,6 +137,30 @@ pub fn read_plain_block(text: &str, rules: Rules) -> Option<Vec<Value>> {
     fast::parse(text, rules)
 }
 
+/// A document as JSON text, and where the values of its top-level mapping's
+/// keys are in that text (none when it is not a mapping).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonDoc {
+    /// The document as `serde_json` encodes its value (keys in document order).
+    pub text: String,
+    /// Top-level keys, in order, with their values' byte ranges in `text`.
+    pub fields: Vec<(String, std::ops::Range<usize>)>,
+}
+
+impl JsonDoc {
+    /// The JSON text of the value of the top-level key `key`.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, at)| &self.text[at.clone()])
+    }
+}
+
+/// [`read_plain_block`] straight to JSON text: the same documents, encoded
+/// as `serde_json` encodes the values, without building them (a renderer
+/// that hands its objects to the host as JSON reads and writes each once).
+pub fn read_plain_block_json(text: &str, rules: Rules) -> Option<Vec<JsonDoc>> {
+    fast::parse_json(text, rules)
+}
+
 /// [`read`], and for each document its plain values that did not read as
 /// strings, with their text (see [`PlainValue`]), at least when it holds a
 /// null or `recheck` asks for them (the fast path gives none). Values under `<<` merges are not

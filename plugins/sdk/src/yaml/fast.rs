@@ -17,6 +17,8 @@
 //! Plain scalars and keys resolve by the [`Rules`] given, as the event
 //! reader resolves them.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 
 use super::Rules;
@@ -26,6 +28,18 @@ const MAX_DEPTH: usize = 64;
 
 /// The documents of `text` that are not null, or `None` outside the subset.
 pub(super) fn parse(text: &str, rules: Rules) -> Option<Vec<Value>> {
+    read(text, rules, &mut Values)
+}
+
+/// The documents of `text` that are not null as JSON text, each with where
+/// its top-level keys' values are in it, or `None` outside the subset: what
+/// [`parse`] returns, encoded by `serde_json`, without building the values.
+pub(super) fn parse_json(text: &str, rules: Rules) -> Option<Vec<super::JsonDoc>> {
+    read(text, rules, &mut Json::default())
+}
+
+/// The documents of `text`, each built by `sink`.
+fn read<S: Sink>(text: &str, rules: Rules, sink: &mut S) -> Option<Vec<S::Doc>> {
     if has_odd(text) {
         return None;
     }
@@ -39,15 +53,234 @@ pub(super) fn parse(text: &str, rules: Rules) -> Option<Vec<Value>> {
             if !rest.is_empty() && !rest.starts_with(' ') || !is_blank(rest) {
                 return None;
             }
-            docs.extend(document(std::mem::take(&mut lines), rules)?);
+            docs.extend(document(std::mem::take(&mut lines), rules, sink)?);
             continue;
         }
         if !is_blank(content) {
             lines.push(Line { indent, text: content.trim_end_matches(' ') });
         }
     }
-    docs.extend(document(lines, rules)?);
+    docs.extend(document(lines, rules, sink)?);
     Some(docs)
+}
+
+/// What the line reader builds as it reads: values, or JSON text. Both
+/// read the same lines the same way, so the text is the values' encoding.
+trait Sink {
+    /// A node built.
+    type Node;
+    /// A mapping being built.
+    type Map;
+    /// A sequence being built.
+    type Seq;
+    /// A document built.
+    type Doc;
+    /// A mapping of about `keys` keys starts (`top`: the document's).
+    fn map(&mut self, keys: usize, top: bool) -> Self::Map;
+    /// `key` starts an entry; `false` when the mapping holds it already.
+    fn key(&mut self, map: &mut Self::Map, key: String) -> bool;
+    /// The value of the last key; `false` when its key was a duplicate.
+    fn value(&mut self, map: &mut Self::Map, value: Self::Node) -> bool;
+    fn end_map(&mut self, map: Self::Map) -> Self::Node;
+    fn seq(&mut self) -> Self::Seq;
+    /// An item starts.
+    fn item(&mut self, seq: &mut Self::Seq);
+    fn push(&mut self, seq: &mut Self::Seq, item: Self::Node);
+    fn end_seq(&mut self, seq: Self::Seq) -> Self::Node;
+    /// A scalar or one-line flow collection (`top`: the document's node).
+    fn scalar(&mut self, value: Value, top: bool) -> Self::Node;
+    /// The next document starts.
+    fn begin(&mut self);
+    fn doc(&mut self, root: Self::Node) -> Self::Doc;
+}
+
+/// Builds `serde_json` values.
+struct Values;
+
+impl Sink for Values {
+    type Node = Value;
+    type Map = (Map<String, Value>, Option<String>);
+    type Seq = Vec<Value>;
+    type Doc = Value;
+
+    fn map(&mut self, keys: usize, _: bool) -> Self::Map {
+        (Map::with_capacity(keys), None)
+    }
+    fn key(&mut self, map: &mut Self::Map, key: String) -> bool {
+        map.1 = Some(key);
+        true
+    }
+    fn value(&mut self, map: &mut Self::Map, value: Value) -> bool {
+        // A duplicate key is an error: the event reader reports it.
+        map.1.take().is_some_and(|key| map.0.insert(key, value).is_none())
+    }
+    fn end_map(&mut self, map: Self::Map) -> Value {
+        Value::Object(map.0)
+    }
+    fn seq(&mut self) -> Vec<Value> {
+        Vec::new()
+    }
+    fn item(&mut self, _: &mut Vec<Value>) {}
+    fn push(&mut self, seq: &mut Vec<Value>, item: Value) {
+        seq.push(item);
+    }
+    fn end_seq(&mut self, seq: Vec<Value>) -> Value {
+        Value::Array(seq)
+    }
+    fn scalar(&mut self, value: Value, _: bool) -> Value {
+        value
+    }
+    fn begin(&mut self) {}
+    fn doc(&mut self, root: Value) -> Value {
+        root
+    }
+}
+
+/// Writes JSON text as `serde_json` encodes the values [`Values`] builds
+/// (keys in document order), and where the top-level keys' values are.
+#[derive(Default)]
+struct Json {
+    out: String,
+    /// The top-level keys and their values' byte ranges, of this document.
+    fields: Vec<(String, std::ops::Range<usize>)>,
+}
+
+/// A mapping being written: whether it is the document's, and its keys so
+/// far (a duplicate makes the reader decline).
+struct JsonMap {
+    top: bool,
+    keys: Keys,
+}
+
+/// The keys of a mapping written so far: a few are compared as written
+/// (where their JSON text is in the output: equal keys are written alike),
+/// more are looked up in a set (values files hold mappings of hundreds).
+enum Keys {
+    Few(Vec<std::ops::Range<usize>>),
+    Many(std::collections::HashSet<String>),
+}
+
+/// Past this many keys, a mapping's keys move into a set.
+const SCAN_KEYS: usize = 16;
+
+impl Keys {
+    fn is_empty(&self) -> bool {
+        match self {
+            Keys::Few(v) => v.is_empty(),
+            Keys::Many(_) => false,
+        }
+    }
+
+    /// Adds the key written at `at` in `out`; `false` when it is there already.
+    fn insert(&mut self, out: &str, at: std::ops::Range<usize>) -> bool {
+        let key = &out[at.clone()];
+        match self {
+            Keys::Few(v) if v.iter().any(|k| &out[k.clone()] == key) => false,
+            Keys::Few(v) if v.len() < SCAN_KEYS => {
+                v.push(at);
+                true
+            }
+            Keys::Few(v) => {
+                let mut set: std::collections::HashSet<String> = v.iter().map(|k| out[k.clone()].to_string()).collect();
+                set.insert(key.to_string());
+                *self = Keys::Many(set);
+                true
+            }
+            Keys::Many(set) => set.insert(key.to_string()),
+        }
+    }
+}
+
+impl Sink for Json {
+    type Node = ();
+    type Map = JsonMap;
+    type Seq = bool;
+    type Doc = super::JsonDoc;
+
+    fn map(&mut self, keys: usize, top: bool) -> JsonMap {
+        self.out.push('{');
+        JsonMap { top, keys: Keys::Few(Vec::with_capacity(keys.min(SCAN_KEYS))) }
+    }
+    fn key(&mut self, map: &mut JsonMap, key: String) -> bool {
+        if !map.keys.is_empty() {
+            self.out.push(',');
+        }
+        let start = self.out.len();
+        write_str(&mut self.out, &key);
+        let written = start..self.out.len();
+        self.out.push(':');
+        if map.top {
+            let at = self.out.len();
+            self.fields.push((key, at..at));
+        }
+        map.keys.insert(&self.out, written)
+    }
+    fn value(&mut self, map: &mut JsonMap, (): ()) -> bool {
+        if map.top
+            && let Some(last) = self.fields.last_mut()
+        {
+            last.1.end = self.out.len();
+        }
+        true
+    }
+    fn end_map(&mut self, _: JsonMap) {
+        self.out.push('}');
+    }
+    fn seq(&mut self) -> bool {
+        self.out.push('[');
+        false
+    }
+    fn item(&mut self, started: &mut bool) {
+        if std::mem::replace(started, true) {
+            self.out.push(',');
+        }
+    }
+    fn push(&mut self, _: &mut bool, (): ()) {}
+    fn end_seq(&mut self, _: bool) {
+        self.out.push(']');
+    }
+    fn scalar(&mut self, value: Value, top: bool) {
+        match &value {
+            Value::String(s) => write_str(&mut self.out, s),
+            // A flow mapping as the document (`{kind: X}`): its keys are
+            // the document's fields.
+            Value::Object(m) if top => {
+                let mut map = self.map(m.len(), true);
+                for (k, v) in m {
+                    self.key(&mut map, k.clone());
+                    self.scalar(v.clone(), false);
+                    self.value(&mut map, ());
+                }
+                self.end_map(map);
+            }
+            // Numbers, booleans, null and flow collections as serde_json
+            // writes them (`Display` is its encoder, into the text itself).
+            other => {
+                let _ = write!(self.out, "{other}");
+            }
+        }
+    }
+    fn begin(&mut self) {
+        self.out.clear();
+        self.fields.clear();
+    }
+    fn doc(&mut self, (): ()) -> super::JsonDoc {
+        super::JsonDoc { text: std::mem::take(&mut self.out), fields: std::mem::take(&mut self.fields) }
+    }
+}
+
+/// `s` as a JSON string, escaped as `serde_json` escapes it.
+fn write_str(out: &mut String, s: &str) {
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    // Rare: serde_json's own escaping.
+    let _ = write!(out, "{}", Value::from(s));
 }
 
 /// Whether a line's content is empty or a comment.
@@ -63,20 +296,22 @@ struct Line<'a> {
     text: &'a str,
 }
 
-/// The value of one document (`None` inside means a null document).
-fn document(lines: Vec<Line>, rules: Rules) -> Option<Option<Value>> {
+/// One document (`None` inside means a null document).
+fn document<S: Sink>(lines: Vec<Line>, rules: Rules, sink: &mut S) -> Option<Option<S::Doc>> {
     let Some(first) = lines.first() else { return Some(None) };
     let col = first.indent;
-    let mut p = Parser { lines, pos: 0, depth: 0, rules };
+    sink.begin();
+    let mut p = Parser { lines, pos: 0, depth: 0, rules, sink };
     let v = p.block(col)?;
-    (p.pos == p.lines.len()).then_some(Some(v))
+    (p.pos == p.lines.len()).then(|| Some(p.sink.doc(v)))
 }
 
-struct Parser<'a> {
+struct Parser<'a, 's, S> {
     lines: Vec<Line<'a>>,
     pos: usize,
     depth: usize,
     rules: Rules,
+    sink: &'s mut S,
 }
 
 /// A line of a block mapping: `key: rest`, or not a key at all.
@@ -89,13 +324,13 @@ fn is_dash(text: &str) -> bool {
     text == "-" || text.starts_with("- ")
 }
 
-impl<'a> Parser<'a> {
+impl<'a, S: Sink> Parser<'a, '_, S> {
     fn next_indent(&self) -> Option<usize> {
         self.lines.get(self.pos).map(|l| l.indent)
     }
 
     /// The node starting at the current line, at column `col`.
-    fn block(&mut self, col: usize) -> Option<Value> {
+    fn block(&mut self, col: usize) -> Option<S::Node> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return None;
@@ -105,7 +340,7 @@ impl<'a> Parser<'a> {
             // A flow collection on a line of its own: what `toYaml` of an
             // empty map prints under `nindent` (`securityContext:\n  {}`).
             self.pos += 1;
-            scalar(line.text, self.rules)
+            scalar(line.text, self.rules).map(|v| self.sink.scalar(v, self.depth == 1))
         } else if is_dash(line.text) {
             self.sequence(col)
         } else {
@@ -120,7 +355,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn mapping(&mut self, col: usize) -> Option<Value> {
+    fn mapping(&mut self, col: usize) -> Option<S::Node> {
         // Sized once, from its keys' lines (those at this column but a
         // value's sequence): a growing map rehashes every key it holds, a
         // sixth of reading a rendered manifest.
@@ -129,30 +364,35 @@ impl<'a> Parser<'a> {
             .take_while(|l| l.indent >= col)
             .filter(|l| l.indent == col && !is_dash(l.text))
             .count();
-        let mut m = Map::with_capacity(keys);
+        let mut m = self.sink.map(keys, self.depth == 1);
         while let Some(line) = self.lines.get(self.pos).copied().filter(|l| l.indent == col) {
             if is_dash(line.text) {
                 return None;
             }
             let Entry::Key(key, rest) = entry(line.text, self.rules)? else { return None };
             self.pos += 1;
-            let v = self.value(col, rest, true)?;
             // A duplicate key is an error: the event reader reports it.
-            if m.insert(key, v).is_some() {
+            if !self.sink.key(&mut m, key) {
+                return None;
+            }
+            let v = self.value(col, rest, true)?;
+            if !self.sink.value(&mut m, v) {
                 return None;
             }
         }
-        Some(Value::Object(m))
+        Some(self.sink.end_map(m))
     }
 
-    fn sequence(&mut self, col: usize) -> Option<Value> {
-        let mut items = Vec::new();
+    fn sequence(&mut self, col: usize) -> Option<S::Node> {
+        let mut items = self.sink.seq();
         while let Some(line) = self.lines.get(self.pos).copied().filter(|l| l.indent == col && is_dash(l.text)) {
             let after = &line.text[1..];
             let content = after.trim_start_matches(' ');
+            self.sink.item(&mut items);
             if is_blank(content) {
                 self.pos += 1;
-                items.push(self.value(col, "", false)?);
+                let v = self.value(col, "", false)?;
+                self.sink.push(&mut items, v);
                 continue;
             }
             if content.starts_with('-') && is_dash(content) {
@@ -164,21 +404,23 @@ impl<'a> Parser<'a> {
                     // at the column of the first one.
                     let inner = col + 1 + (after.len() - content.len());
                     self.lines[self.pos] = Line { indent: inner, text: content };
-                    items.push(self.block(inner)?);
+                    let v = self.block(inner)?;
+                    self.sink.push(&mut items, v);
                 }
                 Entry::NotKey => {
                     self.pos += 1;
-                    items.push(self.value(col, content, false)?);
+                    let v = self.value(col, content, false)?;
+                    self.sink.push(&mut items, v);
                 }
             }
         }
-        Some(Value::Array(items))
+        Some(self.sink.end_seq(items))
     }
 
     /// The value after `key:` (or `-`) on a line at column `col`: `rest`
     /// inline, else the lines indented below (or, for a mapping value, a
     /// sequence at the same column), else null.
-    fn value(&mut self, col: usize, rest: &str, in_mapping: bool) -> Option<Value> {
+    fn value(&mut self, col: usize, rest: &str, in_mapping: bool) -> Option<S::Node> {
         let rest = rest.trim_start_matches(' ');
         if is_blank(rest) {
             return match self.lines.get(self.pos) {
@@ -189,14 +431,14 @@ impl<'a> Parser<'a> {
                     self.depth -= 1;
                     v
                 }
-                _ => Some(Value::Null),
+                _ => Some(self.sink.scalar(Value::Null, false)),
             };
         }
         // A scalar continued on the next lines is not in the subset.
         if self.next_indent().is_some_and(|i| i > col) {
             return None;
         }
-        scalar(rest, self.rules)
+        scalar(rest, self.rules).map(|v| self.sink.scalar(v, false))
     }
 }
 
@@ -243,13 +485,40 @@ fn starts_with_indicator(s: &str) -> bool {
 /// decoding every character cost more than the check (a WASM profile).
 fn has_odd(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes.iter().enumerate().any(|(i, &b)| match b {
+    let odd_at = |i: usize| match bytes[i] {
         b'\n' => false,
         0..0x20 | 0x7f => true,
         0xc2 => bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
         0xef => matches!(bytes.get(i + 1..i + 3), Some([0xbb, 0xbf] | [0xbf, 0xbe] | [0xbf, 0xbf])),
         _ => false,
-    })
+    };
+    // Eight bytes at a time: a word of printable ASCII and newlines (nearly
+    // all of a manifest) is passed whole, any other is looked at bytewise.
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder().len();
+    for (w, word) in words.enumerate() {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        if !plain_word(x) && (w * 8..w * 8 + 8).any(odd_at) {
+            return true;
+        }
+    }
+    (bytes.len() - tail..bytes.len()).any(odd_at)
+}
+
+/// Whether every byte of `x` is printable ASCII (0x20 to 0x7e) or `\n`
+/// (SWAR: each byte's test stays in its own byte, no carries across).
+fn plain_word(x: u64) -> bool {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let bytes = |b: u8| u64::from_le_bytes([b; 8]);
+    // High bit set where the byte, less its own high bit, is at least 0x20.
+    let at_least_space = (x & LOW7) + bytes(0x60);
+    let control = !(at_least_space | x) & HIGH;
+    // High bit clear where the byte is zero.
+    let nonzero = |y: u64| ((y & LOW7) + LOW7) | y;
+    let newline = !nonzero(x ^ bytes(b'\n')) & HIGH;
+    let del = !nonzero(x ^ bytes(0x7f)) & HIGH;
+    (control & !newline) | del | (x & HIGH) == 0
 }
 
 /// Where the two ASCII bytes `a` `b` first appear together in `text`. A
@@ -406,7 +675,12 @@ mod tests {
     fn check(text: &str) -> bool {
         let mut taken = false;
         for rules in [Rules::Kubectl, Rules::Kustomize] {
-            let Some(fast) = parse(text, rules) else { continue };
+            let json = super::parse_json(text, rules);
+            let Some(fast) = parse(text, rules) else {
+                assert!(json.is_none(), "the JSON writer took what the value reader declined ({rules:?}):\n{text}");
+                continue;
+            };
+            same_json(&fast, &json.expect("the JSON writer declined what the value reader took"));
             taken |= rules == Rules::Kubectl;
             let slow = super::super::from_events(text, rules, None).ok();
             let show = |v: &Option<Vec<Value>>| serde_json::to_string(v).unwrap();
@@ -419,6 +693,39 @@ mod tests {
         taken
     }
 
+    /// The JSON writer's text is serde_json's encoding of the values, and
+    /// its top-level ranges hold each key's value.
+    fn same_json(values: &[Value], docs: &[crate::yaml::JsonDoc]) {
+        assert_eq!(values.len(), docs.len());
+        for (value, doc) in values.iter().zip(docs) {
+            assert_eq!(doc.text, serde_json::to_string(value).unwrap());
+            let fields: Vec<(&str, String)> =
+                doc.fields.iter().map(|(k, at)| (k.as_str(), doc.text[at.clone()].to_string())).collect();
+            let expected: Vec<(&str, String)> = match value {
+                Value::Object(m) => m.iter().map(|(k, v)| (k.as_str(), serde_json::to_string(v).unwrap())).collect(),
+                _ => Vec::new(),
+            };
+            assert_eq!(fields, expected);
+        }
+    }
+
+    #[test]
+    fn the_json_writer_escapes_names_numbers_and_duplicates_as_the_values_do() {
+        let text = "a: \"q\\\"t\\\\n\\t\"\nb: [1, 1.5, -0x1f, x]\nc: {d: 1e3, e: ~}\n\"k\\\"\": ö\nlist:\n- x: 1\n  y: [a, 'b''c']\n- 2\n---\n- top\n---\nempty: {}\n";
+        assert!(check(text));
+        let docs = super::parse_json(text, Rules::Kubectl).unwrap();
+        assert_eq!(docs[0].field("b"), Some("[1,1.5,-31,\"x\"]"));
+        assert_eq!(docs[1].fields, Vec::new());
+        // Duplicates past the scanned few are found in the set, as the values find them.
+        let many: String = (0..40).map(|i| format!("k{i}: {i}\n")).collect();
+        assert!(check(&many));
+        for dup in ["k3", "k20", "k39"] {
+            let text = format!("{many}{dup}: again\n");
+            assert!(super::parse_json(&text, Rules::Kubectl).is_none(), "{dup}");
+            assert!(parse(&text, Rules::Kubectl).is_none(), "{dup}");
+        }
+    }
+
     #[test]
     fn the_byte_scan_for_odd_characters_matches_their_definition() {
         let odd = |c: char| {
@@ -428,8 +735,24 @@ mod tests {
         };
         // Every character of the first two planes, alone and between others.
         for c in (0..0x20000).filter_map(char::from_u32) {
-            for text in [c.to_string(), format!("a{c}é"), format!("\u{fe00}{c}\u{ef00}")] {
+            // Alone, between others, and inside and across eight-byte words.
+            for text in [
+                c.to_string(),
+                format!("a{c}é"),
+                format!("\u{fe00}{c}\u{ef00}"),
+                format!("abcdefg{c}hijklmnopq"),
+                format!("abcdefghij{c}klmnopqr\n"),
+            ] {
                 assert_eq!(super::has_odd(&text), text.contains(odd), "U+{:04X} in {text:?}", c as u32);
+            }
+        }
+        // Every byte in every place of a word, with plain bytes around it.
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[at] = b;
+                let want = b == b'\n' || (0x20..0x7f).contains(&b);
+                assert_eq!(super::plain_word(u64::from_le_bytes(word)), want, "byte {b:#04x} at {at}");
             }
         }
         assert_eq!(super::find_pair("a: b #c", b' ', b'#'), Some(4));
