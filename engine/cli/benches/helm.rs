@@ -90,7 +90,7 @@ fn sandboxed(host: &PluginHost, plugin: &Plugin, w: &Work) -> Result<(Duration, 
 
 fn native(w: &Work) -> Duration {
     let start = Instant::now();
-    capstan_helm::render(&w.root, &w.path, "bench", None, &capstan_helm::Options::default()).unwrap();
+    capstan_helm::render_json(&w.root, &w.path, "bench", None, &capstan_helm::Options::default()).unwrap();
     start.elapsed()
 }
 

@@ -106,7 +106,18 @@ impl Default for Options {
 /// Renders the chart at `dir` (relative to the snapshot `root`) for the
 /// Application `app` (release name default) in `namespace`.
 pub fn render(root: &Path, dir: &str, app: &str, namespace: Option<&str>, opts: &Options) -> Result<Vec<Json>> {
-    Ok(render_manifests(root, dir, app, namespace, opts)?.into_iter().filter_map(|m| m.object).collect())
+    let objects = render_json(root, dir, app, namespace, opts)?;
+    // The texts are serde_json's or the line reader's encoding of a value.
+    let value = |text: &String| {
+        serde_json::from_str(text)
+            .map_err(|e| Error::Yaml { source_path: String::new(), msg: format!("internal: an object's JSON: {e}") })
+    };
+    objects.iter().map(value).collect()
+}
+
+/// As [`render`], each object as JSON text: what the component hands the host.
+pub fn render_json(root: &Path, dir: &str, app: &str, namespace: Option<&str>, opts: &Options) -> Result<Vec<String>> {
+    Ok(render_manifests(root, dir, app, namespace, opts)?.into_iter().filter_map(|m| m.json).collect())
 }
 
 /// As [`render`], keeping each document's template (`# Source:`).
@@ -202,8 +213,7 @@ fn crds(chart: &chart::Chart, out: &mut Vec<manifest::Manifest>) -> Result<()> {
         if f.name.starts_with("crds/") && is_manifest {
             let source = format!("{}/{}", chart.name(), f.name);
             for doc in manifest::split(&chart::text(&f.data)) {
-                let object = manifest::parse_doc(&source, doc)?;
-                out.push(manifest::Manifest::new(source.clone(), object));
+                out.push(manifest::Manifest::read(source.clone(), doc)?);
             }
         }
     }
@@ -260,9 +270,16 @@ pub fn user_values(root: &Path, chart_dir: &Path, opts: &Options) -> Result<Map<
 
 #[cfg(target_arch = "wasm32")]
 mod plugin {
-    use capstan_plugin::{Context, Error, Rendered, Renderer};
+    use capstan_plugin::{Context, Error, Output, Rendered, Renderer};
 
     struct Helm;
+
+    fn failed(e: crate::Error) -> Error {
+        match e {
+            crate::Error::Param { .. } | crate::Error::Escape { .. } => Error::InvalidConfig(crate::error::chain(&e)),
+            e => Error::Failed(crate::error::chain(&e)),
+        }
+    }
 
     impl Renderer for Helm {
         type Params = crate::Options;
@@ -270,13 +287,16 @@ mod plugin {
         fn render(ctx: &Context, params: Self::Params) -> Result<Rendered, Error> {
             let items =
                 crate::render(std::path::Path::new("/"), &ctx.path, &ctx.app, ctx.namespace.as_deref(), &params)
-                    .map_err(|e| match e {
-                        crate::Error::Param { .. } | crate::Error::Escape { .. } => {
-                            Error::InvalidConfig(crate::error::chain(&e))
-                        }
-                        e => Error::Failed(crate::error::chain(&e)),
-                    })?;
+                    .map_err(failed)?;
             Ok(Rendered { items, results: Vec::new() })
+        }
+
+        /// The objects as the line reader wrote them (see `Manifest::read`).
+        fn render_encoded(ctx: &Context, params: Self::Params) -> Result<Output, Error> {
+            let items =
+                crate::render_json(std::path::Path::new("/"), &ctx.path, &ctx.app, ctx.namespace.as_deref(), &params)
+                    .map_err(failed)?;
+            Ok(Output { items, results: Vec::new() })
         }
     }
 

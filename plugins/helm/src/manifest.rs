@@ -51,27 +51,66 @@ const INSTALL_ORDER: &[&str] = &[
     "ValidatingWebhookConfiguration",
 ];
 
+/// The hook annotation's key as JSON writes it.
+static HOOK_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\"helm.sh/hook\""));
+
 /// One document of the output, with the template it came from.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     /// `# Source:` path.
     pub source: String,
-    /// The parsed object (`None` for a document of comments only).
-    pub object: Option<Json>,
+    /// The object as JSON text (`None` for a document of comments only).
+    pub json: Option<String>,
+    /// Its `kind` ("" when it has none, or not a string).
+    kind: String,
+    /// Its `helm.sh/hook` annotation, when set and not null.
+    hook: Option<Json>,
     /// Its place in [`INSTALL_ORDER`] (after it when the kind is not there).
     rank: usize,
 }
 
 impl Manifest {
-    /// A document from `source`.
-    pub fn new(source: String, object: Option<Json>) -> Manifest {
-        let rank = rank(kind(&object));
-        Manifest { source, object, rank }
+    /// Reads one document of `source`; errors name the template. The line
+    /// reader writes a plain document's JSON straight away (reading it into
+    /// values and encoding them was a tenth of an umbrella's render); only
+    /// its `kind` and `metadata` are read back, for the order and hooks.
+    pub fn read(source: String, doc: &str) -> Result<Manifest> {
+        match crate::yaml::parse_json(doc) {
+            Some(None) => return Ok(Manifest::from_value(source, None)),
+            Some(Some(object)) if object.text.starts_with('{') => {
+                let field = |key| object.field(key).and_then(|text| serde_json::from_str::<Json>(text).ok());
+                let kind = field("kind").as_ref().and_then(Json::as_str).unwrap_or("").to_string();
+                // The writer writes that key as it is: metadata without the
+                // text has no hook, and most documents are not read again.
+                let hook = match object.field("metadata") {
+                    Some(text) if HOOK_KEY.find(text.as_bytes()).is_some() => field("metadata"),
+                    _ => None,
+                };
+                let hook = hook.as_ref().and_then(hook_of).filter(|h| !h.is_null()).cloned();
+                return Ok(Manifest { source, rank: rank(&kind), kind, hook, json: Some(object.text) });
+            }
+            // Not a mapping: the reader below words Helm's error.
+            _ => {}
+        }
+        let object = parse_doc(&source, doc)?;
+        Ok(Manifest::from_value(source, object))
     }
-}
 
-fn kind(object: &Option<Json>) -> &str {
-    object.as_ref().and_then(|o| o.get("kind")).and_then(Json::as_str).unwrap_or("")
+    /// The object as a value (read back from its JSON text).
+    pub fn object(&self) -> Option<Json> {
+        self.json.as_deref().and_then(|text| serde_json::from_str(text).ok())
+    }
+
+    /// A document read into a value.
+    fn from_value(source: String, object: Option<Json>) -> Manifest {
+        let Some(object) = object else {
+            return Manifest { source, json: None, kind: String::new(), hook: None, rank: rank("") };
+        };
+        let kind = object.get("kind").and_then(Json::as_str).unwrap_or("").to_string();
+        let hook = object.get("metadata").and_then(hook_of).filter(|h| !h.is_null()).cloned();
+        Manifest { source, rank: rank(&kind), kind, hook, json: Some(object.to_string()) }
+    }
 }
 
 /// Helm's `SplitManifests`: documents separated by lines starting `---`
@@ -99,28 +138,24 @@ fn rank(kind: &str) -> usize {
 /// document's rank is found once, not once per comparison.
 fn sort_by_kind(v: &mut [Manifest]) {
     v.sort_by(|a, b| {
-        a.rank.cmp(&b.rank).then_with(|| {
-            if a.rank == INSTALL_ORDER.len() { kind(&a.object).cmp(kind(&b.object)) } else { std::cmp::Ordering::Equal }
-        })
+        a.rank
+            .cmp(&b.rank)
+            .then_with(|| if a.rank == INSTALL_ORDER.len() { a.kind.cmp(&b.kind) } else { std::cmp::Ordering::Equal })
     });
 }
 
-/// `metadata.annotations["helm.sh/hook"]` (looked up by key: a JSON
-/// pointer unescapes its path on every call).
-fn hook(obj: &Json) -> Option<&Json> {
-    obj.get("metadata")?.get("annotations")?.get("helm.sh/hook")
+/// `annotations["helm.sh/hook"]` of an object's `metadata` (looked up by
+/// key: a JSON pointer unescapes its path on every call).
+fn hook_of(metadata: &Json) -> Option<&Json> {
+    metadata.get("annotations")?.get("helm.sh/hook")
 }
 
-fn is_hook(obj: &Json) -> bool {
-    hook(obj).is_some_and(|h| !h.is_null())
+fn is_test_hook(hook: &Json) -> bool {
+    hook.as_str().is_some_and(|h| h.split(',').any(|e| matches!(e.trim(), "test" | "test-success")))
 }
 
-fn is_test_hook(obj: &Json) -> bool {
-    hook(obj).and_then(Json::as_str).is_some_and(|h| h.split(',').any(|e| matches!(e.trim(), "test" | "test-success")))
-}
-
-/// Parses one document; errors name the template.
-pub fn parse_doc(source: &str, doc: &str) -> Result<Option<Json>> {
+/// Parses one document into a value; errors name the template.
+fn parse_doc(source: &str, doc: &str) -> Result<Option<Json>> {
     let v = crate::yaml::parse(doc).map_err(|e| Error::Yaml {
         source_path: source.to_string(),
         msg: format!("error converting YAML to JSON: {e}"),
@@ -155,14 +190,14 @@ pub fn order(files: &BTreeMap<String, String>, skip_tests: bool) -> Result<Vec<M
             continue;
         }
         for doc in split(text) {
-            let m = Manifest::new(path.clone(), parse_doc(path, doc)?);
-            match &m.object {
-                Some(o) if is_hook(o) => {
-                    if !(skip_tests && is_test_hook(o)) {
+            let m = Manifest::read(path.clone(), doc)?;
+            match &m.hook {
+                Some(hook) => {
+                    if !(skip_tests && is_test_hook(hook)) {
                         hooks.push(m)
                     }
                 }
-                _ => generic.push(m),
+                None => generic.push(m),
             }
         }
     }

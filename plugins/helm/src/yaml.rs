@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use capstan_plugin::yaml::{Rules, read_plain_block, resolve_plain};
+use capstan_plugin::yaml::{JsonDoc, Rules, read_plain_block, read_plain_block_json, resolve_plain};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::{Map, Number, Value};
 
@@ -44,19 +44,33 @@ pub fn parse(text: &str) -> Result<Value, String> {
     }
 }
 
-/// The SDK's line reader on text of one document at most (it reads every
-/// document of a stream, where Helm takes the first, and leaves out null
-/// ones): `None` when there may be more, or outside its subset.
-fn plain_block(text: &str) -> Option<Value> {
+/// Whether the SDK's line reader would see one document at most in `text`
+/// (it reads every document of a stream, where Helm takes the first).
+fn one_document(text: &str) -> bool {
     // One searcher for every text (`str::contains` sets one up per call,
     // which showed in profiles of umbrella renders).
     static SEPARATOR: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\n---"));
-    if text.starts_with("---") || SEPARATOR.find(text.as_bytes()).is_some() {
+    !text.starts_with("---") && SEPARATOR.find(text.as_bytes()).is_none()
+}
+
+/// The SDK's line reader on text of one document at most: `None` when
+/// there may be more, or outside its subset.
+fn plain_block(text: &str) -> Option<Value> {
+    if !one_document(text) {
         return None;
     }
     // Without a `---` line the reader sees one document: none or one value.
     read_plain_block(text, Rules::Kubectl)?.pop().or(Some(Value::Null))
+}
+
+/// [`parse`] of text the line reader takes, as JSON text: `Some(None)` for
+/// a null document, `None` when [`parse`] has to read it.
+pub fn parse_json(text: &str) -> Option<Option<JsonDoc>> {
+    if !one_document(text) {
+        return None;
+    }
+    read_plain_block_json(text, Rules::Kubectl).map(|mut docs| docs.pop())
 }
 
 /// The first document of `text`, read event by event: every construct,

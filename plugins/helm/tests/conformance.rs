@@ -210,13 +210,15 @@ fn render(root: &Path, run: &Run) -> Result<Vec<Value>, String> {
         .map_err(|e| capstan_helm::error::chain(&e))?;
     let chart_name = ms.first().map(|m| m.source.split('/').next().unwrap_or("").to_string()).unwrap_or_default();
     if run.show_only.is_empty() {
-        return Ok(ms.into_iter().filter_map(|m| m.object).collect());
+        return Ok(ms.iter().filter_map(capstan_helm::manifest::Manifest::object).collect());
     }
     // `--show-only` prints the matches of each pattern in turn.
     let mut out = Vec::new();
     for p in &run.show_only {
         let pattern = format!("{chart_name}/{p}");
-        out.extend(ms.iter().filter(|m| glob_match(&pattern, &m.source)).filter_map(|m| m.object.clone()));
+        out.extend(
+            ms.iter().filter(|m| glob_match(&pattern, &m.source)).filter_map(capstan_helm::manifest::Manifest::object),
+        );
     }
     Ok(out)
 }
