@@ -582,9 +582,12 @@ impl<'s> Parser<'_, 's> {
                     },
                 }
             }
-            Tok::Str(s) => {
-                Arg::Const(Span::new(start, self.toks.get(self.i).map_or(start + 1, |t| t.pos)), Value::str(s))
-            }
+            // Shared like names: an umbrella's templates repeat the same
+            // strings (`include "x.labels"`) thousands of times.
+            Tok::Str(s) => Arg::Const(
+                Span::new(start, self.toks.get(self.i).map_or(start + 1, |t| t.pos)),
+                Value::Str(self.names.get(&s)),
+            ),
             Tok::Char(c) => Arg::Const(Span::new(start, start + 3), Value::Int(c)),
             Tok::Number(n) => {
                 let v =
@@ -604,6 +607,10 @@ impl<'s> Parser<'_, 's> {
 
 /// A Go number constant: an int when it is one, else a float.
 fn number(n: &str) -> Option<Value> {
+    // Most constants are plain decimals (`nindent 4`): no copies for them.
+    if n.len() < 19 && n.bytes().all(|c| c.is_ascii_digit()) && (n.len() == 1 || !n.starts_with('0')) {
+        return n.parse().ok().map(Value::Int);
+    }
     let clean = n.replace('_', "");
     let (neg, body) = match clean.strip_prefix('-') {
         Some(b) => (true, b.to_string()),
