@@ -48,6 +48,9 @@ pub struct Shared {
 /// of parsed bodies alive made `tpl` grow faster than its input.
 #[derive(Default)]
 struct Ctx {
+    /// Buffers `include` writes into, kept for the next call: a fresh
+    /// string grew by doubling on each of an umbrella's thousands of calls.
+    buffers: RefCell<Vec<String>>,
     tpl_cache: RefCell<foldhash::HashMap<Rc<str>, Rc<Tmpl>>>,
     tpl_seen: RefCell<foldhash::HashSet<u64>>,
 }
@@ -88,9 +91,16 @@ pub fn functions() -> Funcs {
 
 fn include(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> {
     arity(&a, 2, "include")?;
-    let mut out = String::new();
-    ex.call(string(&a, 0)?, &a[1], &mut out)?;
-    Ok(Value::str(out))
+    let name = string(&a, 0)?;
+    let ctx = ex.ctx.downcast_ref::<Ctx>().ok_or("internal: no render context")?;
+    let mut out = ctx.buffers.borrow_mut().pop().unwrap_or_default();
+    out.clear();
+    // Includes nest: each call holds its own buffer until it returns.
+    let done = ex.call(name, &a[1], &mut out);
+    let text = Value::str(out.as_str());
+    ctx.buffers.borrow_mut().push(out);
+    done?;
+    Ok(text)
 }
 
 fn tpl(ex: &mut Exec, a: Vec<Value>) -> std::result::Result<Value, FnError> {
@@ -225,11 +235,12 @@ pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<
     let ctx = Ctx::default();
     let mut out = BTreeMap::new();
     for &i in &order {
-        let (job, _) = &jobs[i];
+        let (job, src) = &jobs[i];
         if !job.render {
             continue;
         }
-        let mut text = String::new();
+        // About as long as its source: grown once at most.
+        let mut text = String::with_capacity(src.len());
         Exec::run(&set, &funcs, &ctx, &job.name, &job.dot, &mut text)
             .map_err(|msg| Error::Template { chart: job.chart.clone(), msg: cleanup_exec_error(msg) })?;
         out.insert(job.name.clone(), without_no_value(text));

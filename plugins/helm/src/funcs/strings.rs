@@ -117,7 +117,7 @@ pub fn register(f: &mut Funcs) {
     });
     f.insert("nindent", |_, a| {
         arity(&a, 2, "nindent")?;
-        ok(format!("\n{}", indent(int(&a, 0)?, string(&a, 1)?)))
+        ok(indented("\n", int(&a, 0)?, string(&a, 1)?))
     });
     f.insert("replace", |_, a| {
         arity(&a, 3, "replace")?;
@@ -231,10 +231,24 @@ pub fn strslice(v: &Value) -> Vec<String> {
 
 /// Sprig's `indent`: every line, the first included, gets `n` spaces.
 pub fn indent(n: i64, s: &str) -> String {
-    let pad = " ".repeat(n.max(0) as usize);
-    let mut out = String::with_capacity(s.len() + pad.len() * 4);
-    out.push_str(&pad);
-    out.push_str(&s.replace('\n', &format!("\n{pad}")));
+    indented("", n, s)
+}
+
+/// `prefix`, then `s` indented as [`indent`] does, written once into a
+/// string of the exact size (`nindent` of a label block is in every chart's
+/// templates; building it by `replace` and `format!` copied it four times).
+fn indented(prefix: &str, n: i64, s: &str) -> String {
+    let n = usize::try_from(n).unwrap_or(0);
+    let lines = memchr::memchr_iter(b'\n', s.as_bytes()).count() + 1;
+    let mut out = String::with_capacity(prefix.len() + s.len() + n.saturating_mul(lines));
+    out.push_str(prefix);
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.extend(std::iter::repeat_n(' ', n));
+        out.push_str(line);
+    }
     out
 }
 
