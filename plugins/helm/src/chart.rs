@@ -238,6 +238,12 @@ pub fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
     std::str::from_utf8(data).map_or_else(|_| String::from_utf8_lossy(data), std::borrow::Cow::Borrowed)
 }
 
+/// A file's bytes as text, as [`text`] reads them, without a copy when
+/// they are UTF-8.
+pub fn into_text(data: Vec<u8>) -> String {
+    String::from_utf8(data).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 fn yaml(chart: &str, file: &str, data: &[u8]) -> Result<Json> {
     let text = text(data);
     if text.trim().is_empty() {

@@ -147,15 +147,15 @@ fn file_value(f: &crate::chart::File) -> (String, Rc<str>) {
 /// Builds the dot of `chart` (at template path `path`) and its subcharts'
 /// dots, and lists its templates.
 fn collect(
-    chart: &Chart,
+    chart: &mut Chart,
     path: &str,
     values: Value,
     shared: &Shared,
     is_root: bool,
-    jobs: &mut Vec<(Job, Rc<str>)>,
+    jobs: &mut Vec<(Job, String)>,
 ) -> Value {
     let mut subcharts = BTreeMap::new();
-    for sub in &chart.deps {
+    for sub in &mut chart.deps {
         let sv = match &values {
             Value::Map(m) => m.borrow().get(sub.name()).cloned(),
             _ => None,
@@ -177,13 +177,16 @@ fn collect(
     base.insert("Values".to_string(), values);
     base.insert("Subcharts".to_string(), Value::map(subcharts));
     let base_path = format!("{path}/templates");
-    for t in &chart.templates {
+    let library = chart.is_library();
+    for t in &mut chart.templates {
         let name = format!("{path}/{}", t.name);
         let partial = t.name.rsplit('/').next().is_some_and(|b| b.starts_with('_'));
-        let render = !partial && (!chart.is_library() || is_root);
+        let render = !partial && (!library || is_root);
         // A partial is only parsed: it needs no dot of its own.
         let dot = if render { template_dot(&base, &name, &base_path) } else { Value::Nil };
-        let src: Rc<str> = crate::chart::text(&t.data).into();
+        // The text moves into the template set as it was read (a copy of
+        // an umbrella's templates was a tenth of the guest's memory).
+        let src = crate::chart::into_text(std::mem::take(&mut t.data));
         jobs.push((Job { name, chart: path.to_string(), dot, render }, src));
     }
     Value::map(base)
@@ -200,7 +203,7 @@ fn template_dot(base: &BTreeMap<String, Value>, name: &str, base_path: &str) -> 
 
 /// Helm's `sortTemplates` of the jobs' names: deeper paths first, then
 /// reverse lexical order. Depths are counted once, not per comparison.
-fn sort_templates(jobs: &[(Job, Rc<str>)]) -> Vec<usize> {
+fn sort_templates(jobs: &[(Job, String)]) -> Vec<usize> {
     let depth: Vec<usize> = jobs.iter().map(|(j, _)| j.name.matches('/').count()).collect();
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by(|&a, &b| depth[b].cmp(&depth[a]).then_with(|| jobs[b].0.name.cmp(&jobs[a].0.name)));
@@ -219,28 +222,31 @@ pub fn name_template(text: &str) -> std::result::Result<String, String> {
     Ok(out)
 }
 
-/// Renders every template: template path → output text.
-pub fn render(chart: &Chart, values: Value, shared: &Shared) -> Result<BTreeMap<String, String>> {
+/// Renders every template: template path → output text. The chart's
+/// templates' texts move into the render (the chart keeps their names).
+pub fn render(chart: &mut Chart, values: Value, shared: &Shared) -> Result<BTreeMap<String, String>> {
     let mut jobs = Vec::new();
     let root = chart.name().to_string();
     collect(chart, &root, values, shared, true, &mut jobs);
     let funcs = functions();
     let set = Set::default();
     let order = sort_templates(&jobs);
+    let lens: Vec<usize> = jobs.iter().map(|(_, src)| src.len()).collect();
     // Parse in Helm's order: later definitions win.
     for &i in &order {
-        let (job, src) = &jobs[i];
-        set.add(&job.name, src.clone(), &funcs).map_err(|msg| Error::Template { chart: job.chart.clone(), msg })?;
+        let (job, src) = &mut jobs[i];
+        let src = std::mem::take(src);
+        set.add(&job.name, src, &funcs).map_err(|msg| Error::Template { chart: job.chart.clone(), msg })?;
     }
     let ctx = Ctx::default();
     let mut out = BTreeMap::new();
     for &i in &order {
-        let (job, src) = &jobs[i];
+        let (job, _) = &jobs[i];
         if !job.render {
             continue;
         }
         // About as long as its source: grown once at most.
-        let mut text = String::with_capacity(src.len());
+        let mut text = String::with_capacity(lens[i]);
         Exec::run(&set, &funcs, &ctx, &job.name, &job.dot, &mut text)
             .map_err(|msg| Error::Template { chart: job.chart.clone(), msg: cleanup_exec_error(msg) })?;
         out.insert(job.name.clone(), without_no_value(text));

@@ -45,8 +45,9 @@ pub struct Tmpl {
     pub name: Rc<str>,
     /// The file name (Go's `ParseName`).
     pub file: Rc<str>,
-    /// The file's source text (for line numbers).
-    pub src: Rc<str>,
+    /// The file's source text (for line numbers). A `String` behind the
+    /// `Rc`: a file's text moves in as it was read, uncopied.
+    pub src: Rc<String>,
     /// The body.
     pub body: Rc<[Node]>,
 }
@@ -69,13 +70,13 @@ pub struct Set {
 /// of the parse cache (2 % of its render in the sandbox).
 struct Text {
     hash: u64,
-    text: Rc<str>,
+    text: Rc<String>,
 }
 
 impl Text {
-    fn new(text: Rc<str>) -> Text {
+    fn new(text: Rc<String>) -> Text {
         use std::hash::BuildHasher;
-        Text { hash: foldhash::fast::FixedState::default().hash_one(&*text), text }
+        Text { hash: foldhash::fast::FixedState::default().hash_one(text.as_str()), text }
     }
 }
 
@@ -139,8 +140,8 @@ pub fn line_col(src: &str, pos: usize) -> (usize, usize) {
 impl Set {
     /// Parses `src` as the template `name` and adds its definitions. A
     /// later non-empty definition replaces an earlier one, as in Go.
-    pub fn add(&self, name: &str, src: impl Into<Rc<str>>, funcs: &Funcs) -> Result<(), String> {
-        let (src, shared) = self.parsed(name, src.into(), funcs)?;
+    pub fn add(&self, name: &str, src: impl Into<String>, funcs: &Funcs) -> Result<(), String> {
+        let (src, shared) = self.parsed(name, Rc::new(src.into()), funcs)?;
         let file: Rc<str> = name.into();
         self.define(&file, &src, &shared.defines);
         self.put(Tmpl { name: file.clone(), file, src, body: shared.root.clone() });
@@ -149,7 +150,7 @@ impl Set {
 
     /// `src` parsed (once per distinct text), and the text as shared (the
     /// first copy seen: a later equal text is dropped).
-    fn parsed(&self, name: &str, src: Rc<str>, funcs: &Funcs) -> Result<(Rc<str>, Rc<Shared>), String> {
+    fn parsed(&self, name: &str, src: Rc<String>, funcs: &Funcs) -> Result<(Rc<String>, Rc<Shared>), String> {
         let key = Text::new(src);
         if let Some((seen, shared)) = self.parsed.borrow().get_key_value(&key) {
             return Ok((seen.text.clone(), shared.clone()));
@@ -164,13 +165,13 @@ impl Set {
     /// `tpl`): its definitions join the set, the body is returned.
     pub fn parse_body(&self, name: &str, src: &str, funcs: &Funcs) -> Result<Rc<Tmpl>, String> {
         let shared = Shared::parse(name, src, funcs, &mut self.names.borrow_mut())?;
-        let (file, src): (Rc<str>, Rc<str>) = (name.into(), src.into());
+        let (file, src): (Rc<str>, Rc<String>) = (name.into(), Rc::new(src.into()));
         self.define(&file, &src, &shared.defines);
         Ok(Rc::new(Tmpl { name: file.clone(), file, src, body: shared.root }))
     }
 
     /// Adds the `define`s of the file `file` (text `src`).
-    fn define(&self, file: &Rc<str>, src: &Rc<str>, defines: &[(Rc<str>, Rc<[Node]>)]) {
+    fn define(&self, file: &Rc<str>, src: &Rc<String>, defines: &[(Rc<str>, Rc<[Node]>)]) {
         for (n, body) in defines {
             self.put(Tmpl { name: n.clone(), file: file.clone(), src: src.clone(), body: body.clone() });
         }
