@@ -59,7 +59,11 @@ struct Ctx {
 struct Job {
     name: String,
     chart: String,
+    /// Its chart's dot, shared by the chart's templates as Helm shares it
+    /// (each render sets `.Template` in it first); nil for a partial.
     dot: Value,
+    /// `.Template.BasePath`.
+    base_path: Rc<str>,
     render: bool,
 }
 
@@ -176,29 +180,36 @@ fn collect(
     base.insert("Capabilities".to_string(), shared.capabilities.clone());
     base.insert("Values".to_string(), values);
     base.insert("Subcharts".to_string(), Value::map(subcharts));
-    let base_path = format!("{path}/templates");
+    let base = Value::map(base);
+    let base_path: Rc<str> = format!("{path}/templates").into();
     let library = chart.is_library();
     for t in &mut chart.templates {
         let name = format!("{path}/{}", t.name);
         let partial = t.name.rsplit('/').next().is_some_and(|b| b.starts_with('_'));
         let render = !partial && (!library || is_root);
-        // A partial is only parsed: it needs no dot of its own.
-        let dot = if render { template_dot(&base, &name, &base_path) } else { Value::Nil };
+        // A partial is only parsed: it needs no dot.
+        let dot = if render { base.clone() } else { Value::Nil };
         // The text moves into the template set as it was read (a copy of
         // an umbrella's templates was a tenth of the guest's memory).
         let src = crate::chart::into_text(std::mem::take(&mut t.data));
-        jobs.push((Job { name, chart: path.to_string(), dot, render }, src));
+        let job = Job { name, chart: path.to_string(), dot, base_path: base_path.clone(), render };
+        jobs.push((job, src));
     }
-    Value::map(base)
+    base
 }
 
-/// The dot of the template `name`: its chart's, with `.Template`.
-fn template_dot(base: &BTreeMap<String, Value>, name: &str, base_path: &str) -> Value {
-    let mut dot = base.clone();
-    let tv: BTreeMap<String, Value> =
-        [("Name".to_string(), Value::str(name)), ("BasePath".to_string(), Value::str(base_path))].into_iter().collect();
-    dot.insert("Template".to_string(), Value::map(tv));
-    Value::map(dot)
+/// Helm's `vals["Template"] = {Name, BasePath}` on the chart's shared dot,
+/// before the template `job` runs.
+fn set_template(job: &Job) {
+    if let Value::Map(dot) = &job.dot {
+        let tv: BTreeMap<String, Value> = [
+            ("Name".to_string(), Value::str(job.name.as_str())),
+            ("BasePath".to_string(), Value::Str(job.base_path.clone())),
+        ]
+        .into_iter()
+        .collect();
+        dot.borrow_mut().insert("Template".to_string(), Value::map(tv));
+    }
 }
 
 /// Helm's `sortTemplates` of the jobs' names: deeper paths first, then
@@ -245,6 +256,7 @@ pub fn render(chart: &mut Chart, values: Value, shared: &Shared) -> Result<BTree
         if !job.render {
             continue;
         }
+        set_template(job);
         // About as long as its source: grown once at most.
         let mut text = String::with_capacity(lens[i]);
         Exec::run(&set, &funcs, &ctx, &job.name, &job.dot, &mut text)
