@@ -184,7 +184,7 @@ pub fn render_chart(
             apis: Value::Obj(Rc::new(ApiVersions(apis))),
         })),
     };
-    let rendered = render::render(chart, funcs::from_values(&vals), &shared)?;
+    let rendered = render::render(chart, funcs::from_values(vals), &shared)?;
     let mut out = Vec::new();
     if opts.include_crds {
         crds(chart, &mut out)?;

@@ -134,15 +134,16 @@ pub fn is_empty(v: &Value) -> bool {
 
 /// Converts the coalesced values into `.Values`: floats stay `float64`,
 /// integers (only `set` makes them) are `int64`, as from `--set`.
-pub fn from_values(v: &serde_json::Value) -> Value {
+pub fn from_values(v: serde_json::Value) -> Value {
+    // Taken, not borrowed: the keys move into the template's maps.
     match v {
         serde_json::Value::Number(n) if !n.is_f64() => match n.as_i64() {
             Some(i) => Value::Int64(i),
             None => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
-        serde_json::Value::Array(a) => Value::list(a.iter().map(from_values).collect()),
-        serde_json::Value::Object(o) => Value::map(o.iter().map(|(k, v)| (k.clone(), from_values(v))).collect()),
-        v => from_json(v),
+        serde_json::Value::Array(a) => Value::list(a.into_iter().map(from_values).collect()),
+        serde_json::Value::Object(o) => Value::map(o.into_iter().map(|(k, v)| (k, from_values(v))).collect()),
+        v => from_json(&v),
     }
 }
 
