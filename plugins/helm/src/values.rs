@@ -180,6 +180,14 @@ pub fn process_enabled(chart: &mut Chart, user: &Map<String, Json>, path: &str) 
         names.push((alias.unwrap_or(&name).to_string(), r.clone()));
     }
     chart.deps = kept;
+    // The coalesced values are only read: by this chart's conditions and
+    // tags, and by its subcharts' (leaves have none). Without either, an
+    // umbrella skips copying every chart's values (a third of its values work).
+    let reads =
+        |r: &Json| r.get("condition").is_some_and(|c| !c.is_null()) || r.get("tags").is_some_and(|t| !t.is_null());
+    if !reqs.iter().any(reads) && chart.deps.iter().all(|d| d.dependencies().is_empty() && d.deps.is_empty()) {
+        return Ok(());
+    }
     let mut cvals = user.clone();
     coalesce(chart, &mut cvals, false);
     let tags = cvals.get("tags").and_then(Json::as_object).cloned().unwrap_or_default();
