@@ -55,13 +55,19 @@ pub enum Rules {
 impl Rules {
     /// What a plain (unquoted, untagged) scalar means under these rules.
     pub fn resolve(self, s: &str) -> Value {
+        self.resolve_other(s).unwrap_or_else(|| s.into())
+    }
+
+    /// [`Rules::resolve`], `None` when the scalar means the string it is
+    /// (most do: a writer of JSON then copies the text as it is).
+    fn resolve_other(self, s: &str) -> Option<Value> {
         match self {
-            Rules::Kubectl => resolve_plain(s),
+            Rules::Kubectl => resolve_plain_other(s),
             Rules::Kustomize => match s {
-                "" | "~" | "null" | "Null" | "NULL" => Value::Null,
-                "true" | "True" | "TRUE" => Value::Bool(true),
-                "false" | "False" | "FALSE" => Value::Bool(false),
-                _ => timestamp::to_rfc3339(s).map(Value::String).or_else(|| number(s)).unwrap_or_else(|| s.into()),
+                "" | "~" | "null" | "Null" | "NULL" => Some(Value::Null),
+                "true" | "True" | "TRUE" => Some(Value::Bool(true)),
+                "false" | "False" | "FALSE" => Some(Value::Bool(false)),
+                _ => timestamp::to_rfc3339(s).map(Value::String).or_else(|| number(s)),
             },
         }
     }
@@ -405,11 +411,18 @@ fn count_nodes(value: &Value) -> usize {
 
 /// What a plain (unquoted, untagged) scalar means to kubectl.
 pub fn resolve_plain(s: &str) -> Value {
+    resolve_plain_other(s).unwrap_or_else(|| s.into())
+}
+
+/// [`resolve_plain`], `None` for a string.
+fn resolve_plain_other(s: &str) -> Option<Value> {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => Value::Bool(true),
-        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => Value::Bool(false),
-        _ => number(s).unwrap_or_else(|| s.into()),
+        "" | "~" | "null" | "Null" | "NULL" => Some(Value::Null),
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => Some(Value::Bool(true)),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            Some(Value::Bool(false))
+        }
+        _ => number(s),
     }
 }
 

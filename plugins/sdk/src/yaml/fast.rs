@@ -89,6 +89,10 @@ trait Sink {
     fn end_seq(&mut self, seq: Self::Seq) -> Self::Node;
     /// A scalar or one-line flow collection (`top`: the document's node).
     fn scalar(&mut self, value: Value, top: bool) -> Self::Node;
+    /// A plain scalar, read by `rules`.
+    fn plain(&mut self, text: &str, rules: Rules) -> Self::Node {
+        self.scalar(rules.resolve(text), false)
+    }
     /// The next document starts.
     fn begin(&mut self);
     fn doc(&mut self, root: Self::Node) -> Self::Doc;
@@ -260,6 +264,13 @@ impl Sink for Json {
             }
         }
     }
+    fn plain(&mut self, text: &str, rules: Rules) {
+        match rules.resolve_other(text) {
+            Some(value) => self.scalar(value, false),
+            // The text itself: no string built to be copied.
+            None => write_str(&mut self.out, text),
+        }
+    }
     fn begin(&mut self) {
         self.out.clear();
         self.fields.clear();
@@ -340,7 +351,7 @@ impl<'a, S: Sink> Parser<'a, '_, S> {
             // A flow collection on a line of its own: what `toYaml` of an
             // empty map prints under `nindent` (`securityContext:\n  {}`).
             self.pos += 1;
-            scalar(line.text, self.rules).map(|v| self.sink.scalar(v, self.depth == 1))
+            scalar(line.text, self.rules).map(|v| self.emit(v, self.depth == 1))
         } else if is_dash(line.text) {
             self.sequence(col)
         } else {
@@ -438,7 +449,14 @@ impl<'a, S: Sink> Parser<'a, '_, S> {
         if self.next_indent().is_some_and(|i| i > col) {
             return None;
         }
-        scalar(rest, self.rules).map(|v| self.sink.scalar(v, false))
+        scalar(rest, self.rules).map(|v| self.emit(v, false))
+    }
+
+    fn emit(&mut self, scalar: Scalar, top: bool) -> S::Node {
+        match scalar {
+            Scalar::Value(v) => self.sink.scalar(v, top),
+            Scalar::Plain(text) => self.sink.plain(text, self.rules),
+        }
     }
 }
 
@@ -528,23 +546,31 @@ fn find_pair(text: &str, a: u8, b: u8) -> Option<usize> {
     text.as_bytes().windows(2).position(|w| w[0] == a && w[1] == b)
 }
 
+/// A scalar read: a value, or plain text the sink reads by the rules.
+enum Scalar<'a> {
+    Value(Value),
+    Plain(&'a str),
+}
+
 /// A single-line scalar (no leading spaces, not blank).
-fn scalar(text: &str, rules: Rules) -> Option<Value> {
+fn scalar(text: &str, rules: Rules) -> Option<Scalar<'_>> {
     if let Some(q) = text.chars().next().filter(|c| *c == '"' || *c == '\'') {
         let (s, after) = quoted(text, q)?;
-        return (after.is_empty() || after.starts_with(' ') && is_blank(after)).then_some(Value::String(s));
+        return (after.is_empty() || after.starts_with(' ') && is_blank(after))
+            .then_some(Scalar::Value(Value::String(s)));
     }
     if let Some(rest) = text.strip_prefix("[]").or_else(|| text.strip_prefix("{}")) {
         if !rest.is_empty() && !rest.starts_with(' ') || !is_blank(rest) {
             return None;
         }
-        return Some(if text.starts_with('[') { Value::Array(Vec::new()) } else { Value::Object(Map::new()) });
+        let empty = if text.starts_with('[') { Value::Array(Vec::new()) } else { Value::Object(Map::new()) };
+        return Some(Scalar::Value(empty));
     }
     if text.starts_with('{') {
-        return flow_mapping(text, rules);
+        return flow_mapping(text, rules).map(Scalar::Value);
     }
     if text.starts_with('[') {
-        return flow_sequence(text, rules);
+        return flow_sequence(text, rules).map(Scalar::Value);
     }
     // A plain scalar may start with `-` when no space follows (`-1`, `-x`).
     let dash_plain = text.starts_with('-') && !is_dash(text);
@@ -562,7 +588,7 @@ fn scalar(text: &str, rules: Rules) -> Option<Value> {
     {
         return None;
     }
-    Some(rules.resolve(plain))
+    Some(Scalar::Plain(plain))
 }
 
 /// A one-line flow mapping of plain keys and values (`{cpu: 10m, memory:
