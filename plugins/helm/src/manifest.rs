@@ -77,39 +77,38 @@ impl Manifest {
     /// its `kind` and `metadata` are read back, for the order and hooks.
     pub fn read(source: String, doc: &str) -> Result<Manifest> {
         match crate::yaml::parse_json(doc) {
-            Some(None) => return Ok(Manifest::from_value(source, None)),
+            Some(None) => return Ok(Manifest::new(source, None, None, None)),
             Some(Some(object)) if object.text.starts_with('{') => {
                 let field = |key| object.field(key).and_then(|text| serde_json::from_str::<Json>(text).ok());
-                let kind = field("kind").as_ref().and_then(Json::as_str).unwrap_or("").to_string();
                 // The writer writes that key as it is: metadata without the
                 // text has no hook, and most documents are not read again.
-                let hook = match object.field("metadata") {
+                let metadata = match object.field("metadata") {
                     Some(text) if HOOK_KEY.find(text.as_bytes()).is_some() => field("metadata"),
                     _ => None,
                 };
-                let hook = hook.as_ref().and_then(hook_of).filter(|h| !h.is_null()).cloned();
-                return Ok(Manifest { source, rank: rank(&kind), kind, hook, json: Some(object.text) });
+                let kind = field("kind");
+                return Ok(Manifest::new(source, Some(object.text), kind.as_ref(), metadata.as_ref()));
             }
             // Not a mapping: the reader below words Helm's error.
             _ => {}
         }
-        let object = parse_doc(&source, doc)?;
-        Ok(Manifest::from_value(source, object))
+        Ok(match parse_doc(&source, doc)? {
+            Some(o) => Manifest::new(source, Some(o.to_string()), o.get("kind"), o.get("metadata")),
+            None => Manifest::new(source, None, None, None),
+        })
+    }
+
+    /// A document's manifest from its JSON text and its `kind` and
+    /// `metadata` (`metadata` may be left out when it holds no hook).
+    fn new(source: String, json: Option<String>, kind: Option<&Json>, metadata: Option<&Json>) -> Manifest {
+        let kind = kind.and_then(Json::as_str).unwrap_or("").to_string();
+        let hook = metadata.and_then(hook_of).filter(|h| !h.is_null()).cloned();
+        Manifest { source, rank: rank(&kind), kind, hook, json }
     }
 
     /// The object as a value (read back from its JSON text).
     pub fn object(&self) -> Option<Json> {
         self.json.as_deref().and_then(|text| serde_json::from_str(text).ok())
-    }
-
-    /// A document read into a value.
-    fn from_value(source: String, object: Option<Json>) -> Manifest {
-        let Some(object) = object else {
-            return Manifest { source, json: None, kind: String::new(), hook: None, rank: rank("") };
-        };
-        let kind = object.get("kind").and_then(Json::as_str).unwrap_or("").to_string();
-        let hook = object.get("metadata").and_then(hook_of).filter(|h| !h.is_null()).cloned();
-        Manifest { source, rank: rank(&kind), kind, hook, json: Some(object.to_string()) }
     }
 }
 

@@ -64,6 +64,8 @@ struct Job {
     dot: Value,
     /// `.Template.BasePath`.
     base_path: Rc<str>,
+    /// Its source's length (the text itself moves into the template set).
+    size: usize,
     render: bool,
 }
 
@@ -192,7 +194,7 @@ fn collect(
         // The text moves into the template set as it was read (a copy of
         // an umbrella's templates was a tenth of the guest's memory).
         let src = crate::chart::into_text(std::mem::take(&mut t.data));
-        let job = Job { name, chart: path.to_string(), dot, base_path: base_path.clone(), render };
+        let job = Job { name, chart: path.to_string(), dot, base_path: base_path.clone(), size: src.len(), render };
         jobs.push((job, src));
     }
     base
@@ -242,7 +244,6 @@ pub fn render(chart: &mut Chart, values: Value, shared: &Shared) -> Result<BTree
     let funcs = functions();
     let set = Set::default();
     let order = sort_templates(&jobs);
-    let lens: Vec<usize> = jobs.iter().map(|(_, src)| src.len()).collect();
     // Parse in Helm's order: later definitions win.
     for &i in &order {
         let (job, src) = &mut jobs[i];
@@ -258,7 +259,7 @@ pub fn render(chart: &mut Chart, values: Value, shared: &Shared) -> Result<BTree
         }
         set_template(job);
         // About as long as its source: grown once at most.
-        let mut text = String::with_capacity(lens[i]);
+        let mut text = String::with_capacity(job.size);
         Exec::run(&set, &funcs, &ctx, &job.name, &job.dot, &mut text)
             .map_err(|msg| Error::Template { chart: job.chart.clone(), msg: cleanup_exec_error(msg) })?;
         out.insert(job.name.clone(), without_no_value(text));

@@ -135,12 +135,12 @@ fn path_value<'a>(v: &'a Map<String, Json>, path: &str) -> Option<&'a Json> {
 /// Renames aliased subcharts, drops disabled ones (conditions, then tags),
 /// recursively: Helm's `processDependencyEnabled`.
 pub fn process_enabled(chart: &mut Chart, user: &Map<String, Json>, path: &str) -> Result<()> {
-    let reqs = chart.dependencies();
     // A leaf chart has nothing to enable: skipping it keeps an umbrella of n
     // subcharts linear (each level would otherwise copy all the values).
-    if reqs.is_empty() && chart.deps.is_empty() {
+    if is_leaf(chart) {
         return Ok(());
     }
+    let reqs = chart.dependencies();
     let req_name = |r: &Json| r.get("name").and_then(Json::as_str).unwrap_or("").to_string();
     // How often each chart is listed (twice under two aliases is two uses).
     let mut uses: HashMap<String, usize> = HashMap::new();
@@ -185,7 +185,7 @@ pub fn process_enabled(chart: &mut Chart, user: &Map<String, Json>, path: &str) 
     // umbrella skips copying every chart's values (a third of its values work).
     let reads =
         |r: &Json| r.get("condition").is_some_and(|c| !c.is_null()) || r.get("tags").is_some_and(|t| !t.is_null());
-    if !reqs.iter().any(reads) && chart.deps.iter().all(|d| d.dependencies().is_empty() && d.deps.is_empty()) {
+    if !reqs.iter().any(reads) && chart.deps.iter().all(is_leaf) {
         return Ok(());
     }
     let mut cvals = user.clone();
@@ -226,6 +226,11 @@ pub fn process_enabled(chart: &mut Chart, user: &Map<String, Json>, path: &str) 
         process_enabled(d, &cvals, &sub_path)?;
     }
     Ok(())
+}
+
+/// Whether `chart` lists no dependencies and holds no subcharts.
+fn is_leaf(chart: &Chart) -> bool {
+    chart.deps.is_empty() && chart.meta.get("dependencies").and_then(Json::as_array).is_none_or(Vec::is_empty)
 }
 
 fn path_to_map(path: &str, data: Map<String, Json>) -> Map<String, Json> {

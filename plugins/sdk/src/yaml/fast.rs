@@ -244,15 +244,15 @@ impl Sink for Json {
         self.out.push(']');
     }
     fn scalar(&mut self, value: Value, top: bool) {
-        match &value {
-            Value::String(s) => write_str(&mut self.out, s),
+        match value {
+            Value::String(s) => write_str(&mut self.out, &s),
             // A flow mapping as the document (`{kind: X}`): its keys are
             // the document's fields.
             Value::Object(m) if top => {
                 let mut map = self.map(m.len(), true);
                 for (k, v) in m {
-                    self.key(&mut map, k.clone());
-                    self.scalar(v.clone(), false);
+                    self.key(&mut map, k);
+                    self.scalar(v, false);
                     self.value(&mut map, ());
                 }
                 self.end_map(map);
